@@ -1,0 +1,1 @@
+//! The RunningHub engine. (Skeleton.)

@@ -1,0 +1,12 @@
+//! Backdrop: puts a product photo into the scene of a reference photo.
+//!
+//! The library is the whole product; `src/main.rs` only parses the command line.
+//! - [`job`]: a job's states and transitions; [`queue`]: first-come scheduling over lanes.
+//! - [`engine`]: what runs a job (RunningHub accounts, the built-in engine).
+//! - [`input_image`]: checking user images at the door; [`secret`]: keys that never print.
+
+pub mod engine;
+pub mod input_image;
+pub mod job;
+pub mod queue;
+pub mod secret;

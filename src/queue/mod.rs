@@ -1,0 +1,4 @@
+//! The job queue. (Skeleton: filled in by the core work.)
+
+mod pool;
+pub use pool::SlotGuard;
