@@ -92,21 +92,36 @@ pub struct RunContext {
     /// Fires when the user cancels or the deadline passes; the engine then cancels the
     /// provider task (if any) and returns [`EngineError::Cancelled`].
     pub cancel: CancellationToken,
+    /// Fires when the process is stopping and provider tasks are to be kept: the engine
+    /// leaves the task running and returns [`EngineError::Suspended`] at a point where no
+    /// request is half-sent (between polls, before create). A restart resumes the task.
+    pub suspend: CancellationToken,
     listener: Option<Arc<dyn RunListener>>,
     slot: Option<SlotGuard>,
 }
 
 impl RunContext {
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         job: JobId,
         lane: LaneId,
         input: JobInput,
         resume: Option<RemoteTaskId>,
         cancel: CancellationToken,
+        suspend: CancellationToken,
         listener: Arc<dyn RunListener>,
         slot: SlotGuard,
     ) -> Self {
-        Self { job, lane, input, resume, cancel, listener: Some(listener), slot: Some(slot) }
+        Self {
+            job,
+            lane,
+            input,
+            resume,
+            cancel,
+            suspend,
+            listener: Some(listener),
+            slot: Some(slot),
+        }
     }
 
     /// A context outside any queue (the CLI's `cutout`, engine unit tests): nobody listens
@@ -118,6 +133,7 @@ impl RunContext {
             input,
             resume: None,
             cancel: CancellationToken::new(),
+            suspend: CancellationToken::new(),
             listener: None,
             slot: None,
         }
@@ -151,6 +167,9 @@ pub enum EngineError {
     /// The run stopped because `cancel` fired; the provider task (if any) was cancelled.
     #[error("cancelled")]
     Cancelled,
+    /// The run stopped because `suspend` fired; the provider task keeps running.
+    #[error("suspended for shutdown")]
+    Suspended,
     /// The job failed for good.
     #[error(transparent)]
     Failed(#[from] FailReason),

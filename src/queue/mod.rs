@@ -1,4 +1,421 @@
-//! The job queue. (Skeleton: filled in by the core work.)
+//! The job queue: first come, first served, over the engine's lanes.
+//!
+//! One scheduler task starts jobs whenever a slot is free; each started job runs in a task
+//! of its own ([`runner`]) that enforces the deadline and turns the engine's answer into
+//! the job's end. Every state change goes through [`JobState::apply`] and is published on
+//! the job's `watch` channel (the bot's status message, the CLI's progress) and reported
+//! to the [`JobJournal`] (the store). Handlers only ever submit and return.
 
+mod journal;
 mod pool;
-pub use pool::SlotGuard;
+mod runner;
+mod slot;
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use tokio::sync::{Notify, watch};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub use journal::{JobJournal, NoJournal};
+pub use pool::LaneLoad;
+pub use slot::SlotGuard;
+
+use crate::engine::{Engine, JobInput, LaneId, RunListener};
+use crate::job::{FailReason, JobEvent, JobId, JobState, RemoteTaskId};
+use pool::Pool;
+
+/// How the queue runs jobs.
+#[derive(Clone, Debug)]
+pub struct QueueConfig {
+    /// Hard deadline of one run (`RUNNINGHUB_TASK_TIMEOUT_S`); the job then fails.
+    pub deadline: Duration,
+    /// How long an engine may take to wind down after cancel or suspend before its run is
+    /// aborted.
+    pub grace: Duration,
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        Self { deadline: Duration::from_secs(600), grace: Duration::from_secs(5) }
+    }
+}
+
+/// What to do with running provider tasks when the process stops (`ON_SHUTDOWN`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ShutdownMode {
+    /// Leave them running; a restart resumes and delivers them.
+    Keep,
+    /// Cancel them on the provider; their jobs end cancelled.
+    Cancel,
+}
+
+/// Why a job was not accepted.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SubmitError {
+    #[error("the queue is shutting down")]
+    ShuttingDown,
+    #[error("job {0} is already in the queue")]
+    Duplicate(JobId),
+}
+
+/// A handle to the queue; cheap to clone.
+#[derive(Clone)]
+pub struct JobQueue {
+    shared: Arc<Shared>,
+}
+
+pub(crate) struct Shared {
+    state: Mutex<State>,
+    /// Wakes the scheduler: a job arrived, a slot came free, a lane changed.
+    wake: Notify,
+    engine: Arc<dyn Engine>,
+    journal: Arc<dyn JobJournal>,
+    config: QueueConfig,
+    next_id: AtomicU64,
+    /// The scheduler and every job's runner, so shutdown can wait for them.
+    tasks: TaskTracker,
+    /// Stops the scheduler.
+    stop: CancellationToken,
+    /// Tells running jobs to leave their provider tasks running (shutdown with `keep`).
+    suspend: CancellationToken,
+}
+
+struct State {
+    jobs: HashMap<JobId, Entry>,
+    /// Queued jobs, next first.
+    waiting: VecDeque<JobId>,
+    pool: Pool,
+    accepting: bool,
+}
+
+/// A live (not yet ended) job.
+struct Entry {
+    state: watch::Sender<JobState>,
+    input: JobInput,
+    cancel: CancellationToken,
+}
+
+impl JobQueue {
+    /// Starts the scheduler on the current runtime.
+    pub fn start(engine: Arc<dyn Engine>, journal: Arc<dyn JobJournal>, config: QueueConfig) -> Self {
+        let pool = Pool::new(engine.lanes());
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                jobs: HashMap::new(),
+                waiting: VecDeque::new(),
+                pool,
+                accepting: true,
+            }),
+            wake: Notify::new(),
+            engine,
+            journal,
+            config,
+            next_id: AtomicU64::new(1),
+            tasks: TaskTracker::new(),
+            stop: CancellationToken::new(),
+            suspend: CancellationToken::new(),
+        });
+        shared.tasks.spawn(schedule(Arc::clone(&shared)));
+        Self { shared }
+    }
+
+    /// An id no job of this queue has used (for callers without a store of their own).
+    pub fn next_id(&self) -> JobId {
+        JobId(self.shared.next_id.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// Puts a job at the back of the queue; its state can be watched at once.
+    pub fn submit(&self, id: JobId, input: JobInput) -> Result<watch::Receiver<JobState>, SubmitError> {
+        let shared = &self.shared;
+        shared.next_id.fetch_max(id.0 + 1, Ordering::Relaxed);
+        let rx = {
+            let mut state = shared.lock();
+            if !state.accepting {
+                return Err(SubmitError::ShuttingDown);
+            }
+            if state.jobs.contains_key(&id) {
+                return Err(SubmitError::Duplicate(id));
+            }
+            let position = state.waiting.len() + 1;
+            let (tx, rx) = watch::channel(JobState::Queued { position });
+            state.jobs.insert(id, Entry { state: tx, input, cancel: CancellationToken::new() });
+            state.waiting.push_back(id);
+            rx
+        };
+        tracing::debug!(job = %id, "queued");
+        shared.wake.notify_one();
+        Ok(rx)
+    }
+
+    /// Takes up a job whose provider task was created before a restart: it holds a slot on
+    /// `lane` at once (the task is already running there) and is polled, never re-created.
+    pub fn resume(
+        &self,
+        id: JobId,
+        input: JobInput,
+        lane: LaneId,
+        task: RemoteTaskId,
+    ) -> Result<watch::Receiver<JobState>, SubmitError> {
+        let shared = &self.shared;
+        shared.next_id.fetch_max(id.0 + 1, Ordering::Relaxed);
+        let (rx, cancel) = {
+            let mut state = shared.lock();
+            if !state.accepting {
+                return Err(SubmitError::ShuttingDown);
+            }
+            if state.jobs.contains_key(&id) {
+                return Err(SubmitError::Duplicate(id));
+            }
+            let running = JobState::Queued { position: 0 }
+                .apply(JobEvent::Started { lane })
+                .and_then(|s| s.apply(JobEvent::RemoteCreated(task.clone())))
+                .expect("queued -> running -> created is a legal path");
+            let (tx, rx) = watch::channel(running);
+            let cancel = CancellationToken::new();
+            state.jobs.insert(id, Entry { state: tx, input: input.clone(), cancel: cancel.clone() });
+            state.pool.acquire(lane);
+            (rx, cancel)
+        };
+        tracing::info!(job = %id, %lane, %task, "resuming a provider task");
+        let slot = SlotGuard::new(Arc::downgrade(shared), lane);
+        let run = runner::Run { shared: Arc::clone(shared), id, lane, input, resume: Some(task), cancel, slot };
+        shared.tasks.spawn(run.execute());
+        Ok(rx)
+    }
+
+    /// Watches a live job's state; `None` once it has ended (or was never here).
+    pub fn subscribe(&self, id: JobId) -> Option<watch::Receiver<JobState>> {
+        self.shared.lock().jobs.get(&id).map(|e| e.state.subscribe())
+    }
+
+    /// Cancels a job. A queued job ends at once and never reaches the provider; a running
+    /// one ends once its engine has cancelled the provider task. Returns whether the job
+    /// was live.
+    pub fn cancel(&self, id: JobId) -> bool {
+        let shared = &self.shared;
+        let mut state = shared.lock();
+        let Some(entry) = state.jobs.get(&id) else { return false };
+        if !matches!(*entry.state.borrow(), JobState::Queued { .. }) {
+            entry.cancel.cancel();
+            return true;
+        }
+        state.waiting.retain(|queued| *queued != id);
+        let ended = shared.end_locked(&mut state, id, JobEvent::Cancelled);
+        state.publish_positions();
+        drop(state);
+        if let Some(ended) = ended {
+            shared.tasks.spawn(async move { ended.await });
+        }
+        true
+    }
+
+    /// Each lane's current load.
+    pub fn lanes(&self) -> Vec<LaneLoad> {
+        self.shared.lock().pool.loads()
+    }
+
+    /// How many jobs wait for a slot.
+    pub fn waiting(&self) -> usize {
+        self.shared.lock().waiting.len()
+    }
+
+    /// Stops taking and starting jobs, then deals with running ones per `mode` and waits
+    /// (bounded by the grace period) until every runner has recorded how its job ended.
+    /// Queued jobs stay queued (in the store, for the next start).
+    pub async fn shutdown(&self, mode: ShutdownMode) {
+        let shared = &self.shared;
+        {
+            let mut state = shared.lock();
+            state.accepting = false;
+            if mode == ShutdownMode::Cancel {
+                for entry in state.jobs.values() {
+                    entry.cancel.cancel();
+                }
+            }
+        }
+        shared.stop.cancel();
+        if mode == ShutdownMode::Keep {
+            shared.suspend.cancel();
+        }
+        shared.tasks.close();
+        let limit = shared.config.grace + Duration::from_secs(1);
+        if tokio::time::timeout(limit, shared.tasks.wait()).await.is_err() {
+            tracing::warn!("some jobs did not stop within {limit:?}");
+        }
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic never happens while the lock is held; if one did, the state is still
+        // consistent enough to keep serving the other jobs.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn release_slot(&self, lane: LaneId) {
+        self.lock().pool.release(lane);
+        self.wake.notify_one();
+    }
+
+    /// Starts as many queued jobs as there are free slots; returns when to look again if
+    /// a backed-off lane is the only thing in the way.
+    fn dispatch(self: &Arc<Self>) -> Option<Instant> {
+        let mut runs = Vec::new();
+        let mut ended = Vec::new();
+        let wake_at = {
+            let mut state = self.lock();
+            if !state.accepting {
+                return None;
+            }
+            if !state.waiting.is_empty() && !state.pool.any_usable() {
+                tracing::error!(jobs = state.waiting.len(), "no lane can run jobs: failing the queued ones");
+                while let Some(id) = state.waiting.pop_front() {
+                    let reason = FailReason::NoCapacity("every account is out of rotation".into());
+                    ended.extend(self.end_locked(&mut state, id, JobEvent::Failed(reason)));
+                }
+            }
+            let now = Instant::now();
+            while let Some(&id) = state.waiting.front() {
+                let Some(lane) = state.pool.pick(now) else { break };
+                state.waiting.pop_front();
+                let Some(entry) = state.jobs.get(&id) else { continue };
+                if apply(entry, id, JobEvent::Started { lane }).is_none() {
+                    continue;
+                }
+                let (input, cancel) = (entry.input.clone(), entry.cancel.clone());
+                state.pool.acquire(lane);
+                let slot = SlotGuard::new(Arc::downgrade(self), lane);
+                runs.push(runner::Run { shared: Arc::clone(self), id, lane, input, resume: None, cancel, slot });
+            }
+            if !runs.is_empty() {
+                state.publish_positions();
+            }
+            if state.waiting.is_empty() { None } else { state.pool.next_wake(now) }
+        };
+        for run in runs {
+            self.tasks.spawn(run.execute());
+        }
+        for end in ended {
+            self.tasks.spawn(end);
+        }
+        wake_at
+    }
+
+    /// Applies a terminal event to a live job, forgets it, and returns the journal write
+    /// to await outside the lock.
+    fn end_locked(
+        &self,
+        state: &mut State,
+        id: JobId,
+        event: JobEvent,
+    ) -> Option<impl Future<Output = ()> + Send + 'static> {
+        let entry = state.jobs.remove(&id)?;
+        let next = apply(&entry, id, event)?;
+        let journal = Arc::clone(&self.journal);
+        Some(async move { journal.record(id, &next).await })
+    }
+
+    /// Ends a job after its run, then records it.
+    async fn end(&self, id: JobId, event: JobEvent) {
+        let recorded = self.end_locked(&mut self.lock(), id, event);
+        if let Some(recorded) = recorded {
+            recorded.await;
+        }
+    }
+
+    /// Puts a job whose lane could not take it back at the front of the queue.
+    async fn requeue(&self, id: JobId) {
+        let next = {
+            let mut state = self.lock();
+            let Some(entry) = state.jobs.get(&id) else { return };
+            let next = apply(entry, id, JobEvent::Requeued { position: 1 });
+            if next.is_some() {
+                state.waiting.push_front(id);
+                state.publish_positions();
+            }
+            next
+        };
+        match next {
+            Some(next) => {
+                self.wake.notify_one();
+                self.journal.record(id, &next).await;
+            }
+            None => {
+                let reason = FailReason::Internal("the job could not be put back in the queue".into());
+                self.end(id, JobEvent::Failed(reason)).await;
+            }
+        }
+    }
+}
+
+impl State {
+    /// Tells every queued job its current position (only those whose position changed).
+    fn publish_positions(&self) {
+        for (index, id) in self.waiting.iter().enumerate() {
+            if let Some(entry) = self.jobs.get(id) {
+                let position = index + 1;
+                entry.state.send_if_modified(|s| match s {
+                    JobState::Queued { position: p } if *p != position => {
+                        *p = position;
+                        true
+                    }
+                    _ => false,
+                });
+            }
+        }
+    }
+}
+
+/// Applies `event` to a job and publishes the new state; `None` (and a log line) if the
+/// state machine refuses it.
+fn apply(entry: &Entry, id: JobId, event: JobEvent) -> Option<JobState> {
+    let next = entry.state.borrow().apply(event);
+    match next {
+        Ok(next) => {
+            tracing::debug!(job = %id, state = next.name(), "job state");
+            entry.state.send_replace(next.clone());
+            Some(next)
+        }
+        Err(e) => {
+            tracing::error!(job = %id, "{e}");
+            None
+        }
+    }
+}
+
+/// The scheduler: starts jobs whenever something changed, until shutdown.
+async fn schedule(shared: Arc<Shared>) {
+    loop {
+        let wake_at = shared.dispatch();
+        let backoff = async {
+            match wake_at {
+                Some(t) => tokio::time::sleep_until(t.into()).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            () = shared.stop.cancelled() => break,
+            () = shared.wake.notified() => {}
+            () = backoff => {}
+        }
+    }
+    tracing::debug!("scheduler stopped");
+}
+
+#[async_trait]
+impl RunListener for Shared {
+    async fn remote_created(&self, job: JobId, task: RemoteTaskId) {
+        let next = {
+            let state = self.lock();
+            state.jobs.get(&job).and_then(|e| apply(e, job, JobEvent::RemoteCreated(task)))
+        };
+        if let Some(next) = next {
+            self.journal.record(job, &next).await;
+        }
+    }
+}
