@@ -5,6 +5,8 @@
 //! - [`engine`]: what runs a job (RunningHub accounts, the built-in engine).
 //! - [`input_image`]: checking user images at the door; [`secret`]: keys that never print.
 
+pub mod app;
+pub mod config;
 pub mod engine;
 pub mod input_image;
 pub mod job;

@@ -1,1 +1,151 @@
-fn main() {}
+//! The `backdrop` binary: parses the command line and hands over to the library.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use backdrop::app::Application;
+use backdrop::config::{EngineKind, Settings};
+use backdrop::engine::{ImageSource, JobInput};
+use backdrop::input_image::{ImageLimits, InputImage};
+use backdrop::job::JobState;
+use backdrop::queue::NoJournal;
+use clap::{Parser, Subcommand};
+
+/// Backdrop puts a product photo into the scene of a reference photo.
+///
+/// Configuration comes from environment variables or a `.env` file in the working
+/// directory (see the README for every variable).
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the Telegram bot (needs BOT_TOKEN).
+    Bot,
+    /// Place a product into a background scene: one job through the same pipeline the bot uses.
+    Generate {
+        /// The product photo (JPEG, PNG or WebP).
+        #[arg(long)]
+        product: PathBuf,
+        /// The scene to put the product in (JPEG, PNG or WebP).
+        #[arg(long)]
+        background: PathBuf,
+        /// Where to write the result; the extension (.png, .jpg, .webp) picks the format.
+        #[arg(long)]
+        out: PathBuf,
+        /// The engine; by default ENGINE, or runninghub when a RunningHub key is configured,
+        /// else local.
+        #[arg(long, value_enum)]
+        engine: Option<EngineKind>,
+    },
+    /// Cut the product out of a plain background: a PNG with transparency (built-in engine).
+    Cutout {
+        /// The product photo.
+        product: PathBuf,
+        /// Where to write the PNG.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Check the configuration; with network access, also each RunningHub key and the bot
+    /// token. Exits non-zero on any problem.
+    Check,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // One readable line (the whole cause chain), never a backtrace.
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Bot => bail!("the bot is not built yet"),
+            Command::Generate { product, background, out, engine } => generate(&product, &background, &out, engine).await,
+            Command::Cutout { product, out } => cutout(&product, &out).await,
+            Command::Check => check().await,
+        }
+    })
+}
+
+/// CLI inputs may be larger than the bot's: a shop's camera files.
+const CLI_LIMITS: ImageLimits = ImageLimits { max_bytes: 100 * 1024 * 1024, max_pixels: 100_000_000, max_side: 20_000 };
+
+async fn read_image(path: &Path) -> anyhow::Result<InputImage> {
+    let bytes = tokio::fs::read(path).await.with_context(|| format!("reading {}", path.display()))?;
+    InputImage::parse(bytes, &CLI_LIMITS).with_context(|| format!("{} cannot be used", path.display()))
+}
+
+async fn generate(product: &Path, background: &Path, out: &Path, engine: Option<EngineKind>) -> anyhow::Result<()> {
+    let mut settings = Settings::from_env()?;
+    if let Some(engine) = engine {
+        settings.engine = engine;
+    }
+    let input = JobInput {
+        product: ImageSource::Memory(read_image(product).await?),
+        background: ImageSource::Memory(read_image(background).await?),
+    };
+    let app = Application::build(settings, Arc::new(NoJournal))?;
+    let id = app.queue.next_id();
+    let mut rx = app.queue.submit(id, input)?;
+    eprintln!("engine: {}", app.engine.name());
+    let started = Instant::now();
+    let state = loop {
+        let state = rx.borrow_and_update().clone();
+        match &state {
+            JobState::Queued { position } => eprintln!("queued (position {position})"),
+            JobState::Running { lane, remote_task, .. } => match remote_task {
+                Some(task) => eprintln!("generating on lane {lane} (task {task})"),
+                None => eprintln!("generating on lane {lane}"),
+            },
+            _ => break state,
+        }
+        tokio::select! {
+            changed = rx.changed() => if changed.is_err() { bail!("the queue stopped") },
+            _ = tokio::signal::ctrl_c() => {
+                eprintln!("cancelling...");
+                app.queue.cancel(id);
+            }
+        }
+    };
+    match state {
+        JobState::Done(output) => {
+            tokio::fs::write(out, &output.image).await.with_context(|| format!("writing {}", out.display()))?;
+            eprintln!("done in {:.1} s: {}", started.elapsed().as_secs_f64(), out.display());
+            Ok(())
+        }
+        JobState::Failed(reason) => bail!("generation failed: {reason}"),
+        _ => bail!("cancelled"),
+    }
+}
+
+async fn cutout(_product: &Path, _out: &Path) -> anyhow::Result<()> {
+    bail!("cutout is not built yet")
+}
+
+async fn check() -> anyhow::Result<()> {
+    let settings = Settings::from_env()?;
+    eprintln!("configuration OK: engine {:?}, {} RunningHub account(s)", settings.engine, settings.runninghub.accounts.len());
+    Ok(())
+}

@@ -1,0 +1,312 @@
+//! Configuration, parsed once at start-up from environment variables (or a `.env` file).
+//!
+//! The variable names are a contract: operators move from the older Python bot with the
+//! same `.env`. Every value is checked here; a malformed one stops start-up with an error
+//! that names the variable and never shows a secret's value.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use crate::queue::ShutdownMode;
+use crate::secret::Secret;
+
+/// Which engine runs the jobs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum EngineKind {
+    Runninghub,
+    Local,
+    Comfyui,
+}
+
+impl FromStr for EngineKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "runninghub" => Ok(Self::Runninghub),
+            "local" => Ok(Self::Local),
+            "comfyui" => Ok(Self::Comfyui),
+            _ => Err("must be runninghub, local or comfyui".into()),
+        }
+    }
+}
+
+/// One RunningHub account (`RUNNINGHUB_*_N`).
+#[derive(Clone, Debug)]
+pub struct AccountConfig {
+    /// N, from 1: also the account's lane id, stable across restarts.
+    pub number: u16,
+    pub api_key: Secret,
+    pub max_jobs: usize,
+    pub workflow_id: String,
+}
+
+/// Everything about RunningHub.
+#[derive(Clone, Debug)]
+pub struct RunningHubConfig {
+    pub api_url: String,
+    pub accounts: Vec<AccountConfig>,
+    pub product_node: String,
+    pub background_node: String,
+    pub poll_interval: Duration,
+    pub task_timeout: Duration,
+}
+
+/// The whole configuration of a Backdrop process.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub bot_token: Option<Secret>,
+    pub telegram_api_url: String,
+    pub engine: EngineKind,
+    pub runninghub: RunningHubConfig,
+    pub comfyui_url: Option<String>,
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    pub admin_ids: Vec<i64>,
+    pub on_shutdown: ShutdownMode,
+    pub retention_days: u32,
+}
+
+/// A variable whose value cannot be used. Shows the value only for non-secret variables.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("configuration: {variable} {problem}")]
+pub struct ConfigError {
+    pub variable: String,
+    pub problem: String,
+}
+
+impl ConfigError {
+    fn new(variable: impl Into<String>, problem: impl Into<String>) -> Self {
+        Self { variable: variable.into(), problem: problem.into() }
+    }
+}
+
+/// The variables, as read from the environment or given by a test.
+pub struct Vars(HashMap<String, String>);
+
+impl Vars {
+    /// The process environment, after loading `.env` from the working directory if there
+    /// is one (variables already set win over the file).
+    pub fn from_env() -> Self {
+        let _ = dotenvy::dotenv();
+        Self(std::env::vars().collect())
+    }
+
+    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
+        Self(pairs.into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect())
+    }
+
+    /// A set, non-blank value (a blank line in `.env` means "not set").
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(|v| v.trim()).filter(|v| !v.is_empty())
+    }
+
+    fn parse<T: FromStr>(&self, name: &str, default: T, what: &str) -> Result<T, ConfigError> {
+        match self.get(name) {
+            None => Ok(default),
+            Some(v) => v.parse().map_err(|_| ConfigError::new(name, format!("is {v:?}; it must be {what}"))),
+        }
+    }
+
+    fn number_in<T>(&self, name: &str, default: T, range: std::ops::RangeInclusive<T>) -> Result<T, ConfigError>
+    where
+        T: FromStr + PartialOrd + std::fmt::Display + Copy,
+    {
+        let what = format!("a whole number from {} to {}", range.start(), range.end());
+        let value = self.parse(name, default, &what)?;
+        if range.contains(&value) { Ok(value) } else { Err(ConfigError::new(name, format!("is {value}; it must be {what}"))) }
+    }
+
+    fn url(&self, name: &str, default: &str) -> Result<String, ConfigError> {
+        let raw = self.get(name).unwrap_or(default);
+        let parsed = reqwest::Url::parse(raw)
+            .map_err(|_| ConfigError::new(name, format!("is {raw:?}; it must be an http(s) URL")))?;
+        if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() {
+            return Err(ConfigError::new(name, format!("is {raw:?}; it must be an http(s) URL")));
+        }
+        Ok(raw.trim_end_matches('/').to_owned())
+    }
+}
+
+impl Settings {
+    /// Reads the process environment (and `.env`).
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_vars(&Vars::from_env())
+    }
+
+    pub fn from_vars(vars: &Vars) -> Result<Self, ConfigError> {
+        let bot_token = vars.get("BOT_TOKEN").map(Secret::new);
+        if let Some(token) = &bot_token
+            && (token.expose().contains(char::is_whitespace) || !token.expose().contains(':'))
+        {
+            return Err(ConfigError::new("BOT_TOKEN", "is not a bot token (expected the form 123456:ABC... from @BotFather)"));
+        }
+        let accounts = accounts(vars)?;
+        let default_engine = if accounts.is_empty() { EngineKind::Local } else { EngineKind::Runninghub };
+        let engine = vars.parse("ENGINE", default_engine, "runninghub, local or comfyui")?;
+        if engine == EngineKind::Runninghub && accounts.is_empty() {
+            return Err(ConfigError::new("RUNNINGHUB_API_KEY_1", "is not set, but ENGINE is runninghub"));
+        }
+        let comfyui_url = match vars.get("COMFYUI_URL") {
+            Some(_) => Some(vars.url("COMFYUI_URL", "")?),
+            None => None,
+        };
+        if engine == EngineKind::Comfyui && comfyui_url.is_none() {
+            return Err(ConfigError::new("COMFYUI_URL", "is not set, but ENGINE is comfyui"));
+        }
+        let data_dir = PathBuf::from(vars.get("DATA_DIR").unwrap_or("./data"));
+        let database_url = match vars.get("DATABASE_URL") {
+            Some(url) if url.starts_with("sqlite:") => url.to_owned(),
+            Some(_) => return Err(ConfigError::new("DATABASE_URL", "must be a sqlite: URL")),
+            None => format!("sqlite://{}/backdrop.db", data_dir.display()),
+        };
+        let on_shutdown = match vars.get("ON_SHUTDOWN").map(str::to_ascii_lowercase).as_deref() {
+            None | Some("keep") => ShutdownMode::Keep,
+            Some("cancel") => ShutdownMode::Cancel,
+            Some(other) => return Err(ConfigError::new("ON_SHUTDOWN", format!("is {other:?}; it must be keep or cancel"))),
+        };
+        Ok(Self {
+            bot_token,
+            telegram_api_url: vars.url("TELEGRAM_API_URL", "https://api.telegram.org")?,
+            engine,
+            runninghub: RunningHubConfig {
+                api_url: vars.url("RUNNINGHUB_API_URL", "https://www.runninghub.ai")?,
+                accounts,
+                product_node: node(vars, "WORKFLOW_NODE_PRODUCT_PRODUCT_IMAGE", "2")?,
+                background_node: node(vars, "WORKFLOW_NODE_PRODUCT_BACKGROUND_IMAGE", "32")?,
+                poll_interval: Duration::from_millis(vars.number_in("RUNNINGHUB_POLL_INTERVAL_MS", 2000, 10..=600_000)?),
+                task_timeout: Duration::from_secs(vars.number_in("RUNNINGHUB_TASK_TIMEOUT_S", 600, 1..=86_400)?),
+            },
+            comfyui_url,
+            data_dir,
+            database_url,
+            admin_ids: admin_ids(vars)?,
+            on_shutdown,
+            retention_days: vars.number_in("RETENTION_DAYS", 7, 1..=3650)?,
+        })
+    }
+}
+
+/// Accounts `_1`, `_2`, ... up to the first missing key. A missing workflow id falls back
+/// to the previous account's (most operators run one workflow on every account).
+fn accounts(vars: &Vars) -> Result<Vec<AccountConfig>, ConfigError> {
+    let mut accounts: Vec<AccountConfig> = Vec::new();
+    for number in 1..=u16::MAX {
+        let key_var = format!("RUNNINGHUB_API_KEY_{number}");
+        let Some(key) = vars.get(&key_var) else { break };
+        if key.contains(char::is_whitespace) || !key.is_ascii() {
+            return Err(ConfigError::new(key_var, "contains spaces or non-ASCII characters"));
+        }
+        let max_jobs = vars.number_in(&format!("RUNNINGHUB_MAX_JOBS_{number}"), 5, 1..=1000)?;
+        let workflow_var = format!("RUNNINGHUB_WORKFLOW_PRODUCT_{number}");
+        let workflow_id = match (vars.get(&workflow_var), accounts.last()) {
+            (Some(id), _) if id.chars().all(|c| c.is_ascii_alphanumeric()) => id.to_owned(),
+            (Some(id), _) => return Err(ConfigError::new(workflow_var, format!("is {id:?}; it must be a workflow id"))),
+            (None, Some(previous)) => previous.workflow_id.clone(),
+            (None, None) => return Err(ConfigError::new(workflow_var, "is not set (the workflow id of account 1)")),
+        };
+        accounts.push(AccountConfig { number, api_key: Secret::new(key), max_jobs, workflow_id });
+    }
+    Ok(accounts)
+}
+
+fn node(vars: &Vars, name: &str, default: &str) -> Result<String, ConfigError> {
+    let value = vars.get(name).unwrap_or(default);
+    if value.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+        Ok(value.to_owned())
+    } else {
+        Err(ConfigError::new(name, format!("is {value:?}; it must be a node id such as 2")))
+    }
+}
+
+fn admin_ids(vars: &Vars) -> Result<Vec<i64>, ConfigError> {
+    let Some(raw) = vars.get("ADMIN_IDS") else { return Ok(Vec::new()) };
+    raw.split(|c: char| c == ',' || c == ';' || c.is_whitespace())
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().map_err(|_| ConfigError::new("ADMIN_IDS", format!("has {s:?}; it must list Telegram user ids"))))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        Settings::from_vars(&Vars::from_pairs(pairs.iter().copied()))
+    }
+
+    #[test]
+    fn a_fresh_install_runs_the_local_engine_with_defaults() {
+        let s = settings(&[]).unwrap();
+        assert_eq!(s.engine, EngineKind::Local);
+        assert_eq!(s.telegram_api_url, "https://api.telegram.org");
+        assert_eq!(s.runninghub.api_url, "https://www.runninghub.ai");
+        assert_eq!(s.runninghub.product_node, "2");
+        assert_eq!(s.runninghub.background_node, "32");
+        assert_eq!(s.runninghub.poll_interval, Duration::from_millis(2000));
+        assert_eq!(s.runninghub.task_timeout, Duration::from_secs(600));
+        assert_eq!(s.database_url, "sqlite://./data/backdrop.db");
+        assert_eq!(s.on_shutdown, ShutdownMode::Keep);
+        assert_eq!(s.retention_days, 7);
+    }
+
+    #[test]
+    fn accounts_stop_at_the_first_missing_key() {
+        let s = settings(&[
+            ("RUNNINGHUB_API_KEY_1", "k1"),
+            ("RUNNINGHUB_WORKFLOW_PRODUCT_1", "1871659613585305601"),
+            ("RUNNINGHUB_API_KEY_2", "k2"),
+            ("RUNNINGHUB_MAX_JOBS_2", "3"),
+            ("RUNNINGHUB_API_KEY_4", "k4"),
+        ])
+        .unwrap();
+        assert_eq!(s.engine, EngineKind::Runninghub);
+        assert_eq!(s.runninghub.accounts.len(), 2);
+        assert_eq!(s.runninghub.accounts[0].max_jobs, 5);
+        assert_eq!(s.runninghub.accounts[1].max_jobs, 3);
+        assert_eq!(s.runninghub.accounts[1].workflow_id, "1871659613585305601");
+    }
+
+    #[test]
+    fn a_malformed_value_names_the_variable_but_never_a_secret() {
+        let err = settings(&[("RUNNINGHUB_API_KEY_1", "k1"), ("RUNNINGHUB_WORKFLOW_PRODUCT_1", "1"), ("RUNNINGHUB_MAX_JOBS_1", "five")])
+            .unwrap_err();
+        assert_eq!(err.variable, "RUNNINGHUB_MAX_JOBS_1");
+        let err = settings(&[("RUNNINGHUB_API_KEY_1", "sec ret"), ("RUNNINGHUB_WORKFLOW_PRODUCT_1", "1")]).unwrap_err();
+        assert_eq!(err.variable, "RUNNINGHUB_API_KEY_1");
+        assert!(!err.to_string().contains("sec ret"));
+        let err = settings(&[("BOT_TOKEN", "nocolon-secretvalue")]).unwrap_err();
+        assert!(!err.to_string().contains("secretvalue"));
+        for (var, value) in [
+            ("ENGINE", "gpu"),
+            ("TELEGRAM_API_URL", "not a url"),
+            ("RUNNINGHUB_POLL_INTERVAL_MS", "0"),
+            ("RUNNINGHUB_TASK_TIMEOUT_S", "-1"),
+            ("ON_SHUTDOWN", "maybe"),
+            ("ADMIN_IDS", "12,abc"),
+            ("RETENTION_DAYS", "x"),
+            ("DATABASE_URL", "postgres://x"),
+            ("WORKFLOW_NODE_PRODUCT_PRODUCT_IMAGE", "2 3"),
+        ] {
+            assert_eq!(settings(&[(var, value)]).unwrap_err().variable, var, "{var}={value}");
+        }
+    }
+
+    #[test]
+    fn runninghub_without_a_key_is_an_error() {
+        assert_eq!(settings(&[("ENGINE", "runninghub")]).unwrap_err().variable, "RUNNINGHUB_API_KEY_1");
+        assert_eq!(settings(&[("RUNNINGHUB_API_KEY_1", "k")]).unwrap_err().variable, "RUNNINGHUB_WORKFLOW_PRODUCT_1");
+    }
+
+    #[test]
+    fn blank_values_mean_unset_and_lists_parse() {
+        let s = settings(&[("ENGINE", " "), ("ADMIN_IDS", "1, 2;3"), ("ON_SHUTDOWN", "CANCEL"), ("TELEGRAM_API_URL", "http://127.0.0.1:9/")])
+            .unwrap();
+        assert_eq!(s.engine, EngineKind::Local);
+        assert_eq!(s.admin_ids, vec![1, 2, 3]);
+        assert_eq!(s.on_shutdown, ShutdownMode::Cancel);
+        assert_eq!(s.telegram_api_url, "http://127.0.0.1:9");
+    }
+}
