@@ -81,7 +81,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async move {
         match cli.command {
-            Command::Bot => bail!("the bot is not built yet"),
+            Command::Bot => Ok(backdrop::bot::run(Settings::from_env()?).await?),
             Command::Generate { product, background, out, engine } => generate(&product, &background, &out, engine).await,
             Command::Cutout { product, out } => cutout(&product, &out).await,
             Command::Check => check().await,

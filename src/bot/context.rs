@@ -1,0 +1,29 @@
+//! What every handler and status task shares: the queue, the job registry, the pacer, the
+//! bot's settings, and the tracker that lets shutdown wait for status tasks.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio_util::task::TaskTracker;
+
+use crate::bot::dialogue::DialogueStorage;
+use crate::bot::jobs::JobRegistry;
+use crate::bot::pacer::Pacer;
+use crate::bot::status::StatusTiming;
+use crate::input_image::ImageLimits;
+use crate::queue::JobQueue;
+
+/// Shared by the whole bot; handlers get it as `Arc<BotContext>`.
+pub struct BotContext {
+    pub queue: JobQueue,
+    pub jobs: JobRegistry,
+    pub pacer: Pacer,
+    pub dialogues: Arc<DialogueStorage>,
+    /// `DATA_DIR`: job images live under `jobs/`, products waiting for a background under
+    /// `incoming/`.
+    pub data_dir: PathBuf,
+    pub limits: ImageLimits,
+    pub timing: StatusTiming,
+    /// The status tasks, so shutdown can let them finish their last edit.
+    pub tasks: TaskTracker,
+}

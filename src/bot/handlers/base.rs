@@ -1,0 +1,63 @@
+//! The commands: /start, /help, /cancel.
+
+use std::sync::Arc;
+
+use teloxide::prelude::*;
+use teloxide::utils::command::BotCommands;
+
+use crate::bot::TgBot;
+use crate::bot::context::BotContext;
+use crate::bot::dialogue::{BotDialogue, PendingProduct, State};
+use crate::bot::handlers::{HandlerError, lang_of, reply};
+use crate::bot::messages;
+
+/// The commands the bot understands (their menu texts come from `messages`).
+#[derive(BotCommands, Clone, Debug, PartialEq, Eq)]
+#[command(rename_rule = "lowercase")]
+pub enum Command {
+    Start,
+    Help,
+    Cancel,
+}
+
+/// Greets and waits for the product photo, forgetting any half-started step.
+pub async fn start(bot: TgBot, dialogue: BotDialogue, state: State, msg: Message, ctx: Arc<BotContext>) -> Result<(), HandlerError> {
+    forget_step(&dialogue, state).await?;
+    reply(&bot, &ctx, msg.chat.id, messages::greeting(lang_of(&msg))).await
+}
+
+pub async fn help(bot: TgBot, msg: Message, ctx: Arc<BotContext>) -> Result<(), HandlerError> {
+    reply(&bot, &ctx, msg.chat.id, messages::help(lang_of(&msg))).await
+}
+
+/// Cancels the step in progress and every job of the user that has not ended.
+pub async fn cancel(bot: TgBot, dialogue: BotDialogue, state: State, msg: Message, ctx: Arc<BotContext>) -> Result<(), HandlerError> {
+    let lang = lang_of(&msg);
+    let had_step = matches!(state, State::AwaitingBackground { .. });
+    forget_step(&dialogue, state).await?;
+    let mut cancelled = false;
+    if let Some(user) = &msg.from {
+        for job in ctx.jobs.live_jobs_of(user.id) {
+            cancelled |= ctx.queue.cancel(job);
+        }
+    }
+    let text = if cancelled {
+        messages::cancelling_jobs(lang)
+    } else if had_step {
+        messages::cancelled_step(lang)
+    } else {
+        messages::nothing_to_cancel(lang)
+    };
+    reply(&bot, &ctx, msg.chat.id, text).await
+}
+
+/// Back to the start of the conversation, removing a product photo that waited for its
+/// background.
+pub(crate) async fn forget_step(dialogue: &BotDialogue, state: State) -> Result<(), HandlerError> {
+    if let State::AwaitingBackground { product: PendingProduct(path) } = state
+        && let Err(e) = tokio::fs::remove_file(&path).await
+    {
+        tracing::debug!("removing {}: {e}", path.display());
+    }
+    dialogue.update(State::Start).await.map_err(HandlerError::dialogue)
+}

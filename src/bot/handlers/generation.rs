@@ -1,0 +1,202 @@
+//! Generation: taking the two pictures, starting jobs, and the buttons on status and
+//! result messages.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use teloxide::dispatching::dialogue::Dialogue;
+use teloxide::prelude::*;
+use teloxide::types::{ChatId, UserId};
+
+use crate::bot::TgBot;
+use crate::bot::context::BotContext;
+use crate::bot::dialogue::{BotDialogue, PendingProduct, State};
+use crate::bot::handlers::{HandlerError, lang_of, reply};
+use crate::bot::intake;
+use crate::bot::jobs::{AccessError, JobFiles, JobRecord};
+use crate::bot::keyboards::Action;
+use crate::bot::messages::{self, Lang};
+use crate::bot::status;
+use crate::engine::{ImageSource, JobInput};
+use crate::input_image::InputImage;
+use crate::job::JobId;
+use crate::queue::SubmitError;
+
+/// Whether a message carries something that may be a picture (the bytes decide later).
+pub fn has_picture(msg: Message) -> bool {
+    intake::candidate(&msg).is_some()
+}
+
+/// Checks the picture of `msg`; on refusal, tells the user what to send instead.
+async fn take_picture(bot: &TgBot, ctx: &BotContext, msg: &Message) -> Result<Option<InputImage>, HandlerError> {
+    let Some(file) = intake::candidate(msg) else { return Ok(None) };
+    match intake::fetch(bot, file, &ctx.limits).await {
+        Ok(image) => Ok(Some(image)),
+        Err(e) => {
+            tracing::info!(chat = %msg.chat.id, "picture refused: {e}");
+            reply(bot, ctx, msg.chat.id, messages::refusal(lang_of(msg), &e.refusal)).await?;
+            Ok(None)
+        }
+    }
+}
+
+/// The product photo: kept on disk until its background arrives.
+pub async fn receive_product(bot: TgBot, dialogue: BotDialogue, msg: Message, ctx: Arc<BotContext>) -> Result<(), HandlerError> {
+    let Some(image) = take_picture(&bot, &ctx, &msg).await? else { return Ok(()) };
+    let dir = ctx.data_dir.join("incoming");
+    tokio::fs::create_dir_all(&dir).await?;
+    let path = dir.join(format!("{}-{}.{}", msg.chat.id, msg.id, image.extension()));
+    tokio::fs::write(&path, image.bytes()).await?;
+    dialogue.update(State::AwaitingBackground { product: PendingProduct(path) }).await.map_err(HandlerError::dialogue)?;
+    reply(&bot, &ctx, msg.chat.id, messages::ask_background(lang_of(&msg))).await
+}
+
+/// The background: both images move under the job's directory and the job is queued.
+pub async fn receive_background(
+    bot: TgBot,
+    dialogue: BotDialogue,
+    product: PendingProduct,
+    msg: Message,
+    ctx: Arc<BotContext>,
+) -> Result<(), HandlerError> {
+    let lang = lang_of(&msg);
+    let Some(background) = take_picture(&bot, &ctx, &msg).await? else { return Ok(()) };
+    let Some(owner) = msg.from.as_ref().map(|u| u.id) else { return Ok(()) };
+    let id = ctx.queue.next_id();
+    let files = match store_job_files(&ctx.data_dir, id, &product.0, &background).await {
+        Ok(files) => files,
+        Err(e) => {
+            tracing::error!(job = %id, "storing the job's images: {e}");
+            dialogue.update(State::Start).await.map_err(HandlerError::dialogue)?;
+            return reply(&bot, &ctx, msg.chat.id, messages::internal_error(lang)).await;
+        }
+    };
+    // The next picture starts a new product.
+    dialogue.update(State::Start).await.map_err(HandlerError::dialogue)?;
+    if let Err(e) = start_job(&bot, &ctx, id, owner, msg.chat.id, lang, Arc::new(files)) {
+        tracing::warn!(job = %id, "not accepted: {e}");
+        reply(&bot, &ctx, msg.chat.id, messages::not_accepting(lang)).await?;
+    }
+    Ok(())
+}
+
+/// Puts the images of job `id` in place: the waiting product is moved, the background
+/// written.
+async fn store_job_files(data_dir: &Path, id: JobId, product: &Path, background: &InputImage) -> std::io::Result<JobFiles> {
+    let dir = JobFiles::dir(data_dir, id);
+    tokio::fs::create_dir_all(&dir).await?;
+    let extension = product.extension().and_then(|e| e.to_str()).unwrap_or("jpg");
+    let product_path: PathBuf = dir.join(format!("product.{extension}"));
+    if tokio::fs::rename(product, &product_path).await.is_err() {
+        // Another filesystem (or the file was already moved): copy instead.
+        tokio::fs::copy(product, &product_path).await?;
+        let _ = tokio::fs::remove_file(product).await;
+    }
+    let background_path = dir.join(format!("background.{}", background.extension()));
+    tokio::fs::write(&background_path, background.bytes()).await?;
+    Ok(JobFiles { product: product_path, background: background_path })
+}
+
+/// Registers and submits a job, and starts the task that reports on it. Never waits for
+/// the generation.
+fn start_job(
+    bot: &TgBot,
+    ctx: &Arc<BotContext>,
+    id: JobId,
+    owner: UserId,
+    chat: ChatId,
+    lang: Lang,
+    files: Arc<JobFiles>,
+) -> Result<(), SubmitError> {
+    let input = JobInput {
+        product: ImageSource::File(files.product.clone()),
+        background: ImageSource::File(files.background.clone()),
+    };
+    let record = JobRecord { owner, chat, lang, files, status_message: None, live: true };
+    ctx.jobs.insert(id, record.clone());
+    match ctx.queue.submit(id, input) {
+        Ok(rx) => {
+            tracing::info!(job = %id, %chat, "job queued");
+            status::spawn(bot.clone(), Arc::clone(ctx), id, record, rx);
+            Ok(())
+        }
+        Err(e) => {
+            ctx.jobs.mark_ended(id);
+            Err(e)
+        }
+    }
+}
+
+/// Anything else: a hint of what the current step expects.
+pub async fn hint(bot: TgBot, state: State, msg: Message, ctx: Arc<BotContext>) -> Result<(), HandlerError> {
+    let lang = lang_of(&msg);
+    let text = match state {
+        State::Start => messages::hint_product(lang),
+        State::AwaitingBackground { .. } => messages::hint_background(lang),
+    };
+    reply(&bot, &ctx, msg.chat.id, text).await
+}
+
+/// A button press: parsed, checked against the job's owner, then done.
+pub async fn button(bot: TgBot, query: CallbackQuery, ctx: Arc<BotContext>) -> Result<(), HandlerError> {
+    let user = query.from.id;
+    let lang = Lang::from_code(query.from.language_code.as_deref());
+    let Some(action) = query.data.as_deref().and_then(Action::parse) else {
+        tracing::info!(%user, "refused unknown callback data");
+        return answer(&bot, &query, messages::answer_not_yours(lang), true).await;
+    };
+    let Some(job) = action.job() else {
+        // New photo: the presser's own private chat starts over.
+        let chat = ChatId::from(user);
+        let dialogue = Dialogue::new(Arc::clone(&ctx.dialogues), chat);
+        let state = dialogue.get_or_default().await.map_err(HandlerError::dialogue)?;
+        super::base::forget_step(&dialogue, state).await?;
+        answer(&bot, &query, messages::answer_new_photo(lang), false).await?;
+        return reply(&bot, &ctx, chat, messages::ask_product(lang)).await;
+    };
+    let record = match ctx.jobs.owned_by(job, user) {
+        Ok(record) => record,
+        Err(AccessError::NotOwner) => {
+            tracing::warn!(%user, %job, "refused a button of another user's job");
+            return answer(&bot, &query, messages::answer_not_yours(lang), true).await;
+        }
+        Err(AccessError::Unknown) => return answer(&bot, &query, messages::answer_expired(lang), true).await,
+    };
+    match action {
+        Action::Cancel(_) => {
+            let text = if ctx.queue.cancel(job) { messages::answer_cancelling(lang) } else { messages::answer_already_finished(lang) };
+            answer(&bot, &query, text, false).await
+        }
+        Action::Regenerate(_) | Action::Retry(_) => {
+            let id = ctx.queue.next_id();
+            match start_job(&bot, &ctx, id, user, record.chat, record.lang, Arc::clone(&record.files)) {
+                Ok(()) => {
+                    tracing::info!(job = %id, from = %job, "started again");
+                    answer(&bot, &query, messages::answer_started_again(lang), false).await?;
+                    if matches!(action, Action::Retry(_)) {
+                        remove_buttons(&bot, &query).await;
+                    }
+                    Ok(())
+                }
+                Err(e) => {
+                    tracing::warn!(job = %id, "not accepted: {e}");
+                    answer(&bot, &query, messages::not_accepting(lang), true).await
+                }
+            }
+        }
+        Action::NewPhoto => Ok(()),
+    }
+}
+
+async fn answer(bot: &TgBot, query: &CallbackQuery, text: &str, alert: bool) -> Result<(), HandlerError> {
+    crate::bot::retry::send(bot.answer_callback_query(query.id.clone()).text(text).show_alert(alert)).await?;
+    Ok(())
+}
+
+/// Takes the buttons off the message whose Retry was pressed, so it is pressed once.
+async fn remove_buttons(bot: &TgBot, query: &CallbackQuery) {
+    let Some(message) = &query.message else { return };
+    if let Err(e) = crate::bot::retry::send(bot.edit_message_reply_markup(message.chat().id, message.id())).await {
+        tracing::debug!("removing buttons: {e}");
+    }
+}

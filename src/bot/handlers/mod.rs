@@ -1,0 +1,43 @@
+//! The bot's handlers: `base` (commands) and `generation` (pictures, jobs, buttons).
+//!
+//! Handlers answer at once: they check input, submit jobs and return. Waiting for a
+//! generation is the status task's business, so a Cancel button always gets through.
+
+pub mod base;
+pub mod generation;
+
+use teloxide::RequestError;
+use teloxide::prelude::*;
+
+use crate::bot::TgBot;
+use crate::bot::context::BotContext;
+use crate::bot::messages::Lang;
+
+/// Why a handler could not finish; the dispatcher logs it.
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    #[error("Telegram request failed: {0}")]
+    Telegram(#[from] RequestError),
+    #[error("dialogue storage failed: {0}")]
+    Dialogue(String),
+    #[error("job files: {0}")]
+    Files(#[from] std::io::Error),
+}
+
+impl HandlerError {
+    pub(crate) fn dialogue(e: impl std::fmt::Display) -> Self {
+        Self::Dialogue(e.to_string())
+    }
+}
+
+/// The language to answer the sender of `msg` in.
+pub(crate) fn lang_of(msg: &Message) -> Lang {
+    Lang::from_code(msg.from.as_ref().and_then(|u| u.language_code.as_deref()))
+}
+
+/// Sends a plain text to `chat`, in turn with the bot's other messages there.
+pub(crate) async fn reply(bot: &TgBot, ctx: &BotContext, chat: ChatId, text: impl Into<String>) -> Result<(), HandlerError> {
+    ctx.pacer.wait(chat).await;
+    bot.send_message(chat, text.into()).await?;
+    Ok(())
+}

@@ -1,0 +1,129 @@
+//! The bot's own record of its jobs: who owns each, where to report, which images it used.
+//!
+//! The queue knows jobs only by id; buttons carry only an id. This registry ties an id to
+//! the user allowed to press its buttons, the chat and language of its status message, and
+//! the two stored images, so Regenerate and Retry start a new job without asking again.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use teloxide::types::{ChatId, MessageId, UserId};
+
+use crate::bot::messages::Lang;
+use crate::job::JobId;
+
+/// The two images of a job, on disk under `DATA_DIR/jobs/<first job id>/`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JobFiles {
+    pub product: PathBuf,
+    pub background: PathBuf,
+}
+
+impl JobFiles {
+    /// Where the images of job `id` are kept.
+    pub fn dir(data_dir: &Path, id: JobId) -> PathBuf {
+        data_dir.join("jobs").join(id.to_string())
+    }
+}
+
+/// What the bot knows about one of its jobs.
+#[derive(Clone, Debug)]
+pub struct JobRecord {
+    pub owner: UserId,
+    pub chat: ChatId,
+    pub lang: Lang,
+    pub files: Arc<JobFiles>,
+    /// The message that shows the job's state, once sent.
+    pub status_message: Option<MessageId>,
+    /// Until the job has ended.
+    pub live: bool,
+}
+
+/// Why a button press on a job is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AccessError {
+    #[error("the job is not known (expired or never existed)")]
+    Unknown,
+    #[error("the job belongs to another user")]
+    NotOwner,
+}
+
+/// All jobs of this bot process.
+#[derive(Default)]
+pub struct JobRegistry {
+    jobs: Mutex<HashMap<JobId, JobRecord>>,
+}
+
+impl JobRegistry {
+    fn lock(&self) -> MutexGuard<'_, HashMap<JobId, JobRecord>> {
+        // Nothing panics while the lock is held; a poisoned map is still consistent.
+        self.jobs.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub fn insert(&self, id: JobId, record: JobRecord) {
+        self.lock().insert(id, record);
+    }
+
+    /// The job, if `user` owns it.
+    pub fn owned_by(&self, id: JobId, user: UserId) -> Result<JobRecord, AccessError> {
+        match self.lock().get(&id) {
+            None => Err(AccessError::Unknown),
+            Some(record) if record.owner != user => Err(AccessError::NotOwner),
+            Some(record) => Ok(record.clone()),
+        }
+    }
+
+    pub fn set_status_message(&self, id: JobId, message: MessageId) {
+        if let Some(record) = self.lock().get_mut(&id) {
+            record.status_message = Some(message);
+        }
+    }
+
+    pub fn mark_ended(&self, id: JobId) {
+        if let Some(record) = self.lock().get_mut(&id) {
+            record.live = false;
+        }
+    }
+
+    /// The jobs of `user` that have not ended yet.
+    pub fn live_jobs_of(&self, user: UserId) -> Vec<JobId> {
+        let mut ids: Vec<JobId> = self.lock().iter().filter(|(_, r)| r.live && r.owner == user).map(|(id, _)| *id).collect();
+        ids.sort();
+        ids
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(owner: u64) -> JobRecord {
+        JobRecord {
+            owner: UserId(owner),
+            chat: ChatId(owner as i64),
+            lang: Lang::Ru,
+            files: Arc::new(JobFiles { product: "p.png".into(), background: "b.png".into() }),
+            status_message: None,
+            live: true,
+        }
+    }
+
+    #[test]
+    fn only_the_owner_gets_the_job() {
+        let registry = JobRegistry::default();
+        registry.insert(JobId(1), record(7));
+        assert!(registry.owned_by(JobId(1), UserId(7)).is_ok());
+        assert_eq!(registry.owned_by(JobId(1), UserId(8)).unwrap_err(), AccessError::NotOwner);
+        assert_eq!(registry.owned_by(JobId(2), UserId(7)).unwrap_err(), AccessError::Unknown);
+    }
+
+    #[test]
+    fn ended_jobs_are_not_live() {
+        let registry = JobRegistry::default();
+        registry.insert(JobId(1), record(7));
+        registry.insert(JobId(2), record(7));
+        registry.mark_ended(JobId(1));
+        assert_eq!(registry.live_jobs_of(UserId(7)), vec![JobId(2)]);
+    }
+}

@@ -1,0 +1,114 @@
+//! Inline buttons and the short callback data they carry.
+//!
+//! Telegram allows 1-64 bytes of callback data and anyone can send any data, so a button
+//! only names an [`Action`] and a job (`x:12`); whether the presser may do it is decided
+//! by the job registry. Incoming data is parsed into an [`Action`] once; garbage parses to
+//! `None` and gets a polite refusal.
+
+use teloxide::types::{InlineKeyboardButton, InlineKeyboardMarkup};
+
+use crate::bot::messages::{self, Lang};
+use crate::job::JobId;
+
+/// What a button asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Cancel a queued or running job.
+    Cancel(JobId),
+    /// Same two images, a new job (from a result).
+    Regenerate(JobId),
+    /// Same two images, a new job (from a failure).
+    Retry(JobId),
+    /// Forget the images; wait for a new product photo.
+    NewPhoto,
+}
+
+impl Action {
+    /// The callback data of this action (at most 22 bytes).
+    pub fn encode(self) -> String {
+        match self {
+            Self::Cancel(job) => format!("x:{job}"),
+            Self::Regenerate(job) => format!("r:{job}"),
+            Self::Retry(job) => format!("t:{job}"),
+            Self::NewPhoto => "n".to_owned(),
+        }
+    }
+
+    /// The action named by callback data, or `None` for data we never produced.
+    pub fn parse(data: &str) -> Option<Self> {
+        if data == "n" {
+            return Some(Self::NewPhoto);
+        }
+        let (code, job) = data.split_once(':')?;
+        // Only plain decimal digits: no sign, no spaces, no leading "+".
+        if job.is_empty() || job.len() > 20 || !job.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let job = JobId(job.parse().ok()?);
+        match code {
+            "x" => Some(Self::Cancel(job)),
+            "r" => Some(Self::Regenerate(job)),
+            "t" => Some(Self::Retry(job)),
+            _ => None,
+        }
+    }
+
+    /// The job the action is about, if any.
+    pub fn job(self) -> Option<JobId> {
+        match self {
+            Self::Cancel(job) | Self::Regenerate(job) | Self::Retry(job) => Some(job),
+            Self::NewPhoto => None,
+        }
+    }
+}
+
+fn button(text: &str, action: Action) -> InlineKeyboardButton {
+    InlineKeyboardButton::callback(text, action.encode())
+}
+
+/// Under the status message while the job is queued or generating.
+pub fn cancel(lang: Lang, job: JobId) -> InlineKeyboardMarkup {
+    InlineKeyboardMarkup::new([[button(messages::button_cancel(lang), Action::Cancel(job))]])
+}
+
+/// Under the result photo.
+pub fn result(lang: Lang, job: JobId) -> InlineKeyboardMarkup {
+    InlineKeyboardMarkup::new([[
+        button(messages::button_regenerate(lang), Action::Regenerate(job)),
+        button(messages::button_new_photo(lang), Action::NewPhoto),
+    ]])
+}
+
+/// Under a failure.
+pub fn failed(lang: Lang, job: JobId) -> InlineKeyboardMarkup {
+    InlineKeyboardMarkup::new([[
+        button(messages::button_retry(lang), Action::Retry(job)),
+        button(messages::button_new_photo(lang), Action::NewPhoto),
+    ]])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_action_round_trips_within_telegrams_limit() {
+        for action in [
+            Action::Cancel(JobId(u64::MAX)),
+            Action::Regenerate(JobId(1)),
+            Action::Retry(JobId(42)),
+            Action::NewPhoto,
+        ] {
+            let data = action.encode();
+            assert!(!data.is_empty() && data.len() <= 64);
+            assert_eq!(Action::parse(&data), Some(action));
+        }
+    }
+
+    #[test]
+    fn garbage_is_refused() {
+        for data in ["", "x", "x:", "x:-1", "x:+1", "x: 1", "q:1", "x:1:2", "r:99999999999999999999999", "nn", "x:１"] {
+            assert_eq!(Action::parse(data), None, "{data:?}");
+        }
+    }
+}

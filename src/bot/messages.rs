@@ -1,0 +1,352 @@
+//! Every text a user of the bot can see, in Russian and English, in one place.
+//!
+//! Handlers and the status task never write user-facing words themselves: they ask this
+//! module, so a wording change or a new language touches one file. Russian is the default;
+//! users whose Telegram interface is English get English.
+
+use std::time::Duration;
+
+use crate::input_image::InputImageError;
+use crate::job::FailReason;
+
+/// The language a user is answered in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum Lang {
+    #[default]
+    Ru,
+    En,
+}
+
+impl Lang {
+    /// From Telegram's `language_code` (`en`, `en-GB`, `ru`, ...); Russian unless English.
+    pub fn from_code(code: Option<&str>) -> Self {
+        match code {
+            Some(code) if code.get(..2).is_some_and(|p| p.eq_ignore_ascii_case("en")) => Self::En,
+            _ => Self::Ru,
+        }
+    }
+
+    /// The `language_code` Telegram's command menu is registered under (`None`: default).
+    pub fn command_scope_code(self) -> Option<&'static str> {
+        match self {
+            Self::Ru => None,
+            Self::En => Some("en"),
+        }
+    }
+}
+
+/// Picks the text of `lang` from a Russian/English pair.
+fn pick(lang: Lang, ru: &'static str, en: &'static str) -> &'static str {
+    match lang {
+        Lang::Ru => ru,
+        Lang::En => en,
+    }
+}
+
+/// Why a picture the user sent cannot be used; each maps to one answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    TooLarge,
+    NotAnImage,
+    TooManyPixels,
+    Broken,
+    /// Telegram would not give us the file (or the download broke off).
+    DownloadFailed,
+}
+
+impl From<&InputImageError> for Refusal {
+    fn from(e: &InputImageError) -> Self {
+        match e {
+            InputImageError::FileTooLarge { .. } => Self::TooLarge,
+            InputImageError::NotAnImage => Self::NotAnImage,
+            InputImageError::TooManyPixels { .. } => Self::TooManyPixels,
+            InputImageError::Empty | InputImageError::Broken(_) => Self::Broken,
+        }
+    }
+}
+
+// --- Commands and the conversation -------------------------------------------------
+
+pub fn command_start(lang: Lang) -> &'static str {
+    pick(lang, "Начать: отправить фото товара", "Start: send a product photo")
+}
+
+pub fn command_help(lang: Lang) -> &'static str {
+    pick(lang, "Как это работает и советы", "How it works, and tips")
+}
+
+pub fn command_cancel(lang: Lang) -> &'static str {
+    pick(lang, "Отменить текущую задачу или шаг", "Cancel the current job or step")
+}
+
+pub fn greeting(lang: Lang) -> &'static str {
+    pick(
+        lang,
+        "Здравствуйте! Я сделаю из любительского фото товара профессиональное.\n\n\
+         1. Пришлите фото товара.\n2. Затем фото фона или обстановки, в которую его поставить.\n\n\
+         Жду фото товара.",
+        "Hello! I turn an amateur product photo into a professional one.\n\n\
+         1. Send the product photo.\n2. Then a photo of the background or scene to put it in.\n\n\
+         Send me the product photo.",
+    )
+}
+
+pub fn help(lang: Lang) -> &'static str {
+    pick(
+        lang,
+        "Как пользоваться:\n\
+         1. Пришлите фото товара (как фото или как файл).\n\
+         2. Пришлите фото фона — обстановки, в которой товар должен оказаться.\n\
+         3. Дождитесь результата: статус обновляется, задачу можно отменить.\n\n\
+         Советы:\n\
+         • фото товара резкое, товар целиком в кадре;\n\
+         • за товаром — ровный однотонный фон;\n\
+         • JPEG, PNG или WebP, до 20 МБ и до 12000 пикселей по стороне.\n\n\
+         /cancel — отменить текущую задачу или шаг.",
+        "How to use:\n\
+         1. Send the product photo (as a photo or as a file).\n\
+         2. Send a background photo: the scene the product should appear in.\n\
+         3. Wait for the result: the status keeps updating, and you can cancel.\n\n\
+         Tips:\n\
+         • a sharp product photo, the whole product in the frame;\n\
+         • a plain, even background behind the product;\n\
+         • JPEG, PNG or WebP, up to 20 MB and 12000 pixels per side.\n\n\
+         /cancel cancels the current job or step.",
+    )
+}
+
+pub fn ask_product(lang: Lang) -> &'static str {
+    pick(lang, "Пришлите фото товара.", "Send me the product photo.")
+}
+
+pub fn ask_background(lang: Lang) -> &'static str {
+    pick(
+        lang,
+        "Фото товара получено. Теперь пришлите фото фона — обстановки, в которую поставить товар.",
+        "Got the product photo. Now send the background: a photo of the scene to put the product in.",
+    )
+}
+
+/// Something other than a picture arrived while we wait for the product.
+pub fn hint_product(lang: Lang) -> &'static str {
+    pick(
+        lang,
+        "Я жду фото товара: пришлите его как фото или как файл (JPEG, PNG, WebP). /help — подсказки.",
+        "I'm waiting for the product photo: send it as a photo or as a file (JPEG, PNG, WebP). /help for tips.",
+    )
+}
+
+/// Something other than a picture arrived while we wait for the background.
+pub fn hint_background(lang: Lang) -> &'static str {
+    pick(
+        lang,
+        "Я жду фото фона: пришлите его как фото или как файл (JPEG, PNG, WebP). /cancel — начать заново.",
+        "I'm waiting for the background photo: send it as a photo or as a file (JPEG, PNG, WebP). /cancel to start over.",
+    )
+}
+
+pub fn refusal(lang: Lang, refusal: &Refusal) -> &'static str {
+    match refusal {
+        Refusal::TooLarge => pick(
+            lang,
+            "Файл больше 20 МБ. Пришлите фото поменьше или сожмите его.",
+            "The file is over 20 MB. Please send a smaller or compressed photo.",
+        ),
+        Refusal::NotAnImage => pick(
+            lang,
+            "Это не изображение. Пришлите фото в формате JPEG, PNG или WebP.",
+            "That is not an image. Please send a JPEG, PNG or WebP photo.",
+        ),
+        Refusal::TooManyPixels => pick(
+            lang,
+            "Изображение слишком большое (больше 50 мегапикселей или больше 12000 пикселей по стороне). Пришлите уменьшенную копию.",
+            "The image is too large (over 50 megapixels or 12000 pixels per side). Please send a downscaled copy.",
+        ),
+        Refusal::Broken => pick(
+            lang,
+            "Не получается прочитать изображение: файл повреждён. Пришлите другое фото.",
+            "I can't read this image: the file is damaged. Please send another photo.",
+        ),
+        Refusal::DownloadFailed => pick(
+            lang,
+            "Не удалось получить файл от Telegram. Пришлите его ещё раз.",
+            "I couldn't get the file from Telegram. Please send it again.",
+        ),
+    }
+}
+
+pub fn cancelled_step(lang: Lang) -> &'static str {
+    pick(lang, "Отменено. Пришлите фото товара, чтобы начать заново.", "Cancelled. Send a product photo to start again.")
+}
+
+pub fn cancelling_jobs(lang: Lang) -> &'static str {
+    pick(lang, "Отменяю задачу…", "Cancelling the job…")
+}
+
+pub fn nothing_to_cancel(lang: Lang) -> &'static str {
+    pick(lang, "Отменять нечего. Пришлите фото товара, чтобы начать.", "Nothing to cancel. Send a product photo to start.")
+}
+
+pub fn not_accepting(lang: Lang) -> &'static str {
+    pick(
+        lang,
+        "Бот перезапускается и сейчас не принимает задачи. Попробуйте через минуту.",
+        "The bot is restarting and not taking jobs right now. Please try again in a minute.",
+    )
+}
+
+pub fn internal_error(lang: Lang) -> &'static str {
+    pick(lang, "Что-то пошло не так. Попробуйте ещё раз.", "Something went wrong. Please try again.")
+}
+
+// --- The status message -------------------------------------------------------------
+
+pub fn status_queued(lang: Lang, position: usize) -> String {
+    match lang {
+        Lang::Ru => format!("⏳ В очереди, место {position}."),
+        Lang::En => format!("⏳ Queued, position {position}."),
+    }
+}
+
+pub fn status_generating(lang: Lang, elapsed: Duration) -> String {
+    let s = elapsed.as_secs();
+    let (m, s) = (s / 60, s % 60);
+    match lang {
+        Lang::Ru if m > 0 => format!("🎨 Генерирую… {m} мин {s} с"),
+        Lang::Ru => format!("🎨 Генерирую… {s} с"),
+        Lang::En if m > 0 => format!("🎨 Generating… {m} min {s} s"),
+        Lang::En => format!("🎨 Generating… {s} s"),
+    }
+}
+
+pub fn status_done(lang: Lang) -> &'static str {
+    pick(lang, "✅ Готово!", "✅ Done!")
+}
+
+pub fn status_cancelled(lang: Lang) -> &'static str {
+    pick(lang, "Задача отменена.", "The job was cancelled.")
+}
+
+pub fn status_failed(lang: Lang, reason: &FailReason) -> String {
+    let why = fail_reason(lang, reason);
+    match lang {
+        Lang::Ru => format!("❌ Не получилось: {why}"),
+        Lang::En => format!("❌ It didn't work: {why}"),
+    }
+}
+
+/// A failure in plain words; the technical detail goes to the log, not to the user.
+pub fn fail_reason(lang: Lang, reason: &FailReason) -> &'static str {
+    match reason {
+        FailReason::Provider(_) => pick(
+            lang,
+            "сервис генерации не справился с этими фото. Попробуйте ещё раз или другие фото.",
+            "the generation service could not process these photos. Try again, or try other photos.",
+        ),
+        FailReason::NoOutput => pick(
+            lang,
+            "сервис генерации не вернул изображение. Попробуйте ещё раз.",
+            "the generation service returned no image. Please try again.",
+        ),
+        FailReason::Timeout(_) => pick(
+            lang,
+            "генерация заняла слишком много времени. Попробуйте ещё раз.",
+            "the generation took too long. Please try again.",
+        ),
+        FailReason::BadInput(_) => pick(
+            lang,
+            "одно из фото не подходит. Начните заново с другими фото.",
+            "one of the photos cannot be used. Start again with other photos.",
+        ),
+        FailReason::BackgroundNotPlain => pick(
+            lang,
+            "не удалось отделить товар от фона. Сфотографируйте его на ровном однотонном фоне.",
+            "the product could not be separated from its background. Photograph it against a plain, even background.",
+        ),
+        FailReason::NoCapacity(_) | FailReason::Unavailable(_) => pick(
+            lang,
+            "сервис генерации сейчас недоступен. Попробуйте чуть позже.",
+            "the generation service is unavailable right now. Please try again a little later.",
+        ),
+        FailReason::Internal(_) => pick(lang, "внутренняя ошибка. Попробуйте ещё раз.", "an internal error. Please try again."),
+    }
+}
+
+pub fn result_caption(lang: Lang) -> &'static str {
+    pick(lang, "Готово! Можно сгенерировать ещё раз или начать с новым фото.", "Here it is! Regenerate, or start with a new photo.")
+}
+
+pub fn original_caption(lang: Lang) -> &'static str {
+    pick(lang, "Оригинал в полном разрешении.", "The full-resolution original.")
+}
+
+// --- Buttons and their answers ------------------------------------------------------
+
+pub fn button_cancel(lang: Lang) -> &'static str {
+    pick(lang, "✖️ Отменить", "✖️ Cancel")
+}
+
+pub fn button_regenerate(lang: Lang) -> &'static str {
+    pick(lang, "🔄 Ещё вариант", "🔄 Regenerate")
+}
+
+pub fn button_retry(lang: Lang) -> &'static str {
+    pick(lang, "🔁 Повторить", "🔁 Retry")
+}
+
+pub fn button_new_photo(lang: Lang) -> &'static str {
+    pick(lang, "📷 Новое фото", "📷 New photo")
+}
+
+pub fn answer_cancelling(lang: Lang) -> &'static str {
+    pick(lang, "Отменяю…", "Cancelling…")
+}
+
+pub fn answer_already_finished(lang: Lang) -> &'static str {
+    pick(lang, "Эта задача уже завершена.", "This job has already finished.")
+}
+
+pub fn answer_started_again(lang: Lang) -> &'static str {
+    pick(lang, "Запускаю заново…", "Starting again…")
+}
+
+pub fn answer_new_photo(lang: Lang) -> &'static str {
+    pick(lang, "Жду новое фото товара.", "Waiting for a new product photo.")
+}
+
+/// A button that is not this user's, or data we never produced.
+pub fn answer_not_yours(lang: Lang) -> &'static str {
+    pick(lang, "Эта кнопка не для вас.", "This button is not for you.")
+}
+
+/// A button of a job the bot no longer knows (an old message, a restart).
+pub fn answer_expired(lang: Lang) -> &'static str {
+    pick(lang, "Эта кнопка устарела. Пришлите фото товара, чтобы начать заново.", "This button has expired. Send a product photo to start again.")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn english_only_for_english_users() {
+        assert_eq!(Lang::from_code(Some("en")), Lang::En);
+        assert_eq!(Lang::from_code(Some("en-GB")), Lang::En);
+        assert_eq!(Lang::from_code(Some("ru")), Lang::Ru);
+        assert_eq!(Lang::from_code(Some("de")), Lang::Ru);
+        assert_eq!(Lang::from_code(Some("e")), Lang::Ru);
+        assert_eq!(Lang::from_code(None), Lang::Ru);
+    }
+
+    #[test]
+    fn elapsed_time_reads_naturally() {
+        assert_eq!(status_generating(Lang::En, Duration::from_secs(75)), "🎨 Generating… 1 min 15 s");
+        assert_eq!(status_generating(Lang::Ru, Duration::from_secs(9)), "🎨 Генерирую… 9 с");
+    }
+
+    #[test]
+    fn failures_never_leak_technical_detail() {
+        let text = status_failed(Lang::En, &FailReason::Provider("node 32 exploded at 0xdead".into()));
+        assert!(!text.contains("0xdead"));
+    }
+}

@@ -1,0 +1,264 @@
+//! The Telegram bot: `backdrop bot`.
+//!
+//! Wiring only: the teloxide bot (own HTTP client, Throttle adaptor), the routing of
+//! updates ([`schema`]), the shared [`context::BotContext`], start-up and shutdown. The
+//! conversation lives in [`handlers`], every user-facing text in [`messages`], buttons in
+//! [`keyboards`], and each job's status message in [`status`].
+//!
+//! [`run`] is what the binary calls; [`serve`] runs the bot on an already built
+//! [`Application`] until a cancellation token fires, which is how tests drive the real
+//! bot in-process against fake servers.
+
+pub mod context;
+pub mod dialogue;
+pub mod handlers;
+pub mod intake;
+pub mod jobs;
+pub mod keyboards;
+pub mod messages;
+pub mod pacer;
+pub mod preview;
+pub mod retry;
+pub mod status;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use teloxide::RequestError;
+use teloxide::adaptors::Throttle;
+use teloxide::adaptors::throttle::Limits;
+use teloxide::dispatching::{UpdateHandler, dialogue as tg_dialogue};
+use teloxide::error_handlers::LoggingErrorHandler;
+use teloxide::prelude::*;
+use teloxide::types::BotCommand;
+use teloxide::update_listeners::Polling;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::app::{Application, BuildError};
+use crate::config::Settings;
+use crate::input_image::ImageLimits;
+use crate::queue::{NoJournal, ShutdownMode};
+use crate::secret::Secret;
+use context::BotContext;
+use dialogue::{DialogueStorage, State};
+use handlers::HandlerError;
+use handlers::base::Command;
+use jobs::JobRegistry;
+use messages::Lang;
+use pacer::Pacer;
+use status::StatusTiming;
+
+/// The bot as handlers use it: every send goes through Telegram's rate limits.
+pub type TgBot = Throttle<Bot>;
+
+/// What the bot needs to know to run (a subset of [`Settings`], plus timings that tests
+/// shorten).
+#[derive(Clone, Debug)]
+pub struct BotSettings {
+    pub token: Secret,
+    pub api_url: reqwest::Url,
+    pub data_dir: PathBuf,
+    pub on_shutdown: ShutdownMode,
+    /// Long-polling timeout of getUpdates.
+    pub poll_timeout: Duration,
+    /// Total time one HTTP request may take (uploads of 10 MB results included).
+    pub request_timeout: Duration,
+    /// At most one message or edit per this gap in one chat (Telegram: about 1/s).
+    pub chat_gap: Duration,
+    /// At most this many messages and edits per second overall (Telegram: 30).
+    pub messages_per_second: u32,
+    pub timing: StatusTiming,
+}
+
+impl BotSettings {
+    /// Production values from the configuration.
+    pub fn from_settings(settings: &Settings) -> Result<Self, BotError> {
+        let token = settings.bot_token.clone().ok_or(BotError::NoToken)?;
+        let api_url = reqwest::Url::parse(&settings.telegram_api_url)
+            .map_err(|_| BotError::ApiUrl(settings.telegram_api_url.clone()))?;
+        Ok(Self {
+            token,
+            api_url,
+            data_dir: settings.data_dir.clone(),
+            on_shutdown: settings.on_shutdown,
+            poll_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(120),
+            chat_gap: Duration::from_secs(1),
+            messages_per_second: 25,
+            timing: StatusTiming::default(),
+        })
+    }
+}
+
+/// Why the bot could not start (or had to stop).
+#[derive(Debug, thiserror::Error)]
+pub enum BotError {
+    #[error("BOT_TOKEN is not set: create a bot with @BotFather and put its token in BOT_TOKEN")]
+    NoToken,
+    #[error("TELEGRAM_API_URL is {0:?}, which is not a usable URL")]
+    ApiUrl(String),
+    #[error("the HTTP client could not be built: {0}")]
+    HttpClient(#[source] reqwest::Error),
+    // teloxide strips the token from network errors before they get here.
+    #[error("Telegram refused the bot token or could not be reached: {0}")]
+    Telegram(#[source] RequestError),
+    #[error(transparent)]
+    Build(#[from] BuildError),
+    #[error("the data directory {path} cannot be used: {source}")]
+    DataDir { path: PathBuf, source: std::io::Error },
+}
+
+/// `backdrop bot`: builds the engine and queue from `settings` and serves until SIGINT or
+/// SIGTERM.
+pub async fn run(settings: Settings) -> Result<(), BotError> {
+    let bot_settings = BotSettings::from_settings(&settings)?;
+    let app = Application::build(settings, Arc::new(NoJournal))?;
+    let shutdown = CancellationToken::new();
+    tokio::spawn(stop_on_signal(shutdown.clone()));
+    serve(bot_settings, app, shutdown).await
+}
+
+/// Cancels `token` on SIGINT (Ctrl-C) or SIGTERM.
+async fn stop_on_signal(token: CancellationToken) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    tracing::info!("stopping: finishing the current updates");
+    token.cancel();
+}
+
+/// The teloxide bot: our own HTTP client (long timeout for uploads), the configured API
+/// server, Telegram's rate limits.
+fn build_bot(settings: &BotSettings) -> Result<TgBot, BotError> {
+    let client = teloxide::net::default_reqwest_settings()
+        .timeout(settings.request_timeout)
+        .build()
+        .map_err(BotError::HttpClient)?;
+    let bot = Bot::with_client(settings.token.expose(), client).set_api_url(settings.api_url.clone());
+    Ok(bot.throttle(Limits::default()))
+}
+
+/// Runs the bot on `app`'s queue until `shutdown` fires; then stops polling, shuts the
+/// queue down per `on_shutdown` and lets status tasks finish their last word.
+pub async fn serve(settings: BotSettings, app: Application, shutdown: CancellationToken) -> Result<(), BotError> {
+    let bot = build_bot(&settings)?;
+    let me = bot.get_me().await.map_err(BotError::Telegram)?;
+    let username = me.username.clone().unwrap_or_default();
+    tracing::info!(bot = %username, engine = app.engine.name(), api = %settings.api_url, "starting the bot");
+    for lane in app.engine.lanes() {
+        tracing::info!(lane = %lane.id, label = %lane.label, slots = lane.capacity, "lane");
+    }
+    for dir in [settings.data_dir.join("jobs"), settings.data_dir.join("incoming")] {
+        tokio::fs::create_dir_all(&dir).await.map_err(|source| BotError::DataDir { path: dir.clone(), source })?;
+    }
+    register_commands(&bot).await;
+
+    let ctx = Arc::new(BotContext {
+        queue: app.queue.clone(),
+        jobs: JobRegistry::default(),
+        pacer: Pacer::new(settings.chat_gap, settings.messages_per_second),
+        dialogues: dialogue::in_memory(),
+        data_dir: settings.data_dir.clone(),
+        limits: ImageLimits::default(),
+        timing: settings.timing,
+        tasks: TaskTracker::new(),
+    });
+    let mut dispatcher = Dispatcher::builder(bot.clone(), schema())
+        .dependencies(dptree::deps![Arc::clone(&ctx), Arc::clone(&ctx.dialogues)])
+        .default_handler(|update| async move { tracing::debug!(id = ?update.id, "update without a handler") })
+        .error_handler(LoggingErrorHandler::with_custom_text("a handler failed"))
+        .build();
+    let stopper = tokio::spawn(stop_dispatcher(dispatcher.shutdown_token(), shutdown.clone()));
+    let listener = Polling::builder(bot.clone()).timeout(settings.poll_timeout).delete_webhook().await.build();
+    let result = dispatcher
+        .try_dispatch_with_listener(listener, LoggingErrorHandler::with_custom_text("getting updates failed"))
+        .await;
+    stopper.abort();
+    tracing::info!("no longer taking updates");
+
+    app.queue.shutdown(settings.on_shutdown).await;
+    ctx.tasks.close();
+    if tokio::time::timeout(Duration::from_secs(10), ctx.tasks.wait()).await.is_err() {
+        tracing::warn!("some status messages were not brought up to date before stopping");
+    }
+    tracing::info!("the bot stopped");
+    result.map_err(BotError::Telegram)
+}
+
+/// Tells the dispatcher to stop once `shutdown` fires (retrying while it is still
+/// starting up and cannot take the request yet).
+async fn stop_dispatcher(token: teloxide::dispatching::ShutdownToken, shutdown: CancellationToken) {
+    shutdown.cancelled().await;
+    for _ in 0..600 {
+        match token.shutdown() {
+            Ok(done) => {
+                done.await;
+                return;
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+    tracing::error!("the dispatcher did not stop");
+}
+
+/// The command menu, in Russian (default) and English.
+async fn register_commands(bot: &TgBot) {
+    for lang in [Lang::Ru, Lang::En] {
+        let commands = [
+            BotCommand::new("start", messages::command_start(lang)),
+            BotCommand::new("help", messages::command_help(lang)),
+            BotCommand::new("cancel", messages::command_cancel(lang)),
+        ];
+        let mut request = bot.set_my_commands(commands);
+        if let Some(code) = lang.command_scope_code() {
+            request = request.language_code(code);
+        }
+        if let Err(e) = request.await {
+            tracing::warn!(?lang, "could not register the command menu: {e}");
+        }
+    }
+}
+
+/// The whole routing: commands first, then pictures by dialogue state, then hints;
+/// buttons outside the dialogue (they are checked against the job's owner instead).
+pub fn schema() -> UpdateHandler<HandlerError> {
+    use dptree::case;
+    use handlers::{base, generation};
+
+    let commands = teloxide::filter_command::<Command, _>()
+        .branch(case![Command::Start].endpoint(base::start))
+        .branch(case![Command::Help].endpoint(base::help))
+        .branch(case![Command::Cancel].endpoint(base::cancel));
+
+    let messages = Update::filter_message()
+        .chain(tg_dialogue::enter::<Message, DialogueStorage, State, Result<(), HandlerError>>())
+        .branch(commands)
+        .branch(
+            dptree::filter(generation::has_picture)
+                .branch(case![State::Start].endpoint(generation::receive_product))
+                .branch(case![State::AwaitingBackground { product }].endpoint(generation::receive_background)),
+        )
+        .branch(dptree::endpoint(generation::hint));
+
+    let buttons = Update::filter_callback_query().endpoint(generation::button);
+
+    dptree::entry().branch(messages).branch(buttons)
+}

@@ -1,0 +1,31 @@
+//! Honours `429 retry_after` on the calls the `Throttle` adaptor does not retry itself
+//! (edits, chat actions, callback answers).
+
+use std::time::Duration;
+
+use teloxide::RequestError;
+use teloxide::requests::{Output, Request};
+
+/// How many times one call is tried when Telegram keeps asking us to slow down.
+const ATTEMPTS: usize = 4;
+/// Never sleep longer than this for one call: a status edit is not worth a minute.
+const LONGEST_WAIT: Duration = Duration::from_secs(60);
+
+/// Sends `request`, waiting out `retry_after` and trying again a few times.
+pub async fn send<R>(request: R) -> Result<Output<R>, RequestError>
+where
+    R: Request<Err = RequestError>,
+{
+    let mut attempt = 1;
+    loop {
+        match request.send_ref().await {
+            Err(RequestError::RetryAfter(wait)) if attempt < ATTEMPTS => {
+                let wait = wait.duration().min(LONGEST_WAIT);
+                tracing::warn!(?wait, "Telegram asked to slow down");
+                tokio::time::sleep(wait).await;
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}

@@ -1,0 +1,221 @@
+//! One task per job that keeps the user's status message current and delivers the end.
+//!
+//! Handlers submit a job and return; this task watches the job's state and edits one
+//! status message: queued (with position) and generating (with elapsed time), both with a
+//! Cancel button. Edits are coalesced: only when the text changed, and at most one per
+//! `edit_interval`. While the job runs it shows "sending a photo" in the chat. At the end
+//! it sends the result (photo with buttons, then the original as a document), or the
+//! failure in plain words with a Retry button.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use teloxide::prelude::*;
+use teloxide::requests::HasPayload;
+use teloxide::types::{ChatAction, InputFile, MessageId};
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::bot::context::BotContext;
+use crate::bot::jobs::JobRecord;
+use crate::bot::messages::{self, Lang};
+use crate::bot::preview::{self, Photo};
+use crate::bot::{TgBot, keyboards, retry};
+use crate::job::{JobId, JobOutput, JobState};
+
+/// How often the status task talks to Telegram.
+#[derive(Clone, Copy, Debug)]
+pub struct StatusTiming {
+    /// At most one edit of a status message per this interval.
+    pub edit_interval: Duration,
+    /// How often "sending a photo" is repeated while generating (Telegram shows it ~5 s).
+    pub chat_action_interval: Duration,
+}
+
+impl Default for StatusTiming {
+    fn default() -> Self {
+        Self { edit_interval: Duration::from_millis(2000), chat_action_interval: Duration::from_millis(4500) }
+    }
+}
+
+/// Starts following `job` in the background.
+pub fn spawn(bot: TgBot, ctx: Arc<BotContext>, job: JobId, record: JobRecord, rx: watch::Receiver<JobState>) {
+    let tasks = ctx.tasks.clone();
+    tasks.spawn(follow(bot, ctx, job, record, rx));
+}
+
+/// The status text of a job that has not ended.
+fn render(lang: Lang, state: &JobState) -> Option<String> {
+    match state {
+        JobState::Queued { position } => Some(messages::status_queued(lang, *position)),
+        JobState::Running { started_at, .. } => {
+            let elapsed = SystemTime::now().duration_since(*started_at).unwrap_or_default();
+            Some(messages::status_generating(lang, elapsed))
+        }
+        _ => None,
+    }
+}
+
+/// The status message as the user currently sees it.
+struct StatusMessage {
+    id: Option<MessageId>,
+    text: String,
+    edited_at: Instant,
+}
+
+async fn follow(bot: TgBot, ctx: Arc<BotContext>, job: JobId, record: JobRecord, mut rx: watch::Receiver<JobState>) {
+    let (chat, lang) = (record.chat, record.lang);
+    let timing = ctx.timing;
+    let mut status = StatusMessage { id: None, text: String::new(), edited_at: Instant::now() };
+    let first = rx.borrow_and_update().clone();
+    if let Some(text) = render(lang, &first) {
+        ctx.pacer.wait(chat).await;
+        match bot.send_message(chat, text.clone()).reply_markup(keyboards::cancel(lang, job)).await {
+            Ok(message) => {
+                status.id = Some(message.id);
+                ctx.jobs.set_status_message(job, message.id);
+            }
+            Err(e) => tracing::warn!(%job, "could not send the status message: {e}"),
+        }
+        status.text = text;
+        status.edited_at = Instant::now();
+    }
+
+    let mut last_action: Option<Instant> = None;
+    let end = loop {
+        let state = rx.borrow_and_update().clone();
+        if state.is_terminal() {
+            break Some(state);
+        }
+        let running = matches!(state, JobState::Running { .. });
+        if running && last_action.is_none_or(|at| at.elapsed() >= timing.chat_action_interval) {
+            if let Err(e) = retry::send(bot.send_chat_action(chat, ChatAction::UploadPhoto)).await {
+                tracing::debug!(%job, "chat action: {e}");
+            }
+            last_action = Some(Instant::now());
+        }
+        let text = render(lang, &state).unwrap_or_default();
+        let due = status.edited_at + timing.edit_interval;
+        if text != status.text && Instant::now() >= due {
+            if let Some(id) = status.id {
+                ctx.pacer.wait(chat).await;
+                let edit = bot.edit_message_text(chat, id, text.clone()).reply_markup(keyboards::cancel(lang, job));
+                if let Err(e) = retry::send(edit).await {
+                    tracing::debug!(%job, "status edit: {e}");
+                }
+            }
+            status.text = text;
+            status.edited_at = Instant::now();
+            continue;
+        }
+        // Wake for a new state, for the next allowed edit if one is pending, and each
+        // second while generating (elapsed time, chat action).
+        let wake = if text != status.text {
+            Some(due)
+        } else if running {
+            Some(Instant::now() + Duration::from_secs(1).min(timing.edit_interval))
+        } else {
+            None
+        };
+        tokio::select! {
+            changed = rx.changed() => if changed.is_err() {
+                let last = rx.borrow().clone();
+                break last.is_terminal().then_some(last);
+            },
+            () = sleep_until(wake) => {}
+        }
+    };
+    ctx.jobs.mark_ended(job);
+    match end {
+        Some(JobState::Done(output)) => {
+            finish_status(&bot, &ctx, &status, &record, job, messages::status_done(lang).to_owned(), None).await;
+            deliver(&bot, &ctx, job, &record, &output).await;
+        }
+        Some(JobState::Failed(reason)) => {
+            tracing::info!(%job, "job failed: {reason}");
+            let text = messages::status_failed(lang, &reason);
+            finish_status(&bot, &ctx, &status, &record, job, text, Some(keyboards::failed(lang, job))).await;
+        }
+        Some(_) => {
+            finish_status(&bot, &ctx, &status, &record, job, messages::status_cancelled(lang).to_owned(), None).await;
+        }
+        // The queue stopped (shutdown) with the job still live: it is kept for the next
+        // start, so the user is not told it failed.
+        None => tracing::info!(%job, "stopped following a job that has not ended"),
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Shows the final text on the status message (a new message if there is none); without
+/// `keyboard` the Cancel button goes away.
+async fn finish_status(
+    bot: &TgBot,
+    ctx: &BotContext,
+    status: &StatusMessage,
+    record: &JobRecord,
+    job: JobId,
+    text: String,
+    keyboard: Option<teloxide::types::InlineKeyboardMarkup>,
+) {
+    ctx.pacer.wait(record.chat).await;
+    let result = match status.id {
+        Some(id) => {
+            let mut edit = bot.edit_message_text(record.chat, id, text);
+            edit.payload_mut().reply_markup = keyboard;
+            retry::send(edit).await.map(drop)
+        }
+        None => {
+            let mut send = bot.send_message(record.chat, text);
+            send.payload_mut().reply_markup = keyboard.map(Into::into);
+            send.await.map(drop)
+        }
+    };
+    if let Err(e) = result {
+        tracing::warn!(%job, "could not show the job's end: {e}");
+    }
+}
+
+/// Sends the result: a photo that fits sendPhoto (with the buttons), then the original.
+async fn deliver(bot: &TgBot, ctx: &BotContext, job: JobId, record: &JobRecord, output: &Arc<JobOutput>) {
+    let (chat, lang) = (record.chat, record.lang);
+    if let Err(e) = retry::send(bot.send_chat_action(chat, ChatAction::UploadPhoto)).await {
+        tracing::debug!(%job, "chat action: {e}");
+    }
+    let image = output.image.clone();
+    let photo = tokio::task::spawn_blocking(move || preview::photo_for(&image)).await.unwrap_or(Photo::None);
+    let photo = match photo {
+        Photo::Original => Some(InputFile::memory(output.image.clone()).file_name(preview::document_name(output.extension))),
+        Photo::Preview(jpeg) => Some(InputFile::memory(jpeg).file_name(preview::document_name("jpg"))),
+        Photo::None => None,
+    };
+    let mut buttons_sent = false;
+    if let Some(photo) = photo {
+        ctx.pacer.wait(chat).await;
+        let sent = bot
+            .send_photo(chat, photo)
+            .caption(messages::result_caption(lang))
+            .reply_markup(keyboards::result(lang, job))
+            .await;
+        match sent {
+            Ok(_) => buttons_sent = true,
+            Err(e) => tracing::warn!(%job, "could not send the result photo: {e}"),
+        }
+    }
+    ctx.pacer.wait(chat).await;
+    let document = InputFile::memory(output.image.clone()).file_name(preview::document_name(output.extension));
+    let mut send = bot.send_document(chat, document).caption(messages::original_caption(lang));
+    if !buttons_sent {
+        // No photo went out: the buttons ride on the document instead.
+        send = send.caption(messages::result_caption(lang)).reply_markup(keyboards::result(lang, job));
+    }
+    match send.await {
+        Ok(_) => tracing::info!(%job, "result delivered"),
+        Err(e) => tracing::error!(%job, "could not send the result document: {e}"),
+    }
+}
