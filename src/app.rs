@@ -36,8 +36,15 @@ impl Application {
     /// Builds the engine and starts the queue on the current runtime.
     pub fn build(settings: Settings, journal: Arc<dyn JobJournal>) -> Result<Self, BuildError> {
         let engine = build_engine(&settings)?;
-        let config = QueueConfig { deadline: settings.runninghub.task_timeout, ..QueueConfig::default() };
+        let config = QueueConfig {
+            deadline: settings.runninghub.task_timeout,
+            ..QueueConfig::default()
+        };
         let queue = JobQueue::start(Arc::clone(&engine), journal, config);
-        Ok(Self { settings, engine, queue })
+        Ok(Self {
+            settings,
+            engine,
+            queue,
+        })
     }
 }

@@ -12,3 +12,4 @@ pub mod input_image;
 pub mod job;
 pub mod queue;
 pub mod secret;
+pub mod store;
