@@ -9,4 +9,5 @@ pub mod engine;
 pub mod input_image;
 pub mod job;
 pub mod queue;
+pub mod runninghub;
 pub mod secret;
