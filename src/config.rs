@@ -79,7 +79,10 @@ pub struct ConfigError {
 
 impl ConfigError {
     fn new(variable: impl Into<String>, problem: impl Into<String>) -> Self {
-        Self { variable: variable.into(), problem: problem.into() }
+        Self {
+            variable: variable.into(),
+            problem: problem.into(),
+        }
     }
 }
 
@@ -95,7 +98,12 @@ impl Vars {
     }
 
     pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
-        Self(pairs.into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect())
+        Self(
+            pairs
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+        )
     }
 
     /// A set, non-blank value (a blank line in `.env` means "not set").
@@ -106,25 +114,43 @@ impl Vars {
     fn parse<T: FromStr>(&self, name: &str, default: T, what: &str) -> Result<T, ConfigError> {
         match self.get(name) {
             None => Ok(default),
-            Some(v) => v.parse().map_err(|_| ConfigError::new(name, format!("is {v:?}; it must be {what}"))),
+            Some(v) => v
+                .parse()
+                .map_err(|_| ConfigError::new(name, format!("is {v:?}; it must be {what}"))),
         }
     }
 
-    fn number_in<T>(&self, name: &str, default: T, range: std::ops::RangeInclusive<T>) -> Result<T, ConfigError>
+    fn number_in<T>(
+        &self,
+        name: &str,
+        default: T,
+        range: std::ops::RangeInclusive<T>,
+    ) -> Result<T, ConfigError>
     where
         T: FromStr + PartialOrd + std::fmt::Display + Copy,
     {
         let what = format!("a whole number from {} to {}", range.start(), range.end());
         let value = self.parse(name, default, &what)?;
-        if range.contains(&value) { Ok(value) } else { Err(ConfigError::new(name, format!("is {value}; it must be {what}"))) }
+        if range.contains(&value) {
+            Ok(value)
+        } else {
+            Err(ConfigError::new(
+                name,
+                format!("is {value}; it must be {what}"),
+            ))
+        }
     }
 
     fn url(&self, name: &str, default: &str) -> Result<String, ConfigError> {
         let raw = self.get(name).unwrap_or(default);
-        let parsed = reqwest::Url::parse(raw)
-            .map_err(|_| ConfigError::new(name, format!("is {raw:?}; it must be an http(s) URL")))?;
+        let parsed = reqwest::Url::parse(raw).map_err(|_| {
+            ConfigError::new(name, format!("is {raw:?}; it must be an http(s) URL"))
+        })?;
         if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() {
-            return Err(ConfigError::new(name, format!("is {raw:?}; it must be an http(s) URL")));
+            return Err(ConfigError::new(
+                name,
+                format!("is {raw:?}; it must be an http(s) URL"),
+            ));
         }
         Ok(raw.trim_end_matches('/').to_owned())
     }
@@ -141,20 +167,33 @@ impl Settings {
         if let Some(token) = &bot_token
             && (token.expose().contains(char::is_whitespace) || !token.expose().contains(':'))
         {
-            return Err(ConfigError::new("BOT_TOKEN", "is not a bot token (expected the form 123456:ABC... from @BotFather)"));
+            return Err(ConfigError::new(
+                "BOT_TOKEN",
+                "is not a bot token (expected the form 123456:ABC... from @BotFather)",
+            ));
         }
         let accounts = accounts(vars)?;
-        let default_engine = if accounts.is_empty() { EngineKind::Local } else { EngineKind::Runninghub };
+        let default_engine = if accounts.is_empty() {
+            EngineKind::Local
+        } else {
+            EngineKind::Runninghub
+        };
         let engine = vars.parse("ENGINE", default_engine, "runninghub, local or comfyui")?;
         if engine == EngineKind::Runninghub && accounts.is_empty() {
-            return Err(ConfigError::new("RUNNINGHUB_API_KEY_1", "is not set, but ENGINE is runninghub"));
+            return Err(ConfigError::new(
+                "RUNNINGHUB_API_KEY_1",
+                "is not set, but ENGINE is runninghub",
+            ));
         }
         let comfyui_url = match vars.get("COMFYUI_URL") {
             Some(_) => Some(vars.url("COMFYUI_URL", "")?),
             None => None,
         };
         if engine == EngineKind::Comfyui && comfyui_url.is_none() {
-            return Err(ConfigError::new("COMFYUI_URL", "is not set, but ENGINE is comfyui"));
+            return Err(ConfigError::new(
+                "COMFYUI_URL",
+                "is not set, but ENGINE is comfyui",
+            ));
         }
         let data_dir = PathBuf::from(vars.get("DATA_DIR").unwrap_or("./data"));
         let database_url = match vars.get("DATABASE_URL") {
@@ -162,10 +201,19 @@ impl Settings {
             Some(_) => return Err(ConfigError::new("DATABASE_URL", "must be a sqlite: URL")),
             None => format!("sqlite://{}/backdrop.db", data_dir.display()),
         };
-        let on_shutdown = match vars.get("ON_SHUTDOWN").map(str::to_ascii_lowercase).as_deref() {
+        let on_shutdown = match vars
+            .get("ON_SHUTDOWN")
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
             None | Some("keep") => ShutdownMode::Keep,
             Some("cancel") => ShutdownMode::Cancel,
-            Some(other) => return Err(ConfigError::new("ON_SHUTDOWN", format!("is {other:?}; it must be keep or cancel"))),
+            Some(other) => {
+                return Err(ConfigError::new(
+                    "ON_SHUTDOWN",
+                    format!("is {other:?}; it must be keep or cancel"),
+                ));
+            }
         };
         Ok(Self {
             bot_token,
@@ -176,8 +224,16 @@ impl Settings {
                 accounts,
                 product_node: node(vars, "WORKFLOW_NODE_PRODUCT_PRODUCT_IMAGE", "2")?,
                 background_node: node(vars, "WORKFLOW_NODE_PRODUCT_BACKGROUND_IMAGE", "32")?,
-                poll_interval: Duration::from_millis(vars.number_in("RUNNINGHUB_POLL_INTERVAL_MS", 2000, 10..=600_000)?),
-                task_timeout: Duration::from_secs(vars.number_in("RUNNINGHUB_TASK_TIMEOUT_S", 600, 1..=86_400)?),
+                poll_interval: Duration::from_millis(vars.number_in(
+                    "RUNNINGHUB_POLL_INTERVAL_MS",
+                    2000,
+                    10..=600_000,
+                )?),
+                task_timeout: Duration::from_secs(vars.number_in(
+                    "RUNNINGHUB_TASK_TIMEOUT_S",
+                    600,
+                    1..=86_400,
+                )?),
             },
             comfyui_url,
             data_dir,
@@ -197,35 +253,68 @@ fn accounts(vars: &Vars) -> Result<Vec<AccountConfig>, ConfigError> {
         let key_var = format!("RUNNINGHUB_API_KEY_{number}");
         let Some(key) = vars.get(&key_var) else { break };
         if key.contains(char::is_whitespace) || !key.is_ascii() {
-            return Err(ConfigError::new(key_var, "contains spaces or non-ASCII characters"));
+            return Err(ConfigError::new(
+                key_var,
+                "contains spaces or non-ASCII characters",
+            ));
         }
         let max_jobs = vars.number_in(&format!("RUNNINGHUB_MAX_JOBS_{number}"), 5, 1..=1000)?;
         let workflow_var = format!("RUNNINGHUB_WORKFLOW_PRODUCT_{number}");
         let workflow_id = match (vars.get(&workflow_var), accounts.last()) {
             (Some(id), _) if id.chars().all(|c| c.is_ascii_alphanumeric()) => id.to_owned(),
-            (Some(id), _) => return Err(ConfigError::new(workflow_var, format!("is {id:?}; it must be a workflow id"))),
+            (Some(id), _) => {
+                return Err(ConfigError::new(
+                    workflow_var,
+                    format!("is {id:?}; it must be a workflow id"),
+                ));
+            }
             (None, Some(previous)) => previous.workflow_id.clone(),
-            (None, None) => return Err(ConfigError::new(workflow_var, "is not set (the workflow id of account 1)")),
+            (None, None) => {
+                return Err(ConfigError::new(
+                    workflow_var,
+                    "is not set (the workflow id of account 1)",
+                ));
+            }
         };
-        accounts.push(AccountConfig { number, api_key: Secret::new(key), max_jobs, workflow_id });
+        accounts.push(AccountConfig {
+            number,
+            api_key: Secret::new(key),
+            max_jobs,
+            workflow_id,
+        });
     }
     Ok(accounts)
 }
 
 fn node(vars: &Vars, name: &str, default: &str) -> Result<String, ConfigError> {
     let value = vars.get(name).unwrap_or(default);
-    if value.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+    if value
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
         Ok(value.to_owned())
     } else {
-        Err(ConfigError::new(name, format!("is {value:?}; it must be a node id such as 2")))
+        Err(ConfigError::new(
+            name,
+            format!("is {value:?}; it must be a node id such as 2"),
+        ))
     }
 }
 
 fn admin_ids(vars: &Vars) -> Result<Vec<i64>, ConfigError> {
-    let Some(raw) = vars.get("ADMIN_IDS") else { return Ok(Vec::new()) };
+    let Some(raw) = vars.get("ADMIN_IDS") else {
+        return Ok(Vec::new());
+    };
     raw.split(|c: char| c == ',' || c == ';' || c.is_whitespace())
         .filter(|s| !s.is_empty())
-        .map(|s| s.parse().map_err(|_| ConfigError::new("ADMIN_IDS", format!("has {s:?}; it must list Telegram user ids"))))
+        .map(|s| {
+            s.parse().map_err(|_| {
+                ConfigError::new(
+                    "ADMIN_IDS",
+                    format!("has {s:?}; it must list Telegram user ids"),
+                )
+            })
+        })
         .collect()
 }
 
@@ -271,10 +360,18 @@ mod tests {
 
     #[test]
     fn a_malformed_value_names_the_variable_but_never_a_secret() {
-        let err = settings(&[("RUNNINGHUB_API_KEY_1", "k1"), ("RUNNINGHUB_WORKFLOW_PRODUCT_1", "1"), ("RUNNINGHUB_MAX_JOBS_1", "five")])
-            .unwrap_err();
+        let err = settings(&[
+            ("RUNNINGHUB_API_KEY_1", "k1"),
+            ("RUNNINGHUB_WORKFLOW_PRODUCT_1", "1"),
+            ("RUNNINGHUB_MAX_JOBS_1", "five"),
+        ])
+        .unwrap_err();
         assert_eq!(err.variable, "RUNNINGHUB_MAX_JOBS_1");
-        let err = settings(&[("RUNNINGHUB_API_KEY_1", "sec ret"), ("RUNNINGHUB_WORKFLOW_PRODUCT_1", "1")]).unwrap_err();
+        let err = settings(&[
+            ("RUNNINGHUB_API_KEY_1", "sec ret"),
+            ("RUNNINGHUB_WORKFLOW_PRODUCT_1", "1"),
+        ])
+        .unwrap_err();
         assert_eq!(err.variable, "RUNNINGHUB_API_KEY_1");
         assert!(!err.to_string().contains("sec ret"));
         let err = settings(&[("BOT_TOKEN", "nocolon-secretvalue")]).unwrap_err();
@@ -290,20 +387,37 @@ mod tests {
             ("DATABASE_URL", "postgres://x"),
             ("WORKFLOW_NODE_PRODUCT_PRODUCT_IMAGE", "2 3"),
         ] {
-            assert_eq!(settings(&[(var, value)]).unwrap_err().variable, var, "{var}={value}");
+            assert_eq!(
+                settings(&[(var, value)]).unwrap_err().variable,
+                var,
+                "{var}={value}"
+            );
         }
     }
 
     #[test]
     fn runninghub_without_a_key_is_an_error() {
-        assert_eq!(settings(&[("ENGINE", "runninghub")]).unwrap_err().variable, "RUNNINGHUB_API_KEY_1");
-        assert_eq!(settings(&[("RUNNINGHUB_API_KEY_1", "k")]).unwrap_err().variable, "RUNNINGHUB_WORKFLOW_PRODUCT_1");
+        assert_eq!(
+            settings(&[("ENGINE", "runninghub")]).unwrap_err().variable,
+            "RUNNINGHUB_API_KEY_1"
+        );
+        assert_eq!(
+            settings(&[("RUNNINGHUB_API_KEY_1", "k")])
+                .unwrap_err()
+                .variable,
+            "RUNNINGHUB_WORKFLOW_PRODUCT_1"
+        );
     }
 
     #[test]
     fn blank_values_mean_unset_and_lists_parse() {
-        let s = settings(&[("ENGINE", " "), ("ADMIN_IDS", "1, 2;3"), ("ON_SHUTDOWN", "CANCEL"), ("TELEGRAM_API_URL", "http://127.0.0.1:9/")])
-            .unwrap();
+        let s = settings(&[
+            ("ENGINE", " "),
+            ("ADMIN_IDS", "1, 2;3"),
+            ("ON_SHUTDOWN", "CANCEL"),
+            ("TELEGRAM_API_URL", "http://127.0.0.1:9/"),
+        ])
+        .unwrap();
         assert_eq!(s.engine, EngineKind::Local);
         assert_eq!(s.admin_ids, vec![1, 2, 3]);
         assert_eq!(s.on_shutdown, ShutdownMode::Cancel);

@@ -56,10 +56,16 @@ impl InputImage {
     pub fn parse(bytes: impl Into<Bytes>, limits: &ImageLimits) -> Result<Self, InputImageError> {
         let bytes = bytes.into();
         if bytes.len() > limits.max_bytes {
-            return Err(InputImageError::FileTooLarge { bytes: bytes.len(), max: limits.max_bytes });
+            return Err(InputImageError::FileTooLarge {
+                bytes: bytes.len(),
+                max: limits.max_bytes,
+            });
         }
         let format = image::guess_format(&bytes).map_err(|_| InputImageError::NotAnImage)?;
-        if !matches!(format, ImageFormat::Jpeg | ImageFormat::Png | ImageFormat::WebP) {
+        if !matches!(
+            format,
+            ImageFormat::Jpeg | ImageFormat::Png | ImageFormat::WebP
+        ) {
             return Err(InputImageError::NotAnImage);
         }
         let (width, height) = ImageReader::with_format(Cursor::new(&bytes[..]), format)
@@ -74,7 +80,12 @@ impl InputImage {
         {
             return Err(InputImageError::TooManyPixels { width, height });
         }
-        Ok(Self { bytes, format, width, height })
+        Ok(Self {
+            bytes,
+            format,
+            width,
+            height,
+        })
     }
 
     pub fn bytes(&self) -> &Bytes {
@@ -133,7 +144,8 @@ mod tests {
 
     #[test]
     fn refuses_a_pdf() {
-        let err = InputImage::parse(&b"%PDF-1.7\n1 0 obj"[..], &ImageLimits::default()).unwrap_err();
+        let err =
+            InputImage::parse(&b"%PDF-1.7\n1 0 obj"[..], &ImageLimits::default()).unwrap_err();
         assert_eq!(err, InputImageError::NotAnImage);
     }
 
@@ -144,7 +156,10 @@ mod tests {
         bytes[16..20].copy_from_slice(&30000u32.to_be_bytes());
         bytes[20..24].copy_from_slice(&30000u32.to_be_bytes());
         let err = InputImage::parse(bytes, &ImageLimits::default()).unwrap_err();
-        assert!(matches!(err, InputImageError::TooManyPixels { width: 30000, .. }));
+        assert!(matches!(
+            err,
+            InputImageError::TooManyPixels { width: 30000, .. }
+        ));
     }
 
     #[test]

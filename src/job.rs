@@ -70,11 +70,57 @@ pub enum FailReason {
     Internal(String),
 }
 
+impl FailReason {
+    /// A short, stable name of the kind of failure, for the store and statistics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Provider(_) => "provider",
+            Self::NoOutput => "no_output",
+            Self::Timeout(_) => "timeout",
+            Self::BadInput(_) => "bad_input",
+            Self::BackgroundNotPlain => "background_not_plain",
+            Self::NoCapacity(_) => "no_capacity",
+            Self::Unavailable(_) => "unavailable",
+            Self::Internal(_) => "internal",
+        }
+    }
+
+    /// The detail text that goes with the kind (empty when the kind says it all).
+    pub fn detail(&self) -> String {
+        match self {
+            Self::Provider(s)
+            | Self::BadInput(s)
+            | Self::NoCapacity(s)
+            | Self::Unavailable(s)
+            | Self::Internal(s) => s.clone(),
+            Self::Timeout(secs) => secs.to_string(),
+            Self::NoOutput | Self::BackgroundNotPlain => String::new(),
+        }
+    }
+
+    /// Rebuilds a reason from what [`kind`](Self::kind) and [`detail`](Self::detail) stored.
+    pub fn from_stored(kind: &str, detail: &str) -> Self {
+        let detail = detail.to_owned();
+        match kind {
+            "provider" => Self::Provider(detail),
+            "no_output" => Self::NoOutput,
+            "timeout" => Self::Timeout(detail.parse().unwrap_or(0)),
+            "bad_input" => Self::BadInput(detail),
+            "background_not_plain" => Self::BackgroundNotPlain,
+            "no_capacity" => Self::NoCapacity(detail),
+            "unavailable" => Self::Unavailable(detail),
+            _ => Self::Internal(detail),
+        }
+    }
+}
+
 /// Where a job is in its life. Terminal states are `Done`, `Failed` and `Cancelled`.
 #[derive(Clone, Debug)]
 pub enum JobState {
     /// Waiting for a slot; `position` 1 is the next job to start.
-    Queued { position: usize },
+    Queued {
+        position: usize,
+    },
     /// Holding a slot on `lane`; `remote_task` once the provider has created the task.
     Running {
         lane: LaneId,
@@ -90,13 +136,19 @@ pub enum JobState {
 #[derive(Clone, Debug)]
 pub enum JobEvent {
     /// The queue moved; the job now waits at `position`.
-    Moved { position: usize },
+    Moved {
+        position: usize,
+    },
     /// The job got a slot on a lane.
-    Started { lane: LaneId },
+    Started {
+        lane: LaneId,
+    },
     /// The provider created the task for the job.
     RemoteCreated(RemoteTaskId),
     /// The lane could not take the job after all (account busy or refused): back to the queue.
-    Requeued { position: usize },
+    Requeued {
+        position: usize,
+    },
     Succeeded(Arc<JobOutput>),
     Failed(FailReason),
     Cancelled,
@@ -137,14 +189,22 @@ impl JobState {
                 remote_task: None,
                 started_at: SystemTime::now(),
             },
-            (S::Running { lane, started_at, .. }, E::RemoteCreated(id)) => S::Running {
+            (
+                S::Running {
+                    lane, started_at, ..
+                },
+                E::RemoteCreated(id),
+            ) => S::Running {
                 lane: *lane,
                 remote_task: Some(id),
                 started_at: *started_at,
             },
-            (S::Running { remote_task: None, .. }, E::Requeued { position }) => {
-                S::Queued { position }
-            }
+            (
+                S::Running {
+                    remote_task: None, ..
+                },
+                E::Requeued { position },
+            ) => S::Queued { position },
             (S::Running { .. }, E::Succeeded(out)) => S::Done(out),
             (S::Queued { .. } | S::Running { .. }, E::Failed(reason)) => S::Failed(reason),
             (S::Queued { .. } | S::Running { .. }, E::Cancelled) => S::Cancelled,
@@ -178,7 +238,10 @@ mod tests {
     use super::*;
 
     fn out() -> Arc<JobOutput> {
-        Arc::new(JobOutput { image: Bytes::from_static(b"x"), extension: "png" })
+        Arc::new(JobOutput {
+            image: Bytes::from_static(b"x"),
+            extension: "png",
+        })
     }
 
     #[test]
@@ -186,15 +249,27 @@ mod tests {
         let s = JobState::Queued { position: 3 };
         let s = s.apply(JobEvent::Moved { position: 1 }).unwrap();
         let s = s.apply(JobEvent::Started { lane: LaneId(1) }).unwrap();
-        let s = s.apply(JobEvent::RemoteCreated(RemoteTaskId("1".into()))).unwrap();
-        assert!(matches!(&s, JobState::Running { remote_task: Some(_), .. }));
+        let s = s
+            .apply(JobEvent::RemoteCreated(RemoteTaskId("1".into())))
+            .unwrap();
+        assert!(matches!(
+            &s,
+            JobState::Running {
+                remote_task: Some(_),
+                ..
+            }
+        ));
         let s = s.apply(JobEvent::Succeeded(out())).unwrap();
         assert!(s.is_terminal());
     }
 
     #[test]
     fn terminal_states_take_nothing() {
-        for s in [JobState::Done(out()), JobState::Failed(FailReason::NoOutput), JobState::Cancelled] {
+        for s in [
+            JobState::Done(out()),
+            JobState::Failed(FailReason::NoOutput),
+            JobState::Cancelled,
+        ] {
             assert!(s.apply(JobEvent::Cancelled).is_err());
             assert!(s.apply(JobEvent::Succeeded(out())).is_err());
             assert!(s.apply(JobEvent::Started { lane: LaneId(1) }).is_err());
@@ -203,13 +278,37 @@ mod tests {
 
     #[test]
     fn a_created_task_is_never_requeued() {
-        let s = JobState::Queued { position: 1 }.apply(JobEvent::Started { lane: LaneId(2) }).unwrap();
-        let s = s.apply(JobEvent::RemoteCreated(RemoteTaskId("9".into()))).unwrap();
+        let s = JobState::Queued { position: 1 }
+            .apply(JobEvent::Started { lane: LaneId(2) })
+            .unwrap();
+        let s = s
+            .apply(JobEvent::RemoteCreated(RemoteTaskId("9".into())))
+            .unwrap();
         assert!(s.apply(JobEvent::Requeued { position: 1 }).is_err());
     }
 
     #[test]
+    fn fail_reasons_survive_the_store() {
+        for r in [
+            FailReason::Provider("TypeError: x".into()),
+            FailReason::NoOutput,
+            FailReason::Timeout(600),
+            FailReason::BadInput("b".into()),
+            FailReason::BackgroundNotPlain,
+            FailReason::NoCapacity("c".into()),
+            FailReason::Unavailable("u".into()),
+            FailReason::Internal("i".into()),
+        ] {
+            assert_eq!(FailReason::from_stored(r.kind(), &r.detail()), r);
+        }
+    }
+
+    #[test]
     fn queued_jobs_cannot_succeed() {
-        assert!(JobState::Queued { position: 1 }.apply(JobEvent::Succeeded(out())).is_err());
+        assert!(
+            JobState::Queued { position: 1 }
+                .apply(JobEvent::Succeeded(out()))
+                .is_err()
+        );
     }
 }

@@ -12,4 +12,6 @@ pub mod engine;
 pub mod input_image;
 pub mod job;
 pub mod queue;
+pub mod runninghub;
 pub mod secret;
+pub mod store;

@@ -82,7 +82,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     runtime.block_on(async move {
         match cli.command {
             Command::Bot => Ok(backdrop::bot::run(Settings::from_env()?).await?),
-            Command::Generate { product, background, out, engine } => generate(&product, &background, &out, engine).await,
+            Command::Generate {
+                product,
+                background,
+                out,
+                engine,
+            } => generate(&product, &background, &out, engine).await,
             Command::Cutout { product, out } => cutout(&product, &out).await,
             Command::Check => check().await,
         }
@@ -90,14 +95,26 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 /// CLI inputs may be larger than the bot's: a shop's camera files.
-const CLI_LIMITS: ImageLimits = ImageLimits { max_bytes: 100 * 1024 * 1024, max_pixels: 100_000_000, max_side: 20_000 };
+const CLI_LIMITS: ImageLimits = ImageLimits {
+    max_bytes: 100 * 1024 * 1024,
+    max_pixels: 100_000_000,
+    max_side: 20_000,
+};
 
 async fn read_image(path: &Path) -> anyhow::Result<InputImage> {
-    let bytes = tokio::fs::read(path).await.with_context(|| format!("reading {}", path.display()))?;
-    InputImage::parse(bytes, &CLI_LIMITS).with_context(|| format!("{} cannot be used", path.display()))
+    let bytes = tokio::fs::read(path)
+        .await
+        .with_context(|| format!("reading {}", path.display()))?;
+    InputImage::parse(bytes, &CLI_LIMITS)
+        .with_context(|| format!("{} cannot be used", path.display()))
 }
 
-async fn generate(product: &Path, background: &Path, out: &Path, engine: Option<EngineKind>) -> anyhow::Result<()> {
+async fn generate(
+    product: &Path,
+    background: &Path,
+    out: &Path,
+    engine: Option<EngineKind>,
+) -> anyhow::Result<()> {
     let mut settings = Settings::from_env()?;
     if let Some(engine) = engine {
         settings.engine = engine;
@@ -115,7 +132,9 @@ async fn generate(product: &Path, background: &Path, out: &Path, engine: Option<
         let state = rx.borrow_and_update().clone();
         match &state {
             JobState::Queued { position } => eprintln!("queued (position {position})"),
-            JobState::Running { lane, remote_task, .. } => match remote_task {
+            JobState::Running {
+                lane, remote_task, ..
+            } => match remote_task {
                 Some(task) => eprintln!("generating on lane {lane} (task {task})"),
                 None => eprintln!("generating on lane {lane}"),
             },
@@ -131,8 +150,14 @@ async fn generate(product: &Path, background: &Path, out: &Path, engine: Option<
     };
     match state {
         JobState::Done(output) => {
-            tokio::fs::write(out, &output.image).await.with_context(|| format!("writing {}", out.display()))?;
-            eprintln!("done in {:.1} s: {}", started.elapsed().as_secs_f64(), out.display());
+            tokio::fs::write(out, &output.image)
+                .await
+                .with_context(|| format!("writing {}", out.display()))?;
+            eprintln!(
+                "done in {:.1} s: {}",
+                started.elapsed().as_secs_f64(),
+                out.display()
+            );
             Ok(())
         }
         JobState::Failed(reason) => bail!("generation failed: {reason}"),
@@ -146,6 +171,10 @@ async fn cutout(_product: &Path, _out: &Path) -> anyhow::Result<()> {
 
 async fn check() -> anyhow::Result<()> {
     let settings = Settings::from_env()?;
-    eprintln!("configuration OK: engine {:?}, {} RunningHub account(s)", settings.engine, settings.runninghub.accounts.len());
+    eprintln!(
+        "configuration OK: engine {:?}, {} RunningHub account(s)",
+        settings.engine,
+        settings.runninghub.accounts.len()
+    );
     Ok(())
 }

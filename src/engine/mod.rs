@@ -52,9 +52,9 @@ impl ImageSource {
         match self {
             Self::Memory(image) => Ok(image.clone()),
             Self::File(path) => {
-                let bytes = tokio::fs::read(path)
-                    .await
-                    .map_err(|e| FailReason::Internal(format!("reading {}: {e}", path.display())))?;
+                let bytes = tokio::fs::read(path).await.map_err(|e| {
+                    FailReason::Internal(format!("reading {}: {e}", path.display()))
+                })?;
                 InputImage::parse(bytes, &ImageLimits::default()).map_err(bad_input)
             }
         }

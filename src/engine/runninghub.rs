@@ -1,1 +1,497 @@
-//! The RunningHub engine. (Skeleton.)
+//! The RunningHub engine: runs a job as a task of the product workflow on one account.
+//!
+//! Each configured account is one lane. A run uploads both images, creates the task,
+//! reports it to the queue (so a restart resumes it instead of paying for a second one),
+//! polls `outputs` until the task ends, frees the account's slot and downloads the result.
+//! A webhook only wakes the poller early; `outputs` stays the source of truth.
+
+use std::collections::HashMap;
+use std::io::Cursor;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use image::{DynamicImage, RgbImage};
+use tokio::sync::Notify;
+use tokio::time::{Instant, MissedTickBehavior};
+use tracing::{Instrument, debug, field, info, info_span, warn};
+
+use super::{Engine, EngineError, LaneId, LaneSpec, RunContext, bad_input};
+use crate::input_image::{ImageLimits, InputImage};
+use crate::job::{FailReason, JobOutput, RemoteTaskId};
+use crate::runninghub::{
+    ErrorAction, NodeInput, RhError, RunningHubClient, TaskOutput, TaskProgress, WebhookEvent,
+};
+use crate::secret::Secret;
+
+/// Consecutive failed polls after which the provider counts as unavailable.
+const MAX_POLL_ERRORS: u32 = 10;
+/// Bound of the best-effort provider cancel when a run is cancelled or abandoned.
+const CANCEL_BOUND: Duration = Duration::from_secs(5);
+/// How many times an upload refused as too large (809) is shrunk and sent again.
+const MAX_SHRINKS: u32 = 2;
+/// JPEG quality of re-encoded uploads.
+const JPEG_QUALITY: u8 = 90;
+
+/// One RunningHub account: a key, its concurrency and the workflow it runs.
+#[derive(Clone, Debug)]
+pub struct RunningHubAccount {
+    /// Account number N (`RUNNINGHUB_API_KEY_N`), used as the lane id.
+    pub lane: LaneId,
+    pub api_key: Secret,
+    /// Tasks the account may run at once (`RUNNINGHUB_MAX_JOBS_N`).
+    pub max_jobs: usize,
+    pub workflow_id: String,
+}
+
+/// How the product workflow is driven; the same for every account.
+#[derive(Clone, Debug)]
+pub struct RunningHubSettings {
+    /// LoadImage node of the product (`WORKFLOW_NODE_PRODUCT_PRODUCT_IMAGE`).
+    pub product_node: String,
+    /// LoadImage node of the background (`WORKFLOW_NODE_PRODUCT_BACKGROUND_IMAGE`).
+    pub background_node: String,
+    /// Delay between result polls; the first poll comes one interval after create.
+    pub poll_interval: Duration,
+    /// Sent with each task so RunningHub calls back on completion.
+    pub webhook_url: Option<String>,
+    /// Larger inputs are downscaled and re-encoded before upload.
+    pub max_upload_bytes: usize,
+    /// Larger results are refused.
+    pub max_result_bytes: usize,
+}
+
+impl Default for RunningHubSettings {
+    fn default() -> Self {
+        Self {
+            product_node: "2".into(),
+            background_node: "32".into(),
+            poll_interval: Duration::from_secs(2),
+            webhook_url: None,
+            max_upload_bytes: 10 * 1024 * 1024,
+            max_result_bytes: 50 * 1024 * 1024,
+        }
+    }
+}
+
+/// Runs jobs on RunningHub accounts, one lane per account.
+pub struct RunningHubEngine {
+    client: RunningHubClient,
+    accounts: Vec<RunningHubAccount>,
+    settings: RunningHubSettings,
+    /// Pollers waiting on a task, woken early by [`RunningHubEngine::notify`].
+    wakers: Arc<Mutex<HashMap<RemoteTaskId, Arc<Notify>>>>,
+}
+
+impl RunningHubEngine {
+    pub fn new(client: RunningHubClient, accounts: Vec<RunningHubAccount>, settings: RunningHubSettings) -> Self {
+        Self { client, accounts, settings, wakers: Arc::default() }
+    }
+
+    /// The client, for start-up checks (account status) and the operator's balance view.
+    pub fn client(&self) -> &RunningHubClient {
+        &self.client
+    }
+
+    /// A webhook said `event.task_id` ended: poll it now instead of at the next tick.
+    /// The poller still confirms with `outputs`; an unknown task is ignored.
+    pub fn notify(&self, event: WebhookEvent) {
+        let waker = lock(&self.wakers).get(&event.task_id).cloned();
+        match waker {
+            Some(waker) => {
+                debug!(task = %event.task_id, progress = ?event.progress, "webhook: waking the poller");
+                waker.notify_one();
+            }
+            None => debug!(task = %event.task_id, "webhook for a task nobody polls here"),
+        }
+    }
+
+    fn account(&self, lane: LaneId) -> Result<&RunningHubAccount, EngineError> {
+        self.accounts
+            .iter()
+            .find(|a| a.lane == lane)
+            .ok_or_else(|| FailReason::Internal(format!("lane {lane} is not a RunningHub account")).into())
+    }
+
+    async fn run_job(&self, mut ctx: RunContext) -> Result<JobOutput, EngineError> {
+        let account = self.account(ctx.lane)?;
+        let (task, first_poll, waker) = match ctx.resume.clone() {
+            // After a restart: the task exists, look at it at once.
+            Some(task) => {
+                info!(%task, "resuming the provider task");
+                let waker = self.watch(&task);
+                (task, Instant::now(), waker)
+            }
+            None => {
+                let task = self.start(&ctx, account).await?;
+                let created_at = Instant::now();
+                let waker = self.watch(&task);
+                ctx.remote_created(task.clone()).await;
+                info!(%task, "task created");
+                (task, created_at + self.settings.poll_interval, waker)
+            }
+        };
+        tracing::Span::current().record("task", field::display(&task));
+        let outputs = self.wait(&ctx, account, &task, first_poll, &waker.notify).await?;
+        // The provider is done with the task: the account's slot is free again.
+        ctx.release_slot();
+        tokio::select! {
+            biased;
+            _ = ctx.cancel.cancelled() => Err(EngineError::Cancelled),
+            result = self.fetch(&outputs) => result.map_err(EngineError::from),
+        }
+    }
+
+    /// Uploads both images and creates the task. Errors here happen before any task
+    /// exists, so account trouble becomes `LaneBusy`/`LaneRefused` for the queue.
+    async fn start(&self, ctx: &RunContext, account: &RunningHubAccount) -> Result<RemoteTaskId, EngineError> {
+        let (product, background) = tokio::try_join!(ctx.input.product.load(), ctx.input.background.load())?;
+        let uploads = async {
+            tokio::try_join!(
+                self.upload(account, &product, "product"),
+                self.upload(account, &background, "background"),
+            )
+        };
+        let (product_file, background_file) = tokio::select! {
+            biased;
+            _ = ctx.cancel.cancelled() => return Err(EngineError::Cancelled),
+            uploaded = uploads => uploaded?,
+        };
+        if ctx.cancel.is_cancelled() {
+            return Err(EngineError::Cancelled);
+        }
+        let nodes = [
+            NodeInput {
+                node_id: self.settings.product_node.clone(),
+                field_name: "image".into(),
+                field_value: product_file,
+            },
+            NodeInput {
+                node_id: self.settings.background_node.clone(),
+                field_name: "image".into(),
+                field_value: background_file,
+            },
+        ];
+        // Not raced with `cancel`: dropping the request halfway could leave a paid task
+        // we never learn about. The poll loop cancels it right after if needed.
+        self.client
+            .create_task(&account.api_key, &account.workflow_id, &nodes, self.settings.webhook_url.as_deref())
+            .await
+            .map_err(|e| lane_error(e, "create"))
+    }
+
+    /// Uploads one image, shrinking it first if it is over the limit, and again if the
+    /// provider still finds it too large (809).
+    async fn upload(&self, account: &RunningHubAccount, image: &InputImage, stem: &str) -> Result<String, EngineError> {
+        let mut limit = self.settings.max_upload_bytes;
+        let mut shrinks = 0;
+        loop {
+            let (bytes, extension) = fit_for_upload(image, limit).await?;
+            let size = bytes.len();
+            let name = format!("{stem}.{extension}");
+            match self.client.upload(&account.api_key, bytes, &name).await {
+                Ok(file) => return Ok(file),
+                Err(e) if e.action() == ErrorAction::FileTooLarge && shrinks < MAX_SHRINKS => {
+                    shrinks += 1;
+                    limit = limit.min(size) / 2;
+                    warn!(stem, size, limit, "the provider found the upload too large; shrinking");
+                }
+                Err(e) if e.action() == ErrorAction::FileTooLarge => {
+                    return Err(FailReason::BadInput("the image is too large for the provider".into()).into());
+                }
+                Err(e) => return Err(lane_error(e, "upload")),
+            }
+        }
+    }
+
+    /// Keeps a waker registered for `task` while the guard lives.
+    fn watch(&self, task: &RemoteTaskId) -> Watch {
+        let notify = Arc::new(Notify::new());
+        lock(&self.wakers).insert(task.clone(), notify.clone());
+        Watch { wakers: self.wakers.clone(), task: task.clone(), notify }
+    }
+
+    /// Polls until the task ends; returns its outputs or why it failed.
+    async fn wait(
+        &self,
+        ctx: &RunContext,
+        account: &RunningHubAccount,
+        task: &RemoteTaskId,
+        first_poll: Instant,
+        waker: &Notify,
+    ) -> Result<Vec<TaskOutput>, EngineError> {
+        // Anchored at the create answer; `Delay` keeps the spacing after a slow poll
+        // instead of firing a burst to catch up.
+        let mut ticker = tokio::time::interval_at(first_poll, self.settings.poll_interval.max(Duration::from_millis(1)));
+        ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut errors = 0u32;
+        let mut last: Option<TaskProgress> = None;
+        loop {
+            let woken = tokio::select! {
+                biased;
+                _ = ctx.cancel.cancelled() => return Err(self.cancel_remote(account, task, "cancelled").await),
+                _ = waker.notified() => true,
+                _ = ticker.tick() => false,
+            };
+            if woken {
+                // The next regular poll comes one interval after this one.
+                ticker.reset();
+                debug!("polling early on a webhook");
+            }
+            let polled = tokio::select! {
+                biased;
+                _ = ctx.cancel.cancelled() => return Err(self.cancel_remote(account, task, "cancelled").await),
+                polled = self.client.outputs(&account.api_key, task) => polled,
+            };
+            let progress = match polled {
+                Ok(progress) => {
+                    errors = 0;
+                    progress
+                }
+                Err(e) => {
+                    errors += 1;
+                    warn!(errors, error = %e, "polling the task failed");
+                    if errors >= MAX_POLL_ERRORS {
+                        self.cancel_remote(account, task, "abandoned").await;
+                        return Err(FailReason::Unavailable(format!(
+                            "{errors} polls in a row failed, last: {e}"
+                        ))
+                        .into());
+                    }
+                    continue;
+                }
+            };
+            match progress {
+                TaskProgress::Queued | TaskProgress::Running => {
+                    if last.as_ref() != Some(&progress) {
+                        info!(state = ?progress, "task progress");
+                        last = Some(progress);
+                    }
+                }
+                TaskProgress::Succeeded(outputs) => return Ok(outputs),
+                TaskProgress::Failed(reason) => {
+                    info!(%reason, "the task failed on the provider");
+                    return Err(FailReason::Provider(reason).into());
+                }
+                TaskProgress::NoOutput => return Err(FailReason::NoOutput.into()),
+                TaskProgress::NotFound => {
+                    return Err(FailReason::Provider("task vanished on the provider".into()).into());
+                }
+            }
+        }
+    }
+
+    /// Best-effort cancel of the provider task, bounded; the run ends either way.
+    async fn cancel_remote(&self, account: &RunningHubAccount, task: &RemoteTaskId, why: &str) -> EngineError {
+        match tokio::time::timeout(CANCEL_BOUND, self.client.cancel(&account.api_key, task)).await {
+            Ok(Ok(())) => info!(why, "provider task cancelled"),
+            Ok(Err(e)) => warn!(why, error = %e, "could not cancel the provider task"),
+            Err(_) => warn!(why, "cancelling the provider task timed out"),
+        }
+        EngineError::Cancelled
+    }
+
+    /// Downloads the first image output and checks that it is one.
+    async fn fetch(&self, outputs: &[TaskOutput]) -> Result<JobOutput, FailReason> {
+        let output = outputs.iter().find(|o| o.is_image()).ok_or(FailReason::NoOutput)?;
+        let max = self.settings.max_result_bytes;
+        let bytes = self.client.download(&output.file_url, max).await.map_err(|e| match e {
+            RhError::TooLarge { limit } => FailReason::Provider(format!("the result is larger than {limit} bytes")),
+            other => FailReason::Unavailable(format!("downloading the result: {other}")),
+        })?;
+        // Reads only the header: cheap enough for the runtime.
+        let limits = ImageLimits { max_bytes: max, max_pixels: 400_000_000, max_side: 30_000 };
+        let image = InputImage::parse(bytes, &limits)
+            .map_err(|e| FailReason::Provider(format!("the result is not a usable image: {e}")))?;
+        info!(bytes = image.bytes().len(), dimensions = ?image.dimensions(), "result downloaded");
+        Ok(JobOutput { image: image.bytes().clone(), extension: image.extension() })
+    }
+}
+
+#[async_trait]
+impl Engine for RunningHubEngine {
+    fn name(&self) -> &'static str {
+        "runninghub"
+    }
+
+    fn lanes(&self) -> Vec<LaneSpec> {
+        self.accounts
+            .iter()
+            .map(|a| LaneSpec { id: a.lane, label: format!("account {}", a.lane), capacity: a.max_jobs })
+            .collect()
+    }
+
+    async fn run(&self, ctx: RunContext) -> Result<JobOutput, EngineError> {
+        let span = info_span!("runninghub", job = %ctx.job, lane = %ctx.lane, task = field::Empty);
+        self.run_job(ctx).instrument(span).await
+    }
+}
+
+/// Unregisters a task's waker when its poller ends, however it ends.
+struct Watch {
+    wakers: Arc<Mutex<HashMap<RemoteTaskId, Arc<Notify>>>>,
+    task: RemoteTaskId,
+    notify: Arc<Notify>,
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        let mut wakers = lock(&self.wakers);
+        // Only our own entry: a resumed run may have registered the same task again.
+        if wakers.get(&self.task).is_some_and(|n| Arc::ptr_eq(n, &self.notify)) {
+            wakers.remove(&self.task);
+        }
+    }
+}
+
+/// A poisoned map of wakers is still a valid map: nothing in it can be half-updated.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// What an error before the task exists means for the queue.
+fn lane_error(e: RhError, step: &str) -> EngineError {
+    match e.action() {
+        ErrorAction::AccountBusy { retry_after } => {
+            info!(step, error = %e, ?retry_after, "the account is busy");
+            EngineError::LaneBusy { retry_after }
+        }
+        ErrorAction::AccountRefused => {
+            warn!(step, error = %e, "the account was refused");
+            EngineError::LaneRefused(e.short())
+        }
+        // Transient errors that outlived the client's retries.
+        ErrorAction::Retry => FailReason::Unavailable(format!("{step}: {e}")).into(),
+        _ => match e {
+            RhError::Rejected(detail) => FailReason::Provider(format!("the workflow rejected the inputs: {detail}")).into(),
+            RhError::Api { code: 433, ref msg } => {
+                FailReason::Provider(format!("the workflow refused the inputs: {msg}")).into()
+            }
+            other => FailReason::Internal(format!("{step}: {other}")).into(),
+        },
+    }
+}
+
+/// The bytes to upload and their extension: the original when it fits, else a JPEG
+/// re-encoded (and halved as often as needed) off the runtime.
+async fn fit_for_upload(image: &InputImage, limit: usize) -> Result<(Bytes, &'static str), FailReason> {
+    if image.bytes().len() <= limit {
+        return Ok((image.bytes().clone(), image.extension()));
+    }
+    let image = image.clone();
+    let shrunk = tokio::task::spawn_blocking(move || shrink_to_fit(&image, limit))
+        .await
+        .map_err(|e| FailReason::Internal(format!("shrinking an upload panicked: {e}")))??;
+    Ok((shrunk, "jpg"))
+}
+
+/// JPEG q90 at full size, then at half, quarter... until it fits `limit`. CPU-bound.
+pub fn shrink_to_fit(image: &InputImage, limit: usize) -> Result<Bytes, FailReason> {
+    let mut rgb = flatten(image.decode().map_err(bad_input)?);
+    loop {
+        let mut out = Vec::new();
+        image::codecs::jpeg::JpegEncoder::new_with_quality(Cursor::new(&mut out), JPEG_QUALITY)
+            .encode_image(&rgb)
+            .map_err(|e| FailReason::Internal(format!("re-encoding an upload: {e}")))?;
+        if out.len() <= limit {
+            debug!(bytes = out.len(), dimensions = ?rgb.dimensions(), "upload re-encoded");
+            return Ok(out.into());
+        }
+        let (w, h) = rgb.dimensions();
+        if w < 32 || h < 32 {
+            return Err(FailReason::BadInput("the image cannot be made small enough to upload".into()));
+        }
+        rgb = image::imageops::resize(&rgb, w / 2, h / 2, image::imageops::FilterType::Triangle);
+    }
+}
+
+/// Drops transparency onto white: JPEG has no alpha, and a product cut-out on black
+/// would look wrong to the workflow.
+fn flatten(image: DynamicImage) -> RgbImage {
+    if !image.color().has_alpha() {
+        return image.into_rgb8();
+    }
+    let rgba = image.into_rgba8();
+    let (w, h) = rgba.dimensions();
+    RgbImage::from_fn(w, h, |x, y| {
+        let [r, g, b, a] = rgba.get_pixel(x, y).0;
+        let a = u16::from(a);
+        let mix = |c: u8| ((u16::from(c) * a + 255 * (255 - a)) / 255) as u8;
+        image::Rgb([mix(r), mix(g), mix(b)])
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use image::ImageFormat;
+
+    fn noisy_png(w: u32, h: u32) -> InputImage {
+        // Pseudo-random pixels so the encoders cannot compress them away.
+        let mut state = 12345u32;
+        let img = RgbImage::from_fn(w, h, |_, _| {
+            state = state.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            let [a, b, c, _] = state.to_le_bytes();
+            image::Rgb([a, b, c])
+        });
+        let mut out = Vec::new();
+        img.write_to(&mut Cursor::new(&mut out), ImageFormat::Png).unwrap();
+        InputImage::parse(out, &ImageLimits::default()).unwrap()
+    }
+
+    #[test]
+    fn shrinking_halves_until_it_fits() {
+        let image = noisy_png(512, 512);
+        let limit = 40_000;
+        assert!(image.bytes().len() > limit);
+        let out = shrink_to_fit(&image, limit).unwrap();
+        assert!(out.len() <= limit);
+        let parsed = InputImage::parse(out, &ImageLimits::default()).unwrap();
+        assert_eq!(parsed.format(), ImageFormat::Jpeg);
+        assert!(parsed.dimensions().0 < 512);
+    }
+
+    #[test]
+    fn shrinking_gives_up_on_impossible_limits() {
+        let image = noisy_png(64, 64);
+        assert!(matches!(shrink_to_fit(&image, 10), Err(FailReason::BadInput(_))));
+    }
+
+    #[test]
+    fn transparency_becomes_white() {
+        let rgba = image::RgbaImage::from_pixel(2, 2, image::Rgba([0, 0, 0, 0]));
+        let rgb = flatten(DynamicImage::ImageRgba8(rgba));
+        assert_eq!(rgb.get_pixel(0, 0).0, [255, 255, 255]);
+    }
+
+    #[test]
+    fn lane_errors_follow_the_table() {
+        let api = |code: i64, msg: &str| RhError::Api { code, msg: msg.into() };
+        assert!(matches!(
+            lane_error(api(421, "TASK_QUEUE_MAXED"), "create"),
+            EngineError::LaneBusy { retry_after } if retry_after == Duration::from_secs(2)
+        ));
+        assert!(matches!(
+            lane_error(api(415, ""), "create"),
+            EngineError::LaneBusy { retry_after } if retry_after == Duration::from_secs(30)
+        ));
+        assert!(matches!(
+            lane_error(api(1011, ""), "upload"),
+            EngineError::LaneBusy { retry_after } if retry_after == Duration::from_secs(5)
+        ));
+        match lane_error(api(416, "WALLET_EMPTY"), "create") {
+            EngineError::LaneRefused(why) => assert!(why.contains("416"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            lane_error(RhError::Timeout, "create"),
+            EngineError::Failed(FailReason::Unavailable(_))
+        ));
+        assert!(matches!(
+            lane_error(RhError::Rejected("node 2".into()), "create"),
+            EngineError::Failed(FailReason::Provider(_))
+        ));
+        assert!(matches!(lane_error(api(301, ""), "create"), EngineError::Failed(FailReason::Internal(_))));
+    }
+}

@@ -16,7 +16,11 @@ impl Engine for LocalEngine {
     }
 
     fn lanes(&self) -> Vec<LaneSpec> {
-        vec![LaneSpec { id: LaneId(1), label: "local CPU".into(), capacity: 1 }]
+        vec![LaneSpec {
+            id: LaneId(1),
+            label: "local CPU".into(),
+            capacity: 1,
+        }]
     }
 
     async fn run(&self, _ctx: RunContext) -> Result<JobOutput, EngineError> {

@@ -1,0 +1,37 @@
+//! Scripted failures of the fake RunningHub's endpoints.
+//!
+//! Clients must survive HTTP 5xx, servers that never answer, broken JSON and business
+//! errors; tests queue such faults per endpoint and the next calls consume them.
+
+/// An endpoint of the fake RunningHub, for fault injection and call counting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Endpoint {
+    /// `POST /task/openapi/upload`
+    Upload,
+    /// `POST /task/openapi/create`
+    Create,
+    /// `POST /task/openapi/outputs`
+    Outputs,
+    /// `POST /task/openapi/status`
+    Status,
+    /// `POST /task/openapi/cancel`
+    Cancel,
+    /// `POST /uc/openapi/accountStatus`
+    AccountStatus,
+    /// `GET /files/{name}` (result download)
+    Download,
+}
+
+/// What a faulty call gets instead of its normal answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fault {
+    /// HTTP 500 with a Spring-style error body.
+    Http500,
+    /// Never answers: the request is held until the client gives up (or the fake stops;
+    /// bounded at 10 minutes).
+    Hang,
+    /// HTTP 200 with a truncated JSON body.
+    MalformedJson,
+    /// HTTP 200 with `{"code": code, "msg": msg, "data": null}`.
+    Code(i64, String),
+}

@@ -1,0 +1,414 @@
+//! The HTTP client of the RunningHub workflow API: one method per endpoint.
+//!
+//! Each call is retried on transient errors (see [`RetryPolicy`]) except where repeating
+//! it could cost money: `create` may only be repeated when the first request certainly
+//! did not start a task. Keys are passed per call (one client serves every account) and
+//! only ever go into request bodies; errors never contain a body or a key.
+
+use std::future::Future;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use reqwest::multipart::{Form, Part};
+use tracing::{debug, warn};
+
+use super::error::{ErrorAction, RhError, code_from_msg};
+use super::progress::TaskProgress;
+use super::retry::RetryPolicy;
+use super::wire::{
+    AccountStatusData, AccountStatusRequest, CreateData, CreateRequest, Envelope, NodeInfo,
+    PromptTips, TaskRequest, UploadData,
+};
+use crate::job::RemoteTaskId;
+use crate::secret::Secret;
+
+/// Timeouts and retries of a [`RunningHubClient`].
+#[derive(Clone, Copy, Debug)]
+pub struct ClientOptions {
+    /// Bound of one JSON call (connect + answer).
+    pub request_timeout: Duration,
+    /// Bound of one upload or download, which move megabytes.
+    pub upload_timeout: Duration,
+    pub retry: RetryPolicy,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        Self {
+            request_timeout: Duration::from_secs(30),
+            upload_timeout: Duration::from_secs(120),
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+/// One value to set in the workflow: `fieldName` of node `nodeId` becomes `fieldValue`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeInput {
+    pub node_id: String,
+    pub field_name: String,
+    pub field_value: String,
+}
+
+/// An account's balance and load, from `/uc/openapi/accountStatus`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AccountStatus {
+    pub remain_coins: Option<f64>,
+    pub current_task_counts: Option<u64>,
+    /// `NORMAL`, ...
+    pub api_type: Option<String>,
+}
+
+/// Talks to one RunningHub host (`.ai` or `.cn`) for any number of accounts.
+#[derive(Clone, Debug)]
+pub struct RunningHubClient {
+    http: reqwest::Client,
+    /// Without a trailing slash.
+    base_url: String,
+    options: ClientOptions,
+}
+
+/// Whether a call may be repeated after an error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Safety {
+    /// Repeating changes nothing (polls, cancel, uploads of the same file).
+    Idempotent,
+    /// Repeating could start a second, paid task.
+    CreatesTask,
+}
+
+/// One failed attempt, with what is needed to decide whether to try again.
+struct Failure {
+    error: RhError,
+    /// The request never left: the connection could not be made.
+    before_sending: bool,
+}
+
+impl From<RhError> for Failure {
+    fn from(error: RhError) -> Self {
+        Self { error, before_sending: false }
+    }
+}
+
+impl Failure {
+    fn from_reqwest(e: reqwest::Error) -> Self {
+        Self { before_sending: e.is_connect(), error: RhError::from_reqwest(e) }
+    }
+
+    fn retryable(&self, safety: Safety) -> bool {
+        match safety {
+            Safety::Idempotent => self.error.action() == ErrorAction::Retry,
+            Safety::CreatesTask => {
+                self.before_sending
+                    || match &self.error {
+                        // A gateway timeout may hide a task the server did create.
+                        RhError::Http { status } => *status >= 500 && *status != 504,
+                        // Code 500: the server answered that it failed; no task.
+                        RhError::Api { .. } => self.error.action() == ErrorAction::Retry,
+                        _ => false,
+                    }
+            }
+        }
+    }
+}
+
+impl RunningHubClient {
+    /// A client for `base_url` (`https://www.runninghub.ai`); checks the URL.
+    pub fn new(base_url: &str, options: ClientOptions) -> Result<Self, RhError> {
+        let parsed = reqwest::Url::parse(base_url)
+            .map_err(|e| RhError::Config(format!("base URL is not a URL: {e}")))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(RhError::Config("base URL must be http or https".into()));
+        }
+        let http = reqwest::Client::builder()
+            .use_rustls_tls()
+            .connect_timeout(options.request_timeout.min(Duration::from_secs(10)))
+            .build()
+            .map_err(|e| RhError::Config(RhError::from_reqwest(e).to_string()))?;
+        Ok(Self { http, base_url: base_url.trim_end_matches('/').to_owned(), options })
+    }
+
+    pub fn options(&self) -> &ClientOptions {
+        &self.options
+    }
+
+    /// Uploads an input image; returns the `fileName` to put into a LoadImage node.
+    #[tracing::instrument(skip(self, key, image), fields(bytes = image.len()))]
+    pub async fn upload(&self, key: &Secret, image: Bytes, file_name: &str) -> Result<String, RhError> {
+        let url = self.url("/task/openapi/upload");
+        let mime = mime_of(file_name);
+        let envelope = self
+            .retrying(Safety::Idempotent, || async {
+                let part = Part::stream_with_length(reqwest::Body::from(image.clone()), image.len() as u64)
+                    .file_name(file_name.to_owned())
+                    .mime_str(mime)
+                    .map_err(|e| Failure::from(RhError::Config(RhError::from_reqwest(e).to_string())))?;
+                let form = Form::new()
+                    .text("apiKey", key.expose().to_owned())
+                    .text("fileType", "image")
+                    .part("file", part);
+                let request = self.http.post(&url).multipart(form).timeout(self.options.upload_timeout);
+                self.send(request, key).await
+            })
+            .await?;
+        ok_or_api(&envelope, key)?;
+        let data: UploadData = decode_data(&envelope)?;
+        if data.file_name.trim().is_empty() {
+            return Err(RhError::Decode("upload answer without fileName".into()));
+        }
+        debug!(file_type = data.file_type.as_deref(), "uploaded");
+        Ok(data.file_name)
+    }
+
+    /// Starts the workflow. Retried only when no task can have been created (connection
+    /// refused, HTTP 5xx other than 504, code 500); a timeout after sending is returned,
+    /// since the task may exist and a second one would be paid for too.
+    #[tracing::instrument(skip(self, key, nodes, webhook_url), fields(nodes = nodes.len()))]
+    pub async fn create_task(
+        &self,
+        key: &Secret,
+        workflow_id: &str,
+        nodes: &[NodeInput],
+        webhook_url: Option<&str>,
+    ) -> Result<RemoteTaskId, RhError> {
+        let url = self.url("/task/openapi/create");
+        let body = CreateRequest {
+            api_key: key.expose(),
+            workflow_id,
+            node_info_list: nodes
+                .iter()
+                .map(|n| NodeInfo {
+                    node_id: &n.node_id,
+                    field_name: &n.field_name,
+                    field_value: &n.field_value,
+                })
+                .collect(),
+            webhook_url,
+        };
+        let envelope = self
+            .retrying(Safety::CreatesTask, || {
+                let request = self.http.post(&url).json(&body).timeout(self.options.request_timeout);
+                self.send(request, key)
+            })
+            .await?;
+        ok_or_api(&envelope, key)?;
+        let data: CreateData = decode_data(&envelope)?;
+        let task = RemoteTaskId(data.task_id);
+        match PromptTips::from_value(&data.prompt_tips) {
+            Ok(tips) => {
+                if let Some(rejection) = tips.rejection() {
+                    warn!(%task, %rejection, "the workflow rejected the inputs");
+                    return Err(RhError::Rejected(rejection));
+                }
+            }
+            // The task exists: an unreadable hint must not orphan it.
+            Err(e) => warn!(%task, error = %RhError::from_json(&e), "unreadable promptTips"),
+        }
+        debug!(%task, status = data.task_status.as_deref(), "task created");
+        Ok(task)
+    }
+
+    /// Where the task is; the source of truth for completion.
+    #[tracing::instrument(skip(self, key), fields(task = %task))]
+    pub async fn outputs(&self, key: &Secret, task: &RemoteTaskId) -> Result<TaskProgress, RhError> {
+        let envelope = self.task_call("/task/openapi/outputs", key, task).await?;
+        TaskProgress::from_envelope(&envelope).map_err(|e| redact(e, key))
+    }
+
+    /// Cancels the task; a task the provider no longer knows counts as cancelled.
+    #[tracing::instrument(skip(self, key), fields(task = %task))]
+    pub async fn cancel(&self, key: &Secret, task: &RemoteTaskId) -> Result<(), RhError> {
+        let envelope = self.task_call("/task/openapi/cancel", key, task).await?;
+        match ok_or_api(&envelope, key) {
+            Err(e) if e.action() == ErrorAction::TaskNotFound => Ok(()),
+            other => other,
+        }
+    }
+
+    /// The account's balance and running tasks (and whether the key works at all).
+    #[tracing::instrument(skip(self, key))]
+    pub async fn account_status(&self, key: &Secret) -> Result<AccountStatus, RhError> {
+        let url = self.url("/uc/openapi/accountStatus");
+        let body = AccountStatusRequest { apikey: key.expose() };
+        let envelope = self
+            .retrying(Safety::Idempotent, || {
+                let request = self.http.post(&url).json(&body).timeout(self.options.request_timeout);
+                self.send(request, key)
+            })
+            .await?;
+        ok_or_api(&envelope, key)?;
+        let data: AccountStatusData = decode_data(&envelope)?;
+        Ok(AccountStatus {
+            remain_coins: data.remain_coins,
+            current_task_counts: data.current_task_counts,
+            api_type: data.api_type,
+        })
+    }
+
+    /// Downloads an output file, streaming, refusing anything over `max_bytes`.
+    #[tracing::instrument(skip(self, url), fields(host = reqwest::Url::parse(url).ok().and_then(|u| u.host_str().map(str::to_owned))))]
+    pub async fn download(&self, url: &str, max_bytes: usize) -> Result<Bytes, RhError> {
+        let parsed = reqwest::Url::parse(url).map_err(|_| RhError::Decode("output URL is not a URL".into()))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(RhError::Decode("output URL is not http(s)".into()));
+        }
+        self.retrying(Safety::Idempotent, || async {
+            let mut response = self
+                .http
+                .get(parsed.clone())
+                .timeout(self.options.upload_timeout)
+                .send()
+                .await
+                .map_err(Failure::from_reqwest)?;
+            let status = response.status();
+            if !status.is_success() {
+                return Err(RhError::Http { status: status.as_u16() }.into());
+            }
+            if response.content_length().is_some_and(|len| len > max_bytes as u64) {
+                return Err(RhError::TooLarge { limit: max_bytes }.into());
+            }
+            let mut body = BytesMut::new();
+            while let Some(chunk) = response.chunk().await.map_err(Failure::from_reqwest)? {
+                if body.len() + chunk.len() > max_bytes {
+                    return Err(RhError::TooLarge { limit: max_bytes }.into());
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(body.freeze())
+        })
+        .await
+    }
+
+    // ---- plumbing ------------------------------------------------------------------------
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    /// `{apiKey, taskId}` calls, which are all safe to repeat.
+    async fn task_call(&self, path: &str, key: &Secret, task: &RemoteTaskId) -> Result<Envelope, RhError> {
+        let url = self.url(path);
+        let body = TaskRequest { api_key: key.expose(), task_id: &task.0 };
+        self.retrying(Safety::Idempotent, || {
+            let request = self.http.post(&url).json(&body).timeout(self.options.request_timeout);
+            self.send(request, key)
+        })
+        .await
+    }
+
+    /// Sends one request and reads the envelope. Answers whose code asks for a retry
+    /// (500, 808) come back as failures so that [`Self::retrying`] repeats them.
+    async fn send(&self, request: reqwest::RequestBuilder, key: &Secret) -> Result<Envelope, Failure> {
+        let response = request.send().await.map_err(Failure::from_reqwest)?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(RhError::Http { status: status.as_u16() }.into());
+        }
+        let body = response.bytes().await.map_err(Failure::from_reqwest)?;
+        let envelope: Envelope = serde_json::from_slice(&body).map_err(|e| Failure::from(RhError::from_json(&e)))?;
+        if envelope.code != 0 || code_from_msg(envelope.msg()).is_some() {
+            let error = api_error(&envelope, key);
+            if error.action() == ErrorAction::Retry {
+                return Err(error.into());
+            }
+        }
+        Ok(envelope)
+    }
+
+    /// Runs `attempt` until it succeeds, fails for good, or the policy's attempts are used.
+    async fn retrying<T, F, Fut>(&self, safety: Safety, mut attempt: F) -> Result<T, RhError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, Failure>>,
+    {
+        let policy = self.options.retry;
+        let mut number = 1;
+        loop {
+            let failure = match attempt().await {
+                Ok(value) => return Ok(value),
+                Err(failure) => failure,
+            };
+            if number >= policy.attempts() || !failure.retryable(safety) {
+                return Err(failure.error);
+            }
+            let delay = policy.delay(number);
+            warn!(attempt = number, error = %failure.error, ?delay, "RunningHub call failed; retrying");
+            tokio::time::sleep(delay).await;
+            number += 1;
+        }
+    }
+}
+
+/// `Ok` for a success envelope (`code 0` and no error `msg`), else the business error.
+fn ok_or_api(envelope: &Envelope, key: &Secret) -> Result<(), RhError> {
+    if envelope.code == 0 && code_from_msg(envelope.msg()).is_none() {
+        Ok(())
+    } else {
+        Err(api_error(envelope, key))
+    }
+}
+
+fn api_error(envelope: &Envelope, key: &Secret) -> RhError {
+    redact(RhError::Api { code: envelope.code, msg: envelope.msg().to_owned() }, key)
+}
+
+/// Removes the key from a server-provided message, in case a server ever echoes it.
+fn redact(error: RhError, key: &Secret) -> RhError {
+    match error {
+        RhError::Api { code, msg } if !key.expose().is_empty() && msg.contains(key.expose()) => {
+            RhError::Api { code, msg: msg.replace(key.expose(), "***") }
+        }
+        other => other,
+    }
+}
+
+fn decode_data<T: serde::de::DeserializeOwned>(envelope: &Envelope) -> Result<T, RhError> {
+    serde_json::from_value(envelope.data.clone()).map_err(|e| RhError::from_json(&e))
+}
+
+fn mime_of(file_name: &str) -> &'static str {
+    let ext = file_name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
+    match ext.as_str() {
+        "png" => "image/png",
+        "webp" => "image/webp",
+        _ => "image/jpeg",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn create_is_only_retried_when_no_task_can_exist() {
+        let f = |error, before_sending| Failure { error, before_sending };
+        assert!(f(RhError::Transport("refused".into()), true).retryable(Safety::CreatesTask));
+        assert!(f(RhError::Timeout, true).retryable(Safety::CreatesTask));
+        assert!(!f(RhError::Timeout, false).retryable(Safety::CreatesTask));
+        assert!(!f(RhError::Transport("reset".into()), false).retryable(Safety::CreatesTask));
+        assert!(!f(RhError::Decode("eof".into()), false).retryable(Safety::CreatesTask));
+        assert!(f(RhError::Http { status: 502 }, false).retryable(Safety::CreatesTask));
+        assert!(!f(RhError::Http { status: 504 }, false).retryable(Safety::CreatesTask));
+        assert!(f(RhError::Api { code: 500, msg: String::new() }, false).retryable(Safety::CreatesTask));
+        assert!(!f(RhError::Api { code: 421, msg: String::new() }, false).retryable(Safety::CreatesTask));
+        // Idempotent calls retry every transient error.
+        assert!(f(RhError::Timeout, false).retryable(Safety::Idempotent));
+        assert!(f(RhError::Decode("eof".into()), false).retryable(Safety::Idempotent));
+        assert!(!f(RhError::Http { status: 404 }, false).retryable(Safety::Idempotent));
+    }
+
+    #[test]
+    fn keys_are_redacted_from_server_messages() {
+        let key = Secret::new("k-123456");
+        let env: Envelope = serde_json::from_str(r#"{"code":802,"msg":"bad key k-123456"}"#).unwrap();
+        let e = api_error(&env, &key);
+        assert!(!format!("{e} {e:?}").contains("k-123456"));
+    }
+
+    #[test]
+    fn bad_base_urls_are_refused() {
+        assert!(matches!(RunningHubClient::new("not a url", ClientOptions::default()), Err(RhError::Config(_))));
+        assert!(matches!(RunningHubClient::new("ftp://x", ClientOptions::default()), Err(RhError::Config(_))));
+        assert!(RunningHubClient::new("https://www.runninghub.ai/", ClientOptions::default()).is_ok());
+    }
+}

@@ -1,0 +1,23 @@
+//! RunningHub, the cloud service that runs the product workflow (a ComfyUI graph).
+//!
+//! - [`wire`]: the JSON as it really arrives (lenient about strings vs numbers).
+//! - [`error`]: typed errors and the table of what to do about each code.
+//! - [`retry`]: backoff with jitter for transient errors.
+//! - [`progress`]: reading a task's state from an outputs answer.
+//! - [`webhook`]: the completion callback, a hint only.
+//! - [`client`]: one method per endpoint.
+//!
+//! The engine that drives a job through these calls lives in `engine::runninghub`.
+
+pub mod client;
+pub mod error;
+pub mod progress;
+pub mod retry;
+pub mod webhook;
+pub mod wire;
+
+pub use client::{AccountStatus, ClientOptions, NodeInput, RunningHubClient};
+pub use error::{ErrorAction, RhError};
+pub use progress::{TaskOutput, TaskProgress};
+pub use retry::RetryPolicy;
+pub use webhook::{WebhookEvent, parse_webhook};

@@ -1,0 +1,390 @@
+//! The job store: every accepted job and its images, durable across restarts and crashes.
+//!
+//! SQLite (WAL, `synchronous=FULL`) in `DATA_DIR`, migrations in `migrations/`. A job's
+//! input images are written to `DATA_DIR/jobs/<id>/` before the job is acknowledged to the
+//! user; the result is written there when the job ends. The store is the queue's
+//! [`JobJournal`], so each state change is persisted as the queue applies it.
+
+mod journal;
+pub mod stats;
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use sqlx::Row;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use tokio::io::AsyncWriteExt;
+
+use crate::engine::{ImageSource, JobInput, LaneId};
+use crate::input_image::InputImage;
+use crate::job::{FailReason, JobId, RemoteTaskId};
+
+/// Why the store could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("job store: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("job store migrations: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("job store: {what}: {source}")]
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
+}
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> StoreError {
+    let what = what.into();
+    move |source| StoreError::Io { what, source }
+}
+
+/// Who a new job is for.
+#[derive(Clone, Debug)]
+pub struct NewJob {
+    pub user_id: i64,
+    pub chat_id: i64,
+    pub language: String,
+    pub engine: String,
+    /// The job this one repeats (Regenerate, Retry).
+    pub parent: Option<JobId>,
+}
+
+/// A job's stored state, as far as recovery and statistics need it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StoredState {
+    Queued,
+    Running,
+    Done,
+    Failed(FailReason),
+    Cancelled,
+}
+
+/// A job as stored.
+#[derive(Clone, Debug)]
+pub struct StoredJob {
+    pub id: JobId,
+    pub user_id: i64,
+    pub chat_id: i64,
+    pub language: String,
+    pub status_message_id: Option<i32>,
+    pub state: StoredState,
+    pub lane: Option<LaneId>,
+    pub remote_task: Option<RemoteTaskId>,
+    pub product_path: PathBuf,
+    pub background_path: PathBuf,
+    pub result_path: Option<PathBuf>,
+    pub created_at_ms: i64,
+    pub delivered: bool,
+}
+
+impl StoredJob {
+    /// The job's images, read from disk when the engine needs them.
+    pub fn input(&self) -> JobInput {
+        JobInput {
+            product: ImageSource::File(self.product_path.clone()),
+            background: ImageSource::File(self.background_path.clone()),
+        }
+    }
+}
+
+/// The durable store of jobs and dialogues.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: SqlitePool,
+    data_dir: PathBuf,
+}
+
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+impl Store {
+    /// Opens (creating if needed) the database and `data_dir`, and applies migrations.
+    pub async fn open(database_url: &str, data_dir: &Path) -> Result<Self, StoreError> {
+        tokio::fs::create_dir_all(data_dir.join("jobs"))
+            .await
+            .map_err(io(format!("creating {}", data_dir.display())))?;
+        let options = SqliteConnectOptions::from_str(database_url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // FULL: a committed job survives a power cut, not only a crash of the process.
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(30))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("./migrations").run(&pool).await?;
+        Ok(Self {
+            pool,
+            data_dir: data_dir.to_owned(),
+        })
+    }
+
+    /// Waits for in-flight writes and closes the database (at shutdown).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    fn job_dir(&self, id: JobId) -> PathBuf {
+        self.data_dir.join("jobs").join(id.to_string())
+    }
+
+    /// Stores a new queued job and its two images (synced to disk) and returns its id and
+    /// input. Only after this returns may the user be told the job was accepted.
+    pub async fn create_job(
+        &self,
+        new: &NewJob,
+        product: &InputImage,
+        background: &InputImage,
+    ) -> Result<(JobId, JobInput), StoreError> {
+        let names = [
+            format!("product.{}", product.extension()),
+            format!("background.{}", background.extension()),
+        ];
+        let id = self.insert_row(new, &names).await?;
+        let dir = self.job_dir(id);
+        let written = async {
+            tokio::fs::create_dir_all(&dir)
+                .await
+                .map_err(io(format!("creating {}", dir.display())))?;
+            write_synced(&dir.join(&names[0]), product.bytes()).await?;
+            write_synced(&dir.join(&names[1]), background.bytes()).await
+        }
+        .await;
+        self.forget_if_failed(id, written).await?;
+        Ok((id, self.input_of(id, &names)))
+    }
+
+    /// Stores a new queued job on the images of an earlier one (Regenerate, Retry): the
+    /// files are hard-linked (copied where links are not possible), never re-asked for.
+    pub async fn repeat_job(
+        &self,
+        new: &NewJob,
+        earlier: &StoredJob,
+    ) -> Result<(JobId, JobInput), StoreError> {
+        let sources = [&earlier.product_path, &earlier.background_path];
+        let names = sources.map(|p| {
+            p.file_name()
+                .map_or_else(|| "image".to_owned(), |n| n.to_string_lossy().into_owned())
+        });
+        let id = self.insert_row(new, &names).await?;
+        let dir = self.job_dir(id);
+        let linked = async {
+            tokio::fs::create_dir_all(&dir)
+                .await
+                .map_err(io(format!("creating {}", dir.display())))?;
+            for (source, name) in sources.iter().zip(&names) {
+                let target = dir.join(name);
+                if tokio::fs::hard_link(source, &target).await.is_err() {
+                    tokio::fs::copy(source, &target)
+                        .await
+                        .map_err(io(format!("copying {}", source.display())))?;
+                }
+            }
+            Ok(())
+        }
+        .await;
+        self.forget_if_failed(id, linked).await?;
+        Ok((id, self.input_of(id, &names)))
+    }
+
+    /// Removes a job whose images could not be written: it was never acknowledged.
+    async fn forget_if_failed(
+        &self,
+        id: JobId,
+        written: Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        if written.is_err() {
+            let _ = sqlx::query("DELETE FROM jobs WHERE id = ?")
+                .bind(id.0 as i64)
+                .execute(&self.pool)
+                .await;
+            let _ = tokio::fs::remove_dir_all(self.job_dir(id)).await;
+        }
+        written
+    }
+
+    fn input_of(&self, id: JobId, names: &[String; 2]) -> JobInput {
+        let dir = self.job_dir(id);
+        JobInput {
+            product: ImageSource::File(dir.join(&names[0])),
+            background: ImageSource::File(dir.join(&names[1])),
+        }
+    }
+
+    /// One commit per job: file names are relative to the job's directory, known up front.
+    async fn insert_row(&self, new: &NewJob, names: &[String; 2]) -> Result<JobId, StoreError> {
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO jobs (user_id, chat_id, language, state, engine, product_path, background_path, parent_id, created_at)
+             VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(new.user_id)
+        .bind(new.chat_id)
+        .bind(&new.language)
+        .bind(&new.engine)
+        .bind(&names[0])
+        .bind(&names[1])
+        .bind(new.parent.map(|p| p.0 as i64))
+        .bind(now_ms())
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(JobId(id as u64))
+    }
+
+    /// Remembers which message shows the job's state, so a restart keeps editing it.
+    pub async fn set_status_message(&self, id: JobId, message_id: i32) -> Result<(), StoreError> {
+        sqlx::query("UPDATE jobs SET status_message_id = ? WHERE id = ?")
+            .bind(message_id)
+            .bind(id.0 as i64)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Records that the user has been told how the job ended (result sent, failure shown).
+    pub async fn mark_delivered(&self, id: JobId) -> Result<(), StoreError> {
+        sqlx::query("UPDATE jobs SET delivered_at = ? WHERE id = ? AND delivered_at IS NULL")
+            .bind(now_ms())
+            .bind(id.0 as i64)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn job(&self, id: JobId) -> Result<Option<StoredJob>, StoreError> {
+        let row = sqlx::query("SELECT * FROM jobs WHERE id = ?")
+            .bind(id.0 as i64)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.as_ref().map(|r| self.stored_job(r)))
+    }
+
+    /// What a start-up must pick up, oldest first: queued and running jobs, and ended
+    /// jobs whose user has not been told yet.
+    pub async fn unfinished(&self) -> Result<Vec<StoredJob>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM jobs WHERE state IN ('queued', 'running') OR delivered_at IS NULL ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(|r| self.stored_job(r)).collect())
+    }
+
+    /// Deletes the images of jobs that ended more than `older_than` ago (rows stay, for
+    /// statistics). Returns how many jobs' files were deleted.
+    pub async fn sweep(&self, older_than: Duration) -> Result<usize, StoreError> {
+        let cutoff = now_ms() - older_than.as_millis() as i64;
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "SELECT id FROM jobs WHERE files_deleted_at IS NULL AND state IN ('done', 'failed', 'cancelled')
+             AND COALESCE(finished_at, created_at) < ?",
+        )
+        .bind(cutoff)
+        .fetch_all(&self.pool)
+        .await?;
+        for &id in &ids {
+            let dir = self.job_dir(JobId(id as u64));
+            match tokio::fs::remove_dir_all(&dir).await {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io(format!("deleting {}", dir.display()))(e)),
+            }
+            sqlx::query("UPDATE jobs SET files_deleted_at = ? WHERE id = ?")
+                .bind(now_ms())
+                .bind(id)
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(ids.len())
+    }
+
+    /// The stored dialogue state of a chat (JSON, owned by the bot).
+    pub async fn dialogue(&self, chat_id: i64) -> Result<Option<String>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT state FROM dialogues WHERE chat_id = ?")
+                .bind(chat_id)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    pub async fn set_dialogue(&self, chat_id: i64, state: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO dialogues (chat_id, state, updated_at) VALUES (?, ?, ?)
+             ON CONFLICT (chat_id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
+        )
+        .bind(chat_id)
+        .bind(state)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn remove_dialogue(&self, chat_id: i64) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM dialogues WHERE chat_id = ?")
+            .bind(chat_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub(crate) fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+}
+
+async fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    let what = || format!("writing {}", path.display());
+    let mut file = tokio::fs::File::create(path).await.map_err(io(what()))?;
+    file.write_all(bytes).await.map_err(io(what()))?;
+    file.sync_all().await.map_err(io(what()))
+}
+
+impl Store {
+    fn stored_job(&self, row: &SqliteRow) -> StoredJob {
+        let id = JobId(row.get::<i64, _>("id") as u64);
+        let dir = self.job_dir(id);
+        let state: String = row.get("state");
+        let state = match state.as_str() {
+            "queued" => StoredState::Queued,
+            "running" => StoredState::Running,
+            "done" => StoredState::Done,
+            "cancelled" => StoredState::Cancelled,
+            _ => {
+                let kind: Option<String> = row.get("error_kind");
+                let detail: Option<String> = row.get("error");
+                StoredState::Failed(FailReason::from_stored(
+                    kind.as_deref().unwrap_or(""),
+                    detail.as_deref().unwrap_or(""),
+                ))
+            }
+        };
+        let lane: Option<i64> = row.get("lane");
+        let remote: Option<String> = row.get("remote_task_id");
+        let result: Option<String> = row.get("result_path");
+        let delivered: Option<i64> = row.get("delivered_at");
+        StoredJob {
+            id,
+            user_id: row.get("user_id"),
+            chat_id: row.get("chat_id"),
+            language: row.get("language"),
+            status_message_id: row.get("status_message_id"),
+            state,
+            lane: lane.and_then(|l| u16::try_from(l).ok()).map(LaneId),
+            remote_task: remote.map(RemoteTaskId),
+            product_path: dir.join(row.get::<String, _>("product_path")),
+            background_path: dir.join(row.get::<String, _>("background_path")),
+            result_path: result.map(|name| dir.join(name)),
+            created_at_ms: row.get("created_at"),
+            delivered: delivered.is_some(),
+        }
+    }
+}

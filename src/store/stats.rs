@@ -1,0 +1,238 @@
+//! Usage statistics for operators (`/stats`, `backdrop stats`), computed from the store.
+
+use std::fmt;
+use std::time::Duration;
+
+use sqlx::Row;
+
+use super::{Store, StoreError, now_ms};
+use crate::queue::LaneLoad;
+
+const DAY_MS: i64 = 24 * 3600 * 1000;
+
+/// Counts over one period.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Period {
+    pub label: &'static str,
+    pub jobs: u64,
+    pub done: u64,
+    pub failed: u64,
+    pub cancelled: u64,
+    pub active_users: u64,
+}
+
+impl Period {
+    /// Done among the jobs that ended with a result or a failure.
+    pub fn success_rate(&self) -> Option<f64> {
+        let ended = self.done + self.failed;
+        (ended > 0).then(|| self.done as f64 / ended as f64)
+    }
+}
+
+/// One account's share of the work.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AccountUsage {
+    pub lane: u16,
+    pub tasks: u64,
+    pub failures: u64,
+    /// Running now, and capacity, when a live queue is known.
+    pub load: Option<(usize, usize)>,
+    pub refused: Option<String>,
+}
+
+/// The whole report.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Stats {
+    pub periods: Vec<Period>,
+    /// Failures of the last 7 days by kind, most frequent first.
+    pub failures_by_reason: Vec<(String, u64)>,
+    /// Generation time (start to end) of the last 7 days' successful jobs: p50, p95.
+    pub generation: Option<(Duration, Duration)>,
+    /// Queue wait (accepted to started) of the last 7 days: p50, p95.
+    pub queue_wait: Option<(Duration, Duration)>,
+    pub accounts: Vec<AccountUsage>,
+    pub queue_length: u64,
+}
+
+fn percentiles(mut values: Vec<i64>) -> Option<(Duration, Duration)> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_unstable();
+    let at = |p: f64| {
+        let index = ((values.len() - 1) as f64 * p).round() as usize;
+        Duration::from_millis(values[index.min(values.len() - 1)].max(0) as u64)
+    };
+    Some((at(0.50), at(0.95)))
+}
+
+impl Store {
+    /// Statistics as of now; `live` adds the current load of each lane.
+    pub async fn stats(&self, live: Option<&[LaneLoad]>) -> Result<Stats, StoreError> {
+        let now = now_ms();
+        let mut periods = Vec::new();
+        for (label, since) in [
+            ("24 h", now - DAY_MS),
+            ("7 days", now - 7 * DAY_MS),
+            ("all time", i64::MIN),
+        ] {
+            let row = sqlx::query(
+                "SELECT COUNT(*) AS jobs,
+                        COALESCE(SUM(state = 'done'), 0) AS done,
+                        COALESCE(SUM(state = 'failed'), 0) AS failed,
+                        COALESCE(SUM(state = 'cancelled'), 0) AS cancelled,
+                        COUNT(DISTINCT user_id) AS users
+                 FROM jobs WHERE created_at >= ?",
+            )
+            .bind(since)
+            .fetch_one(self.pool())
+            .await?;
+            periods.push(Period {
+                label,
+                jobs: row.get::<i64, _>("jobs") as u64,
+                done: row.get::<i64, _>("done") as u64,
+                failed: row.get::<i64, _>("failed") as u64,
+                cancelled: row.get::<i64, _>("cancelled") as u64,
+                active_users: row.get::<i64, _>("users") as u64,
+            });
+        }
+        let week = now - 7 * DAY_MS;
+        let failures_by_reason = sqlx::query(
+            "SELECT COALESCE(error_kind, 'unknown') AS kind, COUNT(*) AS n FROM jobs
+             WHERE state = 'failed' AND created_at >= ? GROUP BY kind ORDER BY n DESC, kind",
+        )
+        .bind(week)
+        .fetch_all(self.pool())
+        .await?
+        .iter()
+        .map(|r| (r.get::<String, _>("kind"), r.get::<i64, _>("n") as u64))
+        .collect();
+        let generation = sqlx::query_scalar(
+            "SELECT finished_at - started_at FROM jobs WHERE state = 'done' AND created_at >= ? AND started_at IS NOT NULL",
+        )
+        .bind(week)
+        .fetch_all(self.pool())
+        .await?;
+        let queue_wait = sqlx::query_scalar(
+            "SELECT started_at - created_at FROM jobs WHERE started_at IS NOT NULL AND created_at >= ?",
+        )
+        .bind(week)
+        .fetch_all(self.pool())
+        .await?;
+        let mut accounts: Vec<AccountUsage> = sqlx::query(
+            "SELECT lane, COUNT(*) AS tasks, COALESCE(SUM(state = 'failed'), 0) AS failures,
+                    COALESCE(SUM(state = 'running'), 0) AS running
+             FROM jobs WHERE lane IS NOT NULL GROUP BY lane ORDER BY lane",
+        )
+        .fetch_all(self.pool())
+        .await?
+        .iter()
+        .map(|r| AccountUsage {
+            lane: r.get::<i64, _>("lane") as u16,
+            tasks: r.get::<i64, _>("tasks") as u64,
+            failures: r.get::<i64, _>("failures") as u64,
+            load: None,
+            refused: None,
+        })
+        .collect();
+        for load in live.unwrap_or_default() {
+            let usage = match accounts.iter_mut().find(|a| a.lane == load.id.0) {
+                Some(usage) => usage,
+                None => {
+                    accounts.push(AccountUsage {
+                        lane: load.id.0,
+                        tasks: 0,
+                        failures: 0,
+                        load: None,
+                        refused: None,
+                    });
+                    accounts.last_mut().expect("just pushed")
+                }
+            };
+            usage.load = Some((load.running, load.capacity));
+            usage.refused = load.refused.clone();
+        }
+        accounts.sort_by_key(|a| a.lane);
+        let queue_length: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE state = 'queued'")
+                .fetch_one(self.pool())
+                .await?;
+        Ok(Stats {
+            periods,
+            failures_by_reason,
+            generation: percentiles(generation),
+            queue_wait: percentiles(queue_wait),
+            accounts,
+            queue_length: queue_length as u64,
+        })
+    }
+}
+
+impl fmt::Display for Stats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for p in &self.periods {
+            let rate = p
+                .success_rate()
+                .map_or("-".to_owned(), |r| format!("{:.0}%", r * 100.0));
+            writeln!(
+                f,
+                "{}: {} jobs, {} done, {} failed, {} cancelled, success {rate}, {} users",
+                p.label, p.jobs, p.done, p.failed, p.cancelled, p.active_users
+            )?;
+        }
+        let secs = |d: Duration| format!("{:.1} s", d.as_secs_f64());
+        match self.generation {
+            Some((p50, p95)) => writeln!(
+                f,
+                "generation time (7 days): p50 {}, p95 {}",
+                secs(p50),
+                secs(p95)
+            )?,
+            None => writeln!(f, "generation time (7 days): -")?,
+        }
+        match self.queue_wait {
+            Some((p50, p95)) => writeln!(
+                f,
+                "queue wait (7 days): p50 {}, p95 {}",
+                secs(p50),
+                secs(p95)
+            )?,
+            None => writeln!(f, "queue wait (7 days): -")?,
+        }
+        if !self.failures_by_reason.is_empty() {
+            let list: Vec<String> = self
+                .failures_by_reason
+                .iter()
+                .map(|(k, n)| format!("{k} {n}"))
+                .collect();
+            writeln!(f, "failures by reason (7 days): {}", list.join(", "))?;
+        }
+        for a in &self.accounts {
+            write!(
+                f,
+                "account {}: {} tasks, {} failures",
+                a.lane, a.tasks, a.failures
+            )?;
+            if let Some((running, capacity)) = a.load {
+                write!(f, ", running {running}/{capacity}")?;
+            }
+            if let Some(why) = &a.refused {
+                write!(f, ", OUT OF ROTATION ({why})")?;
+            }
+            writeln!(f)?;
+        }
+        write!(f, "queue length: {}", self.queue_length)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_of_a_small_sample() {
+        assert_eq!(percentiles(vec![]), None);
+        let (p50, p95) = percentiles((1..=100).collect()).unwrap();
+        assert_eq!((p50.as_millis(), p95.as_millis()), (51, 95));
+    }
+}
