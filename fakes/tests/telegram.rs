@@ -263,3 +263,36 @@ mod with_teloxide {
         assert!(tg.unknown_methods().is_empty(), "{:?}", tg.unknown_methods());
     }
 }
+
+mod with_dispatcher {
+    use super::*;
+    use teloxide::prelude::*;
+
+    /// A real teloxide Dispatcher (long polling) against the fake: the reply arrives,
+    /// the poll does not spin, and no unknown method is used.
+    #[tokio::test]
+    async fn echo_bot_roundtrip() {
+        let tg = FakeTelegram::start().await;
+        let user = tg.user(77, Some("ru"));
+        let bot = Bot::new(TOKEN).set_api_url(tg.url().parse().unwrap());
+        let handler = Update::filter_message().endpoint(|bot: Bot, msg: Message| async move {
+            if let Some(t) = msg.text() {
+                bot.send_message(msg.chat.id, format!("echo: {t}")).await?;
+            }
+            respond(())
+        });
+        let mut dispatcher = Dispatcher::builder(bot, handler).build();
+        let task = tokio::spawn(async move { dispatcher.dispatch().await });
+
+        user.send_text("one");
+        assert!(tg.wait_for(|t| t.messages(77).len() == 1, Duration::from_secs(5)).await);
+        user.send_text("two");
+        assert!(tg.wait_for(|t| t.messages(77).len() == 2, Duration::from_secs(5)).await);
+        assert_eq!(tg.messages(77)[1].text_or_caption, "echo: two");
+        // Long polling: a handful of getUpdates calls, not hundreds.
+        let polls = tg.calls_of("GetUpdates").len();
+        assert!(polls < 10, "{polls} getUpdates calls");
+        assert!(tg.unknown_methods().is_empty(), "{:?}", tg.unknown_methods());
+        task.abort();
+    }
+}
