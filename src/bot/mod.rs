@@ -65,7 +65,8 @@ pub struct BotSettings {
     pub poll_timeout: Duration,
     /// Total time one HTTP request may take (uploads of 10 MB results included).
     pub request_timeout: Duration,
-    /// At most one message or edit per this gap in one chat (Telegram: about 1/s).
+    /// At most one message or edit per this gap in one chat (Telegram: about 1/s; a
+    /// little more so network jitter never squeezes two into one second).
     pub chat_gap: Duration,
     /// At most this many messages and edits per second overall (Telegram: 30).
     pub messages_per_second: u32,
@@ -85,7 +86,7 @@ impl BotSettings {
             on_shutdown: settings.on_shutdown,
             poll_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(120),
-            chat_gap: Duration::from_secs(1),
+            chat_gap: Duration::from_millis(1100),
             messages_per_second: 25,
             timing: StatusTiming::default(),
         })

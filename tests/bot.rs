@@ -1,0 +1,388 @@
+//! The real bot, in-process, against the fake Bot API and the fake RunningHub: the whole
+//! conversation as users live it, with every wait bounded.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use backdrop::app::Application;
+use backdrop::bot::messages::{self, Lang};
+use backdrop::bot::status::StatusTiming;
+use backdrop::bot::{BotError, BotSettings, serve};
+use backdrop::config::{Settings, Vars};
+use backdrop::engine::Engine;
+use backdrop::job::FailReason;
+use backdrop::queue::ShutdownMode;
+use backdrop::secret::Secret;
+use backdrop_fakes::image_bytes::solid_png;
+use backdrop_fakes::runninghub::TaskScript;
+use backdrop_fakes::{BotMessage, FakeTelegram, FakeUser, MessageKind, TgFault};
+use support::{Harness, key, spawn_runninghub};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+const TOKEN: &str = "123456:TEST-token";
+/// Generous: a conversation paces its messages at about one per second.
+const WAIT: Duration = Duration::from_secs(30);
+
+/// The bot running against both fakes.
+struct TestApp {
+    tg: FakeTelegram,
+    rh: Harness,
+    shutdown: CancellationToken,
+    bot: Option<JoinHandle<Result<(), BotError>>>,
+    _data: tempfile::TempDir,
+}
+
+/// Starts the fakes (RunningHub accounts with `slots` each) and the real bot on them.
+async fn spawn_app(slots: &[usize]) -> TestApp {
+    let tg = FakeTelegram::start().await;
+    let rh = spawn_runninghub(slots, Duration::from_millis(20), Duration::from_secs(60)).await;
+    rh.fake.set_default_script(TaskScript::succeed(Duration::from_millis(150)));
+    let data = tempfile::tempdir().expect("a temporary data directory");
+    let settings = BotSettings {
+        token: Secret::new(TOKEN),
+        api_url: reqwest::Url::parse(&tg.url()).expect("the fake's URL"),
+        data_dir: data.path().to_owned(),
+        on_shutdown: ShutdownMode::Cancel,
+        poll_timeout: Duration::from_secs(1),
+        request_timeout: Duration::from_secs(20),
+        chat_gap: Duration::from_millis(1100),
+        messages_per_second: 25,
+        timing: StatusTiming { edit_interval: Duration::from_millis(500), chat_action_interval: Duration::from_millis(500) },
+    };
+    let app = Application {
+        settings: Settings::from_vars(&Vars::from_pairs([("ENGINE", "local")])).expect("settings"),
+        engine: rh.engine.clone() as Arc<dyn Engine>,
+        queue: rh.queue.clone(),
+    };
+    let shutdown = CancellationToken::new();
+    let bot = tokio::spawn(serve(settings, app, shutdown.clone()));
+    TestApp { tg, rh, shutdown, bot: Some(bot), _data: data }
+}
+
+impl TestApp {
+    /// Stops the bot and checks it stopped cleanly and in time.
+    async fn stop(mut self) {
+        self.shutdown.cancel();
+        if let Some(bot) = self.bot.take() {
+            let ended = tokio::time::timeout(Duration::from_secs(20), bot).await.expect("the bot stops in time");
+            ended.expect("the bot task did not panic").expect("the bot ended without error");
+        }
+    }
+
+    async fn wait(&self, what: &str, mut cond: impl FnMut(&FakeTelegram) -> bool) {
+        assert!(self.tg.wait_for(&mut cond, WAIT).await, "timed out waiting for: {what}");
+    }
+
+    async fn wait_text(&self, user: &FakeUser, text: &str) {
+        let chat = user.chat_id();
+        self.wait(&format!("{text:?} in chat {chat}"), |tg| tg.messages(chat).iter().any(|m| m.text_or_caption == text)).await;
+    }
+
+    /// Sends product and background; returns the status message once it shows a job.
+    async fn submit(&self, user: &FakeUser, lang: Lang) -> BotMessage {
+        user.send_photo(solid_png(64, 48, [200, 30, 30]));
+        self.wait_text(user, messages::ask_background(lang)).await;
+        user.send_photo(solid_png(80, 60, [30, 30, 200]));
+        let chat = user.chat_id();
+        self.wait("a status message with a Cancel button", |tg| status_of(tg, chat).is_some()).await;
+        status_of(&self.tg, chat).expect("just seen")
+    }
+
+    /// Waits for the result photo and document after job `job`'s status message.
+    async fn wait_result(&self, user: &FakeUser, photos: usize) {
+        let chat = user.chat_id();
+        self.wait("the result photo and document", |tg| {
+            let m = tg.messages(chat);
+            count(&m, MessageKind::Photo) >= photos && count(&m, MessageKind::Document) >= photos
+        })
+        .await;
+    }
+}
+
+/// The first status message (the one that got a Cancel button) of a chat.
+fn status_of(tg: &FakeTelegram, chat: i64) -> Option<BotMessage> {
+    tg.messages(chat).into_iter().find(|m| m.kind == MessageKind::Text && (m.button_data("x:").is_some() || m.edited > 0))
+}
+
+fn count(messages: &[BotMessage], kind: MessageKind) -> usize {
+    messages.iter().filter(|m| m.kind == kind).count()
+}
+
+fn job_of(data: &str) -> &str {
+    data.split_once(':').map_or("", |(_, id)| id)
+}
+
+/// The answer the bot gave to callback query `id`.
+fn callback_answer(tg: &FakeTelegram, id: &str) -> Option<String> {
+    tg.calls_of("answerCallbackQuery")
+        .into_iter()
+        .find(|c| c.param_str("callback_query_id") == Some(id))
+        .map(|c| c.param_str("text").unwrap_or_default().to_owned())
+}
+
+async fn happy_path(lang: Lang, code: &str) {
+    let app = spawn_app(&[2]).await;
+    let user = app.tg.user(100, Some(code));
+    user.send_command("/start");
+    app.wait_text(&user, messages::greeting(lang)).await;
+    let status = app.submit(&user, lang).await;
+    let job = status.button_data("x:").expect("a Cancel button");
+    app.wait_result(&user, 1).await;
+
+    let all = user.messages();
+    let photo = all.iter().find(|m| m.kind == MessageKind::Photo).expect("a photo");
+    assert_eq!(photo.text_or_caption, messages::result_caption(lang));
+    let buttons: Vec<String> = photo.buttons().into_iter().map(|(_, d)| d).collect();
+    assert_eq!(buttons, vec![format!("r:{}", job_of(&job)), "n".to_owned()]);
+    let document = all.iter().find(|m| m.kind == MessageKind::Document).expect("a document");
+    assert_eq!(document.text_or_caption, messages::original_caption(lang));
+    assert!(document.file.as_ref().is_some_and(|f| !f.is_empty()));
+    // The one status message now says done, without buttons.
+    let status = all.iter().find(|m| m.message_id == status.message_id).expect("the status message");
+    assert_eq!(status.text_or_caption, messages::status_done(lang));
+    assert!(status.buttons().is_empty());
+    assert_eq!(app.rh.fake.tasks().len(), 1);
+    assert!(!app.tg.calls_of("sendChatAction").is_empty(), "upload_photo shown while working");
+    assert_eq!(app.tg.tokens(), vec![TOKEN.to_owned()]);
+    let commands = app.tg.commands().expect("commands registered");
+    assert_eq!(commands.as_array().map(Vec::len), Some(3));
+    assert!(app.tg.unanswered_callbacks().is_empty());
+    assert!(app.tg.max_sends_per_second(100) <= 1);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn happy_path_in_russian() {
+    happy_path(Lang::Ru, "ru").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn happy_path_in_english() {
+    happy_path(Lang::En, "en-US").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_inputs_get_a_clear_answer_and_no_task() {
+    let app = spawn_app(&[2]).await;
+    let user = app.tg.user(200, Some("en"));
+    let lang = Lang::En;
+
+    user.send_text("hello");
+    app.wait_text(&user, messages::hint_product(lang)).await;
+    user.send_sticker();
+    app.wait("a second hint", |tg| tg.messages(200).iter().filter(|m| m.text_or_caption == messages::hint_product(lang)).count() == 2)
+        .await;
+
+    user.send_file(b"%PDF-1.7\n1 0 obj << >> endobj".to_vec(), "catalogue.pdf");
+    app.wait_text(&user, messages::refusal(lang, &messages::Refusal::NotAnImage)).await;
+
+    let mut gigantic = solid_png(1, 1, [0, 0, 0]);
+    gigantic[16..20].copy_from_slice(&30000u32.to_be_bytes());
+    gigantic[20..24].copy_from_slice(&30000u32.to_be_bytes());
+    user.send_file(gigantic, "huge.png");
+    app.wait_text(&user, messages::refusal(lang, &messages::Refusal::TooManyPixels)).await;
+
+    let png = solid_png(64, 64, [10, 200, 10]);
+    user.send_photo(png[..png.len() / 2].to_vec());
+    app.wait_text(&user, messages::refusal(lang, &messages::Refusal::Broken)).await;
+
+    let get_files = app.tg.calls_of("getFile").len();
+    let mut too_big = solid_png(8, 8, [1, 2, 3]);
+    too_big.resize(21 * 1024 * 1024, 0);
+    user.send_document(too_big, "big.png", "image/png");
+    app.wait_text(&user, messages::refusal(lang, &messages::Refusal::TooLarge)).await;
+    assert_eq!(app.tg.calls_of("getFile").len(), get_files, "an oversized file is refused before downloading");
+
+    // A wrong input while waiting for the background gets that step's hint.
+    user.send_photo(solid_png(32, 32, [9, 9, 9]));
+    app.wait_text(&user, messages::ask_background(lang)).await;
+    user.send_text("and now?");
+    app.wait_text(&user, messages::hint_background(lang)).await;
+
+    // Still answering, and nothing reached the provider.
+    user.send_command("/help");
+    app.wait_text(&user, messages::help(lang)).await;
+    assert_eq!(app.rh.fake.uploads(&key(1)), 0);
+    assert!(app.rh.fake.tasks().is_empty());
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_a_queued_job_never_creates_its_task() {
+    let app = spawn_app(&[1]).await;
+    app.rh.fake.push_script(TaskScript::never_finish());
+    let first = app.tg.user(301, Some("ru"));
+    let second = app.tg.user(302, Some("ru"));
+    app.submit(&first, Lang::Ru).await;
+    app.wait("the first task running", |_| app.rh.fake.tasks().len() == 1).await;
+    let status = app.submit(&second, Lang::Ru).await;
+    assert_eq!(status.text_or_caption, messages::status_queued(Lang::Ru, 1));
+    let data = status.button_data("x:").expect("Cancel");
+    let press = second.press_button(status.message_id, &data);
+    app.wait_text(&second, messages::status_cancelled(Lang::Ru)).await;
+    assert_eq!(callback_answer(&app.tg, &press).as_deref(), Some(messages::answer_cancelling(Lang::Ru)));
+    assert_eq!(app.rh.fake.tasks().len(), 1, "the queued job never reached RunningHub");
+    // /cancel stops the first user's running job too.
+    first.send_command("/cancel");
+    app.wait_text(&first, messages::status_cancelled(Lang::Ru)).await;
+    app.wait("the provider task cancelled", |_| app.rh.fake.cancelled_tasks().len() == 1).await;
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_a_running_job_cancels_the_provider_task() {
+    let app = spawn_app(&[1]).await;
+    app.rh.fake.push_script(TaskScript::never_finish());
+    let user = app.tg.user(400, Some("en"));
+    let status = app.submit(&user, Lang::En).await;
+    app.wait("the status saying generating", |tg| {
+        status_of(tg, 400).is_some_and(|m| m.text_or_caption.starts_with("🎨") && m.button_data("x:").is_some())
+    })
+    .await;
+    let data = status.button_data("x:").expect("Cancel");
+    user.press_button(status.message_id, &data);
+    app.wait_text(&user, messages::status_cancelled(Lang::En)).await;
+    app.wait("the provider task cancelled", |_| app.rh.fake.cancelled_tasks().len() == 1).await;
+    assert!(user.messages().iter().all(|m| m.kind == MessageKind::Text), "no result for a cancelled job");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_failure_offers_a_retry_that_works() {
+    let app = spawn_app(&[1]).await;
+    app.rh.fake.push_script(TaskScript::fail(Duration::from_millis(50), "CUDA out of memory"));
+    let user = app.tg.user(500, Some("ru"));
+    let status = app.submit(&user, Lang::Ru).await;
+    let failed = messages::status_failed(Lang::Ru, &FailReason::Provider(String::new()));
+    app.wait_text(&user, &failed).await;
+    let status = user.messages().into_iter().find(|m| m.message_id == status.message_id).expect("status");
+    assert!(!status.text_or_caption.contains("CUDA"), "no technical detail for the user");
+    let retry = status.button_data("t:").expect("a Retry button");
+    let uploads = app.rh.fake.uploads(&key(1));
+    let get_files = app.tg.calls_of("getFile").len();
+    user.press_button(status.message_id, &retry);
+    app.wait_result(&user, 1).await;
+    assert_eq!(app.rh.fake.tasks().len(), 2);
+    assert_eq!(app.tg.calls_of("getFile").len(), get_files, "Retry never asks for the images again");
+    assert!(app.rh.fake.uploads(&key(1)) > uploads);
+    let status = user.messages().into_iter().find(|m| m.message_id == status.message_id).expect("status");
+    assert!(status.buttons().is_empty(), "Retry is pressed once");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn regenerate_makes_a_new_job_from_the_same_images() {
+    let app = spawn_app(&[1]).await;
+    let user = app.tg.user(600, Some("en"));
+    app.submit(&user, Lang::En).await;
+    app.wait_result(&user, 1).await;
+    let photo = user.messages().into_iter().find(|m| m.kind == MessageKind::Photo).expect("photo");
+    let again = photo.button_data("r:").expect("Regenerate");
+    let get_files = app.tg.calls_of("getFile").len();
+    let press = user.press_button(photo.message_id, &again);
+    app.wait_result(&user, 2).await;
+    assert_eq!(callback_answer(&app.tg, &press).as_deref(), Some(messages::answer_started_again(Lang::En)));
+    assert_eq!(app.rh.fake.tasks().len(), 2);
+    assert_eq!(app.tg.calls_of("getFile").len(), get_files, "Regenerate never asks for the images again");
+    // New photo: back to the first step.
+    let new = user.press_button(photo.message_id, "n");
+    app.wait("New photo answered", |tg| callback_answer(tg, &new).is_some()).await;
+    app.wait_text(&user, messages::ask_product(Lang::En)).await;
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_or_garbled_callback_is_refused() {
+    let app = spawn_app(&[1]).await;
+    app.rh.fake.push_script(TaskScript::never_finish());
+    let owner = app.tg.user(700, Some("ru"));
+    let intruder = app.tg.user(701, Some("en"));
+    let status = app.submit(&owner, Lang::Ru).await;
+    let data = status.button_data("x:").expect("Cancel");
+    let forged = app.tg.forge_press(&intruder, 700, status.message_id, &data);
+    let garbled = intruder.press_button(1, "x:../../etc");
+    app.wait("both answered", |tg| callback_answer(tg, &forged).is_some() && callback_answer(tg, &garbled).is_some()).await;
+    assert_eq!(callback_answer(&app.tg, &forged).as_deref(), Some(messages::answer_not_yours(Lang::En)));
+    assert_eq!(callback_answer(&app.tg, &garbled).as_deref(), Some(messages::answer_not_yours(Lang::En)));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(app.rh.fake.cancelled_tasks().is_empty(), "the owner's job was not touched");
+    owner.send_command("/cancel");
+    app.wait_text(&owner, messages::status_cancelled(Lang::Ru)).await;
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn too_many_requests_on_send_photo_is_waited_out() {
+    let app = spawn_app(&[1]).await;
+    app.tg.fail_next("sendPhoto", 1, TgFault::TooManyRequests { retry_after: 1 });
+    let user = app.tg.user(800, Some("en"));
+    app.submit(&user, Lang::En).await;
+    app.wait_result(&user, 1).await;
+    let sends = app.tg.calls_of("sendPhoto");
+    assert_eq!(sends.len(), 2, "one refused with 429, then sent");
+    assert_eq!(sends[0].error_code, Some(429));
+    assert!(sends[1].at - sends[0].at >= Duration::from_millis(950), "retry_after honoured");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twenty_users_at_once_on_two_accounts() {
+    const USERS: i64 = 20;
+    let app = spawn_app(&[2, 2]).await;
+    app.rh.fake.set_default_script(TaskScript::succeed(Duration::from_millis(300)));
+    let users: Vec<FakeUser> = (0..USERS).map(|i| app.tg.user(1000 + i, Some(if i % 2 == 0 { "ru" } else { "en" }))).collect();
+    for user in &users {
+        user.send_photo(solid_png(40, 30, [120, 10, 10]));
+    }
+    app.wait("every product taken", |tg| {
+        users.iter().all(|u| {
+            let lang = if u.id() % 2 == 0 { Lang::Ru } else { Lang::En };
+            tg.messages(u.chat_id()).iter().any(|m| m.text_or_caption == messages::ask_background(lang))
+        })
+    })
+    .await;
+    for user in &users {
+        user.send_photo(solid_png(50, 40, [10, 10, 120]));
+    }
+    app.tg
+        .wait_for(
+            |tg| {
+                users.iter().all(|u| {
+                    let m = tg.messages(u.chat_id());
+                    count(&m, MessageKind::Photo) == 1 && count(&m, MessageKind::Document) == 1
+                })
+            },
+            Duration::from_secs(90),
+        )
+        .await
+        .then_some(())
+        .expect("every user got a result");
+    for i in 1..=2 {
+        assert_eq!(app.rh.fake.over_limit_attempts(&key(i)), 0);
+        assert!(app.rh.fake.max_running_seen(&key(i)) <= 2);
+    }
+    assert_eq!(app.rh.fake.tasks().len(), USERS as usize);
+    for user in &users {
+        assert!(app.tg.max_sends_per_second(user.chat_id()) <= 1, "chat {} got more than one message a second", user.chat_id());
+    }
+    // Overall: messages and edits in any one second stay within 30.
+    let mut times: Vec<_> = app
+        .tg
+        .calls()
+        .into_iter()
+        .filter(|c| c.ok && ["sendMessage", "sendPhoto", "sendDocument", "editMessageText"].iter().any(|m| c.is(m)))
+        .map(|c| c.at)
+        .collect();
+    times.sort();
+    let mut start = 0;
+    for end in 0..times.len() {
+        while times[end] - times[start] >= Duration::from_secs(1) {
+            start += 1;
+        }
+        assert!(end - start < 30, "more than 30 messages in one second");
+    }
+    app.stop().await;
+}
