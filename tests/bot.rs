@@ -73,7 +73,10 @@ impl TestApp {
     }
 
     async fn wait(&self, what: &str, mut cond: impl FnMut(&FakeTelegram) -> bool) {
-        assert!(self.tg.wait_for(&mut cond, WAIT).await, "timed out waiting for: {what}");
+        if !self.tg.wait_for(&mut cond, WAIT).await {
+            let seen: Vec<String> = self.tg.calls().iter().filter(|c| !c.is("getUpdates")).map(|c| format!("{} {}", c.method, c.params)).collect();
+            panic!("timed out waiting for: {what}\ncalls:\n{}", seen.join("\n"));
+        }
     }
 
     async fn wait_text(&self, user: &FakeUser, text: &str) {
@@ -121,6 +124,27 @@ fn callback_answer(tg: &FakeTelegram, id: &str) -> Option<String> {
         .into_iter()
         .find(|c| c.param_str("callback_query_id") == Some(id))
         .map(|c| c.param_str("text").unwrap_or_default().to_owned())
+}
+
+/// A PNG whose (valid, checksummed) header claims `width`x`height`, with no pixel data:
+/// what a decompression bomb looks like at the door.
+fn png_claiming(width: u32, height: u32) -> Vec<u8> {
+    fn crc32(bytes: &[u8]) -> u32 {
+        let mut crc = !0u32;
+        for &b in bytes {
+            crc ^= u32::from(b);
+            for _ in 0..8 {
+                crc = if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+            }
+        }
+        !crc
+    }
+    let mut png = solid_png(1, 1, [0, 0, 0]);
+    png[16..20].copy_from_slice(&width.to_be_bytes());
+    png[20..24].copy_from_slice(&height.to_be_bytes());
+    let crc = crc32(&png[12..29]);
+    png[29..33].copy_from_slice(&crc.to_be_bytes());
+    png
 }
 
 async fn happy_path(lang: Lang, code: &str) {
@@ -179,11 +203,15 @@ async fn bad_inputs_get_a_clear_answer_and_no_task() {
     user.send_file(b"%PDF-1.7\n1 0 obj << >> endobj".to_vec(), "catalogue.pdf");
     app.wait_text(&user, messages::refusal(lang, &messages::Refusal::NotAnImage)).await;
 
-    let mut gigantic = solid_png(1, 1, [0, 0, 0]);
-    gigantic[16..20].copy_from_slice(&30000u32.to_be_bytes());
-    gigantic[20..24].copy_from_slice(&30000u32.to_be_bytes());
-    user.send_file(gigantic, "huge.png");
+    user.send_file(png_claiming(30000, 30000), "huge.png");
     app.wait_text(&user, messages::refusal(lang, &messages::Refusal::TooManyPixels)).await;
+    // Under the side limit, over 50 megapixels: refused too.
+    user.send_photo(png_claiming(8000, 7000));
+    app.wait("a second size refusal", |tg| {
+        let refusal = messages::refusal(lang, &messages::Refusal::TooManyPixels);
+        tg.messages(200).iter().filter(|m| m.text_or_caption == refusal).count() == 2
+    })
+    .await;
 
     let png = solid_png(64, 64, [10, 200, 10]);
     user.send_photo(png[..png.len() / 2].to_vec());
