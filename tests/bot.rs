@@ -39,7 +39,8 @@ struct TestApp {
 async fn spawn_app(slots: &[usize]) -> TestApp {
     let tg = FakeTelegram::start().await;
     let rh = spawn_runninghub(slots, Duration::from_millis(20), Duration::from_secs(60)).await;
-    rh.fake.set_default_script(TaskScript::succeed(Duration::from_millis(150)));
+    rh.fake
+        .set_default_script(TaskScript::succeed(Duration::from_millis(150)));
     let data = tempfile::tempdir().expect("a temporary data directory");
     let settings = BotSettings {
         token: Secret::new(TOKEN),
@@ -50,7 +51,10 @@ async fn spawn_app(slots: &[usize]) -> TestApp {
         request_timeout: Duration::from_secs(20),
         chat_gap: Duration::from_millis(1100),
         messages_per_second: 25,
-        timing: StatusTiming { edit_interval: Duration::from_millis(500), chat_action_interval: Duration::from_millis(500) },
+        timing: StatusTiming {
+            edit_interval: Duration::from_millis(500),
+            chat_action_interval: Duration::from_millis(500),
+        },
     };
     let app = Application {
         settings: Settings::from_vars(&Vars::from_pairs([("ENGINE", "local")])).expect("settings"),
@@ -59,7 +63,13 @@ async fn spawn_app(slots: &[usize]) -> TestApp {
     };
     let shutdown = CancellationToken::new();
     let bot = tokio::spawn(serve(settings, app, shutdown.clone()));
-    TestApp { tg, rh, shutdown, bot: Some(bot), _data: data }
+    TestApp {
+        tg,
+        rh,
+        shutdown,
+        bot: Some(bot),
+        _data: data,
+    }
 }
 
 impl TestApp {
@@ -67,21 +77,34 @@ impl TestApp {
     async fn stop(mut self) {
         self.shutdown.cancel();
         if let Some(bot) = self.bot.take() {
-            let ended = tokio::time::timeout(Duration::from_secs(20), bot).await.expect("the bot stops in time");
-            ended.expect("the bot task did not panic").expect("the bot ended without error");
+            let ended = tokio::time::timeout(Duration::from_secs(20), bot)
+                .await
+                .expect("the bot stops in time");
+            ended
+                .expect("the bot task did not panic")
+                .expect("the bot ended without error");
         }
     }
 
     async fn wait(&self, what: &str, mut cond: impl FnMut(&FakeTelegram) -> bool) {
         if !self.tg.wait_for(&mut cond, WAIT).await {
-            let seen: Vec<String> = self.tg.calls().iter().filter(|c| !c.is("getUpdates")).map(|c| format!("{} {}", c.method, c.params)).collect();
+            let seen: Vec<String> = self
+                .tg
+                .calls()
+                .iter()
+                .filter(|c| !c.is("getUpdates"))
+                .map(|c| format!("{} {}", c.method, c.params))
+                .collect();
             panic!("timed out waiting for: {what}\ncalls:\n{}", seen.join("\n"));
         }
     }
 
     async fn wait_text(&self, user: &FakeUser, text: &str) {
         let chat = user.chat_id();
-        self.wait(&format!("{text:?} in chat {chat}"), |tg| tg.messages(chat).iter().any(|m| m.text_or_caption == text)).await;
+        self.wait(&format!("{text:?} in chat {chat}"), |tg| {
+            tg.messages(chat).iter().any(|m| m.text_or_caption == text)
+        })
+        .await;
     }
 
     /// Sends product and background; returns the status message once it shows a job.
@@ -90,7 +113,10 @@ impl TestApp {
         self.wait_text(user, messages::ask_background(lang)).await;
         user.send_photo(solid_png(80, 60, [30, 30, 200]));
         let chat = user.chat_id();
-        self.wait("a status message with a Cancel button", |tg| status_of(tg, chat).is_some()).await;
+        self.wait("a status message with a Cancel button", |tg| {
+            status_of(tg, chat).is_some()
+        })
+        .await;
         status_of(&self.tg, chat).expect("just seen")
     }
 
@@ -107,7 +133,9 @@ impl TestApp {
 
 /// The first status message (the one that got a Cancel button) of a chat.
 fn status_of(tg: &FakeTelegram, chat: i64) -> Option<BotMessage> {
-    tg.messages(chat).into_iter().find(|m| m.kind == MessageKind::Text && (m.button_data("x:").is_some() || m.edited > 0))
+    tg.messages(chat)
+        .into_iter()
+        .find(|m| m.kind == MessageKind::Text && (m.button_data("x:").is_some() || m.edited > 0))
 }
 
 fn count(messages: &[BotMessage], kind: MessageKind) -> usize {
@@ -134,7 +162,11 @@ fn png_claiming(width: u32, height: u32) -> Vec<u8> {
         for &b in bytes {
             crc ^= u32::from(b);
             for _ in 0..8 {
-                crc = if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+                crc = if crc & 1 == 1 {
+                    (crc >> 1) ^ 0xEDB8_8320
+                } else {
+                    crc >> 1
+                };
             }
         }
         !crc
@@ -157,19 +189,31 @@ async fn happy_path(lang: Lang, code: &str) {
     app.wait_result(&user, 1).await;
 
     let all = user.messages();
-    let photo = all.iter().find(|m| m.kind == MessageKind::Photo).expect("a photo");
+    let photo = all
+        .iter()
+        .find(|m| m.kind == MessageKind::Photo)
+        .expect("a photo");
     assert_eq!(photo.text_or_caption, messages::result_caption(lang));
     let buttons: Vec<String> = photo.buttons().into_iter().map(|(_, d)| d).collect();
     assert_eq!(buttons, vec![format!("r:{}", job_of(&job)), "n".to_owned()]);
-    let document = all.iter().find(|m| m.kind == MessageKind::Document).expect("a document");
+    let document = all
+        .iter()
+        .find(|m| m.kind == MessageKind::Document)
+        .expect("a document");
     assert_eq!(document.text_or_caption, messages::original_caption(lang));
     assert!(document.file.as_ref().is_some_and(|f| !f.is_empty()));
     // The one status message now says done, without buttons.
-    let status = all.iter().find(|m| m.message_id == status.message_id).expect("the status message");
+    let status = all
+        .iter()
+        .find(|m| m.message_id == status.message_id)
+        .expect("the status message");
     assert_eq!(status.text_or_caption, messages::status_done(lang));
     assert!(status.buttons().is_empty());
     assert_eq!(app.rh.fake.tasks().len(), 1);
-    assert!(!app.tg.calls_of("sendChatAction").is_empty(), "upload_photo shown while working");
+    assert!(
+        !app.tg.calls_of("sendChatAction").is_empty(),
+        "upload_photo shown while working"
+    );
     assert_eq!(app.tg.tokens(), vec![TOKEN.to_owned()]);
     let commands = app.tg.commands().expect("commands registered");
     assert_eq!(commands.as_array().map(Vec::len), Some(3));
@@ -197,32 +241,56 @@ async fn bad_inputs_get_a_clear_answer_and_no_task() {
     user.send_text("hello");
     app.wait_text(&user, messages::hint_product(lang)).await;
     user.send_sticker();
-    app.wait("a second hint", |tg| tg.messages(200).iter().filter(|m| m.text_or_caption == messages::hint_product(lang)).count() == 2)
-        .await;
+    app.wait("a second hint", |tg| {
+        tg.messages(200)
+            .iter()
+            .filter(|m| m.text_or_caption == messages::hint_product(lang))
+            .count()
+            == 2
+    })
+    .await;
 
     user.send_file(b"%PDF-1.7\n1 0 obj << >> endobj".to_vec(), "catalogue.pdf");
-    app.wait_text(&user, messages::refusal(lang, &messages::Refusal::NotAnImage)).await;
+    app.wait_text(
+        &user,
+        messages::refusal(lang, &messages::Refusal::NotAnImage),
+    )
+    .await;
 
     user.send_file(png_claiming(30000, 30000), "huge.png");
-    app.wait_text(&user, messages::refusal(lang, &messages::Refusal::TooManyPixels)).await;
+    app.wait_text(
+        &user,
+        messages::refusal(lang, &messages::Refusal::TooManyPixels),
+    )
+    .await;
     // Under the side limit, over 50 megapixels: refused too.
     user.send_photo(png_claiming(8000, 7000));
     app.wait("a second size refusal", |tg| {
         let refusal = messages::refusal(lang, &messages::Refusal::TooManyPixels);
-        tg.messages(200).iter().filter(|m| m.text_or_caption == refusal).count() == 2
+        tg.messages(200)
+            .iter()
+            .filter(|m| m.text_or_caption == refusal)
+            .count()
+            == 2
     })
     .await;
 
     let png = solid_png(64, 64, [10, 200, 10]);
     user.send_photo(png[..png.len() / 2].to_vec());
-    app.wait_text(&user, messages::refusal(lang, &messages::Refusal::Broken)).await;
+    app.wait_text(&user, messages::refusal(lang, &messages::Refusal::Broken))
+        .await;
 
     let get_files = app.tg.calls_of("getFile").len();
     let mut too_big = solid_png(8, 8, [1, 2, 3]);
     too_big.resize(21 * 1024 * 1024, 0);
     user.send_document(too_big, "big.png", "image/png");
-    app.wait_text(&user, messages::refusal(lang, &messages::Refusal::TooLarge)).await;
-    assert_eq!(app.tg.calls_of("getFile").len(), get_files, "an oversized file is refused before downloading");
+    app.wait_text(&user, messages::refusal(lang, &messages::Refusal::TooLarge))
+        .await;
+    assert_eq!(
+        app.tg.calls_of("getFile").len(),
+        get_files,
+        "an oversized file is refused before downloading"
+    );
 
     // A wrong input while waiting for the background gets that step's hint.
     user.send_photo(solid_png(32, 32, [9, 9, 9]));
@@ -245,18 +313,31 @@ async fn cancelling_a_queued_job_never_creates_its_task() {
     let first = app.tg.user(301, Some("ru"));
     let second = app.tg.user(302, Some("ru"));
     app.submit(&first, Lang::Ru).await;
-    app.wait("the first task running", |_| app.rh.fake.tasks().len() == 1).await;
+    app.wait("the first task running", |_| app.rh.fake.tasks().len() == 1)
+        .await;
     let status = app.submit(&second, Lang::Ru).await;
     assert_eq!(status.text_or_caption, messages::status_queued(Lang::Ru, 1));
     let data = status.button_data("x:").expect("Cancel");
     let press = second.press_button(status.message_id, &data);
-    app.wait_text(&second, messages::status_cancelled(Lang::Ru)).await;
-    assert_eq!(callback_answer(&app.tg, &press).as_deref(), Some(messages::answer_cancelling(Lang::Ru)));
-    assert_eq!(app.rh.fake.tasks().len(), 1, "the queued job never reached RunningHub");
+    app.wait_text(&second, messages::status_cancelled(Lang::Ru))
+        .await;
+    assert_eq!(
+        callback_answer(&app.tg, &press).as_deref(),
+        Some(messages::answer_cancelling(Lang::Ru))
+    );
+    assert_eq!(
+        app.rh.fake.tasks().len(),
+        1,
+        "the queued job never reached RunningHub"
+    );
     // /cancel stops the first user's running job too.
     first.send_command("/cancel");
-    app.wait_text(&first, messages::status_cancelled(Lang::Ru)).await;
-    app.wait("the provider task cancelled", |_| app.rh.fake.cancelled_tasks().len() == 1).await;
+    app.wait_text(&first, messages::status_cancelled(Lang::Ru))
+        .await;
+    app.wait("the provider task cancelled", |_| {
+        app.rh.fake.cancelled_tasks().len() == 1
+    })
+    .await;
     app.stop().await;
 }
 
@@ -267,36 +348,62 @@ async fn cancelling_a_running_job_cancels_the_provider_task() {
     let user = app.tg.user(400, Some("en"));
     let status = app.submit(&user, Lang::En).await;
     app.wait("the status saying generating", |tg| {
-        status_of(tg, 400).is_some_and(|m| m.text_or_caption.starts_with("🎨") && m.button_data("x:").is_some())
+        status_of(tg, 400)
+            .is_some_and(|m| m.text_or_caption.starts_with("🎨") && m.button_data("x:").is_some())
     })
     .await;
     let data = status.button_data("x:").expect("Cancel");
     user.press_button(status.message_id, &data);
-    app.wait_text(&user, messages::status_cancelled(Lang::En)).await;
-    app.wait("the provider task cancelled", |_| app.rh.fake.cancelled_tasks().len() == 1).await;
-    assert!(user.messages().iter().all(|m| m.kind == MessageKind::Text), "no result for a cancelled job");
+    app.wait_text(&user, messages::status_cancelled(Lang::En))
+        .await;
+    app.wait("the provider task cancelled", |_| {
+        app.rh.fake.cancelled_tasks().len() == 1
+    })
+    .await;
+    assert!(
+        user.messages().iter().all(|m| m.kind == MessageKind::Text),
+        "no result for a cancelled job"
+    );
     app.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_provider_failure_offers_a_retry_that_works() {
     let app = spawn_app(&[1]).await;
-    app.rh.fake.push_script(TaskScript::fail(Duration::from_millis(50), "CUDA out of memory"));
+    app.rh.fake.push_script(TaskScript::fail(
+        Duration::from_millis(50),
+        "CUDA out of memory",
+    ));
     let user = app.tg.user(500, Some("ru"));
     let status = app.submit(&user, Lang::Ru).await;
     let failed = messages::status_failed(Lang::Ru, &FailReason::Provider(String::new()));
     app.wait_text(&user, &failed).await;
-    let status = user.messages().into_iter().find(|m| m.message_id == status.message_id).expect("status");
-    assert!(!status.text_or_caption.contains("CUDA"), "no technical detail for the user");
+    let status = user
+        .messages()
+        .into_iter()
+        .find(|m| m.message_id == status.message_id)
+        .expect("status");
+    assert!(
+        !status.text_or_caption.contains("CUDA"),
+        "no technical detail for the user"
+    );
     let retry = status.button_data("t:").expect("a Retry button");
     let uploads = app.rh.fake.uploads(&key(1));
     let get_files = app.tg.calls_of("getFile").len();
     user.press_button(status.message_id, &retry);
     app.wait_result(&user, 1).await;
     assert_eq!(app.rh.fake.tasks().len(), 2);
-    assert_eq!(app.tg.calls_of("getFile").len(), get_files, "Retry never asks for the images again");
+    assert_eq!(
+        app.tg.calls_of("getFile").len(),
+        get_files,
+        "Retry never asks for the images again"
+    );
     assert!(app.rh.fake.uploads(&key(1)) > uploads);
-    let status = user.messages().into_iter().find(|m| m.message_id == status.message_id).expect("status");
+    let status = user
+        .messages()
+        .into_iter()
+        .find(|m| m.message_id == status.message_id)
+        .expect("status");
     assert!(status.buttons().is_empty(), "Retry is pressed once");
     app.stop().await;
 }
@@ -307,17 +414,31 @@ async fn regenerate_makes_a_new_job_from_the_same_images() {
     let user = app.tg.user(600, Some("en"));
     app.submit(&user, Lang::En).await;
     app.wait_result(&user, 1).await;
-    let photo = user.messages().into_iter().find(|m| m.kind == MessageKind::Photo).expect("photo");
+    let photo = user
+        .messages()
+        .into_iter()
+        .find(|m| m.kind == MessageKind::Photo)
+        .expect("photo");
     let again = photo.button_data("r:").expect("Regenerate");
     let get_files = app.tg.calls_of("getFile").len();
     let press = user.press_button(photo.message_id, &again);
     app.wait_result(&user, 2).await;
-    assert_eq!(callback_answer(&app.tg, &press).as_deref(), Some(messages::answer_started_again(Lang::En)));
+    assert_eq!(
+        callback_answer(&app.tg, &press).as_deref(),
+        Some(messages::answer_started_again(Lang::En))
+    );
     assert_eq!(app.rh.fake.tasks().len(), 2);
-    assert_eq!(app.tg.calls_of("getFile").len(), get_files, "Regenerate never asks for the images again");
+    assert_eq!(
+        app.tg.calls_of("getFile").len(),
+        get_files,
+        "Regenerate never asks for the images again"
+    );
     // New photo: back to the first step.
     let new = user.press_button(photo.message_id, "n");
-    app.wait("New photo answered", |tg| callback_answer(tg, &new).is_some()).await;
+    app.wait("New photo answered", |tg| {
+        callback_answer(tg, &new).is_some()
+    })
+    .await;
     app.wait_text(&user, messages::ask_product(Lang::En)).await;
     app.stop().await;
 }
@@ -332,27 +453,44 @@ async fn a_forged_or_garbled_callback_is_refused() {
     let data = status.button_data("x:").expect("Cancel");
     let forged = app.tg.forge_press(&intruder, 700, status.message_id, &data);
     let garbled = intruder.press_button(1, "x:../../etc");
-    app.wait("both answered", |tg| callback_answer(tg, &forged).is_some() && callback_answer(tg, &garbled).is_some()).await;
-    assert_eq!(callback_answer(&app.tg, &forged).as_deref(), Some(messages::answer_not_yours(Lang::En)));
-    assert_eq!(callback_answer(&app.tg, &garbled).as_deref(), Some(messages::answer_not_yours(Lang::En)));
+    app.wait("both answered", |tg| {
+        callback_answer(tg, &forged).is_some() && callback_answer(tg, &garbled).is_some()
+    })
+    .await;
+    assert_eq!(
+        callback_answer(&app.tg, &forged).as_deref(),
+        Some(messages::answer_not_yours(Lang::En))
+    );
+    assert_eq!(
+        callback_answer(&app.tg, &garbled).as_deref(),
+        Some(messages::answer_not_yours(Lang::En))
+    );
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(app.rh.fake.cancelled_tasks().is_empty(), "the owner's job was not touched");
+    assert!(
+        app.rh.fake.cancelled_tasks().is_empty(),
+        "the owner's job was not touched"
+    );
     owner.send_command("/cancel");
-    app.wait_text(&owner, messages::status_cancelled(Lang::Ru)).await;
+    app.wait_text(&owner, messages::status_cancelled(Lang::Ru))
+        .await;
     app.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn too_many_requests_on_send_photo_is_waited_out() {
     let app = spawn_app(&[1]).await;
-    app.tg.fail_next("sendPhoto", 1, TgFault::TooManyRequests { retry_after: 1 });
+    app.tg
+        .fail_next("sendPhoto", 1, TgFault::TooManyRequests { retry_after: 1 });
     let user = app.tg.user(800, Some("en"));
     app.submit(&user, Lang::En).await;
     app.wait_result(&user, 1).await;
     let sends = app.tg.calls_of("sendPhoto");
     assert_eq!(sends.len(), 2, "one refused with 429, then sent");
     assert_eq!(sends[0].error_code, Some(429));
-    assert!(sends[1].at - sends[0].at >= Duration::from_millis(950), "retry_after honoured");
+    assert!(
+        sends[1].at - sends[0].at >= Duration::from_millis(950),
+        "retry_after honoured"
+    );
     app.stop().await;
 }
 
@@ -360,15 +498,24 @@ async fn too_many_requests_on_send_photo_is_waited_out() {
 async fn twenty_users_at_once_on_two_accounts() {
     const USERS: i64 = 20;
     let app = spawn_app(&[2, 2]).await;
-    app.rh.fake.set_default_script(TaskScript::succeed(Duration::from_millis(300)));
-    let users: Vec<FakeUser> = (0..USERS).map(|i| app.tg.user(1000 + i, Some(if i % 2 == 0 { "ru" } else { "en" }))).collect();
+    app.rh
+        .fake
+        .set_default_script(TaskScript::succeed(Duration::from_millis(300)));
+    let users: Vec<FakeUser> = (0..USERS)
+        .map(|i| {
+            app.tg
+                .user(1000 + i, Some(if i % 2 == 0 { "ru" } else { "en" }))
+        })
+        .collect();
     for user in &users {
         user.send_photo(solid_png(40, 30, [120, 10, 10]));
     }
     app.wait("every product taken", |tg| {
         users.iter().all(|u| {
             let lang = if u.id() % 2 == 0 { Lang::Ru } else { Lang::En };
-            tg.messages(u.chat_id()).iter().any(|m| m.text_or_caption == messages::ask_background(lang))
+            tg.messages(u.chat_id())
+                .iter()
+                .any(|m| m.text_or_caption == messages::ask_background(lang))
         })
     })
     .await;
@@ -394,14 +541,27 @@ async fn twenty_users_at_once_on_two_accounts() {
     }
     assert_eq!(app.rh.fake.tasks().len(), USERS as usize);
     for user in &users {
-        assert!(app.tg.max_sends_per_second(user.chat_id()) <= 1, "chat {} got more than one message a second", user.chat_id());
+        assert!(
+            app.tg.max_sends_per_second(user.chat_id()) <= 1,
+            "chat {} got more than one message a second",
+            user.chat_id()
+        );
     }
     // Overall: messages and edits in any one second stay within 30.
     let mut times: Vec<_> = app
         .tg
         .calls()
         .into_iter()
-        .filter(|c| c.ok && ["sendMessage", "sendPhoto", "sendDocument", "editMessageText"].iter().any(|m| c.is(m)))
+        .filter(|c| {
+            c.ok && [
+                "sendMessage",
+                "sendPhoto",
+                "sendDocument",
+                "editMessageText",
+            ]
+            .iter()
+            .any(|m| c.is(m))
+        })
         .map(|c| c.at)
         .collect();
     times.sort();

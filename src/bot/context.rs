@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::bot::dialogue::DialogueStorage;
@@ -26,4 +27,7 @@ pub struct BotContext {
     pub timing: StatusTiming,
     /// The status tasks, so shutdown can let them finish their last edit.
     pub tasks: TaskTracker,
+    /// Tells status tasks to stop following jobs that stay live across a restart
+    /// (`ON_SHUTDOWN=keep`).
+    pub stop: CancellationToken,
 }

@@ -4,15 +4,21 @@
 //! is. The declared size is checked before anything is downloaded, the download stops
 //! once it grows past the limit, the header is checked before decoding, and a full decode
 //! (off the async runtime) catches damaged files before a job is ever created for them.
+//! A photo whose EXIF says "rotate" is stored upright, so no engine can get it sideways.
+
+use std::io::Cursor;
 
 use futures::StreamExt;
+use image::codecs::jpeg::JpegEncoder;
+use image::metadata::Orientation;
+use image::{ImageDecoder, ImageFormat, ImageReader};
 use teloxide::net::Download;
 use teloxide::prelude::*;
 use teloxide::types::FileMeta;
 
 use crate::bot::TgBot;
 use crate::bot::messages::Refusal;
-use crate::input_image::{ImageLimits, InputImage};
+use crate::input_image::{ImageLimits, InputImage, InputImageError};
 
 /// The file a message carries that may be a picture.
 pub fn candidate(msg: &Message) -> Option<&FileMeta> {
@@ -33,12 +39,19 @@ pub struct IntakeError {
 
 impl IntakeError {
     fn new(refusal: Refusal, detail: impl Into<String>) -> Self {
-        Self { refusal, detail: detail.into() }
+        Self {
+            refusal,
+            detail: detail.into(),
+        }
     }
 }
 
 /// Downloads and checks the picture of `file`.
-pub async fn fetch(bot: &TgBot, file: &FileMeta, limits: &ImageLimits) -> Result<InputImage, IntakeError> {
+pub async fn fetch(
+    bot: &TgBot,
+    file: &FileMeta,
+    limits: &ImageLimits,
+) -> Result<InputImage, IntakeError> {
     check_size(file.size, limits)?;
     let meta = bot
         .get_file(file.id.clone())
@@ -46,21 +59,60 @@ pub async fn fetch(bot: &TgBot, file: &FileMeta, limits: &ImageLimits) -> Result
         .map_err(|e| IntakeError::new(Refusal::DownloadFailed, format!("getFile: {e}")))?;
     check_size(meta.size, limits)?;
     let bytes = download(bot, &meta.path, limits.max_bytes).await?;
-    let image = InputImage::parse(bytes, limits).map_err(|e| IntakeError::new(Refusal::from(&e), e.to_string()))?;
-    // A header can be fine while the pixels are not: decode once to be sure.
-    let check = image.clone();
-    let decoded = tokio::task::spawn_blocking(move || check.decode().map(|_| ()))
+    let image = InputImage::parse(bytes, limits)
+        .map_err(|e| IntakeError::new(Refusal::from(&e), e.to_string()))?;
+    // A header can be fine while the pixels are not: decode once to be sure, and make
+    // a picture taken sideways upright while the pixels are at hand.
+    let limits = *limits;
+    tokio::task::spawn_blocking(move || upright(image, &limits))
         .await
-        .map_err(|e| IntakeError::new(Refusal::Broken, format!("decoding task: {e}")))?;
-    decoded.map_err(|e| IntakeError::new(Refusal::from(&e), e.to_string()))?;
-    Ok(image)
+        .map_err(|e| IntakeError::new(Refusal::Broken, format!("decoding task: {e}")))?
+}
+
+/// Decodes `image` fully; if its EXIF orientation is not "as stored", returns the
+/// upright pixels re-encoded (same format family) so every engine sees what the user saw.
+/// CPU-bound.
+fn upright(image: InputImage, limits: &ImageLimits) -> Result<InputImage, IntakeError> {
+    let refused = |e: InputImageError| IntakeError::new(Refusal::from(&e), e.to_string());
+    let decoded = image.decode().map_err(refused)?;
+    if orientation(&image) == Orientation::NoTransforms {
+        return Ok(image);
+    }
+    let mut out = Vec::new();
+    let encoded = match image.format() {
+        ImageFormat::Png | ImageFormat::WebP => {
+            decoded.write_to(&mut Cursor::new(&mut out), ImageFormat::Png)
+        }
+        _ => decoded
+            .to_rgb8()
+            .write_with_encoder(JpegEncoder::new_with_quality(
+                &mut out,
+                UPRIGHT_JPEG_QUALITY,
+            )),
+    };
+    encoded.map_err(|e| IntakeError::new(Refusal::Broken, format!("re-encoding upright: {e}")))?;
+    InputImage::parse(out, limits).map_err(refused)
+}
+
+/// Quality of a JPEG re-encoded only to apply its orientation: visually lossless.
+const UPRIGHT_JPEG_QUALITY: u8 = 95;
+
+/// The EXIF orientation of `image` (none or unreadable: as stored).
+fn orientation(image: &InputImage) -> Orientation {
+    ImageReader::with_format(Cursor::new(&image.bytes()[..]), image.format())
+        .into_decoder()
+        .and_then(|mut d| d.orientation())
+        .unwrap_or(Orientation::NoTransforms)
 }
 
 /// Refuses a file whose declared size is over the limit (`u32::MAX` means unknown).
 fn check_size(size: u32, limits: &ImageLimits) -> Result<(), IntakeError> {
     let size = size as usize;
     if size != u32::MAX as usize && size > limits.max_bytes {
-        return Err(IntakeError::new(Refusal::TooLarge, format!("declared size {size} bytes")));
+        return Err(IntakeError::new(
+            Refusal::TooLarge,
+            format!("declared size {size} bytes"),
+        ));
     }
     Ok(())
 }
@@ -70,9 +122,13 @@ async fn download(bot: &TgBot, path: &str, max: usize) -> Result<Vec<u8>, Intake
     let mut stream = bot.inner().download_file_stream(path);
     let mut bytes = Vec::new();
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| IntakeError::new(Refusal::DownloadFailed, format!("download: {e}")))?;
+        let chunk = chunk
+            .map_err(|e| IntakeError::new(Refusal::DownloadFailed, format!("download: {e}")))?;
         if bytes.len() + chunk.len() > max {
-            return Err(IntakeError::new(Refusal::TooLarge, "download larger than the limit"));
+            return Err(IntakeError::new(
+                Refusal::TooLarge,
+                "download larger than the limit",
+            ));
         }
         bytes.extend_from_slice(&chunk);
     }
@@ -87,7 +143,47 @@ mod tests {
     fn declared_sizes_are_checked_unless_unknown() {
         let limits = ImageLimits::default();
         assert!(check_size(1000, &limits).is_ok());
-        assert_eq!(check_size(21 * 1024 * 1024, &limits).unwrap_err().refusal, Refusal::TooLarge);
+        assert_eq!(
+            check_size(21 * 1024 * 1024, &limits).unwrap_err().refusal,
+            Refusal::TooLarge
+        );
         assert!(check_size(u32::MAX, &limits).is_ok());
+    }
+
+    /// A JPEG of `w`x`h` whose EXIF says orientation `o` (6: rotate 90° clockwise).
+    fn jpeg_with_orientation(w: u32, h: u32, o: u8) -> Vec<u8> {
+        let mut jpeg = Vec::new();
+        image::RgbImage::from_pixel(w, h, image::Rgb([90, 160, 30]))
+            .write_with_encoder(JpegEncoder::new_with_quality(&mut jpeg, 90))
+            .unwrap();
+        // APP1 "Exif", big-endian TIFF, one IFD entry: Orientation (0x0112), SHORT, 1, o.
+        let tiff = [
+            b'M', b'M', 0, 42, 0, 0, 0, 8, 0, 1, 0x01, 0x12, 0, 3, 0, 0, 0, 1, 0, o, 0, 0, 0, 0, 0,
+            0,
+        ];
+        let mut app1 = vec![0xFF, 0xE1];
+        app1.extend_from_slice(&((2 + 6 + tiff.len()) as u16).to_be_bytes());
+        app1.extend_from_slice(b"Exif\0\0");
+        app1.extend_from_slice(&tiff);
+        jpeg.splice(2..2, app1);
+        jpeg
+    }
+
+    #[test]
+    fn a_sideways_photo_is_stored_upright() {
+        let limits = ImageLimits::default();
+        let sideways = InputImage::parse(jpeg_with_orientation(40, 20, 6), &limits).unwrap();
+        assert_eq!(orientation(&sideways), Orientation::Rotate90);
+        let upright = upright(sideways, &limits).unwrap();
+        assert_eq!(upright.dimensions(), (20, 40));
+        assert_eq!(orientation(&upright), Orientation::NoTransforms);
+        // Nothing to do for a photo without orientation: the very same bytes.
+        let plain = InputImage::parse(jpeg_with_orientation(40, 20, 1), &limits).unwrap();
+        let bytes = plain.bytes().clone();
+        assert_eq!(upright_bytes(plain, &limits), bytes);
+    }
+
+    fn upright_bytes(image: InputImage, limits: &ImageLimits) -> bytes::Bytes {
+        upright(image, limits).unwrap().bytes().clone()
     }
 }

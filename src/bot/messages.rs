@@ -68,7 +68,11 @@ impl From<&InputImageError> for Refusal {
 // --- Commands and the conversation -------------------------------------------------
 
 pub fn command_start(lang: Lang) -> &'static str {
-    pick(lang, "Начать: отправить фото товара", "Start: send a product photo")
+    pick(
+        lang,
+        "Начать: отправить фото товара",
+        "Start: send a product photo",
+    )
 }
 
 pub fn command_help(lang: Lang) -> &'static str {
@@ -76,7 +80,11 @@ pub fn command_help(lang: Lang) -> &'static str {
 }
 
 pub fn command_cancel(lang: Lang) -> &'static str {
-    pick(lang, "Отменить текущую задачу или шаг", "Cancel the current job or step")
+    pick(
+        lang,
+        "Отменить текущую задачу или шаг",
+        "Cancel the current job or step",
+    )
 }
 
 pub fn greeting(lang: Lang) -> &'static str {
@@ -176,7 +184,11 @@ pub fn refusal(lang: Lang, refusal: &Refusal) -> &'static str {
 }
 
 pub fn cancelled_step(lang: Lang) -> &'static str {
-    pick(lang, "Отменено. Пришлите фото товара, чтобы начать заново.", "Cancelled. Send a product photo to start again.")
+    pick(
+        lang,
+        "Отменено. Пришлите фото товара, чтобы начать заново.",
+        "Cancelled. Send a product photo to start again.",
+    )
 }
 
 pub fn cancelling_jobs(lang: Lang) -> &'static str {
@@ -184,7 +196,11 @@ pub fn cancelling_jobs(lang: Lang) -> &'static str {
 }
 
 pub fn nothing_to_cancel(lang: Lang) -> &'static str {
-    pick(lang, "Отменять нечего. Пришлите фото товара, чтобы начать.", "Nothing to cancel. Send a product photo to start.")
+    pick(
+        lang,
+        "Отменять нечего. Пришлите фото товара, чтобы начать.",
+        "Nothing to cancel. Send a product photo to start.",
+    )
 }
 
 pub fn not_accepting(lang: Lang) -> &'static str {
@@ -196,7 +212,11 @@ pub fn not_accepting(lang: Lang) -> &'static str {
 }
 
 pub fn internal_error(lang: Lang) -> &'static str {
-    pick(lang, "Что-то пошло не так. Попробуйте ещё раз.", "Something went wrong. Please try again.")
+    pick(
+        lang,
+        "Что-то пошло не так. Попробуйте ещё раз.",
+        "Something went wrong. Please try again.",
+    )
 }
 
 // --- The status message -------------------------------------------------------------
@@ -268,16 +288,28 @@ pub fn fail_reason(lang: Lang, reason: &FailReason) -> &'static str {
             "сервис генерации сейчас недоступен. Попробуйте чуть позже.",
             "the generation service is unavailable right now. Please try again a little later.",
         ),
-        FailReason::Internal(_) => pick(lang, "внутренняя ошибка. Попробуйте ещё раз.", "an internal error. Please try again."),
+        FailReason::Internal(_) => pick(
+            lang,
+            "внутренняя ошибка. Попробуйте ещё раз.",
+            "an internal error. Please try again.",
+        ),
     }
 }
 
 pub fn result_caption(lang: Lang) -> &'static str {
-    pick(lang, "Готово! Можно сгенерировать ещё раз или начать с новым фото.", "Here it is! Regenerate, or start with a new photo.")
+    pick(
+        lang,
+        "Готово! Можно сгенерировать ещё раз или начать с новым фото.",
+        "Here it is! Regenerate, or start with a new photo.",
+    )
 }
 
 pub fn original_caption(lang: Lang) -> &'static str {
-    pick(lang, "Оригинал в полном разрешении.", "The full-resolution original.")
+    pick(
+        lang,
+        "Оригинал в полном разрешении.",
+        "The full-resolution original.",
+    )
 }
 
 // --- Buttons and their answers ------------------------------------------------------
@@ -303,7 +335,11 @@ pub fn answer_cancelling(lang: Lang) -> &'static str {
 }
 
 pub fn answer_already_finished(lang: Lang) -> &'static str {
-    pick(lang, "Эта задача уже завершена.", "This job has already finished.")
+    pick(
+        lang,
+        "Эта задача уже завершена.",
+        "This job has already finished.",
+    )
 }
 
 pub fn answer_started_again(lang: Lang) -> &'static str {
@@ -311,17 +347,29 @@ pub fn answer_started_again(lang: Lang) -> &'static str {
 }
 
 pub fn answer_new_photo(lang: Lang) -> &'static str {
-    pick(lang, "Жду новое фото товара.", "Waiting for a new product photo.")
+    pick(
+        lang,
+        "Жду новое фото товара.",
+        "Waiting for a new product photo.",
+    )
 }
 
 /// A button that is not this user's, or data we never produced.
 pub fn answer_not_yours(lang: Lang) -> &'static str {
-    pick(lang, "Эта кнопка не для вас.", "This button is not for you.")
+    pick(
+        lang,
+        "Эта кнопка не для вас.",
+        "This button is not for you.",
+    )
 }
 
 /// A button of a job the bot no longer knows (an old message, a restart).
 pub fn answer_expired(lang: Lang) -> &'static str {
-    pick(lang, "Эта кнопка устарела. Пришлите фото товара, чтобы начать заново.", "This button has expired. Send a product photo to start again.")
+    pick(
+        lang,
+        "Эта кнопка устарела. Пришлите фото товара, чтобы начать заново.",
+        "This button has expired. Send a product photo to start again.",
+    )
 }
 
 #[cfg(test)]
@@ -340,13 +388,22 @@ mod tests {
 
     #[test]
     fn elapsed_time_reads_naturally() {
-        assert_eq!(status_generating(Lang::En, Duration::from_secs(75)), "🎨 Generating… 1 min 15 s");
-        assert_eq!(status_generating(Lang::Ru, Duration::from_secs(9)), "🎨 Генерирую… 9 с");
+        assert_eq!(
+            status_generating(Lang::En, Duration::from_secs(75)),
+            "🎨 Generating… 1 min 15 s"
+        );
+        assert_eq!(
+            status_generating(Lang::Ru, Duration::from_secs(9)),
+            "🎨 Генерирую… 9 с"
+        );
     }
 
     #[test]
     fn failures_never_leak_technical_detail() {
-        let text = status_failed(Lang::En, &FailReason::Provider("node 32 exploded at 0xdead".into()));
+        let text = status_failed(
+            Lang::En,
+            &FailReason::Provider("node 32 exploded at 0xdead".into()),
+        );
         assert!(!text.contains("0xdead"));
     }
 }

@@ -108,7 +108,10 @@ pub enum BotError {
     #[error(transparent)]
     Build(#[from] BuildError),
     #[error("the data directory {path} cannot be used: {source}")]
-    DataDir { path: PathBuf, source: std::io::Error },
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// `backdrop bot`: builds the engine and queue from `settings` and serves until SIGINT or
@@ -153,13 +156,18 @@ fn build_bot(settings: &BotSettings) -> Result<TgBot, BotError> {
         .timeout(settings.request_timeout)
         .build()
         .map_err(BotError::HttpClient)?;
-    let bot = Bot::with_client(settings.token.expose(), client).set_api_url(settings.api_url.clone());
+    let bot =
+        Bot::with_client(settings.token.expose(), client).set_api_url(settings.api_url.clone());
     Ok(bot.throttle(Limits::default()))
 }
 
 /// Runs the bot on `app`'s queue until `shutdown` fires; then stops polling, shuts the
 /// queue down per `on_shutdown` and lets status tasks finish their last word.
-pub async fn serve(settings: BotSettings, app: Application, shutdown: CancellationToken) -> Result<(), BotError> {
+pub async fn serve(
+    settings: BotSettings,
+    app: Application,
+    shutdown: CancellationToken,
+) -> Result<(), BotError> {
     let bot = build_bot(&settings)?;
     let me = bot.get_me().await.map_err(BotError::Telegram)?;
     let username = me.username.clone().unwrap_or_default();
@@ -167,8 +175,16 @@ pub async fn serve(settings: BotSettings, app: Application, shutdown: Cancellati
     for lane in app.engine.lanes() {
         tracing::info!(lane = %lane.id, label = %lane.label, slots = lane.capacity, "lane");
     }
-    for dir in [settings.data_dir.join("jobs"), settings.data_dir.join("incoming")] {
-        tokio::fs::create_dir_all(&dir).await.map_err(|source| BotError::DataDir { path: dir.clone(), source })?;
+    for dir in [
+        settings.data_dir.join("jobs"),
+        settings.data_dir.join("incoming"),
+    ] {
+        tokio::fs::create_dir_all(&dir)
+            .await
+            .map_err(|source| BotError::DataDir {
+                path: dir.clone(),
+                source,
+            })?;
     }
     register_commands(&bot).await;
 
@@ -181,24 +197,43 @@ pub async fn serve(settings: BotSettings, app: Application, shutdown: Cancellati
         limits: ImageLimits::default(),
         timing: settings.timing,
         tasks: TaskTracker::new(),
+        stop: CancellationToken::new(),
     });
     let mut dispatcher = Dispatcher::builder(bot.clone(), schema())
         .dependencies(dptree::deps![Arc::clone(&ctx), Arc::clone(&ctx.dialogues)])
-        .default_handler(|update| async move { tracing::debug!(id = ?update.id, "update without a handler") })
+        .default_handler(|update| async move {
+            tracing::debug!(id = ?update.id, "update without a handler")
+        })
         .error_handler(LoggingErrorHandler::with_custom_text("a handler failed"))
         .build();
-    let stopper = tokio::spawn(stop_dispatcher(dispatcher.shutdown_token(), shutdown.clone()));
-    let listener = Polling::builder(bot.clone()).timeout(settings.poll_timeout).delete_webhook().await.build();
+    let stopper = tokio::spawn(stop_dispatcher(
+        dispatcher.shutdown_token(),
+        shutdown.clone(),
+    ));
+    let listener = Polling::builder(bot.clone())
+        .timeout(settings.poll_timeout)
+        .delete_webhook()
+        .await
+        .build();
     let result = dispatcher
-        .try_dispatch_with_listener(listener, LoggingErrorHandler::with_custom_text("getting updates failed"))
+        .try_dispatch_with_listener(
+            listener,
+            LoggingErrorHandler::with_custom_text("getting updates failed"),
+        )
         .await;
     stopper.abort();
     tracing::info!("no longer taking updates");
 
     app.queue.shutdown(settings.on_shutdown).await;
+    // Jobs that ended (cancelled on shutdown) get their last word; jobs kept for the next
+    // start are no longer followed.
     ctx.tasks.close();
-    if tokio::time::timeout(Duration::from_secs(10), ctx.tasks.wait()).await.is_err() {
-        tracing::warn!("some status messages were not brought up to date before stopping");
+    let grace = Duration::from_secs(5);
+    if tokio::time::timeout(grace, ctx.tasks.wait()).await.is_err() {
+        ctx.stop.cancel();
+        if tokio::time::timeout(grace, ctx.tasks.wait()).await.is_err() {
+            tracing::warn!("some status messages were not brought up to date before stopping");
+        }
     }
     tracing::info!("the bot stopped");
     result.map_err(BotError::Telegram)
@@ -250,12 +285,20 @@ pub fn schema() -> UpdateHandler<HandlerError> {
         .branch(case![Command::Cancel].endpoint(base::cancel));
 
     let messages = Update::filter_message()
-        .chain(tg_dialogue::enter::<Message, DialogueStorage, State, Result<(), HandlerError>>())
+        .chain(tg_dialogue::enter::<
+            Message,
+            DialogueStorage,
+            State,
+            Result<(), HandlerError>,
+        >())
         .branch(commands)
         .branch(
             dptree::filter(generation::has_picture)
                 .branch(case![State::Start].endpoint(generation::receive_product))
-                .branch(case![State::AwaitingBackground { product }].endpoint(generation::receive_background)),
+                .branch(
+                    case![State::AwaitingBackground { product }]
+                        .endpoint(generation::receive_background),
+                ),
         )
         .branch(dptree::endpoint(generation::hint));
 

@@ -32,8 +32,12 @@ pub enum Photo {
 
 /// Decides (and if needed makes) the photo for a result.
 pub fn photo_for(result: &[u8]) -> Photo {
-    let Ok(reader) = ImageReader::new(Cursor::new(result)).with_guessed_format() else { return Photo::None };
-    let Ok((w, h)) = reader.into_dimensions() else { return Photo::None };
+    let Ok(reader) = ImageReader::new(Cursor::new(result)).with_guessed_format() else {
+        return Photo::None;
+    };
+    let Ok((w, h)) = reader.into_dimensions() else {
+        return Photo::None;
+    };
     if w == 0 || h == 0 {
         return Photo::None;
     }
@@ -44,7 +48,9 @@ pub fn photo_for(result: &[u8]) -> Photo {
     if result.len() <= MAX_PHOTO_BYTES && w + h <= MAX_PHOTO_SIDES && is_photo_format(result) {
         return Photo::Original;
     }
-    let Ok(image) = image::load_from_memory(result) else { return Photo::None };
+    let Ok(image) = image::load_from_memory(result) else {
+        return Photo::None;
+    };
     match shrink(&image) {
         Some(bytes) => Photo::Preview(bytes),
         None => Photo::None,
@@ -96,7 +102,10 @@ pub fn document_name(extension: &str) -> String {
 
 /// Whether `bytes` is a format every Telegram client shows as a photo (WebP is not).
 fn is_photo_format(bytes: &[u8]) -> bool {
-    matches!(image::guess_format(bytes), Ok(ImageFormat::Jpeg | ImageFormat::Png))
+    matches!(
+        image::guess_format(bytes),
+        Ok(ImageFormat::Jpeg | ImageFormat::Png)
+    )
 }
 
 #[cfg(test)]
@@ -118,8 +127,13 @@ mod tests {
 
     #[test]
     fn too_many_pixels_are_scaled_down() {
-        let Photo::Preview(jpeg) = photo_for(&png(9000, 2000)) else { panic!("expected a preview") };
-        let (w, h) = image::load_from_memory(&jpeg).unwrap().into_rgb8().dimensions();
+        let Photo::Preview(jpeg) = photo_for(&png(9000, 2000)) else {
+            panic!("expected a preview")
+        };
+        let (w, h) = image::load_from_memory(&jpeg)
+            .unwrap()
+            .into_rgb8()
+            .dimensions();
         assert_eq!((w, h), (4096, 910));
         assert!(jpeg.len() <= MAX_PHOTO_BYTES);
     }

@@ -34,12 +34,21 @@ pub struct StatusTiming {
 
 impl Default for StatusTiming {
     fn default() -> Self {
-        Self { edit_interval: Duration::from_millis(2000), chat_action_interval: Duration::from_millis(4500) }
+        Self {
+            edit_interval: Duration::from_millis(2000),
+            chat_action_interval: Duration::from_millis(4500),
+        }
     }
 }
 
 /// Starts following `job` in the background.
-pub fn spawn(bot: TgBot, ctx: Arc<BotContext>, job: JobId, record: JobRecord, rx: watch::Receiver<JobState>) {
+pub fn spawn(
+    bot: TgBot,
+    ctx: Arc<BotContext>,
+    job: JobId,
+    record: JobRecord,
+    rx: watch::Receiver<JobState>,
+) {
     let tasks = ctx.tasks.clone();
     tasks.spawn(follow(bot, ctx, job, record, rx));
 }
@@ -49,7 +58,9 @@ fn render(lang: Lang, state: &JobState) -> Option<String> {
     match state {
         JobState::Queued { position } => Some(messages::status_queued(lang, *position)),
         JobState::Running { started_at, .. } => {
-            let elapsed = SystemTime::now().duration_since(*started_at).unwrap_or_default();
+            let elapsed = SystemTime::now()
+                .duration_since(*started_at)
+                .unwrap_or_default();
             Some(messages::status_generating(lang, elapsed))
         }
         _ => None,
@@ -63,14 +74,28 @@ struct StatusMessage {
     edited_at: Instant,
 }
 
-async fn follow(bot: TgBot, ctx: Arc<BotContext>, job: JobId, record: JobRecord, mut rx: watch::Receiver<JobState>) {
+async fn follow(
+    bot: TgBot,
+    ctx: Arc<BotContext>,
+    job: JobId,
+    record: JobRecord,
+    mut rx: watch::Receiver<JobState>,
+) {
     let (chat, lang) = (record.chat, record.lang);
     let timing = ctx.timing;
-    let mut status = StatusMessage { id: None, text: String::new(), edited_at: Instant::now() };
+    let mut status = StatusMessage {
+        id: None,
+        text: String::new(),
+        edited_at: Instant::now(),
+    };
     let first = rx.borrow_and_update().clone();
     if let Some(text) = render(lang, &first) {
         ctx.pacer.wait(chat).await;
-        match bot.send_message(chat, text.clone()).reply_markup(keyboards::cancel(lang, job)).await {
+        match bot
+            .send_message(chat, text.clone())
+            .reply_markup(keyboards::cancel(lang, job))
+            .await
+        {
             Ok(message) => {
                 status.id = Some(message.id);
                 ctx.jobs.set_status_message(job, message.id);
@@ -99,7 +124,9 @@ async fn follow(bot: TgBot, ctx: Arc<BotContext>, job: JobId, record: JobRecord,
         if text != status.text && Instant::now() >= due {
             if let Some(id) = status.id {
                 ctx.pacer.wait(chat).await;
-                let edit = bot.edit_message_text(chat, id, text.clone()).reply_markup(keyboards::cancel(lang, job));
+                let edit = bot
+                    .edit_message_text(chat, id, text.clone())
+                    .reply_markup(keyboards::cancel(lang, job));
                 if let Err(e) = retry::send(edit).await {
                     tracing::debug!(%job, "status edit: {e}");
                 }
@@ -123,21 +150,51 @@ async fn follow(bot: TgBot, ctx: Arc<BotContext>, job: JobId, record: JobRecord,
                 break last.is_terminal().then_some(last);
             },
             () = sleep_until(wake) => {}
+            () = ctx.stop.cancelled() => break None,
         }
     };
-    ctx.jobs.mark_ended(job);
+    if end.is_some() {
+        ctx.jobs.mark_ended(job);
+    }
     match end {
         Some(JobState::Done(output)) => {
-            finish_status(&bot, &ctx, &status, &record, job, messages::status_done(lang).to_owned(), None).await;
+            finish_status(
+                &bot,
+                &ctx,
+                &status,
+                &record,
+                job,
+                messages::status_done(lang).to_owned(),
+                None,
+            )
+            .await;
             deliver(&bot, &ctx, job, &record, &output).await;
         }
         Some(JobState::Failed(reason)) => {
             tracing::info!(%job, "job failed: {reason}");
             let text = messages::status_failed(lang, &reason);
-            finish_status(&bot, &ctx, &status, &record, job, text, Some(keyboards::failed(lang, job))).await;
+            finish_status(
+                &bot,
+                &ctx,
+                &status,
+                &record,
+                job,
+                text,
+                Some(keyboards::failed(lang, job)),
+            )
+            .await;
         }
         Some(_) => {
-            finish_status(&bot, &ctx, &status, &record, job, messages::status_cancelled(lang).to_owned(), None).await;
+            finish_status(
+                &bot,
+                &ctx,
+                &status,
+                &record,
+                job,
+                messages::status_cancelled(lang).to_owned(),
+                None,
+            )
+            .await;
         }
         // The queue stopped (shutdown) with the job still live: it is kept for the next
         // start, so the user is not told it failed.
@@ -182,16 +239,29 @@ async fn finish_status(
 }
 
 /// Sends the result: a photo that fits sendPhoto (with the buttons), then the original.
-async fn deliver(bot: &TgBot, ctx: &BotContext, job: JobId, record: &JobRecord, output: &Arc<JobOutput>) {
+async fn deliver(
+    bot: &TgBot,
+    ctx: &BotContext,
+    job: JobId,
+    record: &JobRecord,
+    output: &Arc<JobOutput>,
+) {
     let (chat, lang) = (record.chat, record.lang);
     if let Err(e) = retry::send(bot.send_chat_action(chat, ChatAction::UploadPhoto)).await {
         tracing::debug!(%job, "chat action: {e}");
     }
     let image = output.image.clone();
-    let photo = tokio::task::spawn_blocking(move || preview::photo_for(&image)).await.unwrap_or(Photo::None);
+    let photo = tokio::task::spawn_blocking(move || preview::photo_for(&image))
+        .await
+        .unwrap_or(Photo::None);
     let photo = match photo {
-        Photo::Original => Some(InputFile::memory(output.image.clone()).file_name(preview::document_name(output.extension))),
-        Photo::Preview(jpeg) => Some(InputFile::memory(jpeg).file_name(preview::document_name("jpg"))),
+        Photo::Original => Some(
+            InputFile::memory(output.image.clone())
+                .file_name(preview::document_name(output.extension)),
+        ),
+        Photo::Preview(jpeg) => {
+            Some(InputFile::memory(jpeg).file_name(preview::document_name("jpg")))
+        }
         Photo::None => None,
     };
     let mut buttons_sent = false;
@@ -208,11 +278,16 @@ async fn deliver(bot: &TgBot, ctx: &BotContext, job: JobId, record: &JobRecord, 
         }
     }
     ctx.pacer.wait(chat).await;
-    let document = InputFile::memory(output.image.clone()).file_name(preview::document_name(output.extension));
-    let mut send = bot.send_document(chat, document).caption(messages::original_caption(lang));
+    let document =
+        InputFile::memory(output.image.clone()).file_name(preview::document_name(output.extension));
+    let mut send = bot
+        .send_document(chat, document)
+        .caption(messages::original_caption(lang));
     if !buttons_sent {
         // No photo went out: the buttons ride on the document instead.
-        send = send.caption(messages::result_caption(lang)).reply_markup(keyboards::result(lang, job));
+        send = send
+            .caption(messages::result_caption(lang))
+            .reply_markup(keyboards::result(lang, job));
     }
     match send.await {
         Ok(_) => tracing::info!(%job, "result delivered"),

@@ -21,7 +21,13 @@ pub enum Command {
 }
 
 /// Greets and waits for the product photo, forgetting any half-started step.
-pub async fn start(bot: TgBot, dialogue: BotDialogue, state: State, msg: Message, ctx: Arc<BotContext>) -> Result<(), HandlerError> {
+pub async fn start(
+    bot: TgBot,
+    dialogue: BotDialogue,
+    state: State,
+    msg: Message,
+    ctx: Arc<BotContext>,
+) -> Result<(), HandlerError> {
     forget_step(&dialogue, state).await?;
     reply(&bot, &ctx, msg.chat.id, messages::greeting(lang_of(&msg))).await
 }
@@ -31,7 +37,13 @@ pub async fn help(bot: TgBot, msg: Message, ctx: Arc<BotContext>) -> Result<(), 
 }
 
 /// Cancels the step in progress and every job of the user that has not ended.
-pub async fn cancel(bot: TgBot, dialogue: BotDialogue, state: State, msg: Message, ctx: Arc<BotContext>) -> Result<(), HandlerError> {
+pub async fn cancel(
+    bot: TgBot,
+    dialogue: BotDialogue,
+    state: State,
+    msg: Message,
+    ctx: Arc<BotContext>,
+) -> Result<(), HandlerError> {
     let lang = lang_of(&msg);
     let had_step = matches!(state, State::AwaitingBackground { .. });
     forget_step(&dialogue, state).await?;
@@ -54,10 +66,15 @@ pub async fn cancel(bot: TgBot, dialogue: BotDialogue, state: State, msg: Messag
 /// Back to the start of the conversation, removing a product photo that waited for its
 /// background.
 pub(crate) async fn forget_step(dialogue: &BotDialogue, state: State) -> Result<(), HandlerError> {
-    if let State::AwaitingBackground { product: PendingProduct(path) } = state
+    if let State::AwaitingBackground {
+        product: PendingProduct(path),
+    } = state
         && let Err(e) = tokio::fs::remove_file(&path).await
     {
         tracing::debug!("removing {}: {e}", path.display());
     }
-    dialogue.update(State::Start).await.map_err(HandlerError::dialogue)
+    dialogue
+        .update(State::Start)
+        .await
+        .map_err(HandlerError::dialogue)
 }

@@ -28,27 +28,57 @@ pub fn has_picture(msg: Message) -> bool {
 }
 
 /// Checks the picture of `msg`; on refusal, tells the user what to send instead.
-async fn take_picture(bot: &TgBot, ctx: &BotContext, msg: &Message) -> Result<Option<InputImage>, HandlerError> {
-    let Some(file) = intake::candidate(msg) else { return Ok(None) };
+async fn take_picture(
+    bot: &TgBot,
+    ctx: &BotContext,
+    msg: &Message,
+) -> Result<Option<InputImage>, HandlerError> {
+    let Some(file) = intake::candidate(msg) else {
+        return Ok(None);
+    };
     match intake::fetch(bot, file, &ctx.limits).await {
         Ok(image) => Ok(Some(image)),
         Err(e) => {
             tracing::info!(chat = %msg.chat.id, "picture refused: {e}");
-            reply(bot, ctx, msg.chat.id, messages::refusal(lang_of(msg), &e.refusal)).await?;
+            reply(
+                bot,
+                ctx,
+                msg.chat.id,
+                messages::refusal(lang_of(msg), &e.refusal),
+            )
+            .await?;
             Ok(None)
         }
     }
 }
 
 /// The product photo: kept on disk until its background arrives.
-pub async fn receive_product(bot: TgBot, dialogue: BotDialogue, msg: Message, ctx: Arc<BotContext>) -> Result<(), HandlerError> {
-    let Some(image) = take_picture(&bot, &ctx, &msg).await? else { return Ok(()) };
+pub async fn receive_product(
+    bot: TgBot,
+    dialogue: BotDialogue,
+    msg: Message,
+    ctx: Arc<BotContext>,
+) -> Result<(), HandlerError> {
+    let Some(image) = take_picture(&bot, &ctx, &msg).await? else {
+        return Ok(());
+    };
     let dir = ctx.data_dir.join("incoming");
     tokio::fs::create_dir_all(&dir).await?;
     let path = dir.join(format!("{}-{}.{}", msg.chat.id, msg.id, image.extension()));
     tokio::fs::write(&path, image.bytes()).await?;
-    dialogue.update(State::AwaitingBackground { product: PendingProduct(path) }).await.map_err(HandlerError::dialogue)?;
-    reply(&bot, &ctx, msg.chat.id, messages::ask_background(lang_of(&msg))).await
+    dialogue
+        .update(State::AwaitingBackground {
+            product: PendingProduct(path),
+        })
+        .await
+        .map_err(HandlerError::dialogue)?;
+    reply(
+        &bot,
+        &ctx,
+        msg.chat.id,
+        messages::ask_background(lang_of(&msg)),
+    )
+    .await
 }
 
 /// The background: both images move under the job's directory and the job is queued.
@@ -60,19 +90,29 @@ pub async fn receive_background(
     ctx: Arc<BotContext>,
 ) -> Result<(), HandlerError> {
     let lang = lang_of(&msg);
-    let Some(background) = take_picture(&bot, &ctx, &msg).await? else { return Ok(()) };
-    let Some(owner) = msg.from.as_ref().map(|u| u.id) else { return Ok(()) };
+    let Some(background) = take_picture(&bot, &ctx, &msg).await? else {
+        return Ok(());
+    };
+    let Some(owner) = msg.from.as_ref().map(|u| u.id) else {
+        return Ok(());
+    };
     let id = ctx.queue.next_id();
     let files = match store_job_files(&ctx.data_dir, id, &product.0, &background).await {
         Ok(files) => files,
         Err(e) => {
             tracing::error!(job = %id, "storing the job's images: {e}");
-            dialogue.update(State::Start).await.map_err(HandlerError::dialogue)?;
+            dialogue
+                .update(State::Start)
+                .await
+                .map_err(HandlerError::dialogue)?;
             return reply(&bot, &ctx, msg.chat.id, messages::internal_error(lang)).await;
         }
     };
     // The next picture starts a new product.
-    dialogue.update(State::Start).await.map_err(HandlerError::dialogue)?;
+    dialogue
+        .update(State::Start)
+        .await
+        .map_err(HandlerError::dialogue)?;
     if let Err(e) = start_job(&bot, &ctx, id, owner, msg.chat.id, lang, Arc::new(files)) {
         tracing::warn!(job = %id, "not accepted: {e}");
         reply(&bot, &ctx, msg.chat.id, messages::not_accepting(lang)).await?;
@@ -82,10 +122,18 @@ pub async fn receive_background(
 
 /// Puts the images of job `id` in place: the waiting product is moved, the background
 /// written.
-async fn store_job_files(data_dir: &Path, id: JobId, product: &Path, background: &InputImage) -> std::io::Result<JobFiles> {
+async fn store_job_files(
+    data_dir: &Path,
+    id: JobId,
+    product: &Path,
+    background: &InputImage,
+) -> std::io::Result<JobFiles> {
     let dir = JobFiles::dir(data_dir, id);
     tokio::fs::create_dir_all(&dir).await?;
-    let extension = product.extension().and_then(|e| e.to_str()).unwrap_or("jpg");
+    let extension = product
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("jpg");
     let product_path: PathBuf = dir.join(format!("product.{extension}"));
     if tokio::fs::rename(product, &product_path).await.is_err() {
         // Another filesystem (or the file was already moved): copy instead.
@@ -94,7 +142,10 @@ async fn store_job_files(data_dir: &Path, id: JobId, product: &Path, background:
     }
     let background_path = dir.join(format!("background.{}", background.extension()));
     tokio::fs::write(&background_path, background.bytes()).await?;
-    Ok(JobFiles { product: product_path, background: background_path })
+    Ok(JobFiles {
+        product: product_path,
+        background: background_path,
+    })
 }
 
 /// Registers and submits a job, and starts the task that reports on it. Never waits for
@@ -112,7 +163,14 @@ fn start_job(
         product: ImageSource::File(files.product.clone()),
         background: ImageSource::File(files.background.clone()),
     };
-    let record = JobRecord { owner, chat, lang, files, status_message: None, live: true };
+    let record = JobRecord {
+        owner,
+        chat,
+        lang,
+        files,
+        status_message: None,
+        live: true,
+    };
     ctx.jobs.insert(id, record.clone());
     match ctx.queue.submit(id, input) {
         Ok(rx) => {
@@ -128,7 +186,12 @@ fn start_job(
 }
 
 /// Anything else: a hint of what the current step expects.
-pub async fn hint(bot: TgBot, state: State, msg: Message, ctx: Arc<BotContext>) -> Result<(), HandlerError> {
+pub async fn hint(
+    bot: TgBot,
+    state: State,
+    msg: Message,
+    ctx: Arc<BotContext>,
+) -> Result<(), HandlerError> {
     let lang = lang_of(&msg);
     let text = match state {
         State::Start => messages::hint_product(lang),
@@ -138,7 +201,11 @@ pub async fn hint(bot: TgBot, state: State, msg: Message, ctx: Arc<BotContext>) 
 }
 
 /// A button press: parsed, checked against the job's owner, then done.
-pub async fn button(bot: TgBot, query: CallbackQuery, ctx: Arc<BotContext>) -> Result<(), HandlerError> {
+pub async fn button(
+    bot: TgBot,
+    query: CallbackQuery,
+    ctx: Arc<BotContext>,
+) -> Result<(), HandlerError> {
     let user = query.from.id;
     let lang = Lang::from_code(query.from.language_code.as_deref());
     let Some(action) = query.data.as_deref().and_then(Action::parse) else {
@@ -149,7 +216,10 @@ pub async fn button(bot: TgBot, query: CallbackQuery, ctx: Arc<BotContext>) -> R
         // New photo: the presser's own private chat starts over.
         let chat = ChatId::from(user);
         let dialogue = Dialogue::new(Arc::clone(&ctx.dialogues), chat);
-        let state = dialogue.get_or_default().await.map_err(HandlerError::dialogue)?;
+        let state = dialogue
+            .get_or_default()
+            .await
+            .map_err(HandlerError::dialogue)?;
         super::base::forget_step(&dialogue, state).await?;
         answer(&bot, &query, messages::answer_new_photo(lang), false).await?;
         return reply(&bot, &ctx, chat, messages::ask_product(lang)).await;
@@ -160,16 +230,30 @@ pub async fn button(bot: TgBot, query: CallbackQuery, ctx: Arc<BotContext>) -> R
             tracing::warn!(%user, %job, "refused a button of another user's job");
             return answer(&bot, &query, messages::answer_not_yours(lang), true).await;
         }
-        Err(AccessError::Unknown) => return answer(&bot, &query, messages::answer_expired(lang), true).await,
+        Err(AccessError::Unknown) => {
+            return answer(&bot, &query, messages::answer_expired(lang), true).await;
+        }
     };
     match action {
         Action::Cancel(_) => {
-            let text = if ctx.queue.cancel(job) { messages::answer_cancelling(lang) } else { messages::answer_already_finished(lang) };
+            let text = if ctx.queue.cancel(job) {
+                messages::answer_cancelling(lang)
+            } else {
+                messages::answer_already_finished(lang)
+            };
             answer(&bot, &query, text, false).await
         }
         Action::Regenerate(_) | Action::Retry(_) => {
             let id = ctx.queue.next_id();
-            match start_job(&bot, &ctx, id, user, record.chat, record.lang, Arc::clone(&record.files)) {
+            match start_job(
+                &bot,
+                &ctx,
+                id,
+                user,
+                record.chat,
+                record.lang,
+                Arc::clone(&record.files),
+            ) {
                 Ok(()) => {
                     tracing::info!(job = %id, from = %job, "started again");
                     answer(&bot, &query, messages::answer_started_again(lang), false).await?;
@@ -188,15 +272,30 @@ pub async fn button(bot: TgBot, query: CallbackQuery, ctx: Arc<BotContext>) -> R
     }
 }
 
-async fn answer(bot: &TgBot, query: &CallbackQuery, text: &str, alert: bool) -> Result<(), HandlerError> {
-    crate::bot::retry::send(bot.answer_callback_query(query.id.clone()).text(text).show_alert(alert)).await?;
+async fn answer(
+    bot: &TgBot,
+    query: &CallbackQuery,
+    text: &str,
+    alert: bool,
+) -> Result<(), HandlerError> {
+    crate::bot::retry::send(
+        bot.answer_callback_query(query.id.clone())
+            .text(text)
+            .show_alert(alert),
+    )
+    .await?;
     Ok(())
 }
 
 /// Takes the buttons off the message whose Retry was pressed, so it is pressed once.
 async fn remove_buttons(bot: &TgBot, query: &CallbackQuery) {
-    let Some(message) = &query.message else { return };
-    if let Err(e) = crate::bot::retry::send(bot.edit_message_reply_markup(message.chat().id, message.id())).await {
+    let Some(message) = &query.message else {
+        return;
+    };
+    if let Err(e) =
+        crate::bot::retry::send(bot.edit_message_reply_markup(message.chat().id, message.id()))
+            .await
+    {
         tracing::debug!("removing buttons: {e}");
     }
 }

@@ -36,7 +36,12 @@ pub(crate) fn lang_of(msg: &Message) -> Lang {
 }
 
 /// Sends a plain text to `chat`, in turn with the bot's other messages there.
-pub(crate) async fn reply(bot: &TgBot, ctx: &BotContext, chat: ChatId, text: impl Into<String>) -> Result<(), HandlerError> {
+pub(crate) async fn reply(
+    bot: &TgBot,
+    ctx: &BotContext,
+    chat: ChatId,
+    text: impl Into<String>,
+) -> Result<(), HandlerError> {
     ctx.pacer.wait(chat).await;
     bot.send_message(chat, text.into()).await?;
     Ok(())
