@@ -574,3 +574,81 @@ async fn twenty_users_at_once_on_two_accounts() {
     }
     app.stop().await;
 }
+
+/// `backdrop bot` itself, configured only through the environment as an operator would,
+/// against both fakes: a conversation end to end, then SIGTERM stops it cleanly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_runs_from_the_environment_and_stops_on_sigterm() {
+    let tg = FakeTelegram::start().await;
+    let rh = backdrop_fakes::FakeRunningHub::start().await;
+    rh.add_account("key-1", 2);
+    rh.set_default_script(TaskScript::succeed(Duration::from_millis(100)));
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_backdrop"))
+        .arg("bot")
+        .current_dir(dir.path())
+        .env_clear()
+        .env("BOT_TOKEN", TOKEN)
+        .env("TELEGRAM_API_URL", tg.url())
+        .env("RUNNINGHUB_API_URL", rh.url())
+        .env("RUNNINGHUB_API_KEY_1", "key-1")
+        .env("RUNNINGHUB_MAX_JOBS_1", "2")
+        .env("RUNNINGHUB_WORKFLOW_PRODUCT_1", support::WORKFLOW)
+        .env("RUNNINGHUB_POLL_INTERVAL_MS", "20")
+        .env("DATA_DIR", dir.path().join("data"))
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the backdrop binary starts");
+
+    let user = tg.user(900, Some("en"));
+    user.send_command("/start");
+    let seen = |text: &'static str| {
+        move |tg: &FakeTelegram| tg.messages(900).iter().any(|m| m.text_or_caption == text)
+    };
+    assert!(
+        tg.wait_for(seen(messages::greeting(Lang::En)), WAIT).await,
+        "greeted"
+    );
+    user.send_photo(solid_png(64, 48, [200, 30, 30]));
+    assert!(
+        tg.wait_for(seen(messages::ask_background(Lang::En)), WAIT)
+            .await,
+        "asked for the background"
+    );
+    user.send_photo(solid_png(80, 60, [30, 30, 200]));
+    let delivered = |tg: &FakeTelegram| {
+        let m = tg.messages(900);
+        count(&m, MessageKind::Photo) == 1 && count(&m, MessageKind::Document) == 1
+    };
+    assert!(tg.wait_for(delivered, WAIT).await, "the result arrived");
+
+    let pid = child.id().expect("the bot is running");
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(killed.success());
+    let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
+        .await
+        .expect("stops in time")
+        .expect("exit status");
+    let mut log = String::new();
+    if let Some(mut stderr) = child.stderr.take() {
+        use tokio::io::AsyncReadExt;
+        let _ = stderr.read_to_string(&mut log).await;
+    }
+    assert!(status.success(), "exit {status:?}; log:\n{log}");
+    assert!(
+        log.contains(tg.bot_username()),
+        "the start-up log names the bot:\n{log}"
+    );
+    assert!(log.contains("runninghub"), "and the engine:\n{log}");
+    assert!(log.contains("slots=2"), "and each account's slots:\n{log}");
+    assert!(
+        !log.contains("TEST-token"),
+        "the token never reaches the log"
+    );
+}

@@ -100,10 +100,10 @@ pub enum BotError {
     NoToken,
     #[error("TELEGRAM_API_URL is {0:?}, which is not a usable URL")]
     ApiUrl(String),
-    #[error("the HTTP client could not be built: {0}")]
+    #[error("the HTTP client could not be built")]
     HttpClient(#[source] reqwest::Error),
     // teloxide strips the token from network errors before they get here.
-    #[error("Telegram refused the bot token or could not be reached: {0}")]
+    #[error("Telegram refused the bot token or could not be reached")]
     Telegram(#[source] RequestError),
     #[error(transparent)]
     Build(#[from] BuildError),
