@@ -317,9 +317,15 @@ async fn cancelling_a_queued_job_never_creates_its_task() {
         .await;
     let status = app.submit(&second, Lang::Ru).await;
     assert_eq!(status.text_or_caption, messages::status_queued(Lang::Ru, 1));
+    let third = app.tg.user(303, Some("en"));
+    let third_status = app.submit(&third, Lang::En).await;
+    assert_eq!(third_status.text_or_caption, messages::status_queued(Lang::En, 2));
     let data = status.button_data("x:").expect("Cancel");
     let press = second.press_button(status.message_id, &data);
     app.wait_text(&second, messages::status_cancelled(Lang::Ru))
+        .await;
+    // The job behind moves up, and its status says so.
+    app.wait_text(&third, &messages::status_queued(Lang::En, 1))
         .await;
     assert_eq!(
         callback_answer(&app.tg, &press).as_deref(),
@@ -330,6 +336,9 @@ async fn cancelling_a_queued_job_never_creates_its_task() {
         1,
         "the queued job never reached RunningHub"
     );
+    third.send_command("/cancel");
+    app.wait_text(&third, messages::status_cancelled(Lang::En))
+        .await;
     // /cancel stops the first user's running job too.
     first.send_command("/cancel");
     app.wait_text(&first, messages::status_cancelled(Lang::Ru))
