@@ -97,7 +97,11 @@ fn client_for(base: &str, timeout: Duration) -> RunningHubClient {
     let options = ClientOptions {
         request_timeout: timeout,
         upload_timeout: timeout,
-        retry: RetryPolicy { base_delay: Duration::from_millis(5), max_delay: Duration::from_millis(20), ..RetryPolicy::default() },
+        retry: RetryPolicy {
+            base_delay: Duration::from_millis(5),
+            max_delay: Duration::from_millis(20),
+            ..RetryPolicy::default()
+        },
     };
     RunningHubClient::new(base, options).unwrap()
 }
@@ -119,7 +123,9 @@ fn code(code: i64, msg: &str) -> Reply {
 }
 
 fn done(url: &str) -> Reply {
-    ok(json!([{"fileUrl": url, "fileType": "png", "taskCostTime": "83", "nodeId": "12", "consumeCoins": "17"}]))
+    ok(
+        json!([{"fileUrl": url, "fileType": "png", "taskCostTime": "83", "nodeId": "12", "consumeCoins": "17"}]),
+    )
 }
 
 fn png(w: u32, h: u32) -> Vec<u8> {
@@ -141,7 +147,10 @@ fn assert_no_key(e: &impl std::fmt::Debug) {
 async fn http_500_twice_then_success_is_retried() {
     let fake = Fake::start(|_, n, _| if n <= 2 { Reply::Status(500) } else { done("https://x/o.png") }).await;
     let progress = fake.client().outputs(&key(), &task()).await.unwrap();
-    assert!(matches!(progress, TaskProgress::Succeeded(ref o) if o[0].file_url == "https://x/o.png"), "{progress:?}");
+    assert!(
+        matches!(progress, TaskProgress::Succeeded(ref o) if o[0].file_url == "https://x/o.png"),
+        "{progress:?}"
+    );
     assert_eq!(fake.count("/task/openapi/outputs"), 3);
 }
 
@@ -155,7 +164,9 @@ async fn http_500_forever_stops_after_three_attempts() {
 
 #[tokio::test]
 async fn code_500_answers_are_retried_too() {
-    let fake = Fake::start(|_, n, _| if n == 1 { code(500, "unknown") } else { code(813, "APIKEY_TASK_IS_QUEUED") }).await;
+    let fake =
+        Fake::start(|_, n, _| if n == 1 { code(500, "unknown") } else { code(813, "APIKEY_TASK_IS_QUEUED") })
+            .await;
     assert_eq!(fake.client().outputs(&key(), &task()).await.unwrap(), TaskProgress::Queued);
     assert_eq!(fake.count("/task/openapi/outputs"), 2);
 }
@@ -181,8 +192,19 @@ async fn malformed_json_is_retried_then_reported() {
     assert!(matches!(err, RhError::Decode(_)), "{err:?}");
     assert_eq!(fake.count("/task/openapi/outputs"), 3);
 
-    let fake = Fake::start(|_, n, _| if n == 1 { Reply::Raw("<html>") } else { code(804, "APIKEY_TASK_IS_RUNNING") }).await;
+    let fake = Fake::start(
+        |_, n, _| if n == 1 { Reply::Raw("<html>") } else { code(804, "APIKEY_TASK_IS_RUNNING") },
+    )
+    .await;
     assert_eq!(fake.client().outputs(&key(), &task()).await.unwrap(), TaskProgress::Running);
+}
+
+#[tokio::test]
+async fn runaway_answers_are_cut_off() {
+    let fake = Fake::start(|_, _, _| Reply::Png(vec![b' '; 5 * 1024 * 1024])).await;
+    let err = fake.client().outputs(&key(), &task()).await.unwrap_err();
+    assert!(matches!(err, RhError::TooLarge { .. }), "{err:?}");
+    assert_eq!(fake.count("/task/openapi/outputs"), 1);
 }
 
 #[tokio::test]
@@ -256,7 +278,12 @@ async fn create_is_retried_on_503_and_sends_the_documented_body() {
     ];
     let id = fake
         .client()
-        .create_task(&key(), "1871659613585305601", &nodes, Some("https://bot.example.com/runninghub/webhook"))
+        .create_task(
+            &key(),
+            "1871659613585305601",
+            &nodes,
+            Some("https://bot.example.com/runninghub/webhook"),
+        )
         .await
         .unwrap();
     assert_eq!(id, task());
@@ -377,7 +404,8 @@ fn settings(poll: Duration) -> RunningHubSettings {
 }
 
 fn engine(fake: &Fake, poll: Duration) -> Arc<RunningHubEngine> {
-    let account = RunningHubAccount { lane: LaneId(1), api_key: key(), max_jobs: 2, workflow_id: "wf-1".into() };
+    let account =
+        RunningHubAccount { lane: LaneId(1), api_key: key(), max_jobs: 2, workflow_id: "wf-1".into() };
     Arc::new(RunningHubEngine::new(fake.client(), vec![account], settings(poll)))
 }
 
@@ -387,7 +415,11 @@ fn context() -> RunContext {
 
 fn context_with(product: Vec<u8>) -> RunContext {
     let image = |bytes| ImageSource::Memory(InputImage::parse(bytes, &ImageLimits::default()).unwrap());
-    RunContext::detached(JobId(7), LaneId(1), JobInput { product: image(product), background: image(png(6, 6)) })
+    RunContext::detached(
+        JobId(7),
+        LaneId(1),
+        JobInput { product: image(product), background: image(png(6, 6)) },
+    )
 }
 
 /// A PNG of pseudo-random pixels: big, and not much smaller as a JPEG.
@@ -483,7 +515,10 @@ async fn engine_turns_421_into_lane_busy_without_a_second_create() {
     })
     .await;
     let err = engine(&fake, Duration::from_millis(20)).run(context()).await.unwrap_err();
-    assert!(matches!(err, EngineError::LaneBusy { retry_after } if retry_after == Duration::from_secs(2)), "{err:?}");
+    assert!(
+        matches!(err, EngineError::LaneBusy { retry_after } if retry_after == Duration::from_secs(2)),
+        "{err:?}"
+    );
     assert_eq!(fake.count("/task/openapi/create"), 1);
     assert_eq!(fake.count("/task/openapi/outputs"), 0);
 }
@@ -533,7 +568,10 @@ async fn engine_reports_no_output_and_vanished_tasks() {
     })
     .await;
     let err = engine(&fake, Duration::from_millis(20)).run(context()).await.unwrap_err();
-    assert!(matches!(err, EngineError::Failed(FailReason::Provider(ref r)) if r.contains("vanished")), "{err:?}");
+    assert!(
+        matches!(err, EngineError::Failed(FailReason::Provider(ref r)) if r.contains("vanished")),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]
@@ -587,10 +625,11 @@ async fn engine_gives_up_after_many_failed_polls() {
         _ => Reply::Status(502),
     })
     .await;
-    let err = tokio::time::timeout(Duration::from_secs(10), engine(&fake, Duration::from_millis(5)).run(context()))
-        .await
-        .unwrap()
-        .unwrap_err();
+    let err =
+        tokio::time::timeout(Duration::from_secs(10), engine(&fake, Duration::from_millis(5)).run(context()))
+            .await
+            .unwrap()
+            .unwrap_err();
     assert!(matches!(err, EngineError::Failed(FailReason::Unavailable(_))), "{err:?}");
     // 10 polls, each tried 3 times by the client.
     assert_eq!(fake.count("/task/openapi/outputs"), 30);
@@ -639,7 +678,10 @@ async fn engine_shrinks_an_image_the_provider_finds_too_large() {
     let original = product.len();
     assert!(original > 200_000);
     let engine = engine(&fake, Duration::from_millis(20));
-    let out = tokio::time::timeout(Duration::from_secs(20), engine.run(context_with(product))).await.unwrap().unwrap();
+    let out = tokio::time::timeout(Duration::from_secs(20), engine.run(context_with(product)))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(out.extension, "png");
     assert_eq!(fake.count("/task/openapi/upload"), 3);
     let sizes: Vec<usize> = fake.bodies("/task/openapi/upload").iter().map(Bytes::len).collect();
@@ -652,12 +694,16 @@ async fn engine_shrinks_an_image_the_provider_finds_too_large() {
 #[tokio::test]
 async fn engine_shrinks_inputs_over_the_upload_limit_before_sending() {
     let fake = fake_with_base(|base| Box::new(happy(base))).await;
-    let account = RunningHubAccount { lane: LaneId(1), api_key: key(), max_jobs: 1, workflow_id: "wf-1".into() };
+    let account =
+        RunningHubAccount { lane: LaneId(1), api_key: key(), max_jobs: 1, workflow_id: "wf-1".into() };
     let settings = RunningHubSettings { max_upload_bytes: 100_000, ..settings(Duration::from_millis(20)) };
     let engine = RunningHubEngine::new(fake.client(), vec![account], settings);
     let product = noisy_png(300, 300);
     assert!(product.len() > 100_000);
-    let out = tokio::time::timeout(Duration::from_secs(20), engine.run(context_with(product))).await.unwrap().unwrap();
+    let out = tokio::time::timeout(Duration::from_secs(20), engine.run(context_with(product)))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(out.extension, "png");
     assert_eq!(fake.count("/task/openapi/upload"), 2, "no 809 round trip needed");
     let bodies = fake.bodies("/task/openapi/upload");
