@@ -169,6 +169,9 @@ impl RunningHubEngine {
         if ctx.cancel.is_cancelled() {
             return Err(EngineError::Cancelled);
         }
+        if ctx.suspend.is_cancelled() {
+            return Err(EngineError::Suspended);
+        }
         let nodes = [
             NodeInput {
                 node_id: self.settings.product_node.clone(),
@@ -245,6 +248,8 @@ impl RunningHubEngine {
             let woken = tokio::select! {
                 biased;
                 _ = ctx.cancel.cancelled() => return Err(self.cancel_remote(account, task, "cancelled").await),
+                // Shutting down with tasks kept: a restart resumes this one.
+                _ = ctx.suspend.cancelled() => return Err(EngineError::Suspended),
                 _ = waker.notified() => true,
                 _ = ticker.tick() => false,
             };
@@ -256,6 +261,7 @@ impl RunningHubEngine {
             let polled = tokio::select! {
                 biased;
                 _ = ctx.cancel.cancelled() => return Err(self.cancel_remote(account, task, "cancelled").await),
+                _ = ctx.suspend.cancelled() => return Err(EngineError::Suspended),
                 polled = self.client.outputs(&account.api_key, task) => polled,
             };
             let progress = match polled {
