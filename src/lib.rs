@@ -6,6 +6,7 @@
 //! - [`input_image`]: checking user images at the door; [`secret`]: keys that never print.
 
 pub mod app;
+pub mod check;
 pub mod config;
 pub mod engine;
 pub mod input_image;

@@ -171,10 +171,14 @@ async fn cutout(_product: &Path, _out: &Path) -> anyhow::Result<()> {
 
 async fn check() -> anyhow::Result<()> {
     let settings = Settings::from_env()?;
-    eprintln!(
-        "configuration OK: engine {:?}, {} RunningHub account(s)",
-        settings.engine,
-        settings.runninghub.accounts.len()
-    );
+    let checks = backdrop::check::run(&settings).await;
+    for check in &checks {
+        println!("{check}");
+    }
+    let failed = checks.iter().filter(|c| !c.ok).count();
+    if failed > 0 {
+        bail!("{failed} check(s) failed");
+    }
+    println!("all checks passed");
     Ok(())
 }
