@@ -8,11 +8,10 @@
 use serde_json::{Value, json};
 
 use super::json as tj;
-use super::params::Params;
+use super::params::{FilePart, Params};
 use super::screen::MessageKind;
 use super::state::{State, StoredMessage, unix_now};
 use crate::image_bytes::{dimensions, sniff_mime};
-use bytes::Bytes;
 
 /// A Bot API error answer (`ok: false`).
 #[derive(Debug, Clone)]
@@ -68,23 +67,24 @@ pub(crate) fn input_file(
     state: &State,
     params: &Params,
     field: &str,
-) -> Result<Option<(Bytes, Option<String>, Option<String>)>, ApiError> {
+) -> Result<Option<FilePart>, ApiError> {
     if let Some(value) = params.str(field) {
         if let Some(name) = value.strip_prefix("attach://") {
             return match params.files.get(name) {
-                Some(p) => Ok(Some((p.bytes.clone(), p.file_name.clone(), p.content_type.clone()))),
+                Some(p) => Ok(Some(p.clone())),
                 None => Err(bad_request(&format!("there is no {field} in the request"))),
             };
         }
         return match state.files.get(&value) {
-            Some(f) => Ok(Some((f.bytes.clone(), f.path.rsplit('/').next().map(str::to_owned), None))),
+            Some(f) => Ok(Some(FilePart {
+                bytes: f.bytes.clone(),
+                file_name: f.path.rsplit('/').next().map(str::to_owned),
+                content_type: None,
+            })),
             None => Err(bad_request("wrong file identifier/HTTP URL specified")),
         };
     }
-    Ok(params
-        .files
-        .get(field)
-        .map(|p| (p.bytes.clone(), p.file_name.clone(), p.content_type.clone())))
+    Ok(params.files.get(field).cloned())
 }
 
 /// Runs one synchronous method.
@@ -217,7 +217,7 @@ fn send(state: &mut State, p: &Params, kind: MessageKind) -> Res {
                 return Err(bad_request("message caption is too long"));
             }
             let field = if kind == MessageKind::Photo { "photo" } else { "document" };
-            let (bytes, name, ctype) = input_file(state, p, field)?
+            let FilePart { bytes, file_name: name, content_type: ctype } = input_file(state, p, field)?
                 .ok_or_else(|| bad_request(&format!("there is no {field} in the request")))?;
             if kind == MessageKind::Photo {
                 check_photo(&bytes)?;

@@ -71,7 +71,7 @@ async fn method(AxState(shared): Shr, Path((bot, name)): Path<(String, String)>,
         };
         let file = field
             .and_then(|f| methods::input_file(&state, &params, f).ok().flatten())
-            .map(|(b, _, _)| b.to_vec());
+            .map(|part| part.bytes.to_vec());
         state.calls.push(Call {
             method: method_name.clone(),
             token: token.to_owned(),
