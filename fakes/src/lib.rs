@@ -16,4 +16,4 @@ pub use runninghub::{
     Endpoint, Fault, FakeRunningHub, NodeInput, Outcome, TaskEnd, TaskRecord, TaskScript,
     WebhookDelivery,
 };
-pub use telegram::{BotMessage, Call, FakeTelegram, FakeUser, MessageKind, TgFault};
+pub use telegram::{BotMessage, Call, FakeTelegram, FakeUser, MessageKind, TgFault, WebhookPush};

@@ -296,3 +296,52 @@ mod with_dispatcher {
         task.abort();
     }
 }
+
+#[tokio::test]
+async fn webhook_mode_pushes_updates_with_the_secret() {
+    use axum::http::HeaderMap;
+    use axum::{Router, routing::post};
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(Option<String>, Value)>();
+    let fails = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(1));
+    let app = Router::new().route(
+        "/tg",
+        post(move |headers: HeaderMap, axum::Json(v): axum::Json<Value>| {
+            let (tx, fails) = (tx.clone(), fails.clone());
+            async move {
+                // The first delivery fails: Telegram must retry it.
+                if fails.fetch_sub(1, std::sync::atomic::Ordering::SeqCst) == 1 {
+                    return axum::http::StatusCode::SERVICE_UNAVAILABLE;
+                }
+                let secret = headers
+                    .get("x-telegram-bot-api-secret-token")
+                    .map(|h| h.to_str().unwrap().to_owned());
+                let _ = tx.send((secret, v));
+                axum::http::StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook = format!("http://{}/tg", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let tg = FakeTelegram::start().await;
+    let user = tg.user(3, None);
+    let http = reqwest::Client::new();
+    let (s, _) = call(&http, &tg, "setWebhook", json!({"url": hook, "secret_token": "s3cr3t"})).await;
+    assert_eq!(s, 200);
+    let (s, _) = call(&http, &tg, "getUpdates", json!({})).await;
+    assert_eq!(s, 409);
+    user.send_text("a");
+    user.send_text("b");
+    for expected in ["a", "b"] {
+        let (secret, u) = tokio::time::timeout(Duration::from_secs(3), rx.recv()).await.unwrap().unwrap();
+        assert_eq!(secret.as_deref(), Some("s3cr3t"));
+        assert_eq!(u["message"]["text"], expected);
+    }
+    assert!(tg.wait_for(|t| t.pending_updates() == 0, Duration::from_secs(1)).await);
+    let pushes = tg.webhook_pushes();
+    assert_eq!(pushes.len(), 3);
+    assert_eq!(pushes[0].status, Some(503));
+    assert_eq!(call(&http, &tg, "deleteWebhook", json!({})).await.0, 200);
+    assert_eq!(call(&http, &tg, "getUpdates", json!({})).await.0, 200);
+}

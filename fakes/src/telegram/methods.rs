@@ -97,6 +97,7 @@ pub(crate) fn handle(state: &mut State, method: &str, p: &Params) -> Res {
         })),
         "DeleteWebhook" => {
             state.webhook_url.clear();
+            state.webhook_secret = None;
             if p.bool("drop_pending_updates") {
                 state.updates.clear();
             }
@@ -104,6 +105,10 @@ pub(crate) fn handle(state: &mut State, method: &str, p: &Params) -> Res {
         }
         "SetWebhook" => {
             state.webhook_url = p.str("url").unwrap_or_default();
+            state.webhook_secret = p.str("secret_token").filter(|s| !s.is_empty());
+            if p.bool("drop_pending_updates") {
+                state.updates.clear();
+            }
             Ok(json!(true))
         }
         "SetMyCommands" => {

@@ -14,6 +14,7 @@ mod routes;
 mod screen;
 mod state;
 mod user;
+mod webhook;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -24,6 +25,7 @@ use tokio::sync::{Notify, watch};
 pub use calls::{Call, TgFault};
 pub use screen::{BotMessage, MessageKind};
 pub use user::FakeUser;
+pub use webhook::WebhookPush;
 
 use crate::server::ServerHandle;
 use state::{State, UserInfo};
@@ -71,6 +73,7 @@ impl FakeTelegram {
         });
         let router = routes::router(shared.clone());
         let server = ServerHandle::serve(listener, router, stop_tx);
+        webhook::spawn_pusher(shared.clone());
         FakeTelegram { shared, server: Arc::new(server), url }
     }
 
@@ -100,6 +103,7 @@ impl FakeTelegram {
     }
 
     pub(crate) fn notify_updates(&self) {
+        // Wakes the long polls and the webhook pusher.
         self.shared.updates_changed.notify_waiters();
     }
 
@@ -188,6 +192,16 @@ impl FakeTelegram {
     /// Callback query ids the bot has not answered with answerCallbackQuery.
     pub fn unanswered_callbacks(&self) -> Vec<String> {
         self.lock().callbacks.iter().filter(|(_, a)| !a).map(|(id, _)| id.clone()).collect()
+    }
+
+    /// The URL set with setWebhook (empty in long-polling mode).
+    pub fn webhook_url(&self) -> String {
+        self.lock().webhook_url.clone()
+    }
+
+    /// Every webhook POST made so far (webhook mode only).
+    pub fn webhook_pushes(&self) -> Vec<WebhookPush> {
+        self.lock().webhook_pushes.clone()
     }
 
     /// Bytes of any stored file (user or bot upload) by file_id.

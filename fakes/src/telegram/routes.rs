@@ -134,6 +134,15 @@ async fn get_updates(shared: &Shared, p: &Params) -> Result<Value, ApiError> {
     if p.fields.get("offset").is_some_and(|v| !v.is_null()) && p.i64("offset").is_none() {
         return Err(bad_request("invalid offset"));
     }
+    if !shared.lock().webhook_url.is_empty() {
+        return Err(ApiError {
+            code: 409,
+            description: "Conflict: can't use getUpdates method while webhook is active; \
+                          use deleteWebhook to delete the webhook first"
+                .into(),
+            retry_after: None,
+        });
+    }
     loop {
         let notified = shared.updates_changed.notified();
         tokio::pin!(notified);
