@@ -345,3 +345,33 @@ async fn webhook_mode_pushes_updates_with_the_secret() {
     assert_eq!(call(&http, &tg, "deleteWebhook", json!({})).await.0, 200);
     assert_eq!(call(&http, &tg, "getUpdates", json!({})).await.0, 200);
 }
+
+#[tokio::test]
+async fn html_parse_mode_and_form_encoding() {
+    let tg = FakeTelegram::start().await;
+    let user = tg.user(9, None);
+    let http = reqwest::Client::new();
+    let (s, m) = call(&http, &tg, "sendMessage",
+        json!({"chat_id":9,"text":"<b>Done</b> in 3&nbsp;s","parse_mode":"HTML"})).await;
+    assert_eq!(s, 400, "{m}");
+    assert!(m["description"].as_str().unwrap().starts_with("Bad Request: can't parse entities"));
+    let (s, m) = call(&http, &tg, "sendMessage",
+        json!({"chat_id":9,"text":"<b>Done</b> &lt;3","parse_mode":"HTML"})).await;
+    assert_eq!(s, 200);
+    assert_eq!(m["result"]["text"], "Done <3");
+    assert_eq!(user.last_message().unwrap().text_or_caption, "Done <3");
+
+    // form-urlencoded, integer fields normalised to numbers in the log.
+    let r = http
+        .post(format!("{}/bot{TOKEN}/sendmessage", tg.url()))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("chat_id=9&text=hi%20there+you")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let c = tg.calls().pop().unwrap();
+    assert_eq!(c.params["chat_id"], 9);
+    assert_eq!(c.params["text"], "hi there you");
+    assert_eq!(c.method, "SendMessage");
+}

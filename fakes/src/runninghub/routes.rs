@@ -303,9 +303,10 @@ async fn status(AxState(shared): Shr, body: Bytes) -> Response {
         Ok(id) => id,
         Err(body) => return json_response(body),
     };
-    let state = shared.lock();
-    let task = state.task(&id).expect("found by task_call");
-    json_response(wire::status(task, Instant::now()))
+    let mut guard = shared.lock();
+    let state = &mut *guard;
+    let idx = state.task_index[&id];
+    json_response(wire::status(&mut state.quirks, &state.tasks[idx], Instant::now()))
 }
 
 async fn cancel(AxState(shared): Shr, body: Bytes) -> Response {

@@ -7,6 +7,7 @@
 
 use serde_json::{Value, json};
 
+use super::html;
 use super::json as tj;
 use super::params::{FilePart, Params};
 use super::screen::MessageKind;
@@ -170,6 +171,16 @@ pub(crate) fn handle(state: &mut State, method: &str, p: &Params) -> Res {
     }
 }
 
+/// The visible text of a text/caption field under the call's `parse_mode`: HTML is
+/// validated and stripped like Telegram does; other modes are kept verbatim.
+fn visible(p: &Params, raw: String) -> Result<String, ApiError> {
+    let html = p.str("parse_mode").is_some_and(|m| m.eq_ignore_ascii_case("html"));
+    if !html {
+        return Ok(raw);
+    }
+    html::parse(&raw).map_err(|description| ApiError { code: 400, description, retry_after: None })
+}
+
 /// Resolves `chat_id` to a known private chat (403 when the user blocked the bot).
 fn chat(state: &State, p: &Params) -> Result<i64, ApiError> {
     if p.fields.get("chat_id").is_none() {
@@ -207,7 +218,7 @@ fn send(state: &mut State, p: &Params, kind: MessageKind) -> Res {
     check_markup(&reply_markup)?;
     let (text, media, file, file_name) = match kind {
         MessageKind::Text => {
-            let text = p.str("text").unwrap_or_default();
+            let text = visible(p, p.str("text").unwrap_or_default())?;
             if text.trim().is_empty() {
                 return Err(bad_request("message text is empty"));
             }
@@ -217,7 +228,7 @@ fn send(state: &mut State, p: &Params, kind: MessageKind) -> Res {
             (text, None, None, None)
         }
         MessageKind::Photo | MessageKind::Document => {
-            let caption = p.str("caption").unwrap_or_default();
+            let caption = visible(p, p.str("caption").unwrap_or_default())?;
             if caption.chars().count() > 1024 {
                 return Err(bad_request("message caption is too long"));
             }
@@ -308,7 +319,7 @@ fn edit(state: &mut State, p: &Params, what: Edit) -> Res {
             if m.kind != MessageKind::Text {
                 return Err(bad_request("there is no text in the message to edit"));
             }
-            let t = p.str("text").unwrap_or_default();
+            let t = visible(p, p.str("text").unwrap_or_default())?;
             if t.trim().is_empty() {
                 return Err(bad_request("message text is empty"));
             }
@@ -321,7 +332,7 @@ fn edit(state: &mut State, p: &Params, what: Edit) -> Res {
             if m.kind == MessageKind::Text {
                 return Err(bad_request("there is no caption in the message to edit"));
             }
-            let c = p.str("caption").unwrap_or_default();
+            let c = visible(p, p.str("caption").unwrap_or_default())?;
             if c.chars().count() > 1024 {
                 return Err(bad_request("message caption is too long"));
             }

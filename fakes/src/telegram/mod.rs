@@ -7,6 +7,7 @@
 //! Point the bot at [`FakeTelegram::url`] (e.g. via `TELEGRAM_API_URL`); any token works.
 
 mod calls;
+mod html;
 mod json;
 mod methods;
 mod params;
