@@ -244,6 +244,16 @@ mod with_teloxide {
             .unwrap();
         assert_eq!(photo.caption(), Some("Done"));
         assert_eq!(tg.last_message(42).unwrap().file.unwrap(), png);
+        let other = solid_png(50, 50, [7, 7, 7]);
+        let media = teloxide::types::InputMedia::Photo(
+            teloxide::types::InputMediaPhoto::new(InputFile::memory(other.clone()).file_name("o.png"))
+                .caption("Again"),
+        );
+        let replaced = bot.edit_message_media(ChatId(42), photo.id, media).await.unwrap();
+        assert_eq!(replaced.caption(), Some("Again"));
+        let shown = tg.last_message(42).unwrap();
+        assert_eq!((shown.file.unwrap(), shown.edited), (other.clone(), 1));
+        assert_eq!(tg.calls_of("EditMessageMedia")[0].file.as_deref(), Some(other.as_slice()));
         bot.send_document(ChatId(42), InputFile::memory(png.clone()).file_name("full.png")).await.unwrap();
         assert_eq!(tg.last_message(42).unwrap().file_name.as_deref(), Some("full.png"));
         tg.fail_next("sendmessage", 1, TgFault::TooManyRequests { retry_after: 3 });

@@ -69,9 +69,16 @@ async fn method(AxState(shared): Shr, Path((bot, name)): Path<(String, String)>,
             Some("SendDocument") => Some("document"),
             _ => None,
         };
-        let file = field
-            .and_then(|f| methods::input_file(&state, &params, f).ok().flatten())
-            .map(|part| part.bytes.to_vec());
+        let file = match field {
+            Some(f) => methods::input_file(&state, &params, f).ok().flatten(),
+            // editMessageMedia names its file inside the `media` object.
+            None if canonical == Some("EditMessageMedia") => params
+                .object("media")
+                .and_then(|m| m.get("media").and_then(Value::as_str).map(str::to_owned))
+                .and_then(|src| src.strip_prefix("attach://").and_then(|n| params.files.get(n).cloned())),
+            None => None,
+        }
+        .map(|part| part.bytes.to_vec());
         state.calls.push(Call {
             method: method_name.clone(),
             token: token.to_owned(),
