@@ -158,6 +158,7 @@ async fn edits_faults_and_rates() {
         "Bad Request: chat not found");
     assert_eq!(call(&http, &tg, "deleteMessage", json!({"chat_id":5,"message_id":mid})).await.0, 200);
     assert!(tg.messages(5)[0].deleted);
+    assert!(tg.dump(5).starts_with("#1 Text edited×1 DELETED \"Running\""), "{}", tg.dump(5));
     assert_eq!(tg.max_sends_per_second(5), 2);
     user.set_blocked(true);
     assert_eq!(call(&http, &tg, "sendMessage", json!({"chat_id":5,"text":"x"})).await.0, 403);

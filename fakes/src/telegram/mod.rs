@@ -185,6 +185,27 @@ impl FakeTelegram {
         self.messages(chat_id).into_iter().rev().find(|m| !m.deleted)
     }
 
+    /// A readable dump of a chat's screen, for assertion messages:
+    /// one line per bot message with its kind, text, buttons and edit/delete state.
+    pub fn dump(&self, chat_id: i64) -> String {
+        self.messages(chat_id)
+            .iter()
+            .map(|m| {
+                let buttons: Vec<String> = m.buttons().into_iter().map(|(t, d)| format!("[{t}|{d}]")).collect();
+                format!(
+                    "#{} {:?}{}{} {:?} {}",
+                    m.message_id,
+                    m.kind,
+                    if m.edited > 0 { format!(" edited×{}", m.edited) } else { String::new() },
+                    if m.deleted { " DELETED" } else { "" },
+                    m.text_or_caption,
+                    buttons.join(" "),
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
     /// Updates queued and not yet confirmed by a getUpdates offset.
     pub fn pending_updates(&self) -> usize {
         self.lock().updates.len()
