@@ -139,3 +139,45 @@ async fn shutdown_with_cancel_cancels_running_tasks_on_the_provider() {
     assert_eq!(h.fake.cancelled_tasks(), vec![task]);
     assert_eq!(h.fake.calls(Endpoint::Cancel), 1);
 }
+
+/// A job store on a temporary directory.
+async fn store(dir: &std::path::Path) -> backdrop::store::Store {
+    backdrop::store::Store::open(&format!("sqlite://{}/backdrop.db", dir.display()), dir).await.unwrap()
+}
+
+#[tokio::test]
+async fn after_a_restart_the_store_resumes_running_tasks_and_requeues_the_rest_in_order() {
+    use backdrop::queue::JobJournal;
+    use backdrop::store::{NewJob, recover};
+    let dir = tempfile::tempdir().unwrap();
+    let h = spawn_runninghub(&[1], POLL, Duration::from_secs(10)).await;
+    h.fake.set_default_script(TaskScript::succeed(Duration::from_millis(300)));
+    let db = store(dir.path()).await;
+    let image = backdrop::input_image::InputImage::parse(support::png(8, 6), &Default::default()).unwrap();
+    let new = NewJob { user_id: 1, chat_id: 1, language: "en".into(), engine: "runninghub".into(), parent: None };
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        ids.push(db.create_job(&new, &image, &image).await.unwrap().0);
+    }
+    // Before the "crash": job 1 got a provider task; jobs 2 and 3 were waiting.
+    let stored = db.job(ids[0]).await.unwrap().unwrap();
+    let mut rx = h.queue.submit(ids[0], stored.input()).unwrap();
+    let task = remote_task(&mut rx).await;
+    db.record(ids[0], &rx.borrow().clone()).await;
+    h.queue.shutdown(ShutdownMode::Keep).await;
+    db.close().await;
+
+    let db = store(dir.path()).await;
+    let h2 = support::spawn_on(h.fake.clone(), &[1], POLL, Duration::from_secs(10));
+    let recovered = recover(db.unfinished().await.unwrap(), &h2.queue);
+    assert_eq!(recovered.live.iter().map(|(j, _)| j.id).collect::<Vec<_>>(), ids);
+    assert!(recovered.undelivered.is_empty());
+    let mut receivers: Vec<_> = recovered.live.into_iter().map(|(_, rx)| rx).collect();
+    for rx in &mut receivers {
+        assert!(matches!(ended(rx).await, JobState::Done(_)));
+    }
+    let tasks = h2.fake.tasks();
+    assert_eq!(tasks.len(), 3, "one task per job, the first one never created twice");
+    assert_eq!(tasks[0].id, task);
+    assert!(tasks[1].created_at < tasks[2].created_at, "the waiting jobs kept their order");
+}
