@@ -58,4 +58,7 @@ pub enum TgFault {
         /// `description`, e.g. `"Forbidden: bot was blocked by the user"`.
         description: String,
     },
+    /// Never answers: the call is held until the client goes away (a killed bot) or ten
+    /// minutes pass. Lets a test stop the bot in the middle of a call.
+    Hang,
 }

@@ -97,8 +97,13 @@ async fn method(AxState(shared): Shr, Path((bot, name)): Path<(String, String)>,
         (idx, fault)
     };
 
+    if fault == Some(TgFault::Hang) {
+        // Dropped with the connection when the client dies; bounded otherwise.
+        tokio::time::sleep(std::time::Duration::from_secs(600)).await;
+    }
     let result = if let Some(fault) = fault {
         Err(match fault {
+            TgFault::Hang => ApiError { code: 504, description: "Gateway Timeout".into(), retry_after: None },
             TgFault::TooManyRequests { retry_after } => ApiError {
                 code: 429,
                 description: format!("Too Many Requests: retry after {retry_after}"),
