@@ -151,15 +151,17 @@ mod tests {
 
     #[test]
     fn refuses_a_gigantic_picture_from_its_header() {
-        // A real PNG header claiming 30000x30000, with no pixel data at all.
-        let mut bytes = png(1, 1);
-        bytes[16..20].copy_from_slice(&30000u32.to_be_bytes());
-        bytes[20..24].copy_from_slice(&30000u32.to_be_bytes());
+        // A real JPEG whose frame header (SOF0) claims 30000x30000: refused from the
+        // header alone, before any pixel is decoded.
+        let mut bytes = Vec::new();
+        image::RgbImage::new(1, 1)
+            .write_to(&mut Cursor::new(&mut bytes), ImageFormat::Jpeg)
+            .unwrap();
+        let sof = bytes.windows(2).position(|w| w == [0xFF, 0xC0]).expect("a baseline JPEG");
+        bytes[sof + 5..sof + 7].copy_from_slice(&30000u16.to_be_bytes());
+        bytes[sof + 7..sof + 9].copy_from_slice(&30000u16.to_be_bytes());
         let err = InputImage::parse(bytes, &ImageLimits::default()).unwrap_err();
-        assert!(matches!(
-            err,
-            InputImageError::TooManyPixels { width: 30000, .. }
-        ));
+        assert!(matches!(err, InputImageError::TooManyPixels { width: 30000, .. }), "{err:?}");
     }
 
     #[test]

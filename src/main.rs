@@ -53,6 +53,8 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Usage statistics from the job store in DATA_DIR.
+    Stats,
     /// Check the configuration; with network access, also each RunningHub key and the bot
     /// token. Exits non-zero on any problem.
     Check,
@@ -89,6 +91,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 engine,
             } => generate(&product, &background, &out, engine).await,
             Command::Cutout { product, out } => cutout(&product, &out).await,
+            Command::Stats => stats().await,
             Command::Check => check().await,
         }
     })
@@ -169,12 +172,24 @@ async fn cutout(_product: &Path, _out: &Path) -> anyhow::Result<()> {
     bail!("cutout is not built yet")
 }
 
+async fn stats() -> anyhow::Result<()> {
+    let settings = Settings::from_env()?;
+    let store = backdrop::store::Store::open(&settings.database_url, &settings.data_dir).await?;
+    println!("{}", store.stats(None).await?);
+    store.close().await;
+    Ok(())
+}
+
 async fn check() -> anyhow::Result<()> {
     let settings = Settings::from_env()?;
-    eprintln!(
-        "configuration OK: engine {:?}, {} RunningHub account(s)",
-        settings.engine,
-        settings.runninghub.accounts.len()
-    );
+    let checks = backdrop::check::run(&settings).await;
+    for check in &checks {
+        println!("{check}");
+    }
+    let failed = checks.iter().filter(|c| !c.ok).count();
+    if failed > 0 {
+        bail!("{failed} check(s) failed");
+    }
+    println!("all checks passed");
     Ok(())
 }

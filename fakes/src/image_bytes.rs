@@ -12,14 +12,9 @@ pub fn solid_png(width: u32, height: u32, rgb: [u8; 3]) -> Vec<u8> {
     let width = width.max(1);
     let height = height.max(1);
     // Raw scanlines: filter byte 0 followed by RGB pixels.
-    let row_len = 1 + 3 * width as usize;
-    let mut raw = Vec::with_capacity(row_len * height as usize);
-    for _ in 0..height {
-        raw.push(0);
-        for _ in 0..width {
-            raw.extend_from_slice(&rgb);
-        }
-    }
+    let mut row = vec![0u8];
+    row.extend(rgb.repeat(width as usize));
+    let raw = row.repeat(height as usize);
 
     let mut png = Vec::new();
     png.extend_from_slice(&[0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A]);

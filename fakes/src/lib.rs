@@ -4,6 +4,26 @@
 //! Both fakes are real HTTP servers on `127.0.0.1:0` speaking the real wire format, so the
 //! production clients (reqwest for RunningHub, teloxide for Telegram) are exercised end to
 //! end, without network access and with deterministic, scriptable behaviour.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use backdrop_fakes::{FakeRunningHub, FakeTelegram, TaskScript, image_bytes::solid_png};
+//!
+//! # async fn demo() {
+//! let rh = FakeRunningHub::start().await;
+//! rh.add_account("key-1", 2);
+//! rh.push_script(TaskScript::fail(Duration::from_millis(300), "CUDA out of memory"));
+//! // … point RUNNINGHUB_API_URL at rh.url() and run a job …
+//! assert_eq!(rh.over_limit_attempts("key-1"), 0);
+//!
+//! let tg = FakeTelegram::start().await;
+//! let user = tg.user(42, Some("en"));
+//! user.send_command("/start");
+//! user.send_photo(solid_png(640, 480, [200, 200, 200]));
+//! // … point TELEGRAM_API_URL at tg.url() and run the bot …
+//! tg.wait_for(|t| t.last_message(42).is_some(), Duration::from_secs(5)).await;
+//! # }
+//! ```
 
 pub mod image_bytes;
 pub mod runninghub;
@@ -16,4 +36,4 @@ pub use runninghub::{
     Endpoint, Fault, FakeRunningHub, NodeInput, Outcome, TaskEnd, TaskRecord, TaskScript,
     WebhookDelivery,
 };
-pub use telegram::{BotMessage, Call, FakeTelegram, FakeUser, MessageKind, TgFault};
+pub use telegram::{BotMessage, Call, FakeTelegram, FakeUser, MessageKind, TgFault, WebhookPush};

@@ -158,6 +158,7 @@ async fn edits_faults_and_rates() {
         "Bad Request: chat not found");
     assert_eq!(call(&http, &tg, "deleteMessage", json!({"chat_id":5,"message_id":mid})).await.0, 200);
     assert!(tg.messages(5)[0].deleted);
+    assert!(tg.dump(5).starts_with("#1 Text edited×1 DELETED \"Running\""), "{}", tg.dump(5));
     assert_eq!(tg.max_sends_per_second(5), 2);
     user.set_blocked(true);
     assert_eq!(call(&http, &tg, "sendMessage", json!({"chat_id":5,"text":"x"})).await.0, 403);
@@ -244,6 +245,16 @@ mod with_teloxide {
             .unwrap();
         assert_eq!(photo.caption(), Some("Done"));
         assert_eq!(tg.last_message(42).unwrap().file.unwrap(), png);
+        let other = solid_png(50, 50, [7, 7, 7]);
+        let media = teloxide::types::InputMedia::Photo(
+            teloxide::types::InputMediaPhoto::new(InputFile::memory(other.clone()).file_name("o.png"))
+                .caption("Again"),
+        );
+        let replaced = bot.edit_message_media(ChatId(42), photo.id, media).await.unwrap();
+        assert_eq!(replaced.caption(), Some("Again"));
+        let shown = tg.last_message(42).unwrap();
+        assert_eq!((shown.file.unwrap(), shown.edited), (other.clone(), 1));
+        assert_eq!(tg.calls_of("EditMessageMedia")[0].file.as_deref(), Some(other.as_slice()));
         bot.send_document(ChatId(42), InputFile::memory(png.clone()).file_name("full.png")).await.unwrap();
         assert_eq!(tg.last_message(42).unwrap().file_name.as_deref(), Some("full.png"));
         tg.fail_next("sendmessage", 1, TgFault::TooManyRequests { retry_after: 3 });
@@ -295,4 +306,83 @@ mod with_dispatcher {
         assert!(tg.unknown_methods().is_empty(), "{:?}", tg.unknown_methods());
         task.abort();
     }
+}
+
+#[tokio::test]
+async fn webhook_mode_pushes_updates_with_the_secret() {
+    use axum::http::HeaderMap;
+    use axum::{Router, routing::post};
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(Option<String>, Value)>();
+    let fails = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(1));
+    let app = Router::new().route(
+        "/tg",
+        post(move |headers: HeaderMap, axum::Json(v): axum::Json<Value>| {
+            let (tx, fails) = (tx.clone(), fails.clone());
+            async move {
+                // The first delivery fails: Telegram must retry it.
+                if fails.fetch_sub(1, std::sync::atomic::Ordering::SeqCst) == 1 {
+                    return axum::http::StatusCode::SERVICE_UNAVAILABLE;
+                }
+                let secret = headers
+                    .get("x-telegram-bot-api-secret-token")
+                    .map(|h| h.to_str().unwrap().to_owned());
+                let _ = tx.send((secret, v));
+                axum::http::StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook = format!("http://{}/tg", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let tg = FakeTelegram::start().await;
+    let user = tg.user(3, None);
+    let http = reqwest::Client::new();
+    let (s, _) = call(&http, &tg, "setWebhook", json!({"url": hook, "secret_token": "s3cr3t"})).await;
+    assert_eq!(s, 200);
+    let (s, _) = call(&http, &tg, "getUpdates", json!({})).await;
+    assert_eq!(s, 409);
+    user.send_text("a");
+    user.send_text("b");
+    for expected in ["a", "b"] {
+        let (secret, u) = tokio::time::timeout(Duration::from_secs(3), rx.recv()).await.unwrap().unwrap();
+        assert_eq!(secret.as_deref(), Some("s3cr3t"));
+        assert_eq!(u["message"]["text"], expected);
+    }
+    assert!(tg.wait_for(|t| t.pending_updates() == 0, Duration::from_secs(1)).await);
+    let pushes = tg.webhook_pushes();
+    assert_eq!(pushes.len(), 3);
+    assert_eq!(pushes[0].status, Some(503));
+    assert_eq!(call(&http, &tg, "deleteWebhook", json!({})).await.0, 200);
+    assert_eq!(call(&http, &tg, "getUpdates", json!({})).await.0, 200);
+}
+
+#[tokio::test]
+async fn html_parse_mode_and_form_encoding() {
+    let tg = FakeTelegram::start().await;
+    let user = tg.user(9, None);
+    let http = reqwest::Client::new();
+    let (s, m) = call(&http, &tg, "sendMessage",
+        json!({"chat_id":9,"text":"<b>Done</b> in 3&nbsp;s","parse_mode":"HTML"})).await;
+    assert_eq!(s, 400, "{m}");
+    assert!(m["description"].as_str().unwrap().starts_with("Bad Request: can't parse entities"));
+    let (s, m) = call(&http, &tg, "sendMessage",
+        json!({"chat_id":9,"text":"<b>Done</b> &lt;3","parse_mode":"HTML"})).await;
+    assert_eq!(s, 200);
+    assert_eq!(m["result"]["text"], "Done <3");
+    assert_eq!(user.last_message().unwrap().text_or_caption, "Done <3");
+
+    // form-urlencoded, integer fields normalised to numbers in the log.
+    let r = http
+        .post(format!("{}/bot{TOKEN}/sendmessage", tg.url()))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("chat_id=9&text=hi%20there+you")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let c = tg.calls().pop().unwrap();
+    assert_eq!(c.params["chat_id"], 9);
+    assert_eq!(c.params["text"], "hi there you");
+    assert_eq!(c.method, "SendMessage");
 }

@@ -85,7 +85,11 @@ pub struct RunningHubEngine {
 }
 
 impl RunningHubEngine {
-    pub fn new(client: RunningHubClient, accounts: Vec<RunningHubAccount>, settings: RunningHubSettings) -> Self {
+    pub fn new(
+        client: RunningHubClient,
+        accounts: Vec<RunningHubAccount>,
+        settings: RunningHubSettings,
+    ) -> Self {
         Self { client, accounts, settings, wakers: Arc::default() }
     }
 
@@ -145,7 +149,11 @@ impl RunningHubEngine {
 
     /// Uploads both images and creates the task. Errors here happen before any task
     /// exists, so account trouble becomes `LaneBusy`/`LaneRefused` for the queue.
-    async fn start(&self, ctx: &RunContext, account: &RunningHubAccount) -> Result<RemoteTaskId, EngineError> {
+    async fn start(
+        &self,
+        ctx: &RunContext,
+        account: &RunningHubAccount,
+    ) -> Result<RemoteTaskId, EngineError> {
         let (product, background) = tokio::try_join!(ctx.input.product.load(), ctx.input.background.load())?;
         let uploads = async {
             tokio::try_join!(
@@ -160,6 +168,9 @@ impl RunningHubEngine {
         };
         if ctx.cancel.is_cancelled() {
             return Err(EngineError::Cancelled);
+        }
+        if ctx.suspend.is_cancelled() {
+            return Err(EngineError::Suspended);
         }
         let nodes = [
             NodeInput {
@@ -183,7 +194,12 @@ impl RunningHubEngine {
 
     /// Uploads one image, shrinking it first if it is over the limit, and again if the
     /// provider still finds it too large (809).
-    async fn upload(&self, account: &RunningHubAccount, image: &InputImage, stem: &str) -> Result<String, EngineError> {
+    async fn upload(
+        &self,
+        account: &RunningHubAccount,
+        image: &InputImage,
+        stem: &str,
+    ) -> Result<String, EngineError> {
         let mut limit = self.settings.max_upload_bytes;
         let mut shrinks = 0;
         loop {
@@ -223,7 +239,8 @@ impl RunningHubEngine {
     ) -> Result<Vec<TaskOutput>, EngineError> {
         // Anchored at the create answer; `Delay` keeps the spacing after a slow poll
         // instead of firing a burst to catch up.
-        let mut ticker = tokio::time::interval_at(first_poll, self.settings.poll_interval.max(Duration::from_millis(1)));
+        let mut ticker =
+            tokio::time::interval_at(first_poll, self.settings.poll_interval.max(Duration::from_millis(1)));
         ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut errors = 0u32;
         let mut last: Option<TaskProgress> = None;
@@ -231,6 +248,8 @@ impl RunningHubEngine {
             let woken = tokio::select! {
                 biased;
                 _ = ctx.cancel.cancelled() => return Err(self.cancel_remote(account, task, "cancelled").await),
+                // Shutting down with tasks kept: a restart resumes this one.
+                _ = ctx.suspend.cancelled() => return Err(EngineError::Suspended),
                 _ = waker.notified() => true,
                 _ = ticker.tick() => false,
             };
@@ -242,6 +261,7 @@ impl RunningHubEngine {
             let polled = tokio::select! {
                 biased;
                 _ = ctx.cancel.cancelled() => return Err(self.cancel_remote(account, task, "cancelled").await),
+                _ = ctx.suspend.cancelled() => return Err(EngineError::Suspended),
                 polled = self.client.outputs(&account.api_key, task) => polled,
             };
             let progress = match polled {
@@ -283,7 +303,12 @@ impl RunningHubEngine {
     }
 
     /// Best-effort cancel of the provider task, bounded; the run ends either way.
-    async fn cancel_remote(&self, account: &RunningHubAccount, task: &RemoteTaskId, why: &str) -> EngineError {
+    async fn cancel_remote(
+        &self,
+        account: &RunningHubAccount,
+        task: &RemoteTaskId,
+        why: &str,
+    ) -> EngineError {
         match tokio::time::timeout(CANCEL_BOUND, self.client.cancel(&account.api_key, task)).await {
             Ok(Ok(())) => info!(why, "provider task cancelled"),
             Ok(Err(e)) => warn!(why, error = %e, "could not cancel the provider task"),
@@ -297,7 +322,9 @@ impl RunningHubEngine {
         let output = outputs.iter().find(|o| o.is_image()).ok_or(FailReason::NoOutput)?;
         let max = self.settings.max_result_bytes;
         let bytes = self.client.download(&output.file_url, max).await.map_err(|e| match e {
-            RhError::TooLarge { limit } => FailReason::Provider(format!("the result is larger than {limit} bytes")),
+            RhError::TooLarge { limit } => {
+                FailReason::Provider(format!("the result is larger than {limit} bytes"))
+            }
             other => FailReason::Unavailable(format!("downloading the result: {other}")),
         })?;
         // Reads only the header: cheap enough for the runtime.
@@ -364,7 +391,9 @@ fn lane_error(e: RhError, step: &str) -> EngineError {
         // Transient errors that outlived the client's retries.
         ErrorAction::Retry => FailReason::Unavailable(format!("{step}: {e}")).into(),
         _ => match e {
-            RhError::Rejected(detail) => FailReason::Provider(format!("the workflow rejected the inputs: {detail}")).into(),
+            RhError::Rejected(detail) => {
+                FailReason::Provider(format!("the workflow rejected the inputs: {detail}")).into()
+            }
             RhError::Api { code: 433, ref msg } => {
                 FailReason::Provider(format!("the workflow refused the inputs: {msg}")).into()
             }

@@ -367,8 +367,9 @@ impl Shared {
         wake_at
     }
 
-    /// Applies a terminal event to a live job, forgets it, and returns the journal write
-    /// to await outside the lock.
+    /// Applies a terminal event to a live job and forgets it. The returned future records
+    /// the end and only then publishes it, so whoever acts on an ending (the bot delivering
+    /// a result) acts on something the store already has. Await it outside the lock.
     fn end_locked(
         &self,
         state: &mut State,
@@ -376,12 +377,22 @@ impl Shared {
         event: JobEvent,
     ) -> Option<impl Future<Output = ()> + Send + 'static> {
         let entry = state.jobs.remove(&id)?;
-        let next = apply(&entry, id, event)?;
+        let next = match entry.state.borrow().apply(event) {
+            Ok(next) => next,
+            Err(e) => {
+                tracing::error!(job = %id, "{e}");
+                return None;
+            }
+        };
         let journal = Arc::clone(&self.journal);
-        Some(async move { journal.record(id, &next).await })
+        Some(async move {
+            journal.record(id, &next).await;
+            tracing::debug!(job = %id, state = next.name(), "job state");
+            entry.state.send_replace(next);
+        })
     }
 
-    /// Ends a job after its run, then records it.
+    /// Ends a job after its run.
     async fn end(&self, id: JobId, event: JobEvent) {
         let recorded = self.end_locked(&mut self.lock(), id, event);
         if let Some(recorded) = recorded {

@@ -16,11 +16,14 @@ use super::error::{ErrorAction, RhError, code_from_msg};
 use super::progress::TaskProgress;
 use super::retry::RetryPolicy;
 use super::wire::{
-    AccountStatusData, AccountStatusRequest, CreateData, CreateRequest, Envelope, NodeInfo,
-    PromptTips, TaskRequest, UploadData,
+    AccountStatusData, AccountStatusRequest, CreateData, CreateRequest, Envelope, NodeInfo, PromptTips,
+    TaskRequest, UploadData,
 };
 use crate::job::RemoteTaskId;
 use crate::secret::Secret;
+
+/// No JSON answer of this API comes near this size; anything larger is not RunningHub.
+const MAX_JSON_BYTES: usize = 4 * 1024 * 1024;
 
 /// Timeouts and retries of a [`RunningHubClient`].
 #[derive(Clone, Copy, Debug)]
@@ -248,12 +251,13 @@ impl RunningHubClient {
     /// Downloads an output file, streaming, refusing anything over `max_bytes`.
     #[tracing::instrument(skip(self, url), fields(host = reqwest::Url::parse(url).ok().and_then(|u| u.host_str().map(str::to_owned))))]
     pub async fn download(&self, url: &str, max_bytes: usize) -> Result<Bytes, RhError> {
-        let parsed = reqwest::Url::parse(url).map_err(|_| RhError::Decode("output URL is not a URL".into()))?;
+        let parsed =
+            reqwest::Url::parse(url).map_err(|_| RhError::Decode("output URL is not a URL".into()))?;
         if !matches!(parsed.scheme(), "http" | "https") {
             return Err(RhError::Decode("output URL is not http(s)".into()));
         }
         self.retrying(Safety::Idempotent, || async {
-            let mut response = self
+            let response = self
                 .http
                 .get(parsed.clone())
                 .timeout(self.options.upload_timeout)
@@ -264,17 +268,7 @@ impl RunningHubClient {
             if !status.is_success() {
                 return Err(RhError::Http { status: status.as_u16() }.into());
             }
-            if response.content_length().is_some_and(|len| len > max_bytes as u64) {
-                return Err(RhError::TooLarge { limit: max_bytes }.into());
-            }
-            let mut body = BytesMut::new();
-            while let Some(chunk) = response.chunk().await.map_err(Failure::from_reqwest)? {
-                if body.len() + chunk.len() > max_bytes {
-                    return Err(RhError::TooLarge { limit: max_bytes }.into());
-                }
-                body.extend_from_slice(&chunk);
-            }
-            Ok(body.freeze())
+            read_limited(response, max_bytes).await
         })
         .await
     }
@@ -304,8 +298,9 @@ impl RunningHubClient {
         if !status.is_success() {
             return Err(RhError::Http { status: status.as_u16() }.into());
         }
-        let body = response.bytes().await.map_err(Failure::from_reqwest)?;
-        let envelope: Envelope = serde_json::from_slice(&body).map_err(|e| Failure::from(RhError::from_json(&e)))?;
+        let body = read_limited(response, MAX_JSON_BYTES).await?;
+        let envelope: Envelope =
+            serde_json::from_slice(&body).map_err(|e| Failure::from(RhError::from_json(&e)))?;
         if envelope.code != 0 || code_from_msg(envelope.msg()).is_some() {
             let error = api_error(&envelope, key);
             if error.action() == ErrorAction::Retry {
@@ -337,6 +332,22 @@ impl RunningHubClient {
             number += 1;
         }
     }
+}
+
+/// Reads a body chunk by chunk, refusing it as soon as it passes `max_bytes` (a lying
+/// `Content-Length` or a runaway stream cannot make us buffer more).
+async fn read_limited(mut response: reqwest::Response, max_bytes: usize) -> Result<Bytes, Failure> {
+    if response.content_length().is_some_and(|len| len > max_bytes as u64) {
+        return Err(RhError::TooLarge { limit: max_bytes }.into());
+    }
+    let mut body = BytesMut::new();
+    while let Some(chunk) = response.chunk().await.map_err(Failure::from_reqwest)? {
+        if body.len() + chunk.len() > max_bytes {
+            return Err(RhError::TooLarge { limit: max_bytes }.into());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
 }
 
 /// `Ok` for a success envelope (`code 0` and no error `msg`), else the business error.
@@ -407,8 +418,14 @@ mod tests {
 
     #[test]
     fn bad_base_urls_are_refused() {
-        assert!(matches!(RunningHubClient::new("not a url", ClientOptions::default()), Err(RhError::Config(_))));
-        assert!(matches!(RunningHubClient::new("ftp://x", ClientOptions::default()), Err(RhError::Config(_))));
+        assert!(matches!(
+            RunningHubClient::new("not a url", ClientOptions::default()),
+            Err(RhError::Config(_))
+        ));
+        assert!(matches!(
+            RunningHubClient::new("ftp://x", ClientOptions::default()),
+            Err(RhError::Config(_))
+        ));
         assert!(RunningHubClient::new("https://www.runninghub.ai/", ClientOptions::default()).is_ok());
     }
 }

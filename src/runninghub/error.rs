@@ -106,9 +106,7 @@ impl RhError {
     pub fn action(&self) -> ErrorAction {
         match self {
             Self::Api { code, msg } => classify(*code, msg),
-            Self::Http { status: 429 } => {
-                ErrorAction::AccountBusy { retry_after: Duration::from_secs(5) }
-            }
+            Self::Http { status: 429 } => ErrorAction::AccountBusy { retry_after: Duration::from_secs(5) },
             Self::Http { status } if *status >= 500 => ErrorAction::Retry,
             Self::Http { .. } => ErrorAction::Fatal,
             Self::Transport(_) | Self::Timeout | Self::Decode(_) => ErrorAction::Retry,

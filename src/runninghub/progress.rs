@@ -169,7 +169,8 @@ mod tests {
             TaskProgress::Running
         );
         assert_eq!(
-            progress(r#"{"code":804,"msg":"APIKEY_TASK_IS_RUNNING","data":{"netWssUrl":"wss://x"}}"#).unwrap(),
+            progress(r#"{"code":804,"msg":"APIKEY_TASK_IS_RUNNING","data":{"netWssUrl":"wss://x"}}"#)
+                .unwrap(),
             TaskProgress::Running
         );
     }
@@ -210,8 +211,10 @@ mod tests {
     fn failed_805_without_reason_or_with_a_string() {
         let p = progress(r#"{"code":805,"msg":"APIKEY_TASK_STATUS_ERROR","data":null}"#).unwrap();
         assert!(matches!(p, TaskProgress::Failed(ref r) if r.contains("no reason")), "{p:?}");
-        let p = progress(r#"{"code":805,"msg":"APIKEY_TASK_STATUS_ERROR","data":{"failedReason":"out of memory"}}"#)
-            .unwrap();
+        let p = progress(
+            r#"{"code":805,"msg":"APIKEY_TASK_STATUS_ERROR","data":{"failedReason":"out of memory"}}"#,
+        )
+        .unwrap();
         assert_eq!(p, TaskProgress::Failed("out of memory".into()));
     }
 

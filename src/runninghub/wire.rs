@@ -90,11 +90,7 @@ impl PromptTips {
             let messages: Vec<&str> = detail
                 .get("errors")
                 .and_then(Value::as_array)
-                .map(|list| {
-                    list.iter()
-                        .filter_map(|e| e.get("message").and_then(Value::as_str))
-                        .collect()
-                })
+                .map(|list| list.iter().filter_map(|e| e.get("message").and_then(Value::as_str)).collect())
                 .unwrap_or_default();
             parts.push(format!("node {node} ({class}): {}", messages.join("; ")));
         }
@@ -295,7 +291,8 @@ mod tests {
         let up: UploadData = data(&env);
         assert_eq!(up.file_name, "api/9d77b8530f8b3591edc5c4e8f3f55b2cf0960bb2a5ca6.png");
         assert_eq!(up.file_type.as_deref(), Some("image"));
-        let env = envelope(r#"{"code":0,"msg":"success","data":{"fileName":"api/a.png","fileType":"input"}}"#);
+        let env =
+            envelope(r#"{"code":0,"msg":"success","data":{"fileName":"api/a.png","fileType":"input"}}"#);
         assert_eq!(data::<UploadData>(&env).file_type.as_deref(), Some("input"));
     }
 
@@ -324,7 +321,9 @@ mod tests {
 
     #[test]
     fn create_answer_with_numeric_task_id_keeps_every_digit() {
-        let env = envelope(r#"{"code":0,"msg":"success","data":{"taskId":1910246754753896450,"taskStatus":"CREATE"}}"#);
+        let env = envelope(
+            r#"{"code":0,"msg":"success","data":{"taskId":1910246754753896450,"taskStatus":"CREATE"}}"#,
+        );
         let created: CreateData = data(&env);
         assert_eq!(created.task_id, "1910246754753896450");
         assert_eq!(PromptTips::from_value(&created.prompt_tips).unwrap().rejection(), None);
@@ -349,7 +348,9 @@ mod tests {
         assert!(rejection.contains("node 2 (LoadImage)"), "{rejection}");
         assert!(rejection.contains("Value not in list"), "{rejection}");
         // As an object too, and empty strings mean nothing to check.
-        let obj: Value = serde_json::from_str(r#"{"node_errors": {"32": {"errors": [], "class_type": "LoadImage"}}}"#).unwrap();
+        let obj: Value =
+            serde_json::from_str(r#"{"node_errors": {"32": {"errors": [], "class_type": "LoadImage"}}}"#)
+                .unwrap();
         assert!(PromptTips::from_value(&obj).unwrap().rejection().is_some());
         assert_eq!(PromptTips::from_value(&Value::String(String::new())).unwrap().rejection(), None);
         assert!(PromptTips::from_value(&Value::String("{oops".into())).is_err());
@@ -373,7 +374,8 @@ mod tests {
         let env = envelope(r#"{"code":0,"msg":"success","data":{"remainCoins":12.5,"currentTaskCounts":3}}"#);
         let s: AccountStatusData = data(&env);
         assert_eq!((s.remain_coins, s.current_task_counts), (Some(12.5), Some(3)));
-        let env = envelope(r#"{"code":0,"msg":"success","data":{"remainCoins":"","currentTaskCounts":"n/a"}}"#);
+        let env =
+            envelope(r#"{"code":0,"msg":"success","data":{"remainCoins":"","currentTaskCounts":"n/a"}}"#);
         let s: AccountStatusData = data(&env);
         assert_eq!((s.remain_coins, s.current_task_counts), (None, None));
     }

@@ -6,7 +6,12 @@
 //! [`JobJournal`], so each state change is persisted as the queue applies it.
 
 mod journal;
+mod recovery;
+mod retention;
 pub mod stats;
+
+pub use recovery::{Recovered, recover};
+pub use retention::sweep_periodically;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;

@@ -35,6 +35,9 @@ pub struct AccountUsage {
     pub lane: u16,
     pub tasks: u64,
     pub failures: u64,
+    /// Jobs the store has as running on this account (what a live queue started, or what
+    /// the next start will resume).
+    pub running_stored: u64,
     /// Running now, and capacity, when a live queue is known.
     pub load: Option<(usize, usize)>,
     pub refused: Option<String>,
@@ -131,6 +134,7 @@ impl Store {
             lane: r.get::<i64, _>("lane") as u16,
             tasks: r.get::<i64, _>("tasks") as u64,
             failures: r.get::<i64, _>("failures") as u64,
+            running_stored: r.get::<i64, _>("running") as u64,
             load: None,
             refused: None,
         })
@@ -143,6 +147,7 @@ impl Store {
                         lane: load.id.0,
                         tasks: 0,
                         failures: 0,
+                        running_stored: 0,
                         load: None,
                         refused: None,
                     });
@@ -213,8 +218,9 @@ impl fmt::Display for Stats {
                 "account {}: {} tasks, {} failures",
                 a.lane, a.tasks, a.failures
             )?;
-            if let Some((running, capacity)) = a.load {
-                write!(f, ", running {running}/{capacity}")?;
+            match a.load {
+                Some((running, capacity)) => write!(f, ", running {running}/{capacity}")?,
+                None => write!(f, ", running {}", a.running_stored)?,
             }
             if let Some(why) = &a.refused {
                 write!(f, ", OUT OF ROTATION ({why})")?;

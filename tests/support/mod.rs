@@ -66,17 +66,22 @@ pub struct Harness {
 
 pub async fn spawn_runninghub(slots: &[usize], poll: Duration, deadline: Duration) -> Harness {
     let fake = FakeRunningHub::start().await;
+    for (i, &max_jobs) in slots.iter().enumerate() {
+        fake.add_account(&key(i + 1), max_jobs);
+    }
+    spawn_on(fake, slots, poll, deadline)
+}
+
+/// The engine and a fresh queue on an already running fake (a "restart").
+pub fn spawn_on(fake: FakeRunningHub, slots: &[usize], poll: Duration, deadline: Duration) -> Harness {
     let accounts = slots
         .iter()
         .enumerate()
-        .map(|(i, &max_jobs)| {
-            fake.add_account(&key(i + 1), max_jobs);
-            RunningHubAccount {
-                lane: LaneId(i as u16 + 1),
-                api_key: Secret::new(key(i + 1)),
-                max_jobs,
-                workflow_id: WORKFLOW.into(),
-            }
+        .map(|(i, &max_jobs)| RunningHubAccount {
+            lane: LaneId(i as u16 + 1),
+            api_key: Secret::new(key(i + 1)),
+            max_jobs,
+            workflow_id: WORKFLOW.into(),
         })
         .collect();
     let options = ClientOptions {

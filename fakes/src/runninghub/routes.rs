@@ -262,18 +262,20 @@ async fn create(AxState(shared): Shr, body: Bytes) -> Response {
 }
 
 /// Shared front of outputs/status/cancel: parse, authenticate, find the task.
-/// `Ok((key, task id))` or the answer to send.
-fn task_call(shared: &Shared, body: &[u8]) -> Result<String, Response> {
+/// `Ok(task id)` or the error body to answer.
+fn task_call(shared: &Shared, body: &[u8]) -> Result<String, Value> {
+    let params_invalid = || wire::error(301, "PARAMS_INVALID");
     let Some(obj) = parse_object(body) else { return Err(params_invalid()) };
     let api_key = str_field(&obj, "apiKey");
     let state = shared.lock();
     if let Some((code, msg)) = state.auth_error(api_key.as_deref()) {
-        return Err(json_response(wire::error(code, &msg)));
+        return Err(wire::error(code, &msg));
     }
     let Some(id) = str_field(&obj, "taskId") else { return Err(params_invalid()) };
     match state.task(&id) {
+        // Another account's task is "not found" for this key.
         Some(t) if Some(&t.api_key) == api_key.as_ref() => Ok(id),
-        _ => Err(json_response(wire::error(807, "APIKEY_TASK_NOT_FOUND"))),
+        _ => Err(wire::error(807, "APIKEY_TASK_NOT_FOUND")),
     }
 }
 
@@ -283,7 +285,7 @@ async fn outputs(AxState(shared): Shr, body: Bytes) -> Response {
     }
     let id = match task_call(&shared, &body) {
         Ok(id) => id,
-        Err(r) => return r,
+        Err(body) => return json_response(body),
     };
     let mut guard = shared.lock();
     let state = &mut *guard;
@@ -299,11 +301,12 @@ async fn status(AxState(shared): Shr, body: Bytes) -> Response {
     }
     let id = match task_call(&shared, &body) {
         Ok(id) => id,
-        Err(r) => return r,
+        Err(body) => return json_response(body),
     };
-    let state = shared.lock();
-    let task = state.task(&id).expect("found by task_call");
-    json_response(wire::status(task, Instant::now()))
+    let mut guard = shared.lock();
+    let state = &mut *guard;
+    let idx = state.task_index[&id];
+    json_response(wire::status(&mut state.quirks, &state.tasks[idx], Instant::now()))
 }
 
 async fn cancel(AxState(shared): Shr, body: Bytes) -> Response {
@@ -312,7 +315,7 @@ async fn cancel(AxState(shared): Shr, body: Bytes) -> Response {
     }
     let id = match task_call(&shared, &body) {
         Ok(id) => id,
-        Err(r) => return r,
+        Err(body) => return json_response(body),
     };
     let mut state = shared.lock();
     let now = Instant::now();

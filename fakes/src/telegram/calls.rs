@@ -23,7 +23,8 @@ pub struct Call {
     pub file: Option<Vec<u8>>,
     /// Arrival time.
     pub at: Instant,
-    /// Whether the fake answered `"ok": true` (false for faults and API errors).
+    /// Whether the fake answered `"ok": true` (false for faults and API errors, and
+    /// while the call — e.g. a long poll — is still in progress).
     pub ok: bool,
     /// `error_code` of a failed call.
     pub error_code: Option<u16>,
@@ -57,4 +58,7 @@ pub enum TgFault {
         /// `description`, e.g. `"Forbidden: bot was blocked by the user"`.
         description: String,
     },
+    /// Never answers: the call is held until the client goes away (a killed bot) or ten
+    /// minutes pass. Lets a test stop the bot in the middle of a call.
+    Hang,
 }

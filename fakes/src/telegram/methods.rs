@@ -7,12 +7,12 @@
 
 use serde_json::{Value, json};
 
+use super::html;
 use super::json as tj;
-use super::params::Params;
+use super::params::{FilePart, Params};
 use super::screen::MessageKind;
 use super::state::{State, StoredMessage, unix_now};
 use crate::image_bytes::{dimensions, sniff_mime};
-use bytes::Bytes;
 
 /// A Bot API error answer (`ok: false`).
 #[derive(Debug, Clone)]
@@ -44,6 +44,11 @@ const METHODS: &[&str] = &[
     "EditMessageText",
     "EditMessageCaption",
     "EditMessageReplyMarkup",
+    "EditMessageMedia",
+    "SetMyDescription",
+    "SetMyShortDescription",
+    "SetMyName",
+    "SetChatMenuButton",
     "DeleteMessage",
     "AnswerCallbackQuery",
     "SendChatAction",
@@ -64,27 +69,52 @@ pub(crate) fn creates_message(method: &str) -> bool {
 
 /// The file given for `field` (`photo`/`document`): an `attach://` part, a direct part,
 /// or an existing file_id. `Ok(None)` when absent.
-pub(crate) fn input_file(
-    state: &State,
-    params: &Params,
-    field: &str,
-) -> Result<Option<(Bytes, Option<String>, Option<String>)>, ApiError> {
-    if let Some(value) = params.str(field) {
-        if let Some(name) = value.strip_prefix("attach://") {
-            return match params.files.get(name) {
-                Some(p) => Ok(Some((p.bytes.clone(), p.file_name.clone(), p.content_type.clone()))),
-                None => Err(bad_request(&format!("there is no {field} in the request"))),
-            };
-        }
-        return match state.files.get(&value) {
-            Some(f) => Ok(Some((f.bytes.clone(), f.path.rsplit('/').next().map(str::to_owned), None))),
-            None => Err(bad_request("wrong file identifier/HTTP URL specified")),
-        };
+pub(crate) fn input_file(state: &State, params: &Params, field: &str) -> Result<Option<FilePart>, ApiError> {
+    match params.str(field) {
+        Some(value) => resolve_source(state, params, &value, field).map(Some),
+        None => Ok(params.files.get(field).cloned()),
     }
-    Ok(params
-        .files
-        .get(field)
-        .map(|p| (p.bytes.clone(), p.file_name.clone(), p.content_type.clone())))
+}
+
+/// Resolves `attach://<name>` to its uploaded part, or a file_id to a stored file.
+fn resolve_source(state: &State, params: &Params, value: &str, field: &str) -> Result<FilePart, ApiError> {
+    if let Some(name) = value.strip_prefix("attach://") {
+        return params
+            .files
+            .get(name)
+            .cloned()
+            .ok_or_else(|| bad_request(&format!("there is no {field} in the request")));
+    }
+    match state.files.get(value) {
+        Some(f) => Ok(FilePart {
+            bytes: f.bytes.clone(),
+            file_name: f.path.rsplit('/').next().map(str::to_owned),
+            content_type: None,
+        }),
+        None => Err(bad_request("wrong file identifier/HTTP URL specified")),
+    }
+}
+
+/// Stores an outgoing photo/document; returns the message's `photo`/`document` JSON and
+/// the document's file name.
+fn store_media(state: &mut State, kind: MessageKind, part: FilePart) -> Result<(Value, Option<String>), ApiError> {
+    let FilePart { bytes, file_name, content_type } = part;
+    if kind == MessageKind::Photo {
+        check_photo(&bytes)?;
+        let thumb = state.store_file(bytes.clone(), "photos", "jpg");
+        let full = state.store_file(bytes, "photos", "jpg");
+        return Ok((tj::photo_sizes(&thumb, &full), None));
+    }
+    if bytes.len() > 50 * 1024 * 1024 {
+        return Err(ApiError { code: 413, description: "Request Entity Too Large".into(), retry_after: None });
+    }
+    let name = file_name.unwrap_or_else(|| "file".to_owned());
+    let ext = name.rsplit_once('.').map_or("bin", |(_, e)| e).to_owned();
+    let mime = content_type
+        .filter(|c| c != "application/octet-stream")
+        .unwrap_or_else(|| sniff_mime(&bytes).to_owned());
+    let stored = state.store_file(bytes, "documents", &ext);
+    Ok((tj::document(&stored, &name, &mime), Some(name)))
 }
 
 /// Runs one synchronous method.
@@ -97,6 +127,7 @@ pub(crate) fn handle(state: &mut State, method: &str, p: &Params) -> Res {
         })),
         "DeleteWebhook" => {
             state.webhook_url.clear();
+            state.webhook_secret = None;
             if p.bool("drop_pending_updates") {
                 state.updates.clear();
             }
@@ -104,6 +135,10 @@ pub(crate) fn handle(state: &mut State, method: &str, p: &Params) -> Res {
         }
         "SetWebhook" => {
             state.webhook_url = p.str("url").unwrap_or_default();
+            state.webhook_secret = p.str("secret_token").filter(|s| !s.is_empty());
+            if p.bool("drop_pending_updates") {
+                state.updates.clear();
+            }
             Ok(json!(true))
         }
         "SetMyCommands" => {
@@ -122,6 +157,8 @@ pub(crate) fn handle(state: &mut State, method: &str, p: &Params) -> Res {
         "EditMessageText" => edit(state, p, Edit::Text),
         "EditMessageCaption" => edit(state, p, Edit::Caption),
         "EditMessageReplyMarkup" => edit(state, p, Edit::Markup),
+        "EditMessageMedia" => edit_media(state, p),
+        "SetMyDescription" | "SetMyShortDescription" | "SetMyName" | "SetChatMenuButton" => Ok(json!(true)),
         "DeleteMessage" => {
             let chat_id = chat(state, p)?;
             let id = p.i64("message_id").ok_or_else(|| bad_request("message identifier is not specified"))?;
@@ -165,6 +202,20 @@ pub(crate) fn handle(state: &mut State, method: &str, p: &Params) -> Res {
     }
 }
 
+/// The visible text of a text/caption field under the call's `parse_mode`: HTML is
+/// validated and stripped like Telegram does; other modes are kept verbatim.
+fn visible(p: &Params, raw: String) -> Result<String, ApiError> {
+    visible_in(p.str("parse_mode").as_deref(), raw)
+}
+
+fn visible_in(parse_mode: Option<&str>, raw: String) -> Result<String, ApiError> {
+    let html = parse_mode.is_some_and(|m| m.eq_ignore_ascii_case("html"));
+    if !html {
+        return Ok(raw);
+    }
+    html::parse(&raw).map_err(|description| ApiError { code: 400, description, retry_after: None })
+}
+
 /// Resolves `chat_id` to a known private chat (403 when the user blocked the bot).
 fn chat(state: &State, p: &Params) -> Result<i64, ApiError> {
     if p.fields.get("chat_id").is_none() {
@@ -202,7 +253,7 @@ fn send(state: &mut State, p: &Params, kind: MessageKind) -> Res {
     check_markup(&reply_markup)?;
     let (text, media, file, file_name) = match kind {
         MessageKind::Text => {
-            let text = p.str("text").unwrap_or_default();
+            let text = visible(p, p.str("text").unwrap_or_default())?;
             if text.trim().is_empty() {
                 return Err(bad_request("message text is empty"));
             }
@@ -212,34 +263,16 @@ fn send(state: &mut State, p: &Params, kind: MessageKind) -> Res {
             (text, None, None, None)
         }
         MessageKind::Photo | MessageKind::Document => {
-            let caption = p.str("caption").unwrap_or_default();
+            let caption = visible(p, p.str("caption").unwrap_or_default())?;
             if caption.chars().count() > 1024 {
                 return Err(bad_request("message caption is too long"));
             }
             let field = if kind == MessageKind::Photo { "photo" } else { "document" };
-            let (bytes, name, ctype) = input_file(state, p, field)?
+            let part = input_file(state, p, field)?
                 .ok_or_else(|| bad_request(&format!("there is no {field} in the request")))?;
-            if kind == MessageKind::Photo {
-                check_photo(&bytes)?;
-                let thumb = state.store_file(bytes.clone(), "photos", "jpg");
-                let full = state.store_file(bytes.clone(), "photos", "jpg");
-                (caption, Some(tj::photo_sizes(&thumb, &full)), Some(bytes), None)
-            } else {
-                if bytes.len() > 50 * 1024 * 1024 {
-                    return Err(ApiError {
-                        code: 413,
-                        description: "Request Entity Too Large".into(),
-                        retry_after: None,
-                    });
-                }
-                let name = name.unwrap_or_else(|| "file".to_owned());
-                let ext = name.rsplit_once('.').map_or("bin", |(_, e)| e).to_owned();
-                let mime = ctype
-                    .filter(|c| c != "application/octet-stream")
-                    .unwrap_or_else(|| sniff_mime(&bytes).to_owned());
-                let stored = state.store_file(bytes.clone(), "documents", &ext);
-                (caption, Some(tj::document(&stored, &name, &mime)), Some(bytes), Some(name))
-            }
+            let bytes = part.bytes.clone();
+            let (media, name) = store_media(state, kind, part)?;
+            (caption, Some(media), Some(bytes), name)
         }
     };
     let message_id = state.next_message_id(chat_id);
@@ -303,7 +336,7 @@ fn edit(state: &mut State, p: &Params, what: Edit) -> Res {
             if m.kind != MessageKind::Text {
                 return Err(bad_request("there is no text in the message to edit"));
             }
-            let t = p.str("text").unwrap_or_default();
+            let t = visible(p, p.str("text").unwrap_or_default())?;
             if t.trim().is_empty() {
                 return Err(bad_request("message text is empty"));
             }
@@ -316,7 +349,7 @@ fn edit(state: &mut State, p: &Params, what: Edit) -> Res {
             if m.kind == MessageKind::Text {
                 return Err(bad_request("there is no caption in the message to edit"));
             }
-            let c = p.str("caption").unwrap_or_default();
+            let c = visible(p, p.str("caption").unwrap_or_default())?;
             if c.chars().count() > 1024 {
                 return Err(bad_request("message caption is too long"));
             }
@@ -332,6 +365,45 @@ fn edit(state: &mut State, p: &Params, what: Edit) -> Res {
     }
     m.text = new_text;
     // Like Telegram, an edit without reply_markup removes the inline keyboard.
+    m.reply_markup = reply_markup;
+    m.edited += 1;
+    m.edit_date = Some(unix_now());
+    let m = m.clone();
+    Ok(tj::bot_message(chat_id, state.users.get(&chat_id), &m))
+}
+
+/// editMessageMedia: replaces a photo/document message's file (and caption, markup).
+fn edit_media(state: &mut State, p: &Params) -> Res {
+    if p.fields.contains_key("inline_message_id") {
+        return Err(bad_request("message to edit not found"));
+    }
+    let chat_id = chat(state, p)?;
+    let id = p.i64("message_id").ok_or_else(|| bad_request("message identifier is not specified"))?;
+    let reply_markup = p.object("reply_markup");
+    check_markup(&reply_markup)?;
+    let media = p.object("media").ok_or_else(|| bad_request("can't parse InputMedia: media not specified"))?;
+    let kind = match media.get("type").and_then(Value::as_str) {
+        Some("photo") => MessageKind::Photo,
+        Some("document") => MessageKind::Document,
+        _ => return Err(bad_request("can't parse InputMedia: unsupported media type")),
+    };
+    let source = media.get("media").and_then(Value::as_str).unwrap_or_default();
+    let part = resolve_source(state, p, source, "media")?;
+    let caption = media.get("caption").and_then(Value::as_str).unwrap_or_default().to_owned();
+    let caption = visible_in(media.get("parse_mode").and_then(Value::as_str), caption)?;
+    match state.message(chat_id, id) {
+        Some(m) if !m.deleted && m.kind != MessageKind::Text => {}
+        Some(m) if !m.deleted => return Err(bad_request("there is no media in the message to edit")),
+        _ => return Err(bad_request("message to edit not found")),
+    }
+    let bytes = part.bytes.clone();
+    let (media_json, file_name) = store_media(state, kind, part)?;
+    let m = state.message_mut(chat_id, id).expect("checked above");
+    m.kind = kind;
+    m.text = caption;
+    m.media = Some(media_json);
+    m.file = Some(bytes);
+    m.file_name = file_name;
     m.reply_markup = reply_markup;
     m.edited += 1;
     m.edit_date = Some(unix_now());

@@ -7,6 +7,7 @@
 //! Point the bot at [`FakeTelegram::url`] (e.g. via `TELEGRAM_API_URL`); any token works.
 
 mod calls;
+mod html;
 mod json;
 mod methods;
 mod params;
@@ -14,6 +15,7 @@ mod routes;
 mod screen;
 mod state;
 mod user;
+mod webhook;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -24,6 +26,7 @@ use tokio::sync::{Notify, watch};
 pub use calls::{Call, TgFault};
 pub use screen::{BotMessage, MessageKind};
 pub use user::FakeUser;
+pub use webhook::WebhookPush;
 
 use crate::server::ServerHandle;
 use state::{State, UserInfo};
@@ -71,6 +74,7 @@ impl FakeTelegram {
         });
         let router = routes::router(shared.clone());
         let server = ServerHandle::serve(listener, router, stop_tx);
+        webhook::spawn_pusher(shared.clone());
         FakeTelegram { shared, server: Arc::new(server), url }
     }
 
@@ -100,6 +104,7 @@ impl FakeTelegram {
     }
 
     pub(crate) fn notify_updates(&self) {
+        // Wakes the long polls and the webhook pusher.
         self.shared.updates_changed.notify_waiters();
     }
 
@@ -180,6 +185,27 @@ impl FakeTelegram {
         self.messages(chat_id).into_iter().rev().find(|m| !m.deleted)
     }
 
+    /// A readable dump of a chat's screen, for assertion messages:
+    /// one line per bot message with its kind, text, buttons and edit/delete state.
+    pub fn dump(&self, chat_id: i64) -> String {
+        self.messages(chat_id)
+            .iter()
+            .map(|m| {
+                let buttons: Vec<String> = m.buttons().into_iter().map(|(t, d)| format!("[{t}|{d}]")).collect();
+                format!(
+                    "#{} {:?}{}{} {:?} {}",
+                    m.message_id,
+                    m.kind,
+                    if m.edited > 0 { format!(" edited×{}", m.edited) } else { String::new() },
+                    if m.deleted { " DELETED" } else { "" },
+                    m.text_or_caption,
+                    buttons.join(" "),
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
     /// Updates queued and not yet confirmed by a getUpdates offset.
     pub fn pending_updates(&self) -> usize {
         self.lock().updates.len()
@@ -188,6 +214,16 @@ impl FakeTelegram {
     /// Callback query ids the bot has not answered with answerCallbackQuery.
     pub fn unanswered_callbacks(&self) -> Vec<String> {
         self.lock().callbacks.iter().filter(|(_, a)| !a).map(|(id, _)| id.clone()).collect()
+    }
+
+    /// The URL set with setWebhook (empty in long-polling mode).
+    pub fn webhook_url(&self) -> String {
+        self.lock().webhook_url.clone()
+    }
+
+    /// Every webhook POST made so far (webhook mode only).
+    pub fn webhook_pushes(&self) -> Vec<WebhookPush> {
+        self.lock().webhook_pushes.clone()
     }
 
     /// Bytes of any stored file (user or bot upload) by file_id.

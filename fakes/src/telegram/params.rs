@@ -77,9 +77,23 @@ fn text_value(s: String) -> Value {
     Value::String(s)
 }
 
+/// Integer parameters: sent as text by multipart/form clients, normalised to JSON numbers
+/// so recorded calls look the same whatever the encoding.
+const INT_FIELDS: &[&str] = &["chat_id", "message_id", "offset", "limit", "timeout", "cache_time"];
+
+fn field_value(key: &str, s: String) -> Value {
+    if INT_FIELDS.contains(&key)
+        && let Ok(n) = s.trim().parse::<i64>()
+    {
+        return Value::from(n);
+    }
+    text_value(s)
+}
+
 fn merge_pairs(fields: &mut Map<String, Value>, pairs: impl IntoIterator<Item = (String, String)>) {
     for (k, v) in pairs {
-        fields.insert(k, text_value(v));
+        let v = field_value(&k, v);
+        fields.insert(k, v);
     }
 }
 
@@ -109,7 +123,8 @@ pub(crate) async fn parse(req: Request) -> Params {
             if file_name.is_some() {
                 params.files.insert(name, FilePart { bytes: data, file_name, content_type: ctype });
             } else {
-                params.fields.insert(name, text_value(String::from_utf8_lossy(&data).into_owned()));
+                let value = field_value(&name, String::from_utf8_lossy(&data).into_owned());
+                params.fields.insert(name, value);
             }
         }
         return params;

@@ -69,9 +69,16 @@ async fn method(AxState(shared): Shr, Path((bot, name)): Path<(String, String)>,
             Some("SendDocument") => Some("document"),
             _ => None,
         };
-        let file = field
-            .and_then(|f| methods::input_file(&state, &params, f).ok().flatten())
-            .map(|(b, _, _)| b.to_vec());
+        let file = match field {
+            Some(f) => methods::input_file(&state, &params, f).ok().flatten(),
+            // editMessageMedia names its file inside the `media` object.
+            None if canonical == Some("EditMessageMedia") => params
+                .object("media")
+                .and_then(|m| m.get("media").and_then(Value::as_str).map(str::to_owned))
+                .and_then(|src| src.strip_prefix("attach://").and_then(|n| params.files.get(n).cloned())),
+            None => None,
+        }
+        .map(|part| part.bytes.to_vec());
         state.calls.push(Call {
             method: method_name.clone(),
             token: token.to_owned(),
@@ -90,8 +97,13 @@ async fn method(AxState(shared): Shr, Path((bot, name)): Path<(String, String)>,
         (idx, fault)
     };
 
+    if fault == Some(TgFault::Hang) {
+        // Dropped with the connection when the client dies; bounded otherwise.
+        tokio::time::sleep(std::time::Duration::from_secs(600)).await;
+    }
     let result = if let Some(fault) = fault {
         Err(match fault {
+            TgFault::Hang => ApiError { code: 504, description: "Gateway Timeout".into(), retry_after: None },
             TgFault::TooManyRequests { retry_after } => ApiError {
                 code: 429,
                 description: format!("Too Many Requests: retry after {retry_after}"),
@@ -133,6 +145,15 @@ async fn get_updates(shared: &Shared, p: &Params) -> Result<Value, ApiError> {
     let deadline = tokio::time::Instant::now() + timeout;
     if p.fields.get("offset").is_some_and(|v| !v.is_null()) && p.i64("offset").is_none() {
         return Err(bad_request("invalid offset"));
+    }
+    if !shared.lock().webhook_url.is_empty() {
+        return Err(ApiError {
+            code: 409,
+            description: "Conflict: can't use getUpdates method while webhook is active; \
+                          use deleteWebhook to delete the webhook first"
+                .into(),
+            retry_after: None,
+        });
     }
     loop {
         let notified = shared.updates_changed.notified();

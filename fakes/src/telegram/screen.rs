@@ -24,8 +24,9 @@ pub struct BotMessage {
     pub message_id: i64,
     /// Text, photo or document.
     pub kind: MessageKind,
-    /// The text (Text) or caption (Photo/Document; empty when none), as sent — markup
-    /// of `parse_mode` is not interpreted.
+    /// The text (Text) or caption (Photo/Document; empty when none) as the user sees it:
+    /// with `parse_mode: "HTML"` tags are stripped and entities decoded (as Telegram
+    /// does); MarkdownV2 is kept verbatim. The raw value is in the [`super::Call`] log.
     pub text_or_caption: String,
     /// The current `reply_markup` (as sent; `None` once removed by an edit).
     pub reply_markup: Option<Value>,

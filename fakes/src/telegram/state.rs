@@ -94,6 +94,8 @@ pub(crate) struct State {
     pub(crate) next_callback: u64,
     pub(crate) unknown_methods: Vec<String>,
     pub(crate) webhook_url: String,
+    pub(crate) webhook_secret: Option<String>,
+    pub(crate) webhook_pushes: Vec<super::webhook::WebhookPush>,
 }
 
 /// Unix time now (messages need a non-zero date: `date: 0` means "inaccessible").

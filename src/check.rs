@@ -1,0 +1,76 @@
+//! `backdrop check`: is this installation ready to serve? Configuration (already parsed),
+//! the data directory, each RunningHub key and the bot token.
+
+use std::fmt;
+
+use teloxide::requests::Requester;
+
+use crate::config::Settings;
+use crate::runninghub::{ClientOptions, RunningHubClient};
+use crate::store::Store;
+
+/// The outcome of one check, for one line of the report.
+#[derive(Debug)]
+pub struct Check {
+    pub what: String,
+    pub ok: bool,
+    pub detail: String,
+}
+
+impl fmt::Display for Check {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}: {}", if self.ok { "ok  " } else { "FAIL" }, self.what, self.detail)
+    }
+}
+
+/// Runs every check that applies to `settings`. Never prints or returns a secret.
+pub async fn run(settings: &Settings) -> Vec<Check> {
+    let mut checks = vec![Check {
+        what: "configuration".into(),
+        ok: true,
+        detail: format!("engine {:?}, {} RunningHub account(s)", settings.engine, settings.runninghub.accounts.len()),
+    }];
+    checks.push(match Store::open(&settings.database_url, &settings.data_dir).await {
+        Ok(store) => {
+            store.close().await;
+            Check { what: "data directory".into(), ok: true, detail: settings.data_dir.display().to_string() }
+        }
+        Err(e) => Check { what: "data directory".into(), ok: false, detail: e.to_string() },
+    });
+    if !settings.runninghub.accounts.is_empty() {
+        match RunningHubClient::new(&settings.runninghub.api_url, ClientOptions::default()) {
+            Ok(client) => {
+                for account in &settings.runninghub.accounts {
+                    let what = format!("RunningHub account {}", account.number);
+                    checks.push(match client.account_status(&account.api_key).await {
+                        Ok(status) => Check {
+                            what,
+                            ok: true,
+                            detail: format!(
+                                "{} coins left, {} task(s) running, limit {}",
+                                status.remain_coins.map_or("?".into(), |c| c.to_string()),
+                                status.current_task_counts.map_or("?".into(), |c| c.to_string()),
+                                account.max_jobs
+                            ),
+                        },
+                        Err(e) => Check { what, ok: false, detail: e.to_string() },
+                    });
+                }
+            }
+            Err(e) => checks.push(Check { what: "RunningHub".into(), ok: false, detail: e.to_string() }),
+        }
+    }
+    if let Some(token) = &settings.bot_token {
+        let check = match reqwest::Url::parse(&settings.telegram_api_url) {
+            Ok(url) => match teloxide::Bot::new(token.expose()).set_api_url(url).get_me().await {
+                Ok(me) => Check { what: "bot token".into(), ok: true, detail: format!("@{}", me.username()) },
+                Err(teloxide::RequestError::Api(e)) => Check { what: "bot token".into(), ok: false, detail: format!("Telegram refused it: {e}") },
+                // Network errors carry the request URL, which holds the token: say less.
+                Err(_) => Check { what: "bot token".into(), ok: false, detail: "Telegram could not be reached".into() },
+            },
+            Err(e) => Check { what: "bot token".into(), ok: false, detail: format!("TELEGRAM_API_URL: {e}") },
+        };
+        checks.push(check);
+    }
+    checks
+}

@@ -1,0 +1,130 @@
+//! The `backdrop` binary as a user runs it: `check` and `generate` against the fake
+//! RunningHub and fake Telegram, and clear answers to bad input and bad configuration.
+
+use std::path::Path;
+use std::process::Output;
+
+use backdrop_fakes::runninghub::{FakeRunningHub, TaskScript};
+use backdrop_fakes::telegram::FakeTelegram;
+
+const KEY: &str = "cli-test-key-0123456789";
+
+/// Runs the binary in `dir` with exactly `vars` as its environment (no `.env` leaks in).
+async fn backdrop(dir: &Path, args: &[&str], vars: &[(&str, &str)]) -> Output {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_backdrop"))
+        .args(args)
+        .current_dir(dir)
+        .env_clear()
+        .env("RUST_LOG", "warn")
+        .envs(vars.iter().copied())
+        .output()
+        .await
+        .expect("the binary runs")
+}
+
+fn text(out: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+fn png(path: &Path) {
+    image::RgbImage::from_pixel(40, 30, image::Rgb([250, 250, 250])).save(path).unwrap();
+}
+
+#[tokio::test]
+async fn check_passes_with_good_keys_and_a_good_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let rh = FakeRunningHub::start().await;
+    rh.add_account(KEY, 3);
+    let tg = FakeTelegram::start().await;
+    let (rh_url, tg_url) = (rh.url(), tg.url());
+    let out = backdrop(
+        dir.path(),
+        &["check"],
+        &[
+            ("RUNNINGHUB_API_URL", &rh_url),
+            ("RUNNINGHUB_API_KEY_1", KEY),
+            ("RUNNINGHUB_WORKFLOW_PRODUCT_1", "1871659613585305601"),
+            ("BOT_TOKEN", "123456:TEST-token"),
+            ("TELEGRAM_API_URL", &tg_url),
+        ],
+    )
+    .await;
+    let report = text(&out);
+    assert!(out.status.success(), "{report}");
+    assert!(report.contains("RunningHub account 1"), "{report}");
+    assert!(report.contains("@"), "{report}");
+    assert!(!report.contains(KEY) && !report.contains("TEST-token"), "no secret in the output");
+}
+
+#[tokio::test]
+async fn check_fails_on_a_refused_key_without_showing_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let rh = FakeRunningHub::start().await;
+    let rh_url = rh.url();
+    let out = backdrop(
+        dir.path(),
+        &["check"],
+        &[("RUNNINGHUB_API_URL", &rh_url), ("RUNNINGHUB_API_KEY_1", KEY), ("RUNNINGHUB_WORKFLOW_PRODUCT_1", "1")],
+    )
+    .await;
+    let report = text(&out);
+    assert!(!out.status.success());
+    assert!(report.contains("FAIL RunningHub account 1"), "{report}");
+    assert!(!report.contains(KEY), "{report}");
+}
+
+#[tokio::test]
+async fn a_malformed_variable_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = backdrop(dir.path(), &["check"], &[("RUNNINGHUB_POLL_INTERVAL_MS", "soon")]).await;
+    assert!(!out.status.success());
+    assert!(text(&out).contains("RUNNINGHUB_POLL_INTERVAL_MS"), "{}", text(&out));
+}
+
+#[tokio::test]
+async fn generate_runs_one_job_on_runninghub_and_writes_the_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let rh = FakeRunningHub::start().await;
+    rh.add_account(KEY, 1);
+    rh.set_default_script(TaskScript::succeed(std::time::Duration::from_millis(100)));
+    png(&dir.path().join("product.png"));
+    png(&dir.path().join("background.png"));
+    let rh_url = rh.url();
+    let out = backdrop(
+        dir.path(),
+        &["generate", "--product", "product.png", "--background", "background.png", "--out", "result.png", "--engine", "runninghub"],
+        &[
+            ("RUNNINGHUB_API_URL", &rh_url),
+            ("RUNNINGHUB_API_KEY_1", KEY),
+            ("RUNNINGHUB_WORKFLOW_PRODUCT_1", "1"),
+            ("RUNNINGHUB_POLL_INTERVAL_MS", "20"),
+        ],
+    )
+    .await;
+    let report = text(&out);
+    assert!(out.status.success(), "{report}");
+    assert!(report.contains("generating") && report.contains("done"), "{report}");
+    assert!(image::open(dir.path().join("result.png")).is_ok());
+    assert_eq!(rh.tasks().len(), 1);
+}
+
+#[tokio::test]
+async fn generate_refuses_a_pdf_clearly_and_sends_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let rh = FakeRunningHub::start().await;
+    rh.add_account(KEY, 1);
+    std::fs::write(dir.path().join("doc.pdf"), b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj").unwrap();
+    png(&dir.path().join("background.png"));
+    let rh_url = rh.url();
+    let out = backdrop(
+        dir.path(),
+        &["generate", "--product", "doc.pdf", "--background", "background.png", "--out", "r.png"],
+        &[("RUNNINGHUB_API_URL", &rh_url), ("RUNNINGHUB_API_KEY_1", KEY), ("RUNNINGHUB_WORKFLOW_PRODUCT_1", "1")],
+    )
+    .await;
+    let report = text(&out);
+    assert!(!out.status.success());
+    assert!(report.contains("doc.pdf") && report.contains("not a JPEG, PNG or WebP"), "{report}");
+    assert_eq!(rh.uploads(KEY), 0);
+    assert!(!dir.path().join("r.png").exists());
+}

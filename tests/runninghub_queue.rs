@@ -1,0 +1,183 @@
+//! The queue driving the real RunningHub engine against the fake RunningHub: cancel,
+//! deadline, failures with reasons, and what shutdown and resume do to provider tasks.
+
+mod support;
+
+use std::time::Duration;
+
+use backdrop::engine::LaneId;
+use backdrop::job::{FailReason, JobId, JobState};
+use backdrop::queue::ShutdownMode;
+use backdrop_fakes::runninghub::{Endpoint, TaskScript};
+use support::{input, key, spawn_runninghub};
+use tokio::sync::watch;
+
+const POLL: Duration = Duration::from_millis(10);
+
+async fn ended(rx: &mut watch::Receiver<JobState>) -> JobState {
+    tokio::time::timeout(Duration::from_secs(20), rx.wait_for(JobState::is_terminal))
+        .await
+        .expect("the job ends in time")
+        .expect("queue alive")
+        .clone()
+}
+
+async fn remote_task(rx: &mut watch::Receiver<JobState>) -> String {
+    let state = tokio::time::timeout(
+        Duration::from_secs(10),
+        rx.wait_for(|s| matches!(s, JobState::Running { remote_task: Some(_), .. })),
+    )
+    .await
+    .expect("a task is created in time")
+    .expect("queue alive")
+    .clone();
+    match state {
+        JobState::Running { remote_task: Some(t), .. } => t.0,
+        _ => unreachable!(),
+    }
+}
+
+#[tokio::test]
+async fn a_job_is_uploaded_created_polled_and_downloaded() {
+    let h = spawn_runninghub(&[1], POLL, Duration::from_secs(10)).await;
+    h.fake.set_default_script(TaskScript::succeed(Duration::from_millis(50)));
+    let mut rx = h.queue.submit(JobId(1), input()).unwrap();
+    let JobState::Done(output) = ended(&mut rx).await else { panic!("done") };
+    assert_eq!(output.extension, "png");
+    assert!(image::load_from_memory(&output.image).is_ok());
+    let tasks = h.fake.tasks();
+    assert_eq!(tasks.len(), 1);
+    assert_eq!(h.fake.uploads(&key(1)), 2);
+    let nodes: Vec<_> = tasks[0].node_inputs.iter().map(|n| (n.node_id.as_str(), n.field_name.as_str())).collect();
+    assert_eq!(nodes, vec![("2", "image"), ("32", "image")]);
+}
+
+#[tokio::test]
+async fn a_cancelled_queued_job_never_reaches_the_provider_and_a_running_one_is_cancelled_there() {
+    let h = spawn_runninghub(&[1], POLL, Duration::from_secs(10)).await;
+    h.fake.set_default_script(TaskScript::never_finish());
+    let mut running = h.queue.submit(JobId(1), input()).unwrap();
+    let mut queued = h.queue.submit(JobId(2), input()).unwrap();
+    let task = remote_task(&mut running).await;
+    assert!(h.queue.cancel(JobId(2)));
+    assert!(matches!(ended(&mut queued).await, JobState::Cancelled));
+    assert!(h.queue.cancel(JobId(1)));
+    assert!(matches!(ended(&mut running).await, JobState::Cancelled));
+    assert_eq!(h.fake.cancelled_tasks(), vec![task]);
+    assert_eq!(h.fake.tasks().len(), 1, "the queued job created no task");
+    assert_eq!(h.fake.uploads(&key(1)), 2, "nor uploaded anything");
+}
+
+#[tokio::test]
+async fn a_provider_failure_carries_its_reason_and_frees_the_slot() {
+    let h = spawn_runninghub(&[1], POLL, Duration::from_secs(10)).await;
+    h.fake.push_script(TaskScript::fail(Duration::from_millis(30), "CUDA out of memory"));
+    let mut failed = h.queue.submit(JobId(1), input()).unwrap();
+    let mut next = h.queue.submit(JobId(2), input()).unwrap();
+    match ended(&mut failed).await {
+        JobState::Failed(FailReason::Provider(reason)) => assert!(reason.contains("CUDA out of memory"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(ended(&mut next).await, JobState::Done(_)));
+}
+
+#[tokio::test]
+async fn the_deadline_fails_the_job_and_cancels_the_provider_task() {
+    let h = spawn_runninghub(&[1], POLL, Duration::from_millis(300)).await;
+    h.fake.set_default_script(TaskScript::never_finish());
+    let mut rx = h.queue.submit(JobId(1), input()).unwrap();
+    let task = remote_task(&mut rx).await;
+    assert!(matches!(ended(&mut rx).await, JobState::Failed(FailReason::Timeout(_))));
+    assert_eq!(h.fake.cancelled_tasks(), vec![task]);
+    assert_eq!(h.fake.running(&key(1)), 0);
+}
+
+#[tokio::test]
+async fn a_refused_key_takes_its_account_out_of_rotation() {
+    let h = spawn_runninghub(&[1, 1], POLL, Duration::from_secs(10)).await;
+    h.fake.set_default_script(TaskScript::succeed(Duration::from_millis(20)));
+    h.fake.set_account_error(&key(1), 416, "WALLET_EMPTY");
+    let mut rxs: Vec<_> = (1..=3).map(|i| h.queue.submit(JobId(i), input()).unwrap()).collect();
+    for rx in &mut rxs {
+        assert!(matches!(ended(rx).await, JobState::Done(_)));
+    }
+    let lanes = h.queue.lanes();
+    assert!(lanes[0].refused.as_deref().is_some_and(|why| why.contains("416")), "{lanes:?}");
+    assert!(h.fake.tasks().iter().all(|t| t.api_key == key(2)));
+}
+
+#[tokio::test]
+async fn shutdown_keeps_provider_tasks_and_a_restart_resumes_without_a_second_task() {
+    let h = spawn_runninghub(&[2], POLL, Duration::from_secs(10)).await;
+    h.fake.set_default_script(TaskScript::succeed(Duration::from_millis(600)));
+    let mut rx = h.queue.submit(JobId(1), input()).unwrap();
+    let task = remote_task(&mut rx).await;
+    let stopped = std::time::Instant::now();
+    h.queue.shutdown(ShutdownMode::Keep).await;
+    assert!(stopped.elapsed() < Duration::from_secs(2), "shutdown is quick");
+    assert!(!rx.borrow().is_terminal(), "the job is left running for the next start");
+    assert!(h.fake.cancelled_tasks().is_empty());
+    assert_eq!(h.fake.running(&key(1)), 1);
+
+    // "Restart": a new queue and engine on the same account, told about the task.
+    let fake = h.fake.clone();
+    let h2 = support::spawn_on(fake, &[2], POLL, Duration::from_secs(10));
+    let mut rx = h2.queue.resume(JobId(1), input(), LaneId(1), backdrop::job::RemoteTaskId(task.clone())).unwrap();
+    assert!(matches!(ended(&mut rx).await, JobState::Done(_)));
+    assert_eq!(h2.fake.tasks().len(), 1, "no second task was created");
+    assert!(h2.fake.polls(&task) >= 1);
+}
+
+#[tokio::test]
+async fn shutdown_with_cancel_cancels_running_tasks_on_the_provider() {
+    let h = spawn_runninghub(&[2], POLL, Duration::from_secs(10)).await;
+    h.fake.set_default_script(TaskScript::never_finish());
+    let mut rx = h.queue.submit(JobId(1), input()).unwrap();
+    let task = remote_task(&mut rx).await;
+    h.queue.shutdown(ShutdownMode::Cancel).await;
+    assert!(matches!(*rx.borrow(), JobState::Cancelled));
+    assert_eq!(h.fake.cancelled_tasks(), vec![task]);
+    assert_eq!(h.fake.calls(Endpoint::Cancel), 1);
+}
+
+/// A job store on a temporary directory.
+async fn store(dir: &std::path::Path) -> backdrop::store::Store {
+    backdrop::store::Store::open(&format!("sqlite://{}/backdrop.db", dir.display()), dir).await.unwrap()
+}
+
+#[tokio::test]
+async fn after_a_restart_the_store_resumes_running_tasks_and_requeues_the_rest_in_order() {
+    use backdrop::queue::JobJournal;
+    use backdrop::store::{NewJob, recover};
+    let dir = tempfile::tempdir().unwrap();
+    let h = spawn_runninghub(&[1], POLL, Duration::from_secs(10)).await;
+    h.fake.set_default_script(TaskScript::succeed(Duration::from_millis(300)));
+    let db = store(dir.path()).await;
+    let image = backdrop::input_image::InputImage::parse(support::png(8, 6), &Default::default()).unwrap();
+    let new = NewJob { user_id: 1, chat_id: 1, language: "en".into(), engine: "runninghub".into(), parent: None };
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        ids.push(db.create_job(&new, &image, &image).await.unwrap().0);
+    }
+    // Before the "crash": job 1 got a provider task; jobs 2 and 3 were waiting.
+    let stored = db.job(ids[0]).await.unwrap().unwrap();
+    let mut rx = h.queue.submit(ids[0], stored.input()).unwrap();
+    let task = remote_task(&mut rx).await;
+    db.record(ids[0], &rx.borrow().clone()).await;
+    h.queue.shutdown(ShutdownMode::Keep).await;
+    db.close().await;
+
+    let db = store(dir.path()).await;
+    let h2 = support::spawn_on(h.fake.clone(), &[1], POLL, Duration::from_secs(10));
+    let recovered = recover(db.unfinished().await.unwrap(), &h2.queue);
+    assert_eq!(recovered.live.iter().map(|(j, _)| j.id).collect::<Vec<_>>(), ids);
+    assert!(recovered.undelivered.is_empty());
+    let mut receivers: Vec<_> = recovered.live.into_iter().map(|(_, rx)| rx).collect();
+    for rx in &mut receivers {
+        assert!(matches!(ended(rx).await, JobState::Done(_)));
+    }
+    let tasks = h2.fake.tasks();
+    assert_eq!(tasks.len(), 3, "one task per job, the first one never created twice");
+    assert_eq!(tasks[0].id, task);
+    assert!(tasks[1].created_at < tasks[2].created_at, "the waiting jobs kept their order");
+}
