@@ -13,6 +13,7 @@ use std::time::{Duration, SystemTime};
 use teloxide::prelude::*;
 use teloxide::requests::HasPayload;
 use teloxide::types::{ChatAction, InputFile, MessageId};
+use teloxide::{ApiError, RequestError};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -221,19 +222,26 @@ async fn finish_status(
     keyboard: Option<teloxide::types::InlineKeyboardMarkup>,
 ) {
     ctx.pacer.wait(record.chat).await;
-    let result = match status.id {
-        Some(id) => {
-            let mut edit = bot.edit_message_text(record.chat, id, text);
-            edit.payload_mut().reply_markup = keyboard;
-            retry::send(edit).await.map(drop)
+    if let Some(id) = status.id {
+        let mut edit = bot.edit_message_text(record.chat, id, text.clone());
+        edit.payload_mut().reply_markup = keyboard.clone();
+        match retry::send(edit).await {
+            Ok(_) => return,
+            // The user deleted the status message: say it in a new one.
+            Err(RequestError::Api(
+                ApiError::MessageToEditNotFound
+                | ApiError::MessageIdInvalid
+                | ApiError::MessageCantBeEdited,
+            )) => ctx.pacer.wait(record.chat).await,
+            Err(e) => {
+                tracing::warn!(%job, "could not show the job's end: {e}");
+                return;
+            }
         }
-        None => {
-            let mut send = bot.send_message(record.chat, text);
-            send.payload_mut().reply_markup = keyboard.map(Into::into);
-            send.await.map(drop)
-        }
-    };
-    if let Err(e) = result {
+    }
+    let mut send = bot.send_message(record.chat, text);
+    send.payload_mut().reply_markup = keyboard.map(Into::into);
+    if let Err(e) = send.await {
         tracing::warn!(%job, "could not show the job's end: {e}");
     }
 }
