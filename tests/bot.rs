@@ -319,7 +319,10 @@ async fn cancelling_a_queued_job_never_creates_its_task() {
     assert_eq!(status.text_or_caption, messages::status_queued(Lang::Ru, 1));
     let third = app.tg.user(303, Some("en"));
     let third_status = app.submit(&third, Lang::En).await;
-    assert_eq!(third_status.text_or_caption, messages::status_queued(Lang::En, 2));
+    assert_eq!(
+        third_status.text_or_caption,
+        messages::status_queued(Lang::En, 2)
+    );
     let data = status.button_data("x:").expect("Cancel");
     let press = second.press_button(status.message_id, &data);
     app.wait_text(&second, messages::status_cancelled(Lang::Ru))
@@ -500,6 +503,63 @@ async fn too_many_requests_on_send_photo_is_waited_out() {
         sends[1].at - sends[0].at >= Duration::from_millis(950),
         "retry_after honoured"
     );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn too_many_requests_on_an_edit_is_waited_out() {
+    let app = spawn_app(&[1]).await;
+    app.tg.fail_next(
+        "editMessageText",
+        1,
+        TgFault::TooManyRequests { retry_after: 1 },
+    );
+    let user = app.tg.user(810, Some("ru"));
+    let status = app.submit(&user, Lang::Ru).await;
+    app.wait_result(&user, 1).await;
+    app.wait("the status message saying done", |tg| {
+        tg.messages(810).iter().any(|m| {
+            m.message_id == status.message_id
+                && m.text_or_caption == messages::status_done(Lang::Ru)
+        })
+    })
+    .await;
+    let edits = app.tg.calls_of("editMessageText");
+    assert_eq!(edits[0].error_code, Some(429));
+    assert!(
+        edits[1].at - edits[0].at >= Duration::from_millis(950),
+        "retry_after honoured"
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_result_too_large_for_send_photo_goes_as_a_preview_and_the_original() {
+    let app = spawn_app(&[1]).await;
+    // width + height over 10000: sendPhoto would refuse it.
+    let mut big = Vec::new();
+    image::RgbImage::from_pixel(7000, 3200, image::Rgb([20, 90, 160]))
+        .write_to(&mut std::io::Cursor::new(&mut big), image::ImageFormat::Png)
+        .expect("encoding a PNG");
+    app.rh.fake.set_result_image(big.clone());
+    let user = app.tg.user(820, Some("en"));
+    app.submit(&user, Lang::En).await;
+    app.wait_result(&user, 1).await;
+    let all = user.messages();
+    let photo = all
+        .iter()
+        .find(|m| m.kind == MessageKind::Photo)
+        .and_then(|m| m.file.clone())
+        .expect("photo bytes");
+    let preview = image::load_from_memory(&photo).expect("the photo is an image");
+    assert!(preview.width() + preview.height() <= 10_000);
+    assert!(photo.len() <= 10 * 1024 * 1024);
+    let document = all
+        .iter()
+        .find(|m| m.kind == MessageKind::Document)
+        .and_then(|m| m.file.clone())
+        .expect("document bytes");
+    assert_eq!(document, big, "the original, untouched, as a document");
     app.stop().await;
 }
 
