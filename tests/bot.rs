@@ -53,6 +53,7 @@ async fn spawn_app(slots: &[usize]) -> TestApp {
         messages_per_second: 25,
         timing: StatusTiming {
             edit_interval: Duration::from_millis(500),
+            elapsed_interval: Duration::from_millis(500),
             chat_action_interval: Duration::from_millis(500),
         },
     };

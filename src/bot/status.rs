@@ -29,6 +29,9 @@ use crate::job::{JobId, JobOutput, JobState};
 pub struct StatusTiming {
     /// At most one edit of a status message per this interval.
     pub edit_interval: Duration,
+    /// At most one edit per this interval when only the elapsed time changed: with
+    /// many jobs generating, ticking clocks must not eat the overall message budget.
+    pub elapsed_interval: Duration,
     /// How often "sending a photo" is repeated while generating (Telegram shows it ~5 s).
     pub chat_action_interval: Duration,
 }
@@ -37,6 +40,7 @@ impl Default for StatusTiming {
     fn default() -> Self {
         Self {
             edit_interval: Duration::from_millis(2000),
+            elapsed_interval: Duration::from_secs(5),
             chat_action_interval: Duration::from_millis(4500),
         }
     }
@@ -72,6 +76,8 @@ fn render(lang: Lang, state: &JobState) -> Option<String> {
 struct StatusMessage {
     id: Option<MessageId>,
     text: String,
+    /// Whether `text` shows a running job (then only the elapsed time can change).
+    running: bool,
     edited_at: Instant,
 }
 
@@ -87,6 +93,7 @@ async fn follow(
     let mut status = StatusMessage {
         id: None,
         text: String::new(),
+        running: false,
         edited_at: Instant::now(),
     };
     let first = rx.borrow_and_update().clone();
@@ -104,6 +111,7 @@ async fn follow(
             Err(e) => tracing::warn!(%job, "could not send the status message: {e}"),
         }
         status.text = text;
+        status.running = matches!(first, JobState::Running { .. });
         status.edited_at = Instant::now();
     }
 
@@ -121,7 +129,12 @@ async fn follow(
             last_action = Some(Instant::now());
         }
         let text = render(lang, &state).unwrap_or_default();
-        let due = status.edited_at + timing.edit_interval;
+        let interval = if running && status.running {
+            timing.elapsed_interval
+        } else {
+            timing.edit_interval
+        };
+        let due = status.edited_at + interval;
         if text != status.text && Instant::now() >= due {
             if let Some(id) = status.id {
                 ctx.pacer.wait(chat).await;
@@ -133,6 +146,7 @@ async fn follow(
                 }
             }
             status.text = text;
+            status.running = running;
             status.edited_at = Instant::now();
             continue;
         }

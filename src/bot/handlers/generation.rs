@@ -215,7 +215,10 @@ pub async fn button(
     let Some(job) = action.job() else {
         // New photo: the chat of the pressed message starts over (the presser's private
         // chat if Telegram did not say).
-        let chat = query.message.as_ref().map_or(ChatId::from(user), |m| m.chat().id);
+        let chat = query
+            .message
+            .as_ref()
+            .map_or(ChatId::from(user), |m| m.chat().id);
         let dialogue = Dialogue::new(Arc::clone(&ctx.dialogues), chat);
         let state = dialogue
             .get_or_default()
