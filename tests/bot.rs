@@ -420,6 +420,17 @@ async fn a_provider_failure_offers_a_retry_that_works() {
         .find(|m| m.message_id == status.message_id)
         .expect("status");
     assert!(status.buttons().is_empty(), "Retry is pressed once");
+    // A second press (a stale client) starts nothing.
+    let again = user.press_button(status.message_id, &retry);
+    app.wait("the second Retry answered", |tg| {
+        callback_answer(tg, &again).is_some()
+    })
+    .await;
+    assert_eq!(
+        callback_answer(&app.tg, &again).as_deref(),
+        Some(messages::answer_already_retried(Lang::Ru))
+    );
+    assert_eq!(app.rh.fake.tasks().len(), 2);
     app.stop().await;
 }
 

@@ -38,6 +38,9 @@ pub struct JobRecord {
     pub status_message: Option<MessageId>,
     /// Until the job has ended.
     pub live: bool,
+    /// Retry was pressed: a failed job is retried once (Regenerate may be pressed again
+    /// and again for more variants).
+    pub retried: bool,
 }
 
 /// Why a button press on a job is refused.
@@ -80,6 +83,17 @@ impl JobRegistry {
         }
     }
 
+    /// Claims the one retry of a failed job; `false` if it was already retried.
+    pub fn claim_retry(&self, id: JobId) -> bool {
+        match self.lock().get_mut(&id) {
+            Some(record) if !record.retried => {
+                record.retried = true;
+                true
+            }
+            _ => false,
+        }
+    }
+
     pub fn mark_ended(&self, id: JobId) {
         if let Some(record) = self.lock().get_mut(&id) {
             record.live = false;
@@ -114,6 +128,7 @@ mod tests {
             }),
             status_message: None,
             live: true,
+            retried: false,
         }
     }
 
@@ -130,6 +145,15 @@ mod tests {
             registry.owned_by(JobId(2), UserId(7)).unwrap_err(),
             AccessError::Unknown
         );
+    }
+
+    #[test]
+    fn a_job_is_retried_once() {
+        let registry = JobRegistry::default();
+        registry.insert(JobId(1), record(7));
+        assert!(registry.claim_retry(JobId(1)));
+        assert!(!registry.claim_retry(JobId(1)));
+        assert!(!registry.claim_retry(JobId(2)));
     }
 
     #[test]

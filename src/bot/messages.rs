@@ -346,6 +346,10 @@ pub fn answer_started_again(lang: Lang) -> &'static str {
     pick(lang, "Запускаю заново…", "Starting again…")
 }
 
+pub fn answer_already_retried(lang: Lang) -> &'static str {
+    pick(lang, "Уже запущено заново.", "Already started again.")
+}
+
 pub fn answer_new_photo(lang: Lang) -> &'static str {
     pick(
         lang,

@@ -170,6 +170,7 @@ fn start_job(
         files,
         status_message: None,
         live: true,
+        retried: false,
     };
     ctx.jobs.insert(id, record.clone());
     match ctx.queue.submit(id, input) {
@@ -246,6 +247,9 @@ pub async fn button(
                 messages::answer_already_finished(lang)
             };
             answer(&bot, &query, text, false).await
+        }
+        Action::Retry(_) if !ctx.jobs.claim_retry(job) => {
+            answer(&bot, &query, messages::answer_already_retried(lang), false).await
         }
         Action::Regenerate(_) | Action::Retry(_) => {
             let id = ctx.queue.next_id();
