@@ -254,3 +254,27 @@ async fn statistics_count_what_happened() {
     let text = stats.to_string();
     assert!(text.contains("24 h: 5 jobs"), "{text}");
 }
+
+#[tokio::test]
+async fn a_dialogue_survives_a_restart() {
+    use backdrop::store::DurableDialogues;
+    use teloxide::dispatching::dialogue::Storage;
+    use teloxide::types::ChatId;
+
+    #[derive(serde::Serialize, serde::Deserialize, Debug, PartialEq)]
+    enum State {
+        Start,
+        AwaitingBackground { product: String },
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let dialogues = DurableDialogues::<State>::new(open(dir.path()).await);
+    let state = State::AwaitingBackground { product: "uploads/42/product.jpg".into() };
+    dialogues.clone().update_dialogue(ChatId(42), state).await.unwrap();
+    dialogues.clone().update_dialogue(ChatId(7), State::Start).await.unwrap();
+    dialogues.clone().remove_dialogue(ChatId(7)).await.unwrap();
+
+    let dialogues = DurableDialogues::<State>::new(open(dir.path()).await);
+    let restored = dialogues.clone().get_dialogue(ChatId(42)).await.unwrap();
+    assert_eq!(restored, Some(State::AwaitingBackground { product: "uploads/42/product.jpg".into() }));
+    assert_eq!(dialogues.get_dialogue(ChatId(7)).await.unwrap(), None);
+}

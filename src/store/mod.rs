@@ -5,11 +5,13 @@
 //! user; the result is written there when the job ends. The store is the queue's
 //! [`JobJournal`], so each state change is persisted as the queue applies it.
 
+mod dialogues;
 mod journal;
 mod recovery;
 mod retention;
 pub mod stats;
 
+pub use dialogues::{DialogueError, DurableDialogues};
 pub use recovery::{Recovered, recover};
 pub use retention::sweep_periodically;
 
