@@ -577,6 +577,26 @@ async fn a_result_too_large_for_send_photo_goes_as_a_preview_and_the_original() 
     app.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bot_stops_in_time_even_with_a_call_telegram_never_answers() {
+    let app = spawn_app(&[1]).await;
+    app.tg.fail_next("sendMessage", 1, TgFault::Hang);
+    let user = app.tg.user(830, Some("en"));
+    user.send_command("/help");
+    app.wait("the reply in flight", |tg| {
+        !tg.calls_of("sendMessage").is_empty()
+    })
+    .await;
+    let started = std::time::Instant::now();
+    app.stop().await;
+    // Well below the 20 s request timeout the hung call would otherwise take.
+    assert!(
+        started.elapsed() < Duration::from_secs(12),
+        "stopped in {:?}",
+        started.elapsed()
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn twenty_users_at_once_on_two_accounts() {
     const USERS: i64 = 20;

@@ -6,14 +6,16 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use serde::{Deserialize, Serialize};
 use teloxide::dispatching::dialogue::{Dialogue, ErasedStorage, InMemStorage, Storage};
 
 /// A product photo that passed intake, saved on disk until its background arrives.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PendingProduct(pub PathBuf);
 
-/// The conversation state of one chat.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// The conversation state of one chat. Serializable, so a durable `Storage` (the job
+/// store's) can keep it across restarts.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum State {
     /// Waiting for a product photo.
     #[default]

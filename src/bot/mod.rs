@@ -50,6 +50,9 @@ use messages::Lang;
 use pacer::Pacer;
 use status::StatusTiming;
 
+/// How long each stage of stopping (handlers, then status messages) may take.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
 /// The bot as handlers use it: every send goes through Telegram's rate limits.
 pub type TgBot = Throttle<Bot>;
 
@@ -215,12 +218,23 @@ pub async fn serve(
         .delete_webhook()
         .await
         .build();
-    let result = dispatcher
-        .try_dispatch_with_listener(
-            listener,
-            LoggingErrorHandler::with_custom_text("getting updates failed"),
-        )
-        .await;
+    let dispatch = dispatcher.try_dispatch_with_listener(
+        listener,
+        LoggingErrorHandler::with_custom_text("getting updates failed"),
+    );
+    // A handler stuck in a call Telegram never answers must not hold the stop for the
+    // whole request timeout: past the grace period the dispatcher is left behind.
+    let give_up = async {
+        shutdown.cancelled().await;
+        tokio::time::sleep(SHUTDOWN_GRACE).await;
+    };
+    let result = tokio::select! {
+        result = dispatch => result,
+        () = give_up => {
+            tracing::warn!("handlers still busy after {SHUTDOWN_GRACE:?}; stopping without them");
+            Ok(())
+        }
+    };
     stopper.abort();
     tracing::info!("no longer taking updates");
 
@@ -228,7 +242,7 @@ pub async fn serve(
     // Jobs that ended (cancelled on shutdown) get their last word; jobs kept for the next
     // start are no longer followed.
     ctx.tasks.close();
-    let grace = Duration::from_secs(5);
+    let grace = SHUTDOWN_GRACE;
     if tokio::time::timeout(grace, ctx.tasks.wait()).await.is_err() {
         ctx.stop.cancel();
         if tokio::time::timeout(grace, ctx.tasks.wait()).await.is_err() {
