@@ -32,7 +32,7 @@ struct TestApp {
     rh: Harness,
     shutdown: CancellationToken,
     bot: Option<JoinHandle<Result<(), BotError>>>,
-    _data: tempfile::TempDir,
+    data: tempfile::TempDir,
 }
 
 /// Starts the fakes (RunningHub accounts with `slots` each) and the real bot on them.
@@ -71,7 +71,7 @@ async fn spawn_app(slots: &[usize]) -> TestApp {
         rh,
         shutdown,
         bot: Some(bot),
-        _data: data,
+        data,
     }
 }
 
@@ -306,6 +306,47 @@ async fn bad_inputs_get_a_clear_answer_and_no_task() {
     app.wait_text(&user, messages::help(lang)).await;
     assert_eq!(app.rh.fake.uploads(&key(1)), 0);
     assert!(app.rh.fake.tasks().is_empty());
+    app.stop().await;
+}
+
+/// A JPEG of `w`x`h` whose EXIF says "rotate 90° clockwise" (orientation 6), as phones
+/// write photos taken upright.
+fn sideways_jpeg(w: u32, h: u32) -> Vec<u8> {
+    let mut jpeg = Vec::new();
+    image::RgbImage::from_pixel(w, h, image::Rgb([90, 160, 30]))
+        .write_with_encoder(image::codecs::jpeg::JpegEncoder::new_with_quality(
+            &mut jpeg, 90,
+        ))
+        .expect("encoding a JPEG");
+    let tiff = [
+        b'M', b'M', 0, 42, 0, 0, 0, 8, 0, 1, 0x01, 0x12, 0, 3, 0, 0, 0, 1, 0, 6, 0, 0, 0, 0, 0, 0,
+    ];
+    let mut app1 = vec![0xFF, 0xE1];
+    app1.extend_from_slice(&((2 + 6 + tiff.len()) as u16).to_be_bytes());
+    app1.extend_from_slice(b"Exif\0\0");
+    app1.extend_from_slice(&tiff);
+    jpeg.splice(2..2, app1);
+    jpeg
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_photo_taken_sideways_reaches_the_engine_upright() {
+    let app = spawn_app(&[1]).await;
+    let user = app.tg.user(450, Some("en"));
+    user.send_file(sideways_jpeg(60, 40), "IMG_0001.jpg");
+    app.wait_text(&user, messages::ask_background(Lang::En))
+        .await;
+    user.send_photo(solid_png(80, 60, [30, 30, 200]));
+    app.wait_result(&user, 1).await;
+    let job = user
+        .messages()
+        .iter()
+        .find_map(|m| m.button_data("r:"))
+        .map(|d| job_of(&d).to_owned())
+        .expect("a Regenerate button");
+    let stored = app.data.path().join("jobs").join(job).join("product.jpg");
+    let (w, h) = image::image_dimensions(&stored).expect("the stored product");
+    assert_eq!((w, h), (40, 60), "stored upright");
     app.stop().await;
 }
 
