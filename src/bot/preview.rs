@@ -11,9 +11,11 @@ use bytes::Bytes;
 use image::imageops::FilterType;
 use image::{DynamicImage, ImageFormat, ImageReader};
 
-/// sendPhoto's limits.
+/// sendPhoto's size limit.
 pub const MAX_PHOTO_BYTES: usize = 10 * 1024 * 1024;
+/// sendPhoto's limit on width + height.
 pub const MAX_PHOTO_SIDES: u32 = 10_000;
+/// sendPhoto's limit on the ratio of the long side to the short one.
 pub const MAX_PHOTO_ASPECT: f64 = 20.0;
 
 /// The long side of a re-encoded preview: plenty for a phone screen, far below the limits.
