@@ -7,6 +7,7 @@
 
 pub mod app;
 pub mod check;
+pub mod comfyui;
 pub mod config;
 pub mod engine;
 pub mod input_image;
