@@ -260,7 +260,7 @@ async fn interrupt(AxState(shared): Shr, body: Bytes) -> Response {
         (None, _) => false,
     };
     if hits {
-        state.finish(now, Some(()));
+        state.finish(now, true);
     }
     StatusCode::OK.into_response()
 }

@@ -183,7 +183,7 @@ impl State {
                     if end > now {
                         return;
                     }
-                    self.finish(end, None);
+                    self.finish(end, false);
                 }
                 None => {
                     let Some(entry) = self.pending.pop_front() else { return };
@@ -198,14 +198,14 @@ impl State {
 
     /// Ends the running prompt at `at` (its script's outcome, or `interrupted`), and starts
     /// the next one at the same instant.
-    pub(crate) fn finish(&mut self, at: Instant, interrupted: Option<()>) {
+    pub(crate) fn finish(&mut self, at: Instant, interrupted: bool) {
         let Some(run) = self.running.take() else { return };
         let run_started = run.started;
         let entry = run.entry;
         let outcome = entry.script.outcome.clone();
         let id = entry.id.clone();
         let start = json!(["execution_start", {"prompt_id": id, "timestamp": 0}]);
-        let (phase, outputs, status) = if interrupted.is_some() {
+        let (phase, outputs, status) = if interrupted {
             let node = first_worker(&entry.body["prompt"]);
             let message = json!(["execution_interrupted", {"prompt_id": id, "node_id": node.0, "node_type": node.1, "executed": []}]);
             (PromptPhase::Interrupted, json!({}), status("error", false, vec![start, message]))
