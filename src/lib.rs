@@ -8,6 +8,7 @@
 pub mod app;
 pub mod bot;
 pub mod check;
+pub mod comfyui;
 pub mod config;
 pub mod engine;
 pub mod input_image;

@@ -25,6 +25,7 @@
 //! # }
 //! ```
 
+pub mod comfyui;
 pub mod image_bytes;
 pub mod runninghub;
 mod rng;

@@ -5,6 +5,7 @@
 //! with a free slot, hands the engine a [`RunContext`] holding that slot, and interprets
 //! the [`EngineError`] that comes back. Engines never queue or retry jobs themselves.
 
+pub mod comfyui;
 pub mod local;
 pub mod runninghub;
 
