@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use crate::config::{EngineKind, Settings};
+use crate::engine::comfyui::{ComfyUiEngine, ComfyUiSettings};
 use crate::engine::local::LocalEngine;
 use crate::engine::runninghub::{RunningHubAccount, RunningHubEngine, RunningHubSettings};
 use crate::engine::{Engine, LaneId};
@@ -12,8 +13,8 @@ use crate::queue::{JobJournal, JobQueue, QueueConfig};
 /// Why the application could not be put together.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
-    #[error("the {0} engine is not available in this build")]
-    EngineUnavailable(&'static str),
+    #[error("the ComfyUI engine could not be set up: {0}")]
+    ComfyUi(String),
     #[error("the RunningHub client could not be set up: {0}")]
     RunningHub(String),
 }
@@ -23,7 +24,7 @@ pub fn build_engine(settings: &Settings) -> Result<Arc<dyn Engine>, BuildError> 
     match settings.engine {
         EngineKind::Local => Ok(Arc::new(LocalEngine::default())),
         EngineKind::Runninghub => Ok(Arc::new(runninghub_engine(settings)?)),
-        EngineKind::Comfyui => Err(BuildError::EngineUnavailable("comfyui")),
+        EngineKind::Comfyui => Ok(Arc::new(comfyui_engine(settings)?)),
     }
 }
 
@@ -49,6 +50,25 @@ pub fn runninghub_engine(settings: &Settings) -> Result<RunningHubEngine, BuildE
         ..RunningHubSettings::default()
     };
     Ok(RunningHubEngine::new(client, accounts, engine_settings))
+}
+
+/// The ComfyUI engine on the configured server and workflow (read once, at start-up).
+pub fn comfyui_engine(settings: &Settings) -> Result<ComfyUiEngine, BuildError> {
+    let c = &settings.comfyui;
+    let (Some(url), Some(path)) = (&c.url, &c.workflow) else {
+        return Err(BuildError::ComfyUi("COMFYUI_URL and COMFYUI_WORKFLOW must be set".into()));
+    };
+    let workflow = ComfyUiEngine::load_workflow(path)
+        .map_err(|e| BuildError::ComfyUi(format!("COMFYUI_WORKFLOW {}: {e}", path.display())))?;
+    ComfyUiEngine::new(ComfyUiSettings {
+        url: url.clone(),
+        workflow,
+        product_node: settings.runninghub.product_node.clone(),
+        background_node: settings.runninghub.background_node.clone(),
+        poll_interval: c.poll_interval,
+        max_jobs: c.max_jobs,
+    })
+    .map_err(|e| BuildError::ComfyUi(e.to_string()))
 }
 
 /// The engine and the queue that drives it.

@@ -60,6 +60,16 @@ pub async fn run(settings: &Settings) -> Vec<Check> {
             Err(e) => checks.push(Check { what: "RunningHub".into(), ok: false, detail: e.to_string() }),
         }
     }
+    if settings.comfyui.url.is_some() {
+        let what = "ComfyUI".to_owned();
+        checks.push(match crate::app::comfyui_engine(settings) {
+            Ok(engine) => match engine.client().queue().await {
+                Ok(_) => Check { what, ok: true, detail: "server reachable, workflow valid".into() },
+                Err(e) => Check { what, ok: false, detail: e.to_string() },
+            },
+            Err(e) => Check { what, ok: false, detail: e.to_string() },
+        });
+    }
     if let Some(token) = &settings.bot_token {
         let check = match reqwest::Url::parse(&settings.telegram_api_url) {
             Ok(url) => match teloxide::Bot::new(token.expose()).set_api_url(url).get_me().await {

@@ -54,6 +54,16 @@ pub struct RunningHubConfig {
     pub task_timeout: Duration,
 }
 
+/// A self-hosted ComfyUI server (`COMFYUI_*`).
+#[derive(Clone, Debug)]
+pub struct ComfyUiConfig {
+    pub url: Option<String>,
+    /// The workflow in ComfyUI's API format (a JSON file).
+    pub workflow: Option<PathBuf>,
+    pub max_jobs: usize,
+    pub poll_interval: Duration,
+}
+
 /// The whole configuration of a Backdrop process.
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -61,7 +71,7 @@ pub struct Settings {
     pub telegram_api_url: String,
     pub engine: EngineKind,
     pub runninghub: RunningHubConfig,
-    pub comfyui_url: Option<String>,
+    pub comfyui: ComfyUiConfig,
     pub data_dir: PathBuf,
     pub database_url: String,
     pub admin_ids: Vec<i64>,
@@ -185,15 +195,25 @@ impl Settings {
                 "is not set, but ENGINE is runninghub",
             ));
         }
-        let comfyui_url = match vars.get("COMFYUI_URL") {
-            Some(_) => Some(vars.url("COMFYUI_URL", "")?),
-            None => None,
+        let comfyui = ComfyUiConfig {
+            url: match vars.get("COMFYUI_URL") {
+                Some(_) => Some(vars.url("COMFYUI_URL", "")?),
+                None => None,
+            },
+            workflow: vars.get("COMFYUI_WORKFLOW").map(PathBuf::from),
+            max_jobs: vars.number_in("COMFYUI_MAX_JOBS", 1, 1..=64)?,
+            poll_interval: Duration::from_millis(vars.number_in("COMFYUI_POLL_INTERVAL_MS", 1000, 10..=600_000)?),
         };
-        if engine == EngineKind::Comfyui && comfyui_url.is_none() {
-            return Err(ConfigError::new(
-                "COMFYUI_URL",
-                "is not set, but ENGINE is comfyui",
-            ));
+        if engine == EngineKind::Comfyui {
+            if comfyui.url.is_none() {
+                return Err(ConfigError::new("COMFYUI_URL", "is not set, but ENGINE is comfyui"));
+            }
+            if comfyui.workflow.is_none() {
+                return Err(ConfigError::new(
+                    "COMFYUI_WORKFLOW",
+                    "is not set, but ENGINE is comfyui (the path of the workflow in API format)",
+                ));
+            }
         }
         let data_dir = PathBuf::from(vars.get("DATA_DIR").unwrap_or("./data"));
         let database_url = match vars.get("DATABASE_URL") {
@@ -235,7 +255,7 @@ impl Settings {
                     1..=86_400,
                 )?),
             },
-            comfyui_url,
+            comfyui,
             data_dir,
             database_url,
             admin_ids: admin_ids(vars)?,
@@ -393,6 +413,22 @@ mod tests {
                 "{var}={value}"
             );
         }
+    }
+
+    #[test]
+    fn comfyui_needs_a_server_and_a_workflow() {
+        assert_eq!(settings(&[("ENGINE", "comfyui")]).unwrap_err().variable, "COMFYUI_URL");
+        let err = settings(&[("ENGINE", "comfyui"), ("COMFYUI_URL", "http://127.0.0.1:8188")]).unwrap_err();
+        assert_eq!(err.variable, "COMFYUI_WORKFLOW");
+        let s = settings(&[
+            ("ENGINE", "comfyui"),
+            ("COMFYUI_URL", "http://127.0.0.1:8188/"),
+            ("COMFYUI_WORKFLOW", "workflow.json"),
+        ])
+        .unwrap();
+        assert_eq!(s.comfyui.url.as_deref(), Some("http://127.0.0.1:8188"));
+        assert_eq!(s.comfyui.max_jobs, 1);
+        assert_eq!(settings(&[("COMFYUI_MAX_JOBS", "0")]).unwrap_err().variable, "COMFYUI_MAX_JOBS");
     }
 
     #[test]

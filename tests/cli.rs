@@ -128,3 +128,28 @@ async fn generate_refuses_a_pdf_clearly_and_sends_nothing() {
     assert_eq!(rh.uploads(KEY), 0);
     assert!(!dir.path().join("r.png").exists());
 }
+
+#[tokio::test]
+async fn generate_and_check_work_with_a_comfyui_server() {
+    use backdrop_fakes::comfyui::FakeComfyUi;
+    let dir = tempfile::tempdir().unwrap();
+    let comfy = FakeComfyUi::start().await;
+    png(&dir.path().join("product.png"));
+    png(&dir.path().join("background.png"));
+    let workflow = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/comfyui-workflow.json");
+    let (url, workflow) = (comfy.url(), workflow.display().to_string());
+    let vars = [
+        ("ENGINE", "comfyui"),
+        ("COMFYUI_URL", url.as_str()),
+        ("COMFYUI_WORKFLOW", workflow.as_str()),
+        ("COMFYUI_POLL_INTERVAL_MS", "20"),
+    ];
+    let out = backdrop(dir.path(), &["check"], &vars).await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("ComfyUI"), "{}", text(&out));
+    let args = ["generate", "--product", "product.png", "--background", "background.png", "--out", "result.png"];
+    let out = backdrop(dir.path(), &args, &vars).await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(image::open(dir.path().join("result.png")).is_ok());
+    assert_eq!(comfy.prompts().len(), 1);
+}
