@@ -36,6 +36,9 @@ struct TestApp {
 }
 
 /// Starts the fakes (RunningHub accounts with `slots` each) and the real bot on them.
+/// The user id listed in `ADMIN_IDS`.
+const ADMIN: i64 = 9000;
+
 async fn spawn_app(slots: &[usize]) -> TestApp {
     let tg = FakeTelegram::start().await;
     let rh = spawn_runninghub(slots, Duration::from_millis(20), Duration::from_secs(60)).await;
@@ -47,6 +50,7 @@ async fn spawn_app(slots: &[usize]) -> TestApp {
         api_url: reqwest::Url::parse(&tg.url()).expect("the fake's URL"),
         data_dir: data.path().to_owned(),
         on_shutdown: ShutdownMode::Cancel,
+        admin_ids: vec![ADMIN],
         poll_timeout: Duration::from_secs(1),
         request_timeout: Duration::from_secs(20),
         // A little more than production's 1.1 s: a loaded CI machine may delay one
@@ -64,8 +68,11 @@ async fn spawn_app(slots: &[usize]) -> TestApp {
         engine: rh.engine.clone() as Arc<dyn Engine>,
         queue: rh.queue.clone(),
     };
+    let store = backdrop::store::Store::open(&format!("sqlite://{}/backdrop.db", data.path().display()), data.path())
+        .await
+        .expect("the job store opens");
     let shutdown = CancellationToken::new();
-    let bot = tokio::spawn(serve(settings, app, shutdown.clone()));
+    let bot = tokio::spawn(serve(settings, app, store, shutdown.clone()));
     TestApp {
         tg,
         rh,

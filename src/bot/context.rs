@@ -1,5 +1,5 @@
-//! What every handler and status task shares: the queue, the job registry, the pacer, the
-//! bot's settings, and the tracker that lets shutdown wait for status tasks.
+//! What every handler and status task shares: the queue, the job store and registry, the
+//! pacer, the bot's settings, and the tracker that lets shutdown wait for status tasks.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -13,10 +13,17 @@ use crate::bot::pacer::Pacer;
 use crate::bot::status::StatusTiming;
 use crate::input_image::ImageLimits;
 use crate::queue::JobQueue;
+use crate::store::Store;
 
 /// Shared by the whole bot; handlers get it as `Arc<BotContext>`.
 pub struct BotContext {
     pub queue: JobQueue,
+    /// Every accepted job, its images and how far its user was told; dialogues.
+    pub store: Store,
+    /// The engine's name, recorded with each job.
+    pub engine: &'static str,
+    /// Telegram user ids allowed to use `/stats`.
+    pub admin_ids: Vec<i64>,
     pub jobs: JobRegistry,
     pub pacer: Pacer,
     pub dialogues: Arc<DialogueStorage>,

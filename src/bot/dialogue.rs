@@ -1,13 +1,13 @@
 //! Where each chat is in the conversation, and where that is kept.
 //!
-//! The state lives behind teloxide's `Storage` trait (erased), so the in-memory storage
-//! used now can be swapped for a durable one without touching the handlers.
+//! The state lives behind teloxide's `Storage` trait (erased); the bot keeps it in the job
+//! store ([`crate::store::DurableDialogues`]), so a restart does not make a seller send the
+//! product photo again.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use teloxide::dispatching::dialogue::{Dialogue, ErasedStorage, InMemStorage, Storage};
+use teloxide::dispatching::dialogue::{Dialogue, ErasedStorage};
 
 /// A product photo that passed intake, saved on disk until its background arrives.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -29,8 +29,3 @@ pub type DialogueStorage = ErasedStorage<State>;
 
 /// One chat's dialogue handle, as handlers receive it.
 pub type BotDialogue = Dialogue<State, DialogueStorage>;
-
-/// The storage used today: in memory, lost on restart.
-pub fn in_memory() -> Arc<DialogueStorage> {
-    InMemStorage::<State>::new().erase()
-}

@@ -1,31 +1,18 @@
-//! The bot's own record of its jobs: who owns each, where to report, which images it used.
+//! The bot's quick record of its jobs: who owns each and where to report.
 //!
 //! The queue knows jobs only by id; buttons carry only an id. This registry ties an id to
-//! the user allowed to press its buttons, the chat and language of its status message, and
-//! the two stored images, so Regenerate and Retry start a new job without asking again.
+//! the user allowed to press its buttons and the chat and language of its status message.
+//! It holds this run's jobs; the job store has them all (a button pressed on a message
+//! from before a restart is looked up there).
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use teloxide::types::{ChatId, MessageId, UserId};
 
 use crate::bot::messages::Lang;
 use crate::job::JobId;
-
-/// The two images of a job, on disk under `DATA_DIR/jobs/<first job id>/`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct JobFiles {
-    pub product: PathBuf,
-    pub background: PathBuf,
-}
-
-impl JobFiles {
-    /// Where the images of job `id` are kept.
-    pub fn dir(data_dir: &Path, id: JobId) -> PathBuf {
-        data_dir.join("jobs").join(id.to_string())
-    }
-}
+use crate::store::{StoredJob, StoredState};
 
 /// What the bot knows about one of its jobs.
 #[derive(Clone, Debug)]
@@ -33,7 +20,6 @@ pub struct JobRecord {
     pub owner: UserId,
     pub chat: ChatId,
     pub lang: Lang,
-    pub files: Arc<JobFiles>,
     /// The message that shows the job's state, once sent.
     pub status_message: Option<MessageId>,
     /// Until the job has ended.
@@ -41,6 +27,25 @@ pub struct JobRecord {
     /// Retry was pressed: a failed job is retried once (Regenerate may be pressed again
     /// and again for more variants).
     pub retried: bool,
+}
+
+impl JobRecord {
+    /// A job just accepted.
+    pub fn new(owner: UserId, chat: ChatId, lang: Lang) -> Self {
+        Self { owner, chat, lang, status_message: None, live: true, retried: false }
+    }
+
+    /// A job as the store has it.
+    pub fn from_stored(job: &StoredJob) -> Self {
+        Self {
+            owner: UserId(job.user_id as u64),
+            chat: ChatId(job.chat_id),
+            lang: Lang::from_code(Some(&job.language)),
+            status_message: job.status_message_id.map(MessageId),
+            live: matches!(job.state, StoredState::Queued | StoredState::Running),
+            retried: false,
+        }
+    }
 }
 
 /// Why a button press on a job is refused.
@@ -118,18 +123,7 @@ mod tests {
     use super::*;
 
     fn record(owner: u64) -> JobRecord {
-        JobRecord {
-            owner: UserId(owner),
-            chat: ChatId(owner as i64),
-            lang: Lang::Ru,
-            files: Arc::new(JobFiles {
-                product: "p.png".into(),
-                background: "b.png".into(),
-            }),
-            status_message: None,
-            live: true,
-            retried: false,
-        }
+        JobRecord::new(UserId(owner), ChatId(owner as i64), Lang::Ru)
     }
 
     #[test]

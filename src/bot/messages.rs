@@ -26,6 +26,14 @@ impl Lang {
         }
     }
 
+    /// The code stored with a job; [`Lang::from_code`] reads it back.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Ru => "ru",
+            Self::En => "en",
+        }
+    }
+
     /// The `language_code` Telegram's command menu is registered under (`None`: default).
     pub fn command_scope_code(self) -> Option<&'static str> {
         match self {
@@ -209,6 +217,10 @@ pub fn not_accepting(lang: Lang) -> &'static str {
         "Бот перезапускается и сейчас не принимает задачи. Попробуйте через минуту.",
         "The bot is restarting and not taking jobs right now. Please try again in a minute.",
     )
+}
+
+pub fn stats_title(lang: Lang) -> &'static str {
+    pick(lang, "📊 Статистика", "📊 Statistics")
 }
 
 pub fn internal_error(lang: Lang) -> &'static str {

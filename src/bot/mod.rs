@@ -18,6 +18,7 @@ pub mod keyboards;
 pub mod messages;
 pub mod pacer;
 pub mod preview;
+pub mod recovery;
 pub mod retry;
 pub mod status;
 
@@ -28,6 +29,7 @@ use std::time::Duration;
 use teloxide::RequestError;
 use teloxide::adaptors::Throttle;
 use teloxide::adaptors::throttle::Limits;
+use teloxide::dispatching::dialogue::Storage;
 use teloxide::dispatching::{UpdateHandler, dialogue as tg_dialogue};
 use teloxide::error_handlers::LoggingErrorHandler;
 use teloxide::prelude::*;
@@ -39,7 +41,8 @@ use tokio_util::task::TaskTracker;
 use crate::app::{Application, BuildError};
 use crate::config::Settings;
 use crate::input_image::ImageLimits;
-use crate::queue::{NoJournal, ShutdownMode};
+use crate::queue::ShutdownMode;
+use crate::store::{DurableDialogues, Store};
 use crate::secret::Secret;
 use context::BotContext;
 use dialogue::{DialogueStorage, State};
@@ -64,6 +67,8 @@ pub struct BotSettings {
     pub api_url: reqwest::Url,
     pub data_dir: PathBuf,
     pub on_shutdown: ShutdownMode,
+    /// Telegram user ids allowed to use `/stats` (`ADMIN_IDS`).
+    pub admin_ids: Vec<i64>,
     /// Long-polling timeout of getUpdates.
     pub poll_timeout: Duration,
     /// Total time one HTTP request may take (uploads of 10 MB results included).
@@ -87,6 +92,7 @@ impl BotSettings {
             api_url,
             data_dir: settings.data_dir.clone(),
             on_shutdown: settings.on_shutdown,
+            admin_ids: settings.admin_ids.clone(),
             poll_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(120),
             chat_gap: Duration::from_millis(1100),
@@ -110,6 +116,8 @@ pub enum BotError {
     Telegram(#[source] RequestError),
     #[error(transparent)]
     Build(#[from] BuildError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
     #[error("the data directory {path} cannot be used: {source}")]
     DataDir {
         path: PathBuf,
@@ -117,14 +125,21 @@ pub enum BotError {
     },
 }
 
-/// `backdrop bot`: builds the engine and queue from `settings` and serves until SIGINT or
-/// SIGTERM.
+/// `backdrop bot`: opens the job store, builds the engine and queue from `settings` (the
+/// store journals every job's state) and serves until SIGINT or SIGTERM.
 pub async fn run(settings: Settings) -> Result<(), BotError> {
     let bot_settings = BotSettings::from_settings(&settings)?;
-    let app = Application::build(settings, Arc::new(NoJournal))?;
+    let store = Store::open(&settings.database_url, &settings.data_dir).await?;
+    let retention = Duration::from_secs(u64::from(settings.retention_days) * 24 * 3600);
+    let app = Application::build(settings, Arc::new(store.clone()))?;
     let shutdown = CancellationToken::new();
     tokio::spawn(stop_on_signal(shutdown.clone()));
-    serve(bot_settings, app, shutdown).await
+    let sweep = tokio::spawn(crate::store::sweep_periodically(store.clone(), retention, shutdown.clone()));
+    let result = serve(bot_settings, app, store.clone(), shutdown).await;
+    sweep.abort();
+    // In-flight writes finish before the process exits: the store stays consistent.
+    store.close().await;
+    result
 }
 
 /// Cancels `token` on SIGINT (Ctrl-C) or SIGTERM.
@@ -169,6 +184,7 @@ fn build_bot(settings: &BotSettings) -> Result<TgBot, BotError> {
 pub async fn serve(
     settings: BotSettings,
     app: Application,
+    store: Store,
     shutdown: CancellationToken,
 ) -> Result<(), BotError> {
     let bot = build_bot(&settings)?;
@@ -193,15 +209,20 @@ pub async fn serve(
 
     let ctx = Arc::new(BotContext {
         queue: app.queue.clone(),
+        store: store.clone(),
+        engine: app.engine.name(),
+        admin_ids: settings.admin_ids.clone(),
         jobs: JobRegistry::default(),
         pacer: Pacer::new(settings.chat_gap, settings.messages_per_second),
-        dialogues: dialogue::in_memory(),
+        dialogues: DurableDialogues::<State>::new(store.clone()).erase(),
         data_dir: settings.data_dir.clone(),
         limits: ImageLimits::default(),
         timing: settings.timing,
         tasks: TaskTracker::new(),
         stop: CancellationToken::new(),
     });
+    // Before any new update: what the last run left goes back in the queue, in order.
+    recovery::resume(&bot, &ctx).await?;
     let mut dispatcher = Dispatcher::builder(bot.clone(), schema())
         .dependencies(dptree::deps![Arc::clone(&ctx), Arc::clone(&ctx.dialogues)])
         .default_handler(|update| async move {
@@ -305,6 +326,7 @@ pub fn schema() -> UpdateHandler<HandlerError> {
             State,
             Result<(), HandlerError>,
         >())
+        .branch(dptree::filter(base::is_admin_stats).endpoint(base::stats))
         .branch(commands)
         .branch(
             dptree::filter(generation::has_picture)

@@ -97,18 +97,27 @@ async fn follow(
         edited_at: Instant::now(),
     };
     let first = rx.borrow_and_update().clone();
+    // A job taken over from before a restart keeps its status message.
+    status.id = record.status_message;
     if let Some(text) = render(lang, &first) {
         ctx.pacer.wait(chat).await;
-        match bot
-            .send_message(chat, text.clone())
-            .reply_markup(keyboards::cancel(lang, job))
-            .await
-        {
-            Ok(message) => {
-                status.id = Some(message.id);
-                ctx.jobs.set_status_message(job, message.id);
+        match status.id {
+            Some(id) => {
+                let edit = bot.edit_message_text(chat, id, text.clone()).reply_markup(keyboards::cancel(lang, job));
+                if let Err(e) = retry::send(edit).await {
+                    tracing::debug!(%job, "status edit: {e}");
+                }
             }
-            Err(e) => tracing::warn!(%job, "could not send the status message: {e}"),
+            None => match bot.send_message(chat, text.clone()).reply_markup(keyboards::cancel(lang, job)).await {
+                Ok(message) => {
+                    status.id = Some(message.id);
+                    ctx.jobs.set_status_message(job, message.id);
+                    if let Err(e) = ctx.store.set_status_message(job, message.id.0).await {
+                        tracing::warn!(%job, "recording the status message: {e}");
+                    }
+                }
+                Err(e) => tracing::warn!(%job, "could not send the status message: {e}"),
+            },
         }
         status.text = text;
         status.running = matches!(first, JobState::Running { .. });
@@ -213,7 +222,14 @@ async fn follow(
         }
         // The queue stopped (shutdown) with the job still live: it is kept for the next
         // start, so the user is not told it failed.
-        None => tracing::info!(%job, "stopped following a job that has not ended"),
+        None => {
+            tracing::info!(%job, "stopped following a job that has not ended");
+            return;
+        }
+    }
+    // Told: a restart from here on does not tell again.
+    if let Err(e) = ctx.store.mark_delivered(job).await {
+        tracing::warn!(%job, "recording the delivery: {e}");
     }
 }
 

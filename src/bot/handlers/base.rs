@@ -1,4 +1,4 @@
-//! The commands: /start, /help, /cancel.
+//! The commands: /start, /help, /cancel, and /stats for the operator's admins.
 
 use std::sync::Arc;
 
@@ -77,4 +77,26 @@ pub(crate) async fn forget_step(dialogue: &BotDialogue, state: State) -> Result<
         .update(State::Start)
         .await
         .map_err(HandlerError::dialogue)
+}
+
+/// `/stats` from a user listed in `ADMIN_IDS`. For anyone else the text is not a command
+/// at all and gets the same answer as any unknown command.
+pub fn is_admin_stats(msg: Message, ctx: Arc<BotContext>) -> bool {
+    let Some(text) = msg.text() else { return false };
+    let command = text.split_whitespace().next().unwrap_or_default();
+    let is_stats = command == "/stats" || command.starts_with("/stats@");
+    is_stats && msg.from.as_ref().is_some_and(|u| ctx.admin_ids.contains(&(u.id.0 as i64)))
+}
+
+/// Usage statistics: the store's report with the live load of each account.
+pub async fn stats(bot: TgBot, msg: Message, ctx: Arc<BotContext>) -> Result<(), HandlerError> {
+    let lang = lang_of(&msg);
+    let text = match ctx.store.stats(Some(&ctx.queue.lanes())).await {
+        Ok(report) => format!("{}\n\n{report}", messages::stats_title(lang)),
+        Err(e) => {
+            tracing::error!("statistics: {e}");
+            messages::internal_error(lang).to_owned()
+        }
+    };
+    reply(&bot, &ctx, msg.chat.id, text).await
 }

@@ -1,7 +1,7 @@
 //! Generation: taking the two pictures, starting jobs, and the buttons on status and
 //! result messages.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use teloxide::dispatching::dialogue::Dialogue;
@@ -13,14 +13,15 @@ use crate::bot::context::BotContext;
 use crate::bot::dialogue::{BotDialogue, PendingProduct, State};
 use crate::bot::handlers::{HandlerError, lang_of, reply};
 use crate::bot::intake;
-use crate::bot::jobs::{AccessError, JobFiles, JobRecord};
+use crate::bot::jobs::{AccessError, JobRecord};
 use crate::bot::keyboards::Action;
 use crate::bot::messages::{self, Lang};
 use crate::bot::status;
-use crate::engine::{ImageSource, JobInput};
-use crate::input_image::InputImage;
+use crate::engine::JobInput;
+use crate::input_image::{ImageLimits, InputImage};
 use crate::job::JobId;
 use crate::queue::SubmitError;
+use crate::store::NewJob;
 
 /// Whether a message carries something that may be a picture (the bytes decide later).
 pub fn has_picture(msg: Message) -> bool {
@@ -81,7 +82,7 @@ pub async fn receive_product(
     .await
 }
 
-/// The background: both images move under the job's directory and the job is queued.
+/// The background: the job and both images go into the store, then into the queue.
 pub async fn receive_background(
     bot: TgBot,
     dialogue: BotDialogue,
@@ -96,86 +97,61 @@ pub async fn receive_background(
     let Some(owner) = msg.from.as_ref().map(|u| u.id) else {
         return Ok(());
     };
-    let id = ctx.queue.next_id();
-    let files = match store_job_files(&ctx.data_dir, id, &product.0, &background).await {
-        Ok(files) => files,
-        Err(e) => {
-            tracing::error!(job = %id, "storing the job's images: {e}");
-            dialogue
-                .update(State::Start)
-                .await
-                .map_err(HandlerError::dialogue)?;
-            return reply(&bot, &ctx, msg.chat.id, messages::internal_error(lang)).await;
-        }
-    };
-    // The next picture starts a new product.
+    // The next picture starts a new product, whatever happens to this job.
     dialogue
         .update(State::Start)
         .await
         .map_err(HandlerError::dialogue)?;
-    if let Err(e) = start_job(&bot, &ctx, id, owner, msg.chat.id, lang, Arc::new(files)) {
+    let new = NewJob {
+        user_id: owner.0 as i64,
+        chat_id: msg.chat.id.0,
+        language: lang.code().into(),
+        engine: ctx.engine.into(),
+        parent: None,
+    };
+    let accepted = match read_pending(&product.0).await {
+        Ok(product_image) => ctx
+            .store
+            .create_job(&new, &product_image, &background)
+            .await
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(e),
+    };
+    let (id, input) = match accepted {
+        Ok(accepted) => accepted,
+        Err(e) => {
+            tracing::error!(chat = %msg.chat.id, "storing the job: {e}");
+            return reply(&bot, &ctx, msg.chat.id, messages::internal_error(lang)).await;
+        }
+    };
+    let _ = tokio::fs::remove_file(&product.0).await;
+    let record = JobRecord::new(owner, msg.chat.id, lang);
+    if let Err(e) = start_job(&bot, &ctx, id, input, record) {
         tracing::warn!(job = %id, "not accepted: {e}");
         reply(&bot, &ctx, msg.chat.id, messages::not_accepting(lang)).await?;
     }
     Ok(())
 }
 
-/// Puts the images of job `id` in place: the waiting product is moved, the background
-/// written.
-async fn store_job_files(
-    data_dir: &Path,
-    id: JobId,
-    product: &Path,
-    background: &InputImage,
-) -> std::io::Result<JobFiles> {
-    let dir = JobFiles::dir(data_dir, id);
-    tokio::fs::create_dir_all(&dir).await?;
-    let extension = product
-        .extension()
-        .and_then(|e| e.to_str())
-        .unwrap_or("jpg");
-    let product_path: PathBuf = dir.join(format!("product.{extension}"));
-    if tokio::fs::rename(product, &product_path).await.is_err() {
-        // Another filesystem (or the file was already moved): copy instead.
-        tokio::fs::copy(product, &product_path).await?;
-        let _ = tokio::fs::remove_file(product).await;
-    }
-    let background_path = dir.join(format!("background.{}", background.extension()));
-    tokio::fs::write(&background_path, background.bytes()).await?;
-    Ok(JobFiles {
-        product: product_path,
-        background: background_path,
-    })
+/// The product photo that waited for its background (it passed intake when it came).
+async fn read_pending(path: &Path) -> Result<InputImage, String> {
+    let bytes = tokio::fs::read(path).await.map_err(|e| format!("reading {}: {e}", path.display()))?;
+    InputImage::parse(bytes, &ImageLimits::default()).map_err(|e| e.to_string())
 }
 
-/// Registers and submits a job, and starts the task that reports on it. Never waits for
-/// the generation.
+/// Registers and submits a stored job, and starts the task that reports on it. Never
+/// waits for the generation.
 fn start_job(
     bot: &TgBot,
     ctx: &Arc<BotContext>,
     id: JobId,
-    owner: UserId,
-    chat: ChatId,
-    lang: Lang,
-    files: Arc<JobFiles>,
+    input: JobInput,
+    record: JobRecord,
 ) -> Result<(), SubmitError> {
-    let input = JobInput {
-        product: ImageSource::File(files.product.clone()),
-        background: ImageSource::File(files.background.clone()),
-    };
-    let record = JobRecord {
-        owner,
-        chat,
-        lang,
-        files,
-        status_message: None,
-        live: true,
-        retried: false,
-    };
     ctx.jobs.insert(id, record.clone());
     match ctx.queue.submit(id, input) {
         Ok(rx) => {
-            tracing::info!(job = %id, %chat, "job queued");
+            tracing::info!(job = %id, chat = %record.chat, "job queued");
             status::spawn(bot.clone(), Arc::clone(ctx), id, record, rx);
             Ok(())
         }
@@ -184,6 +160,26 @@ fn start_job(
             Err(e)
         }
     }
+}
+
+/// The job, if `user` owns it: from this run's registry, else (a button pressed on a
+/// message from before a restart) from the store.
+async fn owned_job(ctx: &BotContext, id: JobId, user: UserId) -> Result<JobRecord, AccessError> {
+    match ctx.jobs.owned_by(id, user) {
+        Err(AccessError::Unknown) => {}
+        known => return known,
+    }
+    let stored = match ctx.store.job(id).await {
+        Ok(Some(stored)) => stored,
+        Ok(None) => return Err(AccessError::Unknown),
+        Err(e) => {
+            tracing::warn!(job = %id, "reading the job: {e}");
+            return Err(AccessError::Unknown);
+        }
+    };
+    let record = JobRecord::from_stored(&stored);
+    ctx.jobs.insert(id, record);
+    ctx.jobs.owned_by(id, user)
 }
 
 /// Anything else: a hint of what the current step expects.
@@ -229,7 +225,7 @@ pub async fn button(
         answer(&bot, &query, messages::answer_new_photo(lang), false).await?;
         return reply(&bot, &ctx, chat, messages::ask_product(lang)).await;
     };
-    let record = match ctx.jobs.owned_by(job, user) {
+    let record = match owned_job(&ctx, job, user).await {
         Ok(record) => record,
         Err(AccessError::NotOwner) => {
             tracing::warn!(%user, %job, "refused a button of another user's job");
@@ -252,16 +248,30 @@ pub async fn button(
             answer(&bot, &query, messages::answer_already_retried(lang), false).await
         }
         Action::Regenerate(_) | Action::Retry(_) => {
-            let id = ctx.queue.next_id();
-            match start_job(
-                &bot,
-                &ctx,
-                id,
-                user,
-                record.chat,
-                record.lang,
-                Arc::clone(&record.files),
-            ) {
+            let repeated = match ctx.store.job(job).await {
+                Ok(Some(earlier)) => {
+                    let new = NewJob {
+                        user_id: user.0 as i64,
+                        chat_id: record.chat.0,
+                        language: record.lang.code().into(),
+                        engine: ctx.engine.into(),
+                        parent: Some(job),
+                    };
+                    ctx.store.repeat_job(&new, &earlier).await.map_err(|e| e.to_string())
+                }
+                Ok(None) => Err("the job is not in the store".to_owned()),
+                Err(e) => Err(e.to_string()),
+            };
+            let (id, input) = match repeated {
+                Ok(repeated) => repeated,
+                Err(e) => {
+                    // Typically: the images are past their retention period.
+                    tracing::warn!(%job, "cannot start it again: {e}");
+                    return answer(&bot, &query, messages::answer_expired(lang), true).await;
+                }
+            };
+            let new_record = JobRecord::new(user, record.chat, record.lang);
+            match start_job(&bot, &ctx, id, input, new_record) {
                 Ok(()) => {
                     tracing::info!(job = %id, from = %job, "started again");
                     answer(&bot, &query, messages::answer_started_again(lang), false).await?;
