@@ -803,3 +803,28 @@ async fn the_binary_runs_from_the_environment_and_stops_on_sigterm() {
         "the token never reaches the log"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stats_answers_admins_only() {
+    let app = spawn_app(&[2]).await;
+    let stranger = app.tg.user(300, Some("en"));
+    stranger.send_command("/stats");
+    app.wait_text(&stranger, messages::hint_product(Lang::En)).await;
+    assert!(
+        !app.tg.messages(300).iter().any(|m| m.text_or_caption.contains("queue length")),
+        "no statistics for a non-admin"
+    );
+
+    let admin = app.tg.user(ADMIN, Some("en"));
+    admin.send_command("/stats");
+    app.wait("the admin's report", |tg| {
+        tg.messages(ADMIN).iter().any(|m| {
+            m.text_or_caption.starts_with(messages::stats_title(Lang::En))
+                && m.text_or_caption.contains("24 h:")
+                && m.text_or_caption.contains("account 1")
+                && m.text_or_caption.contains("queue length: 0")
+        })
+    })
+    .await;
+    app.stop().await;
+}

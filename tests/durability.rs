@@ -1,0 +1,161 @@
+//! The real `backdrop bot` binary, killed and restarted on the same `DATA_DIR`, against the
+//! fake Telegram and fake RunningHub: nothing accepted is lost, no provider task is created
+//! twice, no slot is held by a dead job, status messages continue.
+
+use std::path::Path;
+use std::time::Duration;
+
+use backdrop::bot::messages::{self, Lang};
+use backdrop_fakes::image_bytes::solid_png;
+use backdrop_fakes::runninghub::{FakeRunningHub, TaskScript};
+use backdrop_fakes::{FakeTelegram, MessageKind, TgFault};
+use tokio::process::{Child, Command};
+
+const TOKEN: &str = "123456:TEST-token";
+const KEY: &str = "key-1";
+const WAIT: Duration = Duration::from_secs(30);
+
+/// Starts `backdrop bot` on `dir`, configured only through the environment.
+fn start_bot(dir: &Path, tg: &FakeTelegram, rh: &FakeRunningHub, extra: &[(&str, &str)]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_backdrop"))
+        .arg("bot")
+        .current_dir(dir)
+        .env_clear()
+        .env("BOT_TOKEN", TOKEN)
+        .env("TELEGRAM_API_URL", tg.url())
+        .env("RUNNINGHUB_API_URL", rh.url())
+        .env("RUNNINGHUB_API_KEY_1", KEY)
+        .env("RUNNINGHUB_MAX_JOBS_1", "1")
+        .env("RUNNINGHUB_WORKFLOW_PRODUCT_1", "1871659613585305601")
+        .env("RUNNINGHUB_POLL_INTERVAL_MS", "20")
+        .env("DATA_DIR", dir.join("data"))
+        .env("RUST_LOG", "warn")
+        .envs(extra.iter().copied())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the backdrop binary starts")
+}
+
+/// SIGKILL: no shutdown code runs at all.
+async fn kill(mut child: Child) {
+    child.start_kill().expect("kill");
+    tokio::time::timeout(WAIT, child.wait()).await.expect("dies").expect("status");
+}
+
+async fn terminate(mut child: Child) {
+    let pid = child.id().expect("running").to_string();
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let status = tokio::time::timeout(WAIT, child.wait()).await.expect("stops in time").expect("status");
+    assert!(status.success(), "clean exit: {status:?}");
+}
+
+async fn wait(tg: &FakeTelegram, what: &str, cond: impl FnMut(&FakeTelegram) -> bool) {
+    assert!(tg.wait_for(cond, WAIT).await, "waiting for: {what}\n{}", tg.dump(0));
+}
+
+fn delivered(tg: &FakeTelegram, chat: i64) -> bool {
+    let m = tg.messages(chat);
+    m.iter().filter(|m| m.kind == MessageKind::Photo).count() == 1
+        && m.iter().filter(|m| m.kind == MessageKind::Document).count() == 1
+}
+
+fn has_text(tg: &FakeTelegram, chat: i64, text: &str) -> bool {
+    tg.messages(chat).iter().any(|m| m.text_or_caption == text)
+}
+
+#[tokio::test]
+async fn killed_with_a_job_running_and_one_queued_every_job_is_delivered_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let tg = FakeTelegram::start().await;
+    let rh = FakeRunningHub::start().await;
+    rh.add_account(KEY, 1);
+    rh.set_default_script(TaskScript::succeed(Duration::from_millis(1500)));
+    let (a, b, c) = (tg.user(1, Some("en")), tg.user(2, Some("en")), tg.user(3, None));
+
+    let bot = start_bot(dir.path(), &tg, &rh, &[]);
+    a.send_photo(solid_png(64, 48, [200, 30, 30]));
+    wait(&tg, "a asked for the background", |tg| has_text(tg, 1, messages::ask_background(Lang::En))).await;
+    a.send_photo(solid_png(80, 60, [30, 30, 200]));
+    wait(&tg, "a's task created", |_| rh.tasks().len() == 1).await;
+    b.send_photo(solid_png(64, 48, [20, 200, 30]));
+    wait(&tg, "b asked for the background", |tg| has_text(tg, 2, messages::ask_background(Lang::En))).await;
+    b.send_photo(solid_png(80, 60, [30, 30, 200]));
+    let queued = messages::status_queued(Lang::En, 1);
+    wait(&tg, "b queued", |tg| has_text(tg, 2, &queued)).await;
+    // c is half-way through the conversation.
+    c.send_photo(solid_png(64, 48, [90, 90, 90]));
+    wait(&tg, "c asked for the background", |tg| has_text(tg, 3, messages::ask_background(Lang::Ru))).await;
+    let b_status = tg.messages(2).iter().find(|m| m.text_or_caption == queued).map(|m| m.message_id).unwrap();
+    kill(bot).await;
+
+    let bot = start_bot(dir.path(), &tg, &rh, &[]);
+    c.send_photo(solid_png(80, 60, [30, 30, 200]));
+    for chat in [1, 2, 3] {
+        wait(&tg, &format!("chat {chat} gets its result"), |tg| delivered(tg, chat)).await;
+    }
+    assert_eq!(rh.tasks().len(), 3, "one provider task per job: a's was resumed, not created again");
+    assert_eq!(rh.over_limit_attempts(KEY), 0);
+    assert_eq!(rh.max_running_seen(KEY), 1);
+    let asked = tg.messages(3).iter().filter(|m| m.text_or_caption == messages::ask_background(Lang::Ru)).count();
+    assert_eq!(asked, 1, "c's product photo survived the restart: not asked for again");
+    let status = tg.messages(2).into_iter().find(|m| m.message_id == b_status).unwrap();
+    assert_eq!(status.text_or_caption, messages::status_done(Lang::En), "b's status message continued");
+    terminate(bot).await;
+    assert_eq!(rh.running(KEY), 0, "no task left running");
+}
+
+#[tokio::test]
+async fn killed_while_sending_the_result_it_is_sent_after_the_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let tg = FakeTelegram::start().await;
+    let rh = FakeRunningHub::start().await;
+    rh.add_account(KEY, 1);
+    rh.set_default_script(TaskScript::succeed(Duration::from_millis(100)));
+    let user = tg.user(5, Some("en"));
+    // The result was downloaded and stored; Telegram never answers the photo upload.
+    tg.fail_next("SendPhoto", 1, TgFault::Hang);
+
+    let bot = start_bot(dir.path(), &tg, &rh, &[]);
+    user.send_photo(solid_png(64, 48, [200, 30, 30]));
+    wait(&tg, "asked for the background", |tg| has_text(tg, 5, messages::ask_background(Lang::En))).await;
+    user.send_photo(solid_png(80, 60, [30, 30, 200]));
+    wait(&tg, "the result is being sent", |tg| !tg.calls_of("SendPhoto").is_empty()).await;
+    kill(bot).await;
+    assert!(!delivered(&tg, 5));
+
+    let bot = start_bot(dir.path(), &tg, &rh, &[]);
+    wait(&tg, "the result arrives after the restart", |tg| delivered(tg, 5)).await;
+    assert_eq!(rh.tasks().len(), 1, "not generated again");
+    terminate(bot).await;
+    // A third start has nothing left to deliver.
+    let bot = start_bot(dir.path(), &tg, &rh, &[]);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(delivered(&tg, 5), "still exactly one result");
+    terminate(bot).await;
+}
+
+#[tokio::test]
+async fn on_shutdown_cancel_cancels_running_tasks_and_tells_the_user() {
+    let dir = tempfile::tempdir().unwrap();
+    let tg = FakeTelegram::start().await;
+    let rh = FakeRunningHub::start().await;
+    rh.add_account(KEY, 1);
+    rh.set_default_script(TaskScript::never_finish());
+    let user = tg.user(7, Some("en"));
+
+    let bot = start_bot(dir.path(), &tg, &rh, &[("ON_SHUTDOWN", "cancel")]);
+    user.send_photo(solid_png(64, 48, [200, 30, 30]));
+    wait(&tg, "asked for the background", |tg| has_text(tg, 7, messages::ask_background(Lang::En))).await;
+    user.send_photo(solid_png(80, 60, [30, 30, 200]));
+    wait(&tg, "the task runs", |_| rh.running(KEY) == 1).await;
+    terminate(bot).await;
+    let task = rh.tasks()[0].id.clone();
+    assert_eq!(rh.cancelled_tasks(), vec![task], "cancelled on the provider");
+    assert!(has_text(&tg, 7, messages::status_cancelled(Lang::En)), "the user was told:\n{}", tg.dump(7));
+
+    // The next start has nothing to resume.
+    let bot = start_bot(dir.path(), &tg, &rh, &[("ON_SHUTDOWN", "cancel")]);
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(rh.tasks().len(), 1);
+    terminate(bot).await;
+}
