@@ -177,6 +177,9 @@ async fn the_sweep_deletes_old_images_but_keeps_the_rows() {
         .await
         .unwrap();
     store.record(old, &JobState::Cancelled).await;
+    let abandoned = dir.path().join("incoming/42-7.png");
+    std::fs::create_dir_all(abandoned.parent().unwrap()).unwrap();
+    std::fs::write(&abandoned, b"a product photo whose background never came").unwrap();
     tokio::time::sleep(Duration::from_millis(20)).await;
     assert_eq!(store.sweep(Duration::from_millis(10)).await.unwrap(), 1);
     let ImageSource::File(path) = input.product else {
@@ -189,6 +192,7 @@ async fn the_sweep_deletes_old_images_but_keeps_the_rows() {
     assert!(live_path.exists(), "a queued job keeps its images");
     assert!(store.job(old).await.unwrap().is_some());
     assert!(store.job(live).await.unwrap().is_some());
+    assert!(!abandoned.exists(), "abandoned uploads go too");
     assert_eq!(
         store.sweep(Duration::from_millis(10)).await.unwrap(),
         0,

@@ -286,7 +286,7 @@ impl Store {
     }
 
     /// Deletes the images of jobs that ended more than `older_than` ago (rows stay, for
-    /// statistics). Returns how many jobs' files were deleted.
+    /// statistics), and abandoned uploads. Returns how many jobs' files were deleted.
     pub async fn sweep(&self, older_than: Duration) -> Result<usize, StoreError> {
         let cutoff = now_ms() - older_than.as_millis() as i64;
         let ids: Vec<i64> = sqlx::query_scalar(
@@ -309,7 +309,32 @@ impl Store {
                 .execute(&self.pool)
                 .await?;
         }
+        self.sweep_incoming(older_than).await?;
         Ok(ids.len())
+    }
+
+    /// Deletes product photos that waited longer than `older_than` in `DATA_DIR/incoming/`
+    /// for a background that never came.
+    async fn sweep_incoming(&self, older_than: Duration) -> Result<(), StoreError> {
+        let dir = self.data_dir.join("incoming");
+        let mut entries = match tokio::fs::read_dir(&dir).await {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(io(format!("listing {}", dir.display()))(e)),
+        };
+        while let Some(entry) = entries.next_entry().await.map_err(io(format!("listing {}", dir.display())))? {
+            let old = entry
+                .metadata()
+                .await
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > older_than);
+            if old {
+                let _ = tokio::fs::remove_file(entry.path()).await;
+            }
+        }
+        Ok(())
     }
 
     /// The stored dialogue state of a chat (JSON, owned by the bot).
