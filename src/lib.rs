@@ -14,6 +14,7 @@ pub mod engine;
 pub mod input_image;
 pub mod job;
 pub mod queue;
+mod redact;
 pub mod runninghub;
 pub mod secret;
 pub mod store;

@@ -248,7 +248,7 @@ impl JobQueue {
         state.publish_positions();
         drop(state);
         if let Some(ended) = ended {
-            shared.tasks.spawn(async move { ended.await });
+            shared.tasks.spawn(ended);
         }
         true
     }

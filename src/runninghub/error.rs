@@ -128,22 +128,12 @@ impl RhError {
         if e.is_timeout() {
             return Self::Timeout;
         }
-        let e = e.without_url();
-        let mut text = e.to_string();
-        let mut source = std::error::Error::source(&e);
-        while let Some(cause) = source {
-            text.push_str(": ");
-            text.push_str(&cause.to_string());
-            source = cause.source();
-        }
-        Self::Transport(text)
+        Self::Transport(crate::redact::transport_error(e))
     }
 
     /// A JSON error without any excerpt of the offending document.
     pub(crate) fn from_json(e: &serde_json::Error) -> Self {
-        // serde_json's messages may quote values from the body; keep only the category
-        // and the position.
-        Self::Decode(format!("{:?} error at line {} column {}", e.classify(), e.line(), e.column()))
+        Self::Decode(crate::redact::json_error(e))
     }
 }
 
