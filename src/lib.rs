@@ -1,8 +1,12 @@
 //! Backdrop: puts a product photo into the scene of a reference photo.
 //!
 //! The library is the whole product; `src/main.rs` only parses the command line.
+//! - [`config`]: the environment, parsed once; [`app`]: settings -> engine -> queue.
 //! - [`job`]: a job's states and transitions; [`queue`]: first-come scheduling over lanes.
-//! - [`engine`]: what runs a job (RunningHub accounts, the built-in engine).
+//! - [`engine`]: what runs a job (RunningHub accounts, ComfyUI, the built-in engine);
+//!   [`runninghub`] and [`comfyui`]: their HTTP clients.
+//! - [`store`]: the durable job store (recovery, retention, statistics).
+//! - [`bot`]: the Telegram bot; [`check`]: `backdrop check`.
 //! - [`input_image`]: checking user images at the door; [`secret`]: keys that never print.
 
 pub mod app;
