@@ -34,11 +34,13 @@ async fn random_jobs_over_several_accounts_keep_every_rule() {
         };
         h.fake.push_script(script);
     }
-    // Provider trouble: the account is full after all, 5xx, broken JSON.
+    // Provider trouble: the account is full after all, 5xx, broken JSON, hangs.
     h.fake.inject(Endpoint::Create, Fault::Code(421, "TASK_QUEUE_MAXED".into()), 10);
     h.fake.inject(Endpoint::Outputs, Fault::Http500, 20);
     h.fake.inject(Endpoint::Outputs, Fault::MalformedJson, 10);
     h.fake.inject(Endpoint::Upload, Fault::Http500, 5);
+    // Polls that never answer: the client's timeout (2 s here) and retries take over.
+    h.fake.inject(Endpoint::Outputs, Fault::Hang, 3);
 
     let mut receivers = Vec::new();
     for i in 1..=JOBS {
