@@ -172,19 +172,46 @@ fn cut(plain: &[f32], shadowed: &[f32], dark: &[f32], gradient: &[f32], w: usize
         }
     }
 
-    // Enclosed regions that look exactly like the backdrop are holes (a mug's handle).
-    let candidate: Vec<bool> = (0..n).map(|i| mask[i] && plain[i] < t.colour).collect();
-    let (_, holes) = components(&candidate, w, h);
+    // Enclosed regions that look exactly like the backdrop are holes (a mug's handle) -
+    // if an outline surrounds them. A patch of a white product that happens to match the
+    // backdrop's colour is bounded by more product, not by an edge.
+    let candidate: Vec<bool> = (0..n).map(|i| mask[i] && plain[i] < t.colour && !near_edge[i]).collect();
+    let (labels, holes) = components(&candidate, w, h);
     let min_hole = (n / 5000).max(6);
-    for hole in holes {
+    let mut reopened = vec![false; n];
+    for (k, hole) in holes.iter().enumerate() {
         if hole.len() < min_hole {
             continue;
         }
         let mean = hole.iter().map(|&i| plain[i]).sum::<f32>() / hole.len() as f32;
-        if mean < t.hole {
-            for &i in &hole {
-                mask[i] = false;
+        if mean >= t.hole {
+            continue;
+        }
+        let label = k as u32 + 1;
+        let (mut rim, mut outlined) = (0usize, 0usize);
+        for &i in hole {
+            let (x, y) = (i % w, i / w);
+            for j in [(x > 0).then(|| i - 1), (x + 1 < w).then(|| i + 1), (y > 0).then(|| i - w), (y + 1 < h).then(|| i + w)]
+                .into_iter()
+                .flatten()
+            {
+                if labels[j] != label {
+                    rim += 1;
+                    outlined += usize::from(near_edge[j]);
+                }
             }
+        }
+        if outlined * 2 >= rim {
+            for &i in hole {
+                reopened[i] = true;
+            }
+        }
+    }
+    // The hole's own rim (held back by the edge barrier) goes with it.
+    grow_into(&mut reopened, w, h, |i| mask[i] && shadowed[i] < t.colour, 3);
+    for (m, r) in mask.iter_mut().zip(&reopened) {
+        if *r {
+            *m = false;
         }
     }
     mask
