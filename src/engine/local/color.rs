@@ -110,7 +110,7 @@ pub fn shadow_aware_distance(pixel_lin: [f32; 3], pixel_lab: [f32; 3], bg_lin: [
     let dl = pixel_lab[0] - dimmed[0];
     let da = 2.0 * (pixel_lab[1] - dimmed[1]);
     let db = 2.0 * (pixel_lab[2] - dimmed[2]);
-    ((dl * dl + da * da + db * db).sqrt() + 2.0 * (1.0 - s)).min(plain)
+    ((dl * dl + da * da + db * db).sqrt() + (1.0 - s)).min(plain)
 }
 
 #[cfg(test)]

@@ -90,6 +90,7 @@ pub fn segment(rgb8: &[u8], w: usize, h: usize) -> Result<Segmentation, SegmentE
     let grad_noise = median(&mut inliers.iter().map(|&i| gradient[i]).collect::<Vec<_>>());
     let t = Thresholds {
         colour: (3.0 * noise).max(4.0),
+        shadow: (3.0 * noise).max(3.0),
         hole: (1.5 * noise).max(2.5),
         edge: (4.0 * grad_noise).max(1.2),
     };
@@ -129,6 +130,8 @@ pub fn segment(rgb8: &[u8], w: usize, h: usize) -> Result<Segmentation, SegmentE
 
 struct Thresholds {
     colour: f32,
+    /// Shadows keep the backdrop's chromaticity: a tighter bound than `colour`.
+    shadow: f32,
     hole: f32,
     edge: f32,
 }
@@ -139,7 +142,7 @@ fn cut(plain: &[f32], shadowed: &[f32], dark: &[f32], gradient: &[f32], w: usize
     // (white on white) would otherwise let the backdrop flood into the product.
     let edge: Vec<bool> = gradient.iter().map(|g| *g >= t.edge).collect();
     let near_edge = dilate3(&dilate3(&edge, w, h), w, h);
-    let passable: Vec<bool> = (0..n).map(|i| shadowed[i] < t.colour && !near_edge[i]).collect();
+    let passable: Vec<bool> = (0..n).map(|i| (plain[i] < t.colour || shadowed[i] < t.shadow) && !near_edge[i]).collect();
     if let Some(dir) = std::env::var_os("BACKDROP_DEBUG_DIR") {
         let dir = std::path::PathBuf::from(dir);
         let save = |name: &str, f: &dyn Fn(usize) -> u8| {
@@ -157,7 +160,7 @@ fn cut(plain: &[f32], shadowed: &[f32], dark: &[f32], gradient: &[f32], w: usize
         let _ = img.save(std::path::PathBuf::from(dir).join("flood.png"));
     }
     // The edge barrier keeps a rim of backdrop pixels next to the product: peel it.
-    grow_into(&mut backdrop, w, h, |i| shadowed[i] < t.colour, 3);
+    grow_into(&mut backdrop, w, h, |i| plain[i] < t.colour || shadowed[i] < t.shadow, 3);
     let mut mask: Vec<bool> = backdrop.iter().map(|b| !b).collect();
 
     // Keep the product's body: drop specks far smaller than the largest part.
@@ -208,7 +211,7 @@ fn cut(plain: &[f32], shadowed: &[f32], dark: &[f32], gradient: &[f32], w: usize
         }
     }
     // The hole's own rim (held back by the edge barrier) goes with it.
-    grow_into(&mut reopened, w, h, |i| mask[i] && shadowed[i] < t.colour, 3);
+    grow_into(&mut reopened, w, h, |i| mask[i] && plain[i] < t.colour, 3);
     for (m, r) in mask.iter_mut().zip(&reopened) {
         if *r {
             *m = false;
