@@ -21,7 +21,7 @@ const MAX_WIDTH_SHARE: f64 = 0.70;
 /// Gap between the product's base and the bottom of the frame.
 const BOTTOM_MARGIN: f64 = 0.10;
 /// Strength of the light wrap at the very edge.
-const WRAP: f32 = 0.35;
+const WRAP: f32 = 0.25;
 
 pub fn compose(cut: &Cutout, mut scene: RgbImage) -> Result<RgbImage, LocalError> {
     let (sw, sh) = scene.dimensions();
@@ -168,12 +168,12 @@ fn wrap_maps(scene: &RgbImage, product: &RgbaImage, p: &Placement) -> Wrap {
         f32::from(product.get_pixel(x.min(pw - 1), y.min(ph - 1))[3]) / 255.0
     };
     let alpha = Plane::from_fn(w, h, sample_alpha);
-    let r = ((w.max(h) as f32) * 0.012).max(1.0) as usize;
+    let r = ((w.max(h) as f32) * 0.008).max(1.0) as usize;
     let blurred = gaussian_like(&alpha, r);
     let amount = Plane {
         width: w,
         height: h,
-        data: alpha.data.iter().zip(&blurred.data).map(|(a, b)| WRAP * a * (1.0 - b).clamp(0.0, 1.0) * 2.0).collect(),
+        data: alpha.data.iter().zip(&blurred.data).map(|(a, b)| WRAP * a * (1.0 - b).clamp(0.0, 1.0)).collect(),
     };
     let scene_planes = [0usize, 1, 2].map(|c| {
         let plane = Plane::from_fn(w, h, |i, j| {
@@ -210,7 +210,7 @@ fn blend(scene: &mut RgbImage, product: &RgbaImage, p: &Placement, lut: &[[u8; 2
                 continue;
             }
             let fx = (px as f32 + 0.5) / wrap.step;
-            let k = wrap.amount.sample(fx, fy).clamp(0.0, 0.6);
+            let k = wrap.amount.sample(fx, fy).clamp(0.0, WRAP);
             let i = x as usize * 3;
             for c in 0..3 {
                 let graded = to_lin[lut[c][src[c] as usize] as usize];

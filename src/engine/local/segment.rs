@@ -163,6 +163,16 @@ fn cut(plain: &[f32], shadowed: &[f32], dark: &[f32], gradient: &[f32], w: usize
     grow_into(&mut backdrop, w, h, |i| plain[i] < t.colour || shadowed[i] < t.shadow, 3);
     let mut mask: Vec<bool> = backdrop.iter().map(|b| !b).collect();
 
+    // Thin crusts of shadow stuck to the base (the darkest core of a contact shadow on a
+    // saturated backdrop) are not product: an opening removes thin protrusions, and those
+    // that look like shadow go back to the backdrop.
+    let opened = dilate_n(&erode_n(&mask, w, h, 3), w, h, 3);
+    for i in 0..n {
+        if mask[i] && !opened[i] && shadowed[i] < t.colour {
+            mask[i] = false;
+        }
+    }
+
     // Keep the product's body: drop specks far smaller than the largest part.
     let (_, comps) = components(&mask, w, h);
     let largest = comps.iter().map(Vec::len).max().unwrap_or(0);
@@ -218,6 +228,15 @@ fn cut(plain: &[f32], shadowed: &[f32], dark: &[f32], gradient: &[f32], w: usize
         }
     }
     mask
+}
+
+fn dilate_n(mask: &[bool], w: usize, h: usize, n: usize) -> Vec<bool> {
+    (0..n).fold(mask.to_vec(), |m, _| dilate3(&m, w, h))
+}
+
+fn erode_n(mask: &[bool], w: usize, h: usize, n: usize) -> Vec<bool> {
+    let inverted: Vec<bool> = mask.iter().map(|m| !m).collect();
+    dilate_n(&inverted, w, h, n).iter().map(|m| !m).collect()
 }
 
 /// 3x3 binary dilation.

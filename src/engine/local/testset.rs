@@ -374,6 +374,20 @@ pub fn shot(seed: u64, index: usize, width: u32, height: u32) -> Shot {
     Shot { kind, image, alpha, jpeg_quality }
 }
 
+/// The README's example: a glossy amber bottle with a label on a light grey sweep.
+pub fn example_product(width: u32, height: u32) -> RgbImage {
+    // Seed and index picked for a pleasant bottle; the set's generator does the rest.
+    let mut best = shot(11, 0, width, height);
+    for index in [6usize, 12, 18] {
+        let candidate = shot(11, index, width, height);
+        if candidate.kind == Kind::Bottle {
+            best = candidate;
+            break;
+        }
+    }
+    best.image
+}
+
 /// Exact coverage of a pixel by the object (4x4 supersampled where it is partial) and the
 /// object's mean colour over the covered samples.
 fn coverage(object: &Object, x: f32, y: f32, light_dir: f32) -> (f32, [f32; 3]) {
