@@ -78,8 +78,9 @@ pub fn normalized_spread(values: &Plane, weight: &Plane, r: usize, fallback: &Pl
     for (v, w) in weighted.data.iter_mut().zip(&weight.data) {
         *v *= *w;
     }
-    let num = gaussian_like(&weighted, r);
-    let den = gaussian_like(weight, r);
+    // One box pass is enough here: the spread only needs to reach a few pixels.
+    let num = box_blur(&weighted, r);
+    let den = box_blur(weight, r);
     let data = num
         .data
         .iter()

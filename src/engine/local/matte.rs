@@ -41,8 +41,8 @@ fn edge_model(seg: &Segmentation) -> EdgeModel {
         .collect();
     let model_planes: [Plane; 3] =
         [0, 1, 2].map(|c| Plane { width: w, height: h, data: model_rgb.iter().map(|m| m[c]).collect() });
-    let fg = [0, 1, 2].map(|c| normalized_spread(&seg.rgb[c], &sure_fg, 2, &seg.rgb[c]));
-    let bg = [0, 1, 2].map(|c| normalized_spread(&seg.rgb[c], &sure_bg, 2, &model_planes[c]));
+    let fg = [0, 1, 2].map(|c| normalized_spread(&seg.rgb[c], &sure_fg, 3, &seg.rgb[c]));
+    let bg = [0, 1, 2].map(|c| normalized_spread(&seg.rgb[c], &sure_bg, 3, &model_planes[c]));
     EdgeModel { band, soft, fg, bg }
 }
 

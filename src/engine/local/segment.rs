@@ -79,8 +79,7 @@ pub fn segment(rgb8: &[u8], w: usize, h: usize) -> Result<Segmentation, SegmentE
     let ring = border_ring(w, h);
     let samples: Vec<Sample> = ring.iter().map(|&i| sample_at(&rgb, i, w, h)).collect();
     let (model, _) = BackdropModel::fit(&samples);
-    let (plain, shadowed) = distances(&pixels, &model, w, h);
-    let dark = darkness(&pixels, &model, w, h);
+    let (plain, shadowed, dark) = distances(&pixels, &model, w, h);
     let inliers: Vec<usize> = ring.iter().copied().filter(|&i| plain[i] < PLAIN_DELTA_E).collect();
     let uniformity = inliers.len() as f32 / ring.len().max(1) as f32;
     if uniformity < MIN_UNIFORMITY {
@@ -111,8 +110,7 @@ pub fn segment(rgb8: &[u8], w: usize, h: usize) -> Result<Segmentation, SegmentE
         }
     }
     let model = if samples.len() > 100 { BackdropModel::fit(&samples).0 } else { model };
-    let (plain, shadowed) = distances(&pixels, &model, w, h);
-    let dark = darkness(&pixels, &model, w, h);
+    let (plain, shadowed, dark) = distances(&pixels, &model, w, h);
     trace.mark("  fit2");
     let mask = cut(&plain, &shadowed, &dark, &gradient, w, h, &t);
     trace.mark("  cut2");
@@ -124,7 +122,7 @@ pub fn segment(rgb8: &[u8], w: usize, h: usize) -> Result<Segmentation, SegmentE
         return Err(SegmentError::NoProduct);
     }
 
-    let shadow = shadow_map(&pixels, &model, &mask, &shadowed, t.colour, w, h);
+    let shadow = shadow_map(&mask, &shadowed, &dark, t.colour, w, h);
     Ok(Segmentation { width: w, height: h, mask, model, uniformity, shadow, rgb })
 }
 
@@ -315,58 +313,49 @@ fn sample_at(rgb: &[Plane; 3], i: usize, w: usize, h: usize) -> Sample {
     }
 }
 
-/// Plain and shadow-forgiving Lab distances of every pixel to the backdrop model.
-fn distances(pixels: &Pixels, model: &BackdropModel, w: usize, h: usize) -> (Vec<f32>, Vec<f32>) {
-    (0..w * h)
+/// Per pixel against the backdrop model: plain Lab distance, shadow-forgiving distance,
+/// and darkness (how much darker than the backdrop, 0 when lighter). One pass, because
+/// evaluating the model and its Lab form is the expensive part.
+fn distances(pixels: &Pixels, model: &BackdropModel, w: usize, h: usize) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let rows: Vec<(Vec<f32>, Vec<f32>, Vec<f32>)> = (0..h)
         .into_par_iter()
-        .map(|i| {
-            let (x, y) = (i % w, i / w);
-            let m = model.at(norm_coord(x as f32 + 0.5, w), norm_coord(y as f32 + 0.5, h));
-            let m_lin = [lin_of(m[0]), lin_of(m[1]), lin_of(m[2])];
-            let m_lab = linear_to_lab(m_lin);
-            let plain = delta_e(pixels.lab[i], m_lab);
-            let shadowed = shadow_aware_distance(pixels.lin[i], pixels.lab[i], m_lin, m_lab);
-            (plain, shadowed)
+        .map(|y| {
+            let v = norm_coord(y as f32 + 0.5, h);
+            let mut plain = Vec::with_capacity(w);
+            let mut shadowed = Vec::with_capacity(w);
+            let mut dark = Vec::with_capacity(w);
+            for x in 0..w {
+                let i = y * w + x;
+                let m = model.at(norm_coord(x as f32 + 0.5, w), v);
+                let m_lin = [lin_of(m[0]), lin_of(m[1]), lin_of(m[2])];
+                let m_lab = linear_to_lab(m_lin);
+                plain.push(delta_e(pixels.lab[i], m_lab));
+                shadowed.push(shadow_aware_distance(pixels.lin[i], pixels.lab[i], m_lin, m_lab));
+                let yb = luminance(m_lin).max(1e-4);
+                dark.push((1.0 - luminance(pixels.lin[i]) / yb).max(0.0));
+            }
+            (plain, shadowed, dark)
         })
-        .unzip()
-}
-
-/// How much darker than the backdrop model each pixel is (0 when lighter).
-fn darkness(pixels: &Pixels, model: &BackdropModel, w: usize, h: usize) -> Vec<f32> {
-    (0..w * h)
-        .into_par_iter()
-        .map(|i| {
-            let (x, y) = (i % w, i / w);
-            let m = model.at(norm_coord(x as f32 + 0.5, w), norm_coord(y as f32 + 0.5, h));
-            let yb = luminance([lin_of(m[0]), lin_of(m[1]), lin_of(m[2])]).max(1e-4);
-            (1.0 - luminance(pixels.lin[i]) / yb).max(0.0)
-        })
-        .collect()
+        .collect();
+    let mut out = (Vec::with_capacity(w * h), Vec::with_capacity(w * h), Vec::with_capacity(w * h));
+    for (p, s, d) in rows {
+        out.0.extend(p);
+        out.1.extend(s);
+        out.2.extend(d);
+    }
+    out
 }
 
 /// Darkening of the backdrop by the product's own cast shadow, kept for reuse when the
 /// product is placed into a new scene.
-fn shadow_map(
-    pixels: &Pixels,
-    model: &BackdropModel,
-    mask: &[bool],
-    shadowed: &[f32],
-    colour_t: f32,
-    w: usize,
-    h: usize,
-) -> Plane {
+fn shadow_map(mask: &[bool], shadowed: &[f32], dark: &[f32], colour_t: f32, w: usize, h: usize) -> Plane {
     let data = (0..w * h)
-        .into_par_iter()
         .map(|i| {
             if mask[i] || shadowed[i] >= colour_t {
                 return 0.0;
             }
-            let (x, y) = (i % w, i / w);
-            let m = model.at(norm_coord(x as f32 + 0.5, w), norm_coord(y as f32 + 0.5, h));
-            let yb = luminance([lin_of(m[0]), lin_of(m[1]), lin_of(m[2])]).max(1e-4);
-            let dark = 1.0 - luminance(pixels.lin[i]) / yb;
             // Below a few percent it is vignetting residue or noise, not a shadow.
-            (dark - 0.04).clamp(0.0, 1.0)
+            (dark[i] - 0.04).clamp(0.0, 1.0)
         })
         .collect();
     box_blur(&Plane { width: w, height: h, data }, 2)
