@@ -68,12 +68,6 @@ fn fast_cbrt(x: f32) -> f32 {
     y
 }
 
-/// sRGB (0..255 floats) -> CIELAB.
-#[inline]
-pub fn srgb_to_lab(c: [f32; 3]) -> [f32; 3] {
-    linear_to_lab([lin_of(c[0]), lin_of(c[1]), lin_of(c[2])])
-}
-
 #[inline]
 pub fn delta_e(a: [f32; 3], b: [f32; 3]) -> f32 {
     let d0 = a[0] - b[0];

@@ -72,7 +72,7 @@ fn place(bbox: (u32, u32, u32, u32), sw: u32, sh: u32) -> Placement {
     let x = (i64::from(sw) - i64::from(w)) / 2;
     let bottom = (f64::from(sh) * (1.0 - BOTTOM_MARGIN)).round() as i64;
     let y = (bottom - i64::from(h)).max(0);
-    Placement { x, y, w, h, src_x: bx, src_y: by, src_w: bw, src_h: bh, scale }
+    Placement { x, y, w, h, src_x: bx, src_y: by, scale }
 }
 
 /// Lowest product row of each column of the placed product.

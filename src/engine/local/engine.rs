@@ -2,13 +2,13 @@
 
 use async_trait::async_trait;
 
-use super::{JPEG_QUALITY, composite, encode};
+use super::{composite, encode};
 use crate::engine::{Engine, EngineError, LaneId, LaneSpec, RunContext};
 use crate::job::{FailReason, JobOutput};
 
 /// Runs jobs on this machine's CPU: one job at a time (rayon parallelises inside it).
 ///
-/// Results are JPEG at quality [`JPEG_QUALITY`]: the output is a photograph, and a 12 MP
+/// Results are JPEG at quality [`super::JPEG_QUALITY`]: the output is a photograph, and a 12 MP
 /// PNG would be 15-25 MB where the JPEG is 2-4 MB and indistinguishable.
 #[derive(Debug, Default)]
 pub struct LocalEngine;

@@ -15,7 +15,6 @@ const EXPOSURE_SHARE: f32 = 0.25;
 /// Per-channel lookup tables applying the grade to sRGB bytes.
 pub struct Grade {
     pub lut: [[u8; 256]; 3],
-    pub gains: [f32; 3],
 }
 
 /// `scene_lin` and `product_lin`: mean linear RGB of the scene around the product and of
@@ -37,7 +36,7 @@ pub fn grade(scene_lin: [f32; 3], product_lin: [f32; 3]) -> Grade {
             lut[c][v] = (linear_to_srgb(to_lin[v] * gains[c]) * 255.0).round().clamp(0.0, 255.0) as u8;
         }
     }
-    Grade { lut, gains }
+    Grade { lut }
 }
 
 #[cfg(test)]

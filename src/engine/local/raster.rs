@@ -26,11 +26,6 @@ impl Plane {
         Self { width, height, data }
     }
 
-    #[inline]
-    pub fn get(&self, x: usize, y: usize) -> f32 {
-        self.data[y * self.width + x]
-    }
-
     /// Bilinear sample at continuous coordinates (pixel centres at `i + 0.5`), clamped to
     /// the edges, so a coarse plane can be read at any finer resolution.
     #[inline]

@@ -5,30 +5,8 @@
 
 use std::collections::VecDeque;
 
-/// Pixels reachable from the frame's border through `passable` pixels (4-connected).
-pub fn flood_from_border(passable: &[bool], w: usize, h: usize) -> Vec<bool> {
-    let mut reached = vec![false; w * h];
-    let mut queue = VecDeque::new();
-    let mut seed = |x: usize, y: usize, reached: &mut Vec<bool>, queue: &mut VecDeque<usize>| {
-        let i = y * w + x;
-        if passable[i] && !reached[i] {
-            reached[i] = true;
-            queue.push_back(i);
-        }
-    };
-    for x in 0..w {
-        seed(x, 0, &mut reached, &mut queue);
-        seed(x, h - 1, &mut reached, &mut queue);
-    }
-    for y in 0..h {
-        seed(0, y, &mut reached, &mut queue);
-        seed(w - 1, y, &mut reached, &mut queue);
-    }
-    spread(&mut reached, &mut queue, w, h, |i| passable[i], usize::MAX);
-    reached
-}
-
-/// Like [`flood_from_border`], but a step may not go to a pixel whose `level` is lower
+/// Pixels reachable from the frame's border through `passable` pixels (4-connected),
+/// where a step may not go to a pixel whose `level` is lower
 /// than the current one by more than `tolerance`. With `level` = shadow darkness, the
 /// flood can run from the backdrop into a shadow (darker and darker towards the product)
 /// but not on from the shadow's core into a product that is merely a little darker than

@@ -32,15 +32,6 @@ pub fn resize_rgb(img: &RgbImage, dw: u32, dh: u32) -> Option<RgbImage> {
     RgbImage::from_raw(dw, dh, raw)
 }
 
-/// Resizes an RGBA image with alpha-weighted filtering (no dark fringes).
-pub fn resize_rgba(img: &RgbaImage, dw: u32, dh: u32) -> Option<RgbaImage> {
-    if img.dimensions() == (dw, dh) {
-        return Some(img.clone());
-    }
-    let raw = resize_raw(img.as_raw(), img.width(), img.height(), dw, dh, PixelType::U8x4)?;
-    RgbaImage::from_raw(dw, dh, raw)
-}
-
 /// Resizes the `crop` rectangle (x, y, w, h) of an RGBA image, without copying it first.
 pub fn resize_rgba_crop(img: &RgbaImage, crop: (u32, u32, u32, u32), dw: u32, dh: u32) -> Option<RgbaImage> {
     let src = ImageRef::new(img.width(), img.height(), img.as_raw(), PixelType::U8x4).ok()?;

@@ -34,8 +34,6 @@ pub struct Segmentation {
     /// `true` = product.
     pub mask: Vec<bool>,
     pub model: BackdropModel,
-    /// Fraction of the frame's border that the backdrop model explains (0..1).
-    pub uniformity: f32,
     /// How much a cast shadow darkens the backdrop (0 = none, 1 = black), outside the product.
     pub shadow: Plane,
     /// Smoothed working image, sRGB 0..255 per channel.
@@ -123,7 +121,7 @@ pub fn segment(rgb8: &[u8], w: usize, h: usize) -> Result<Segmentation, SegmentE
     }
 
     let shadow = shadow_map(&mask, &shadowed, &dark, t.colour, w, h);
-    Ok(Segmentation { width: w, height: h, mask, model, uniformity, shadow, rgb })
+    Ok(Segmentation { width: w, height: h, mask, model, shadow, rgb })
 }
 
 struct Thresholds {

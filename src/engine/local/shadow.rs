@@ -19,8 +19,6 @@ pub struct Placement {
     /// The product's bounding box in the source photo (full resolution).
     pub src_x: u32,
     pub src_y: u32,
-    pub src_w: u32,
-    pub src_h: u32,
     /// Scene pixels per source pixel.
     pub scale: f64,
 }
