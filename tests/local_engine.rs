@@ -235,3 +235,14 @@ async fn the_engine_honours_cancellation() {
     let result = LocalEngine.run(ctx).await;
     assert!(matches!(result, Err(backdrop::engine::EngineError::Cancelled)));
 }
+
+#[test]
+fn a_tiny_background_still_gets_a_result_of_its_size() {
+    let s = shot(Kind::Box, 10);
+    let product = parse(testset::jpeg(&s.image, 90).unwrap());
+    for (w, h) in [(1u32, 1u32), (2, 3), (7, 5)] {
+        let scene = DynamicImage::ImageRgb8(RgbImage::from_pixel(w, h, image::Rgb([120, 130, 140])));
+        let out = composite(&product, &parse(png(&scene))).unwrap();
+        assert_eq!(out.dimensions(), (w, h));
+    }
+}
