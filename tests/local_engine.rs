@@ -246,3 +246,10 @@ fn a_tiny_background_still_gets_a_result_of_its_size() {
         assert_eq!(out.dimensions(), (w, h));
     }
 }
+
+#[test]
+fn a_room_scene_is_refused_as_not_plain() {
+    let scene = testset::scene(3, 0, 320, 240);
+    let err = cutout(&parse(testset::jpeg(&scene, 90).unwrap())).unwrap_err();
+    assert!(matches!(err, LocalError::BackgroundNotPlain { .. }), "{err}");
+}

@@ -17,7 +17,7 @@ use super::raster::Plane;
 use super::regions::{components, flood_from_border_monotone, grow_into};
 
 /// Below this uniformity score the backdrop is too busy to cut reliably.
-pub const MIN_UNIFORMITY: f32 = 0.5;
+pub const MIN_UNIFORMITY: f32 = 0.65;
 
 /// A backdrop pixel on the border counts as plain within this Lab distance of the model.
 const PLAIN_DELTA_E: f32 = 8.0;
