@@ -292,7 +292,7 @@ fn border_ring(w: usize, h: usize) -> Vec<usize> {
         for x in 0..w {
             let on_ring = x < band || y < band || x + band >= w || y + band >= h;
             if on_ring {
-                if k % stride == 0 {
+                if k.is_multiple_of(stride) {
                     ring.push(y * w + x);
                 }
                 k += 1;
