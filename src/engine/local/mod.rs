@@ -1,29 +1,147 @@
-//! The built-in engine: no network, no account. (Stub: replaced by the local-engine work.)
+//! The built-in engine: no network, no account.
+//!
+//! It cuts the product out of its (near-)uniform backdrop and places it into the
+//! background photo with a contact shadow, light wrap and a gentle colour match. It is the
+//! default engine of a fresh install and the fast path for shop photos on a plain sweep.
+//!
+//! Pipeline: decode ([`InputImage`]) -> [`segment`] at a bounded working resolution ->
+//! [`matte`] refines the edge band at full resolution -> [`compose`] places it, with
+//! [`shadow`] and [`harmonize`]. [`testset`] and [`evaluate`] measure the quality.
 
-use async_trait::async_trait;
+mod backdrop;
+mod blur;
+mod color;
+mod compose;
+mod encode;
+mod engine;
+pub mod evaluate;
+mod harmonize;
+mod matte;
+mod raster;
+mod regions;
+mod resample;
+mod segment;
+mod shadow;
+pub mod testset;
 
-use super::{Engine, EngineError, LaneId, LaneSpec, RunContext};
-use crate::job::{FailReason, JobOutput};
+use image::{DynamicImage, RgbImage, RgbaImage};
 
-/// Runs jobs on this machine's CPU.
-#[derive(Debug, Default)]
-pub struct LocalEngine;
+use crate::input_image::{InputImage, InputImageError};
+use crate::job::FailReason;
 
-#[async_trait]
-impl Engine for LocalEngine {
-    fn name(&self) -> &'static str {
-        "local"
+pub use encode::{JPEG_QUALITY, encode};
+pub use engine::LocalEngine;
+pub use segment::MIN_UNIFORMITY;
+
+/// Longest side of the image the cut decision is made on; the matte is refined at full
+/// resolution only along the edges, so big photos cost little more than small ones.
+pub const WORKING_SIDE: u32 = 640;
+
+/// Why the built-in engine could not produce an image.
+#[derive(Debug, thiserror::Error)]
+pub enum LocalError {
+    /// The backdrop behind the product is too busy to cut reliably.
+    #[error(
+        "the product's background is not plain enough to cut out (uniformity {score:.2}, \
+         needs {min:.2}): photograph the product on a plain backdrop, or use the AI engine",
+        min = MIN_UNIFORMITY
+    )]
+    BackgroundNotPlain { score: f32 },
+    /// The backdrop is plain but nothing stands on it.
+    #[error("no product found: the photo looks like an empty backdrop")]
+    NoProduct,
+    /// An input image could not be decoded.
+    #[error("cannot read the image: {0}")]
+    Image(#[from] InputImageError),
+    #[error("cannot encode the result: {0}")]
+    Encode(String),
+    #[error("unsupported output format {0:?}: use png, jpg, jpeg or webp")]
+    UnsupportedExtension(String),
+    #[error("internal error in the built-in engine: {0}")]
+    Internal(String),
+}
+
+impl From<LocalError> for FailReason {
+    fn from(e: LocalError) -> Self {
+        match e {
+            LocalError::BackgroundNotPlain { .. } => FailReason::BackgroundNotPlain,
+            LocalError::Image(e) => FailReason::BadInput(e.to_string()),
+            // An empty backdrop is the user's picture, not our bug.
+            LocalError::NoProduct => FailReason::BadInput(e.to_string()),
+            other => FailReason::Internal(other.to_string()),
+        }
+    }
+}
+
+/// A cut-out product plus what the composition reuses from the source photo.
+pub(crate) struct Cutout {
+    pub rgba: RgbaImage,
+    /// The product's own cast shadow (darkening 0..1) at working resolution, if the cut
+    /// came from a backdrop (not from an alpha channel supplied with the image).
+    pub shadow: Option<raster::Plane>,
+}
+
+/// The product on a transparent background (alpha = matte), at full resolution.
+/// Blocking and CPU-heavy: call it from a blocking thread.
+pub fn cutout(product: &InputImage) -> Result<RgbaImage, LocalError> {
+    Ok(cut(product.decode()?)?.rgba)
+}
+
+/// The product placed into the background scene, at the background's size.
+/// Blocking and CPU-heavy: call it from a blocking thread.
+pub fn composite(product: &InputImage, background: &InputImage) -> Result<RgbImage, LocalError> {
+    // Decode both at once: each decoder is single-threaded.
+    let (product, background) = rayon::join(|| product.decode(), || background.decode());
+    let (cut, background) = rayon::join(|| cut(product?), || Ok::<_, LocalError>(background?.into_rgb8()));
+    compose::compose(&cut?, background?)
+}
+
+/// Cuts a decoded image: its own alpha when it has a real one, otherwise the backdrop cut.
+pub(crate) fn cut(image: DynamicImage) -> Result<Cutout, LocalError> {
+    if let Some(rgba) = meaningful_alpha(&image) {
+        if !rgba.pixels().any(|p| p[3] > 0) {
+            return Err(LocalError::NoProduct);
+        }
+        return Ok(Cutout { rgba, shadow: None });
+    }
+    let trace = Trace::new();
+    let full = image.into_rgb8();
+    trace.mark("rgb8");
+    let (w, h) = resample::fit_within(full.width(), full.height(), WORKING_SIDE);
+    let small = resample::resize_rgb(&full, w, h).ok_or_else(|| LocalError::Internal("resize failed".into()))?;
+    let seg = segment::segment(small.as_raw(), w as usize, h as usize).map_err(|e| match e {
+        segment::SegmentError::NotPlain { score } => LocalError::BackgroundNotPlain { score },
+        segment::SegmentError::NoProduct => LocalError::NoProduct,
+    })?;
+    trace.mark("segment");
+    let rgba = matte::refine(&full, &seg);
+    trace.mark("matte");
+    Ok(Cutout { rgba, shadow: Some(seg.shadow) })
+}
+
+/// Stage timings on stderr when `BACKDROP_TRACE` is set (for tuning speed).
+pub(crate) struct Trace {
+    start: Option<std::time::Instant>,
+}
+
+impl Trace {
+    pub(crate) fn new() -> Self {
+        Self { start: std::env::var_os("BACKDROP_TRACE").map(|_| std::time::Instant::now()) }
     }
 
-    fn lanes(&self) -> Vec<LaneSpec> {
-        vec![LaneSpec {
-            id: LaneId(1),
-            label: "local CPU".into(),
-            capacity: 1,
-        }]
+    pub(crate) fn mark(&self, stage: &str) {
+        if let Some(start) = self.start {
+            eprintln!("[trace] {stage}: {:.1} ms", start.elapsed().as_secs_f64() * 1000.0);
+        }
     }
+}
 
-    async fn run(&self, _ctx: RunContext) -> Result<JobOutput, EngineError> {
-        Err(FailReason::Internal("the built-in engine is not built yet".into()).into())
+/// An alpha channel that actually cuts something out (PNG/WebP with transparency).
+fn meaningful_alpha(image: &DynamicImage) -> Option<RgbaImage> {
+    if !image.color().has_alpha() {
+        return None;
     }
+    let rgba = image.to_rgba8();
+    let transparent = rgba.pixels().filter(|p| p[3] < 250).count();
+    (transparent * 200 >= rgba.pixels().len()).then_some(rgba)
 }

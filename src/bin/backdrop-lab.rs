@@ -1,0 +1,225 @@
+//! `backdrop-lab`: the built-in engine's developer bench.
+//!
+//! `testset` renders product shots with exact mattes; `eval` cuts them out (or reads
+//! another tool's mattes with `--preds`) and prints IoU, boundary F-measure and SAD per
+//! image, then the mean and the worst. Quality claims in the README come from here.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use backdrop::engine::local::evaluate::{BOUNDARY_TOLERANCE, Scores, score, summarize};
+use backdrop::engine::local::{cutout, testset};
+use backdrop::input_image::{ImageLimits, InputImage};
+use clap::{Parser, Subcommand};
+use image::GrayImage;
+use rayon::prelude::*;
+
+#[derive(Parser)]
+#[command(about = "Test-set generator and matte evaluation for Backdrop's built-in engine")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Render product shots (NNN_kind.jpg) with exact mattes (NNN_kind.alpha.png) and two
+    /// scenes (background_1.jpg, background_2.jpg) into DIR.
+    Testset {
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 24)]
+        count: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// WIDTHxHEIGHT of each shot.
+        #[arg(long, default_value = "1200x900", value_parser = parse_size)]
+        size: (u32, u32),
+    },
+    /// Write the README's example pair: a product on a plain sweep and a scene.
+    Examples {
+        #[arg(long, default_value = "examples")]
+        out: PathBuf,
+    },
+    /// Run the built-in composition (as `backdrop generate --engine local`), with timing.
+    Composite {
+        #[arg(long)]
+        product: PathBuf,
+        #[arg(long)]
+        background: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Score mattes against the set's exact mattes: ours (cutout) or another tool's.
+    Eval {
+        dir: PathBuf,
+        /// Read predicted mattes from PREDS/NNN_kind.png (alpha channel, or gray levels)
+        /// instead of running the built-in cutout.
+        #[arg(long)]
+        preds: Option<PathBuf>,
+        /// Also write our cutouts (RGBA PNG) into this directory.
+        #[arg(long)]
+        save: Option<PathBuf>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn parse_size(s: &str) -> Result<(u32, u32), String> {
+    let (w, h) = s.split_once(['x', 'X']).ok_or("expected WIDTHxHEIGHT")?;
+    let w: u32 = w.trim().parse().map_err(|_| "bad width")?;
+    let h: u32 = h.trim().parse().map_err(|_| "bad height")?;
+    if w < 8 || h < 8 || w > 12_000 || h > 12_000 {
+        return Err("sides must be within 8..12000".into());
+    }
+    Ok((w, h))
+}
+
+fn main() -> Result<()> {
+    match Cli::parse().command {
+        Command::Testset { out, count, seed, size } => write_testset(&out, count, seed, size),
+        Command::Eval { dir, preds, save, json } => eval(&dir, preds.as_deref(), save.as_deref(), json),
+        Command::Examples { out } => write_examples(&out),
+        Command::Composite { product, background, out } => run_composite(&product, &background, &out),
+    }
+}
+
+fn write_testset(out: &Path, count: usize, seed: u64, (w, h): (u32, u32)) -> Result<()> {
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    (0..count).into_par_iter().try_for_each(|i| -> Result<()> {
+        let shot = testset::shot(seed, i, w, h);
+        let stem = format!("{:03}_{}", i, shot.kind.name());
+        std::fs::write(out.join(format!("{stem}.jpg")), testset::jpeg(&shot.image, shot.jpeg_quality)?)?;
+        shot.alpha.save(out.join(format!("{stem}.alpha.png")))?;
+        Ok(())
+    })?;
+    for v in 0..2 {
+        let scene = testset::scene(seed, v, w, h);
+        std::fs::write(out.join(format!("background_{}.jpg", v + 1)), testset::jpeg(&scene, 90)?)?;
+    }
+    println!("wrote {count} shots ({w}x{h}, seed {seed}) and 2 backgrounds to {}", out.display());
+    Ok(())
+}
+
+fn write_examples(out: &Path) -> Result<()> {
+    std::fs::create_dir_all(out)?;
+    let shot = testset::example_product(1600, 1200);
+    std::fs::write(out.join("product.jpg"), testset::jpeg(&shot, 88)?)?;
+    let scene = testset::scene(7, 0, 1600, 1200);
+    std::fs::write(out.join("background.jpg"), testset::jpeg(&scene, 88)?)?;
+    println!("wrote {0}/product.jpg and {0}/background.jpg", out.display());
+    Ok(())
+}
+
+fn load(path: &Path) -> Result<InputImage> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    InputImage::parse(bytes, &ImageLimits::default()).with_context(|| format!("reading {}", path.display()))
+}
+
+fn run_composite(product: &Path, background: &Path, out: &Path) -> Result<()> {
+    let (product, background) = (load(product)?, load(background)?);
+    let started = Instant::now();
+    let image = backdrop::engine::local::composite(&product, &background)?;
+    let elapsed = started.elapsed();
+    let ext = out.extension().and_then(|e| e.to_str()).unwrap_or("png");
+    let (bytes, _) = backdrop::engine::local::encode(&image::DynamicImage::ImageRgb8(image), ext)?;
+    std::fs::write(out, bytes)?;
+    println!("composited in {:.0} ms -> {}", elapsed.as_secs_f64() * 1000.0, out.display());
+    Ok(())
+}
+
+/// The set's inputs: `NNN_kind.jpg` with a matching `NNN_kind.alpha.png`.
+fn inputs(dir: &Path) -> Result<Vec<(String, PathBuf, PathBuf)>> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let path = entry?.path();
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else { continue };
+        let Some(stem) = name.strip_suffix(".jpg") else { continue };
+        let truth = dir.join(format!("{stem}.alpha.png"));
+        if truth.exists() {
+            found.push((stem.to_string(), path.clone(), truth));
+        }
+    }
+    found.sort();
+    if found.is_empty() {
+        bail!("no NNN_kind.jpg with NNN_kind.alpha.png in {}", dir.display());
+    }
+    Ok(found)
+}
+
+fn predicted_matte(path: &Path) -> Result<GrayImage> {
+    let img = image::open(path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(if img.color().has_alpha() {
+        let rgba = img.to_rgba8();
+        GrayImage::from_fn(rgba.width(), rgba.height(), |x, y| image::Luma([rgba.get_pixel(x, y)[3]]))
+    } else {
+        img.to_luma8()
+    })
+}
+
+#[derive(serde::Serialize)]
+struct Row {
+    name: String,
+    iou: f64,
+    boundary_f: f64,
+    sad: f64,
+    ms: f64,
+    error: Option<String>,
+}
+
+fn eval(dir: &Path, preds: Option<&Path>, save: Option<&Path>, json: bool) -> Result<()> {
+    if let Some(save) = save {
+        std::fs::create_dir_all(save)?;
+    }
+    let mut rows = Vec::new();
+    for (name, input, truth_path) in inputs(dir)? {
+        let truth = image::open(&truth_path)?.to_luma8();
+        let started = Instant::now();
+        let pred = match preds {
+            Some(preds) => predicted_matte(&preds.join(format!("{name}.png"))).map_err(|e| e.to_string()),
+            None => {
+                let bytes = std::fs::read(&input)?;
+                let cut = InputImage::parse(bytes, &ImageLimits::default())
+                    .map_err(|e| e.to_string())
+                    .and_then(|img| cutout(&img).map_err(|e| e.to_string()));
+                if let (Some(save), Ok(rgba)) = (save, &cut) {
+                    rgba.save(save.join(format!("{name}.png")))?;
+                }
+                cut.map(|rgba| GrayImage::from_fn(rgba.width(), rgba.height(), |x, y| image::Luma([rgba.get_pixel(x, y)[3]])))
+            }
+        };
+        let ms = started.elapsed().as_secs_f64() * 1000.0;
+        let (scores, error) = match pred {
+            Ok(p) => match score(&p, &truth) {
+                Ok(s) => (s, None),
+                Err(e) => (Scores::default(), Some(e.to_string())),
+            },
+            // A refused or missing cut scores zero: it is a failure on this set.
+            Err(e) => (Scores { iou: 0.0, boundary_f: 0.0, sad: truth.as_raw().iter().map(|v| f64::from(*v) / 255.0).sum::<f64>() / 1000.0 }, Some(e)),
+        };
+        rows.push(Row { name, iou: scores.iou, boundary_f: scores.boundary_f, sad: scores.sad, ms, error });
+    }
+    let all: Vec<Scores> = rows.iter().map(|r| Scores { iou: r.iou, boundary_f: r.boundary_f, sad: r.sad }).collect();
+    let summary = summarize(&all);
+    let mean_ms = rows.iter().map(|r| r.ms).sum::<f64>() / rows.len().max(1) as f64;
+    if json {
+        let out = serde_json::json!({
+            "images": rows,
+            "boundary_tolerance_px": BOUNDARY_TOLERANCE,
+            "mean": { "iou": summary.mean.iou, "boundary_f": summary.mean.boundary_f, "sad": summary.mean.sad, "ms": mean_ms },
+            "worst": { "iou": summary.worst.iou, "boundary_f": summary.worst.boundary_f, "sad": summary.worst.sad },
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
+    }
+    println!("{:<20} {:>7} {:>7} {:>9} {:>9}", "image", "IoU", "F@3px", "SAD/1000", "ms");
+    for r in &rows {
+        let note = r.error.as_deref().map(|e| format!("  ({e})")).unwrap_or_default();
+        println!("{:<20} {:>7.4} {:>7.4} {:>9.2} {:>9.1}{note}", r.name, r.iou, r.boundary_f, r.sad, r.ms);
+    }
+    println!("{:<20} {:>7.4} {:>7.4} {:>9.2} {:>9.1}", "mean", summary.mean.iou, summary.mean.boundary_f, summary.mean.sad, mean_ms);
+    println!("{:<20} {:>7.4} {:>7.4} {:>9.2}", "worst", summary.worst.iou, summary.worst.boundary_f, summary.worst.sad);
+    Ok(())
+}

@@ -1,0 +1,52 @@
+//! A single-channel float raster: the working currency of the engine.
+//!
+//! Distances, masks, mattes and shadow maps are all "one float per pixel"; keeping them
+//! in one small type makes the blur, the sampling and the bounds checks live in one place.
+
+/// A `width x height` grid of `f32`, row-major.
+#[derive(Clone, Debug)]
+pub struct Plane {
+    pub width: usize,
+    pub height: usize,
+    pub data: Vec<f32>,
+}
+
+impl Plane {
+    pub fn new(width: usize, height: usize, value: f32) -> Self {
+        Self { width, height, data: vec![value; width * height] }
+    }
+
+    pub fn from_fn(width: usize, height: usize, f: impl Fn(usize, usize) -> f32) -> Self {
+        let mut data = Vec::with_capacity(width * height);
+        for y in 0..height {
+            for x in 0..width {
+                data.push(f(x, y));
+            }
+        }
+        Self { width, height, data }
+    }
+
+    /// Bilinear sample at continuous coordinates (pixel centres at `i + 0.5`), clamped to
+    /// the edges, so a coarse plane can be read at any finer resolution.
+    #[inline]
+    pub fn sample(&self, fx: f32, fy: f32) -> f32 {
+        if self.width == 0 || self.height == 0 {
+            return 0.0;
+        }
+        let max_x = (self.width - 1) as f32;
+        let max_y = (self.height - 1) as f32;
+        let x = (fx - 0.5).clamp(0.0, max_x);
+        let y = (fy - 0.5).clamp(0.0, max_y);
+        let x0 = x.floor() as usize;
+        let y0 = y.floor() as usize;
+        let x1 = (x0 + 1).min(self.width - 1);
+        let y1 = (y0 + 1).min(self.height - 1);
+        let tx = x - x0 as f32;
+        let ty = y - y0 as f32;
+        let row0 = y0 * self.width;
+        let row1 = y1 * self.width;
+        let top = self.data[row0 + x0] * (1.0 - tx) + self.data[row0 + x1] * tx;
+        let bottom = self.data[row1 + x0] * (1.0 - tx) + self.data[row1 + x1] * tx;
+        top * (1.0 - ty) + bottom * ty
+    }
+}

@@ -1,0 +1,360 @@
+//! The cut decision at working resolution: which pixels are product, which are backdrop.
+//!
+//! 1. Model the backdrop from the frame's border (robust surface fit), score how plain it
+//!    is, and refuse when it is not plain enough to cut reliably.
+//! 2. Flood the backdrop in from the border through pixels that look like backdrop (or
+//!    its shadow) and are not on an edge; whatever it cannot reach is the product. Edges
+//!    stop the flood even where a white product is as bright as a white backdrop.
+//! 3. Keep the product's connected body, reopen enclosed holes that really show the
+//!    backdrop (a mug's handle), refit the backdrop on everything now known, repeat once.
+
+use rayon::prelude::*;
+
+use super::backdrop::{BackdropModel, Sample, median};
+use super::blur::box_blur;
+use super::color::{delta_e, lin_of, linear_to_lab, luminance, shadow_aware_distance};
+use super::raster::Plane;
+use super::regions::{components, flood_from_border_monotone, grow_into};
+
+/// Below this uniformity score the backdrop is too busy to cut reliably.
+pub const MIN_UNIFORMITY: f32 = 0.65;
+
+/// A backdrop pixel on the border counts as plain within this Lab distance of the model.
+const PLAIN_DELTA_E: f32 = 8.0;
+
+/// How much lighter a step of the backdrop flood may get inside a shadow (see
+/// [`flood_from_border_monotone`]); above pixel noise, below a white product's shading.
+const SHADOW_STEP: f32 = 0.05;
+
+/// The working-resolution result of the cut.
+#[derive(Clone, Debug)]
+pub struct Segmentation {
+    pub width: usize,
+    pub height: usize,
+    /// `true` = product.
+    pub mask: Vec<bool>,
+    pub model: BackdropModel,
+    /// How much a cast shadow darkens the backdrop (0 = none, 1 = black), outside the product.
+    pub shadow: Plane,
+    /// Smoothed working image, sRGB 0..255 per channel.
+    pub rgb: [Plane; 3],
+}
+
+/// Why a cut was refused.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum SegmentError {
+    NotPlain { score: f32 },
+    NoProduct,
+}
+
+/// Per-pixel colour in the forms the decision needs.
+struct Pixels {
+    lin: Vec<[f32; 3]>,
+    lab: Vec<[f32; 3]>,
+}
+
+/// Normalized coordinate of pixel centre `i` in a span of `n` pixels: [-1, 1].
+#[inline]
+pub fn norm_coord(i: f32, n: usize) -> f32 {
+    2.0 * i / n.max(1) as f32 - 1.0
+}
+
+pub fn segment(rgb8: &[u8], w: usize, h: usize) -> Result<Segmentation, SegmentError> {
+    if w < 3 || h < 3 || rgb8.len() < w * h * 3 {
+        return Err(SegmentError::NoProduct);
+    }
+    let trace = super::Trace::new();
+    // A light blur: JPEG noise should not decide anything.
+    let rgb: [Plane; 3] = [0, 1, 2].map(|c| {
+        let p = Plane::from_fn(w, h, |x, y| f32::from(rgb8[(y * w + x) * 3 + c]));
+        box_blur(&p, 1)
+    });
+    let pixels = to_pixels(&rgb);
+    let gradient = gradient(&pixels.lab, w, h);
+    trace.mark("  lab+gradient");
+
+    // Pass 1: the backdrop seen on the border.
+    let ring = border_ring(w, h);
+    let samples: Vec<Sample> = ring.iter().map(|&i| sample_at(&rgb, i, w, h)).collect();
+    let (model, _) = BackdropModel::fit(&samples);
+    let (plain, shadowed, dark) = distances(&pixels, &model, w, h);
+    let inliers: Vec<usize> = ring.iter().copied().filter(|&i| plain[i] < PLAIN_DELTA_E).collect();
+    let uniformity = inliers.len() as f32 / ring.len().max(1) as f32;
+    if uniformity < MIN_UNIFORMITY {
+        return Err(SegmentError::NotPlain { score: uniformity });
+    }
+    let noise = median(&mut inliers.iter().map(|&i| plain[i]).collect::<Vec<_>>());
+    let grad_noise = median(&mut inliers.iter().map(|&i| gradient[i]).collect::<Vec<_>>());
+    let t = Thresholds {
+        colour: (3.0 * noise).max(4.0),
+        shadow: (3.0 * noise).max(3.0),
+        hole: (1.5 * noise).max(2.5),
+        edge: (4.0 * grad_noise).max(1.2),
+    };
+    if std::env::var_os("BACKDROP_DEBUG").is_some() {
+        eprintln!("uniformity {uniformity:.3} noise {noise:.2} grad_noise {grad_noise:.2} colour_t {:.2} edge_t {:.2}", t.colour, t.edge);
+    }
+
+    trace.mark("  fit1");
+    let mask = cut(&plain, &shadowed, &dark, &gradient, w, h, &t);
+    trace.mark("  cut1");
+
+    // Pass 2: refit on every backdrop pixel now known (better behind the product).
+    let mut samples = Vec::new();
+    let stride = ((w * h) / 20_000).max(1);
+    for i in (0..w * h).step_by(stride) {
+        if !mask[i] && plain[i] < t.colour {
+            samples.push(sample_at(&rgb, i, w, h));
+        }
+    }
+    let model = if samples.len() > 100 { BackdropModel::fit(&samples).0 } else { model };
+    let (plain, shadowed, dark) = distances(&pixels, &model, w, h);
+    trace.mark("  fit2");
+    let mask = cut(&plain, &shadowed, &dark, &gradient, w, h, &t);
+    trace.mark("  cut2");
+    if let Some(dir) = std::env::var_os("BACKDROP_DEBUG_DIR") {
+        let img = image::GrayImage::from_fn(w as u32, h as u32, |x, y| image::Luma([if mask[y as usize * w + x as usize] { 255 } else { 0 }]));
+        let _ = img.save(std::path::PathBuf::from(dir).join("mask.png"));
+    }
+    if !mask.iter().any(|m| *m) {
+        return Err(SegmentError::NoProduct);
+    }
+
+    let shadow = shadow_map(&mask, &shadowed, &dark, t.colour, w, h);
+    Ok(Segmentation { width: w, height: h, mask, model, shadow, rgb })
+}
+
+struct Thresholds {
+    colour: f32,
+    /// Shadows keep the backdrop's chromaticity: a tighter bound than `colour`.
+    shadow: f32,
+    hole: f32,
+    edge: f32,
+}
+
+fn cut(plain: &[f32], shadowed: &[f32], dark: &[f32], gradient: &[f32], w: usize, h: usize, t: &Thresholds) -> Vec<bool> {
+    let n = w * h;
+    // An edge pixel blocks its 3x3 neighbourhood: one-pixel gaps in a faint outline
+    // (white on white) would otherwise let the backdrop flood into the product.
+    let edge: Vec<bool> = gradient.iter().map(|g| *g >= t.edge).collect();
+    let near_edge = dilate3(&dilate3(&edge, w, h), w, h);
+    let passable: Vec<bool> = (0..n).map(|i| (plain[i] < t.colour || shadowed[i] < t.shadow) && !near_edge[i]).collect();
+    if let Some(dir) = std::env::var_os("BACKDROP_DEBUG_DIR") {
+        let dir = std::path::PathBuf::from(dir);
+        let save = |name: &str, f: &dyn Fn(usize) -> u8| {
+            let img = image::GrayImage::from_fn(w as u32, h as u32, |x, y| image::Luma([f(y as usize * w + x as usize)]));
+            let _ = img.save(dir.join(name));
+        };
+        save("passable.png", &|i| if passable[i] { 255 } else { 0 });
+        save("gradient.png", &|i| (gradient[i] * 40.0).min(255.0) as u8);
+        save("shadowed.png", &|i| (shadowed[i] * 30.0).min(255.0) as u8);
+        save("plain.png", &|i| (plain[i] * 30.0).min(255.0) as u8);
+    }
+    let mut backdrop = flood_from_border_monotone(&passable, dark, SHADOW_STEP, w, h);
+    if let Some(dir) = std::env::var_os("BACKDROP_DEBUG_DIR") {
+        let img = image::GrayImage::from_fn(w as u32, h as u32, |x, y| image::Luma([if backdrop[y as usize * w + x as usize] { 255 } else { 0 }]));
+        let _ = img.save(std::path::PathBuf::from(dir).join("flood.png"));
+    }
+    // The edge barrier keeps a rim of backdrop pixels next to the product: peel it.
+    grow_into(&mut backdrop, w, h, |i| plain[i] < t.colour || shadowed[i] < t.shadow, 3);
+    let mut mask: Vec<bool> = backdrop.iter().map(|b| !b).collect();
+
+    // Thin crusts of shadow stuck to the base (the darkest core of a contact shadow on a
+    // saturated backdrop) are not product: an opening removes thin protrusions, and those
+    // that look like shadow go back to the backdrop.
+    let opened = dilate_n(&erode_n(&mask, w, h, 3), w, h, 3);
+    for i in 0..n {
+        if mask[i] && !opened[i] && shadowed[i] < t.colour {
+            mask[i] = false;
+        }
+    }
+
+    // Keep the product's body: drop specks far smaller than the largest part.
+    let (_, comps) = components(&mask, w, h);
+    let largest = comps.iter().map(Vec::len).max().unwrap_or(0);
+    let min_keep = (largest / 10).max(n / 2000).max(4);
+    for comp in &comps {
+        if comp.len() < min_keep {
+            for &i in comp {
+                mask[i] = false;
+            }
+        }
+    }
+
+    // Enclosed regions that look exactly like the backdrop are holes (a mug's handle) -
+    // if an outline surrounds them. A patch of a white product that happens to match the
+    // backdrop's colour is bounded by more product, not by an edge.
+    let candidate: Vec<bool> = (0..n).map(|i| mask[i] && plain[i] < t.colour && !near_edge[i]).collect();
+    let (labels, holes) = components(&candidate, w, h);
+    let min_hole = (n / 5000).max(6);
+    let mut reopened = vec![false; n];
+    for (k, hole) in holes.iter().enumerate() {
+        if hole.len() < min_hole {
+            continue;
+        }
+        let mean = hole.iter().map(|&i| plain[i]).sum::<f32>() / hole.len() as f32;
+        if mean >= t.hole {
+            continue;
+        }
+        let label = k as u32 + 1;
+        let (mut rim, mut outlined) = (0usize, 0usize);
+        for &i in hole {
+            let (x, y) = (i % w, i / w);
+            for j in [(x > 0).then(|| i - 1), (x + 1 < w).then(|| i + 1), (y > 0).then(|| i - w), (y + 1 < h).then(|| i + w)]
+                .into_iter()
+                .flatten()
+            {
+                if labels[j] != label {
+                    rim += 1;
+                    outlined += usize::from(near_edge[j]);
+                }
+            }
+        }
+        if outlined * 2 >= rim {
+            for &i in hole {
+                reopened[i] = true;
+            }
+        }
+    }
+    // The hole's own rim (held back by the edge barrier) goes with it.
+    grow_into(&mut reopened, w, h, |i| mask[i] && plain[i] < t.colour, 3);
+    for (m, r) in mask.iter_mut().zip(&reopened) {
+        if *r {
+            *m = false;
+        }
+    }
+    mask
+}
+
+fn dilate_n(mask: &[bool], w: usize, h: usize, n: usize) -> Vec<bool> {
+    (0..n).fold(mask.to_vec(), |m, _| dilate3(&m, w, h))
+}
+
+fn erode_n(mask: &[bool], w: usize, h: usize, n: usize) -> Vec<bool> {
+    let inverted: Vec<bool> = mask.iter().map(|m| !m).collect();
+    dilate_n(&inverted, w, h, n).iter().map(|m| !m).collect()
+}
+
+/// 3x3 binary dilation.
+fn dilate3(mask: &[bool], w: usize, h: usize) -> Vec<bool> {
+    let mut rows = vec![false; w * h];
+    for y in 0..h {
+        for x in 0..w {
+            let i = y * w + x;
+            rows[i] = mask[i] || (x > 0 && mask[i - 1]) || (x + 1 < w && mask[i + 1]);
+        }
+    }
+    (0..w * h)
+        .map(|i| rows[i] || (i >= w && rows[i - w]) || (i + w < w * h && rows[i + w]))
+        .collect()
+}
+
+fn to_pixels(rgb: &[Plane; 3]) -> Pixels {
+    let n = rgb[0].data.len();
+    let (lin, lab): (Vec<[f32; 3]>, Vec<[f32; 3]>) = (0..n)
+        .into_par_iter()
+        .map(|i| {
+            let lin = [lin_of(rgb[0].data[i]), lin_of(rgb[1].data[i]), lin_of(rgb[2].data[i])];
+            (lin, linear_to_lab(lin))
+        })
+        .unzip();
+    Pixels { lin, lab }
+}
+
+/// Step-edge strength: the fine-scale Lab difference (across 2 px) minus what a smooth
+/// ramp would explain (a third of the difference across 6 px). A soft shadow or a sweep
+/// is a ramp and scores about zero; a product's outline is a step and scores high, even
+/// when it is faint (white on white).
+fn gradient(lab: &[[f32; 3]], w: usize, h: usize) -> Vec<f32> {
+    (0..w * h)
+        .into_par_iter()
+        .map(|i| {
+            let (x, y) = (i % w, i / w);
+            let at = |dx: isize, dy: isize| -> usize {
+                let xx = (x as isize + dx).clamp(0, w as isize - 1) as usize;
+                let yy = (y as isize + dy).clamp(0, h as isize - 1) as usize;
+                yy * w + xx
+            };
+            let ex = (delta_e(lab[at(-1, 0)], lab[at(1, 0)]) - delta_e(lab[at(-3, 0)], lab[at(3, 0)]) / 3.0).max(0.0);
+            let ey = (delta_e(lab[at(0, -1)], lab[at(0, 1)]) - delta_e(lab[at(0, -3)], lab[at(0, 3)]) / 3.0).max(0.0);
+            (ex * ex + ey * ey).sqrt()
+        })
+        .collect()
+}
+
+/// Pixels of a border ring a few pixels wide, subsampled to a few thousand.
+fn border_ring(w: usize, h: usize) -> Vec<usize> {
+    let band = (w.min(h) / 60).clamp(1, 12);
+    let mut ring = Vec::new();
+    let stride = ((2 * (w + h) * band) / 8000).max(1);
+    let mut k = 0usize;
+    for y in 0..h {
+        for x in 0..w {
+            let on_ring = x < band || y < band || x + band >= w || y + band >= h;
+            if on_ring {
+                if k.is_multiple_of(stride) {
+                    ring.push(y * w + x);
+                }
+                k += 1;
+            }
+        }
+    }
+    ring
+}
+
+fn sample_at(rgb: &[Plane; 3], i: usize, w: usize, h: usize) -> Sample {
+    let (x, y) = (i % w, i / w);
+    Sample {
+        u: norm_coord(x as f32 + 0.5, w),
+        v: norm_coord(y as f32 + 0.5, h),
+        rgb: [rgb[0].data[i], rgb[1].data[i], rgb[2].data[i]],
+    }
+}
+
+/// Per pixel against the backdrop model: plain Lab distance, shadow-forgiving distance,
+/// and darkness (how much darker than the backdrop, 0 when lighter). One pass, because
+/// evaluating the model and its Lab form is the expensive part.
+fn distances(pixels: &Pixels, model: &BackdropModel, w: usize, h: usize) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let rows: Vec<(Vec<f32>, Vec<f32>, Vec<f32>)> = (0..h)
+        .into_par_iter()
+        .map(|y| {
+            let v = norm_coord(y as f32 + 0.5, h);
+            let mut plain = Vec::with_capacity(w);
+            let mut shadowed = Vec::with_capacity(w);
+            let mut dark = Vec::with_capacity(w);
+            for x in 0..w {
+                let i = y * w + x;
+                let m = model.at(norm_coord(x as f32 + 0.5, w), v);
+                let m_lin = [lin_of(m[0]), lin_of(m[1]), lin_of(m[2])];
+                let m_lab = linear_to_lab(m_lin);
+                plain.push(delta_e(pixels.lab[i], m_lab));
+                shadowed.push(shadow_aware_distance(pixels.lin[i], pixels.lab[i], m_lin, m_lab));
+                let yb = luminance(m_lin).max(1e-4);
+                dark.push((1.0 - luminance(pixels.lin[i]) / yb).max(0.0));
+            }
+            (plain, shadowed, dark)
+        })
+        .collect();
+    let mut out = (Vec::with_capacity(w * h), Vec::with_capacity(w * h), Vec::with_capacity(w * h));
+    for (p, s, d) in rows {
+        out.0.extend(p);
+        out.1.extend(s);
+        out.2.extend(d);
+    }
+    out
+}
+
+/// Darkening of the backdrop by the product's own cast shadow, kept for reuse when the
+/// product is placed into a new scene.
+fn shadow_map(mask: &[bool], shadowed: &[f32], dark: &[f32], colour_t: f32, w: usize, h: usize) -> Plane {
+    let data = (0..w * h)
+        .map(|i| {
+            if mask[i] || shadowed[i] >= colour_t {
+                return 0.0;
+            }
+            // Below a few percent it is vignetting residue or noise, not a shadow.
+            (dark[i] - 0.04).clamp(0.0, 1.0)
+        })
+        .collect();
+    box_blur(&Plane { width: w, height: h, data }, 2)
+}
