@@ -22,7 +22,7 @@ pub enum BuildError {
 /// The engine the settings ask for.
 pub fn build_engine(settings: &Settings) -> Result<Arc<dyn Engine>, BuildError> {
     match settings.engine {
-        EngineKind::Local => Ok(Arc::new(LocalEngine::default())),
+        EngineKind::Local => Ok(Arc::new(LocalEngine)),
         EngineKind::Runninghub => Ok(Arc::new(runninghub_engine(settings)?)),
         EngineKind::Comfyui => Ok(Arc::new(comfyui_engine(settings)?)),
     }

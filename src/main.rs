@@ -1,14 +1,16 @@
 //! The `backdrop` binary: parses the command line and hands over to the library.
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
+use bytes::Bytes;
 use backdrop::app::Application;
 use backdrop::config::{EngineKind, Settings};
-use backdrop::engine::{ImageSource, JobInput};
+use backdrop::engine::{ImageSource, JobInput, local};
 use backdrop::input_image::{ImageLimits, InputImage};
 use backdrop::job::JobState;
 use backdrop::queue::NoJournal;
@@ -62,11 +64,15 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The bot logs what it does (info); one-shot commands print their own progress and
+    // log only problems, unless RUST_LOG says otherwise.
+    let default_filter = if matches!(cli.command, Command::Bot) { "info" } else { "warn" };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter)),
         )
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .init();
     match run(cli) {
@@ -112,12 +118,34 @@ async fn read_image(path: &Path) -> anyhow::Result<InputImage> {
         .with_context(|| format!("{} cannot be used", path.display()))
 }
 
-async fn generate(
-    product: &Path,
-    background: &Path,
-    out: &Path,
-    engine: Option<EngineKind>,
-) -> anyhow::Result<()> {
+/// The canonical extension of an output path (`png`, `jpg`, `webp`), or why it cannot be
+/// written: checked before any work starts.
+fn output_format(out: &Path) -> anyhow::Result<&'static str> {
+    let ext = out.extension().and_then(|e| e.to_str()).unwrap_or_default().to_ascii_lowercase();
+    match ext.as_str() {
+        "png" => Ok("png"),
+        "jpg" | "jpeg" => Ok("jpg"),
+        "webp" => Ok("webp"),
+        _ => bail!("{}: the output must end in .png, .jpg or .webp", out.display()),
+    }
+}
+
+/// Writes `bytes` (encoded as `extension`) to `out` in the format `out` asks for.
+async fn write_as(out: &Path, bytes: Bytes, extension: &str, format: &'static str) -> anyhow::Result<()> {
+    let bytes = if extension == format {
+        bytes
+    } else {
+        tokio::task::spawn_blocking(move || {
+            let image = image::load_from_memory(&bytes)?;
+            anyhow::Ok(local::encode(&image, format)?.0)
+        })
+        .await??
+    };
+    tokio::fs::write(out, &bytes).await.with_context(|| format!("writing {}", out.display()))
+}
+
+async fn generate(product: &Path, background: &Path, out: &Path, engine: Option<EngineKind>) -> anyhow::Result<()> {
+    let format = output_format(out)?;
     let mut settings = Settings::from_env()?;
     if let Some(engine) = engine {
         settings.engine = engine;
@@ -135,9 +163,7 @@ async fn generate(
         let state = rx.borrow_and_update().clone();
         match &state {
             JobState::Queued { position } => eprintln!("queued (position {position})"),
-            JobState::Running {
-                lane, remote_task, ..
-            } => match remote_task {
+            JobState::Running { lane, remote_task, .. } => match remote_task {
                 Some(task) => eprintln!("generating on lane {lane} (task {task})"),
                 None => eprintln!("generating on lane {lane}"),
             },
@@ -153,14 +179,8 @@ async fn generate(
     };
     match state {
         JobState::Done(output) => {
-            tokio::fs::write(out, &output.image)
-                .await
-                .with_context(|| format!("writing {}", out.display()))?;
-            eprintln!(
-                "done in {:.1} s: {}",
-                started.elapsed().as_secs_f64(),
-                out.display()
-            );
+            write_as(out, output.image.clone(), output.extension, format).await?;
+            eprintln!("done in {:.1} s: {}", started.elapsed().as_secs_f64(), out.display());
             Ok(())
         }
         JobState::Failed(reason) => bail!("generation failed: {reason}"),
@@ -168,8 +188,20 @@ async fn generate(
     }
 }
 
-async fn cutout(_product: &Path, _out: &Path) -> anyhow::Result<()> {
-    bail!("cutout is not built yet")
+async fn cutout(product: &Path, out: &Path) -> anyhow::Result<()> {
+    let format = output_format(out)?;
+    if format == "jpg" {
+        bail!("{}: a cut-out needs transparency: write a .png (or .webp)", out.display());
+    }
+    let image = read_image(product).await?;
+    let bytes = tokio::task::spawn_blocking(move || {
+        let matte = local::cutout(&image)?;
+        anyhow::Ok(local::encode(&image::DynamicImage::ImageRgba8(matte), format)?.0)
+    })
+    .await??;
+    tokio::fs::write(out, &bytes).await.with_context(|| format!("writing {}", out.display()))?;
+    eprintln!("done: {}", out.display());
+    Ok(())
 }
 
 async fn stats() -> anyhow::Result<()> {

@@ -153,3 +153,47 @@ async fn generate_and_check_work_with_a_comfyui_server() {
     assert!(image::open(dir.path().join("result.png")).is_ok());
     assert_eq!(comfy.prompts().len(), 1);
 }
+
+fn example(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples").join(name).display().to_string()
+}
+
+#[tokio::test]
+async fn the_readme_command_places_the_example_product_with_no_account() {
+    let dir = tempfile::tempdir().unwrap();
+    let (product, background) = (example("product.jpg"), example("background.jpg"));
+    let args = ["generate", "--product", &product, "--background", &background, "--out", "result.jpg"];
+    let out = backdrop(dir.path(), &args, &[]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("engine: local"), "{}", text(&out));
+    let result = image::open(dir.path().join("result.jpg")).unwrap();
+    let scene = image::open(&background).unwrap();
+    assert_eq!((result.width(), result.height()), (scene.width(), scene.height()), "the scene's size");
+}
+
+#[tokio::test]
+async fn cutout_writes_a_transparent_png() {
+    let dir = tempfile::tempdir().unwrap();
+    let product = example("product.jpg");
+    let out = backdrop(dir.path(), &["cutout", &product, "--out", "cut.png"], &[]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let cut = image::open(dir.path().join("cut.png")).unwrap().to_rgba8();
+    assert_eq!(cut.get_pixel(0, 0)[3], 0, "the backdrop is transparent");
+    let opaque = cut.pixels().filter(|p| p[3] == 255).count() as f64 / cut.pixels().len() as f64;
+    assert!((0.02..0.6).contains(&opaque), "the product, and only it, is opaque: {opaque:.3}");
+    let out = backdrop(dir.path(), &["cutout", &product, "--out", "cut.jpg"], &[]).await;
+    assert!(!out.status.success() && text(&out).contains("transparency"), "{}", text(&out));
+}
+
+#[tokio::test]
+async fn a_busy_background_is_refused_with_advice() {
+    use rand::{Rng, SeedableRng};
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let noise = image::RgbImage::from_fn(200, 150, |_, _| image::Rgb([rng.random(), rng.random(), rng.random()]));
+    noise.save(dir.path().join("busy.png")).unwrap();
+    let out = backdrop(dir.path(), &["cutout", "busy.png", "--out", "cut.png"], &[]).await;
+    assert!(!out.status.success());
+    assert!(text(&out).contains("not plain enough"), "{}", text(&out));
+    assert!(!dir.path().join("cut.png").exists());
+}
