@@ -3,6 +3,7 @@
 
 mod support;
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -35,11 +36,16 @@ struct TestApp {
     data: tempfile::TempDir,
 }
 
-/// Starts the fakes (RunningHub accounts with `slots` each) and the real bot on them.
 /// The user id listed in `ADMIN_IDS`.
 const ADMIN: i64 = 9000;
 
+/// Starts the fakes (RunningHub accounts with `slots` each) and the real bot on them.
 async fn spawn_app(slots: &[usize]) -> TestApp {
+    spawn_app_with(slots, false).await
+}
+
+/// The same, with the bot on the built-in engine instead of RunningHub when `local`.
+async fn spawn_app_with(slots: &[usize], local: bool) -> TestApp {
     let tg = FakeTelegram::start().await;
     let rh = spawn_runninghub(slots, Duration::from_millis(20), Duration::from_secs(60)).await;
     rh.fake
@@ -63,10 +69,13 @@ async fn spawn_app(slots: &[usize]) -> TestApp {
             chat_action_interval: Duration::from_millis(500),
         },
     };
-    let app = Application {
-        settings: Settings::from_vars(&Vars::from_pairs([("ENGINE", "local")])).expect("settings"),
-        engine: rh.engine.clone() as Arc<dyn Engine>,
-        queue: rh.queue.clone(),
+    let settings_of_app = Settings::from_vars(&Vars::from_pairs([("ENGINE", "local")])).expect("settings");
+    let app = if local {
+        let engine: Arc<dyn Engine> = Arc::new(backdrop::engine::local::LocalEngine);
+        let queue = backdrop::queue::JobQueue::start(engine.clone(), Arc::new(backdrop::queue::NoJournal), Default::default());
+        Application { settings: settings_of_app, engine, queue }
+    } else {
+        Application { settings: settings_of_app, engine: rh.engine.clone() as Arc<dyn Engine>, queue: rh.queue.clone() }
     };
     let store = backdrop::store::Store::open(&format!("sqlite://{}/backdrop.db", data.path().display()), data.path())
         .await
@@ -826,5 +835,30 @@ async fn stats_answers_admins_only() {
         })
     })
     .await;
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_built_in_engine_delivers_and_explains_a_busy_background() {
+    use rand::{Rng, SeedableRng};
+    let app = spawn_app_with(&[1], true).await;
+    let user = app.tg.user(400, Some("en"));
+    let example = |name: &str| std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples").join(name)).unwrap();
+    user.send_photo(example("product.jpg"));
+    app.wait_text(&user, messages::ask_background(Lang::En)).await;
+    user.send_photo(example("background.jpg"));
+    app.wait("the result", |tg| count(&tg.messages(400), MessageKind::Photo) == 1).await;
+
+    let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+    let mut busy = Vec::new();
+    image::RgbImage::from_fn(160, 120, |_, _| image::Rgb([rng.random(), rng.random(), rng.random()]))
+        .write_to(&mut std::io::Cursor::new(&mut busy), image::ImageFormat::Png)
+        .unwrap();
+    user.send_photo(busy);
+    app.wait_text(&user, messages::ask_background(Lang::En)).await;
+    user.send_photo(example("background.jpg"));
+    let explained = messages::status_failed(Lang::En, &FailReason::BackgroundNotPlain);
+    app.wait("the busy background explained", |tg| tg.messages(400).iter().any(|m| m.text_or_caption == explained)).await;
+    assert!(app.rh.fake.tasks().is_empty(), "nothing went to RunningHub");
     app.stop().await;
 }

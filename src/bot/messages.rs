@@ -292,8 +292,8 @@ pub fn fail_reason(lang: Lang, reason: &FailReason) -> &'static str {
         ),
         FailReason::BackgroundNotPlain => pick(
             lang,
-            "не удалось отделить товар от фона. Сфотографируйте его на ровном однотонном фоне.",
-            "the product could not be separated from its background. Photograph it against a plain, even background.",
+            "не удалось отделить товар от фона: фон слишком пёстрый. Сфотографируйте товар на ровном однотонном фоне — или попросите администратора бота включить ИИ-движок (RunningHub), он справляется и с пёстрым фоном.",
+            "the product could not be separated from its background: the background is too busy. Photograph the product against a plain, even background, or ask the bot's operator to switch to the AI engine (RunningHub), which handles busy backgrounds.",
         ),
         FailReason::NoCapacity(_) | FailReason::Unavailable(_) => pick(
             lang,
