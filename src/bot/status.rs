@@ -180,52 +180,23 @@ async fn follow(
     if end.is_some() {
         ctx.jobs.mark_ended(job);
     }
-    match end {
-        Some(JobState::Done(output)) => {
-            finish_status(
-                &bot,
-                &ctx,
-                &status,
-                &record,
-                job,
-                messages::status_done(lang).to_owned(),
-                None,
-            )
-            .await;
-            deliver(&bot, &ctx, job, &record, &output).await;
-        }
-        Some(JobState::Failed(reason)) => {
+    // The queue stopped (shutdown) with the job still live: it is kept for the next
+    // start, so the user is not told it failed.
+    let Some(end) = end else {
+        tracing::info!(%job, "stopped following a job that has not ended");
+        return;
+    };
+    let (text, keyboard) = match &end {
+        JobState::Done(_) => (messages::status_done(lang).to_owned(), None),
+        JobState::Failed(reason) => {
             tracing::info!(%job, "job failed: {reason}");
-            let text = messages::status_failed(lang, &reason);
-            finish_status(
-                &bot,
-                &ctx,
-                &status,
-                &record,
-                job,
-                text,
-                Some(keyboards::failed(lang, job)),
-            )
-            .await;
+            (messages::status_failed(lang, reason), Some(keyboards::failed(lang, job)))
         }
-        Some(_) => {
-            finish_status(
-                &bot,
-                &ctx,
-                &status,
-                &record,
-                job,
-                messages::status_cancelled(lang).to_owned(),
-                None,
-            )
-            .await;
-        }
-        // The queue stopped (shutdown) with the job still live: it is kept for the next
-        // start, so the user is not told it failed.
-        None => {
-            tracing::info!(%job, "stopped following a job that has not ended");
-            return;
-        }
+        _ => (messages::status_cancelled(lang).to_owned(), None),
+    };
+    finish_status(&bot, &ctx, &status, &record, job, text, keyboard).await;
+    if let JobState::Done(output) = &end {
+        deliver(&bot, &ctx, job, &record, output).await;
     }
     // Told: a restart from here on does not tell again.
     if let Err(e) = ctx.store.mark_delivered(job).await {
