@@ -85,6 +85,12 @@ impl FailReason {
         }
     }
 
+    /// Whether another attempt on the same images can succeed (a provider hiccup can pass;
+    /// a busy background or an unusable image stays what it is).
+    pub fn worth_retrying(&self) -> bool {
+        !matches!(self, Self::BadInput(_) | Self::BackgroundNotPlain)
+    }
+
     /// The detail text that goes with the kind (empty when the kind says it all).
     pub fn detail(&self) -> String {
         match self {

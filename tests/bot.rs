@@ -859,6 +859,8 @@ async fn the_built_in_engine_delivers_and_explains_a_busy_background() {
     user.send_photo(example("background.jpg"));
     let explained = messages::status_failed(Lang::En, &FailReason::BackgroundNotPlain);
     app.wait("the busy background explained", |tg| tg.messages(400).iter().any(|m| m.text_or_caption == explained)).await;
+    let shown = app.tg.messages(400).into_iter().find(|m| m.text_or_caption == explained).unwrap();
+    assert!(shown.buttons().is_empty(), "no Retry: the same photo would fail again");
     assert!(app.rh.fake.tasks().is_empty(), "nothing went to RunningHub");
     app.stop().await;
 }

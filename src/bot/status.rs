@@ -190,7 +190,8 @@ async fn follow(
         JobState::Done(_) => (messages::status_done(lang).to_owned(), None),
         JobState::Failed(reason) => {
             tracing::info!(%job, "job failed: {reason}");
-            (messages::status_failed(lang, reason), Some(keyboards::failed(lang, job)))
+            let retry = reason.worth_retrying().then(|| keyboards::failed(lang, job));
+            (messages::status_failed(lang, reason), retry)
         }
         _ => (messages::status_cancelled(lang).to_owned(), None),
     };
