@@ -13,6 +13,7 @@ mod blur;
 mod color;
 mod compose;
 mod encode;
+mod enclosed;
 mod engine;
 pub mod evaluate;
 mod harmonize;

@@ -14,6 +14,7 @@ use super::backdrop::{BackdropModel, Sample, median};
 use super::blur::box_blur;
 use super::color::{delta_e, lin_of, linear_to_lab, luminance, shadow_aware_distance};
 use super::raster::Plane;
+use super::enclosed::{Evidence, HOLE_OUTLINE_SHARE, enclosed_parts};
 use super::regions::{components, flood_from_border_monotone, grow_into};
 
 /// Below this uniformity score the backdrop is too busy to cut reliably.
@@ -155,6 +156,16 @@ fn cut(plain: &[f32], shadowed: &[f32], dark: &[f32], gradient: &[f32], w: usize
         let img = image::GrayImage::from_fn(w as u32, h as u32, |x, y| image::Luma([if backdrop[y as usize * w + x as usize] { 255 } else { 0 }]));
         let _ = img.save(std::path::PathBuf::from(dir).join("flood.png"));
     }
+    // A face whose outline has a gap (white on white) was flooded through it: give the
+    // enclosed parts back to the product's body (its specks do not count as body).
+    let mut body: Vec<bool> = backdrop.iter().map(|b| !b).collect();
+    drop_specks(&mut body, w, h);
+    let regained = enclosed_parts(&body, w, h, &Evidence { plain, near_edge: &near_edge, hole_distance: t.hole });
+    for (b, r) in backdrop.iter_mut().zip(&regained) {
+        if *r {
+            *b = false;
+        }
+    }
     // The edge barrier keeps a rim of backdrop pixels next to the product: peel it.
     grow_into(&mut backdrop, w, h, |i| plain[i] < t.colour || shadowed[i] < t.shadow, 3);
     let mut mask: Vec<bool> = backdrop.iter().map(|b| !b).collect();
@@ -169,17 +180,7 @@ fn cut(plain: &[f32], shadowed: &[f32], dark: &[f32], gradient: &[f32], w: usize
         }
     }
 
-    // Keep the product's body: drop specks far smaller than the largest part.
-    let (_, comps) = components(&mask, w, h);
-    let largest = comps.iter().map(Vec::len).max().unwrap_or(0);
-    let min_keep = (largest / 10).max(n / 2000).max(4);
-    for comp in &comps {
-        if comp.len() < min_keep {
-            for &i in comp {
-                mask[i] = false;
-            }
-        }
-    }
+    drop_specks(&mut mask, w, h);
 
     // Enclosed regions that look exactly like the backdrop are holes (a mug's handle) -
     // if an outline surrounds them. A patch of a white product that happens to match the
@@ -210,7 +211,10 @@ fn cut(plain: &[f32], shadowed: &[f32], dark: &[f32], gradient: &[f32], w: usize
                 }
             }
         }
-        if outlined * 2 >= rim {
+        // A region regained above is bounded by outline on most sides too (the face's
+        // edges); only a nearly closed outline makes it a hole again.
+        let needed = if hole.iter().any(|&i| regained[i]) { HOLE_OUTLINE_SHARE } else { 0.5 };
+        if outlined as f32 >= needed * rim as f32 {
             for &i in hole {
                 reopened[i] = true;
             }
@@ -224,6 +228,20 @@ fn cut(plain: &[f32], shadowed: &[f32], dark: &[f32], gradient: &[f32], w: usize
         }
     }
     mask
+}
+
+/// Keeps the product's body: drops specks far smaller than the largest part.
+fn drop_specks(mask: &mut [bool], w: usize, h: usize) {
+    let (_, comps) = components(mask, w, h);
+    let largest = comps.iter().map(Vec::len).max().unwrap_or(0);
+    let min_keep = (largest / 10).max(w * h / 2000).max(4);
+    for comp in &comps {
+        if comp.len() < min_keep {
+            for &i in comp {
+                mask[i] = false;
+            }
+        }
+    }
 }
 
 fn dilate_n(mask: &[bool], w: usize, h: usize, n: usize) -> Vec<bool> {
