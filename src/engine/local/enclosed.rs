@@ -9,6 +9,7 @@
 //! inside too, but it shows the backdrop's colour and a closed outline surrounds it; a
 //! lost face is bounded on one side by the rest of the face, with no edge between them.
 
+use super::hull::row_intervals;
 use super::regions::components;
 
 /// A region bordering the open backdrop on more than this share of its rim is a
@@ -109,4 +110,64 @@ fn bridge(spans: &[(usize, usize)], radius: usize) -> Vec<(usize, usize)> {
             spans[lo..hi].iter().fold((usize::MAX, 0), |acc, s| if s.0 > s.1 { acc } else { (acc.0.min(s.0), acc.1.max(s.1)) })
         })
         .collect()
+}
+
+/// Share of a region's border with the body that must be soft (no edge) for a region in
+/// the hull to be a lost face: the backdrop stops at the product's outline, a lost face
+/// fades into the rest of the face.
+const MIN_SOFT_SHARE: f32 = 0.25;
+
+/// A lost face may border the world outside the hull along its missing outline, but a
+/// region mostly open to it is a concavity of the silhouette.
+const MAX_HULL_OPEN_SHARE: f32 = 0.4;
+
+/// Pixels outside `body` within its convex hull that belong to it: a face lost along a
+/// whole side with no outline. The flood stops at a product's outline (an edge), so
+/// regions of real backdrop in the hull (a concavity, the room beside a handle) border
+/// the body on edges; a lost face borders the rest of the face softly.
+pub fn within_hull(body: &[bool], w: usize, h: usize, ev: &Evidence) -> Vec<bool> {
+    let n = w * h;
+    let mut fill = vec![false; n];
+    if n == 0 || body.len() < n || ev.plain.len() < n || ev.near_edge.len() < n {
+        return fill;
+    }
+    let rows = row_intervals(body, w, h);
+    let inside: Vec<bool> = (0..n)
+        .map(|i| {
+            let (x, y) = ((i % w) as f32, i / w);
+            !body[i] && rows[y].is_some_and(|(a, b)| a <= x && x <= b)
+        })
+        .collect();
+    let (labels, comps) = components(&inside, w, h);
+    let min_size = (n / 500).max(16);
+    for (k, comp) in comps.iter().enumerate() {
+        if comp.len() < min_size {
+            continue;
+        }
+        let label = k as u32 + 1;
+        let (mut rim, mut open, mut soft) = (0usize, 0usize, 0usize);
+        for &i in comp {
+            let (x, y) = (i % w, i / w);
+            for j in [(x > 0).then(|| i - 1), (x + 1 < w).then(|| i + 1), (y > 0).then(|| i - w), (y + 1 < h).then(|| i + w)]
+                .into_iter()
+                .flatten()
+            {
+                if labels[j] != label {
+                    rim += 1;
+                    open += usize::from(!body[j]);
+                    soft += usize::from(body[j] && !ev.near_edge[j]);
+                }
+            }
+        }
+        if std::env::var_os("BACKDROP_DEBUG").is_some() {
+            eprintln!("in hull: {} px, rim {rim}, open {open}, soft {soft}", comp.len());
+        }
+        let bordered = rim - open;
+        if (open as f32) < MAX_HULL_OPEN_SHARE * rim as f32 && soft as f32 >= MIN_SOFT_SHARE * bordered as f32 {
+            for &i in comp {
+                fill[i] = true;
+            }
+        }
+    }
+    fill
 }

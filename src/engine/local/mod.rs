@@ -17,6 +17,7 @@ mod enclosed;
 mod engine;
 pub mod evaluate;
 mod harmonize;
+mod hull;
 mod matte;
 mod raster;
 mod regions;

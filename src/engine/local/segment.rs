@@ -14,7 +14,7 @@ use super::backdrop::{BackdropModel, Sample, median};
 use super::blur::box_blur;
 use super::color::{delta_e, lin_of, linear_to_lab, luminance, shadow_aware_distance};
 use super::raster::Plane;
-use super::enclosed::{Evidence, HOLE_OUTLINE_SHARE, enclosed_parts};
+use super::enclosed::{Evidence, HOLE_OUTLINE_SHARE, enclosed_parts, within_hull};
 use super::regions::{components, flood_from_border_monotone, grow_into};
 
 /// Below this uniformity score the backdrop is too busy to cut reliably.
@@ -160,7 +160,14 @@ fn cut(plain: &[f32], shadowed: &[f32], dark: &[f32], gradient: &[f32], w: usize
     // enclosed parts back to the product's body (its specks do not count as body).
     let mut body: Vec<bool> = backdrop.iter().map(|b| !b).collect();
     drop_specks(&mut body, w, h);
-    let regained = enclosed_parts(&body, w, h, &Evidence { plain, near_edge: &near_edge, hole_distance: t.hole });
+    let evidence = Evidence { plain, near_edge: &near_edge, hole_distance: t.hole };
+    let mut regained = enclosed_parts(&body, w, h, &evidence);
+    for (r, b) in regained.iter().zip(body.iter_mut()) {
+        *b |= *r;
+    }
+    for (r, f) in regained.iter_mut().zip(within_hull(&body, w, h, &evidence)) {
+        *r |= f;
+    }
     for (b, r) in backdrop.iter_mut().zip(&regained) {
         if *r {
             *b = false;
