@@ -336,6 +336,9 @@ fn sample_at(rgb: &[Plane; 3], i: usize, w: usize, h: usize) -> Sample {
     }
 }
 
+/// Pixels between evaluations of the backdrop model along a row (see [`distances`]).
+const MODEL_STEP: usize = 8;
+
 /// Per pixel against the backdrop model: plain Lab distance, shadow-forgiving distance,
 /// and darkness (how much darker than the backdrop, 0 when lighter). One pass, because
 /// evaluating the model and its Lab form is the expensive part.
@@ -347,11 +350,25 @@ fn distances(pixels: &Pixels, model: &BackdropModel, w: usize, h: usize) -> (Vec
             let mut plain = Vec::with_capacity(w);
             let mut shadowed = Vec::with_capacity(w);
             let mut dark = Vec::with_capacity(w);
+            // The model is a smooth surface: evaluate it (and its Lab, three cube roots)
+            // every few pixels and interpolate, far below a Lab unit of error.
+            let anchor_x: Vec<usize> = (0..w).step_by(MODEL_STEP).chain(std::iter::once(w - 1)).collect();
+            let anchors: Vec<([f32; 3], [f32; 3])> = anchor_x
+                .iter()
+                .map(|&x| {
+                    let m = model.at(norm_coord(x as f32 + 0.5, w), v);
+                    let m_lin = [lin_of(m[0]), lin_of(m[1]), lin_of(m[2])];
+                    (m_lin, linear_to_lab(m_lin))
+                })
+                .collect();
             for x in 0..w {
                 let i = y * w + x;
-                let m = model.at(norm_coord(x as f32 + 0.5, w), v);
-                let m_lin = [lin_of(m[0]), lin_of(m[1]), lin_of(m[2])];
-                let m_lab = linear_to_lab(m_lin);
+                let seg = (x / MODEL_STEP).min(anchor_x.len().saturating_sub(2));
+                let (x0, x1) = (anchor_x[seg], anchor_x[(seg + 1).min(anchor_x.len() - 1)]);
+                let t = if x1 > x0 { (x - x0) as f32 / (x1 - x0) as f32 } else { 0.0 };
+                let (a, b) = (anchors[seg], anchors[(seg + 1).min(anchors.len() - 1)]);
+                let mix = |p: [f32; 3], q: [f32; 3]| [p[0] + (q[0] - p[0]) * t, p[1] + (q[1] - p[1]) * t, p[2] + (q[2] - p[2]) * t];
+                let (m_lin, m_lab) = (mix(a.0, b.0), mix(a.1, b.1));
                 plain.push(delta_e(pixels.lab[i], m_lab));
                 shadowed.push(shadow_aware_distance(pixels.lin[i], pixels.lab[i], m_lin, m_lab));
                 let yb = luminance(m_lin).max(1e-4);
