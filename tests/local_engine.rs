@@ -44,12 +44,27 @@ fn quality_floor_on_generated_shots() {
             let cut = cutout(&input).unwrap_or_else(|e| panic!("{kind:?}/{seed}: {e}"));
             let scores = score(&alpha_of(&cut), &s.alpha).unwrap();
             eprintln!("{kind:?}/{seed}: IoU {:.4} F {:.4} SAD {:.3}", scores.iou, scores.boundary_f, scores.sad);
-            assert!(scores.iou >= 0.78, "{kind:?}/{seed}: IoU {:.4} below the floor", scores.iou);
+            assert!(scores.iou >= 0.80, "{kind:?}/{seed}: IoU {:.4} below the floor", scores.iou);
             ious.push(scores.iou);
         }
     }
     let mean = ious.iter().sum::<f64>() / ious.len() as f64;
-    assert!(mean >= 0.90, "mean IoU {mean:.4} below the floor");
+    assert!(mean >= 0.92, "mean IoU {mean:.4} below the floor");
+}
+
+/// White on white at the set's size, where vignetting makes part of a face exactly the
+/// backdrop's colour (or a grey body look like the backdrop in shadow): the face must
+/// not be lost through the gap in its outline. These shots scored 0.81, 0.12 and 0.59.
+#[test]
+fn white_on_white_faces_are_kept() {
+    for (seed, index) in [(1u64, 3usize), (2, 3), (3, 9)] {
+        let s = testset::shot(seed, index, 1200, 900);
+        let input = parse(testset::jpeg(&s.image, s.jpeg_quality).unwrap());
+        let cut = cutout(&input).unwrap_or_else(|e| panic!("{seed}/{index}: {e}"));
+        let iou = score(&alpha_of(&cut), &s.alpha).unwrap().iou;
+        eprintln!("{seed}/{index}: IoU {iou:.4}");
+        assert!(iou >= 0.80, "{seed}/{index}: IoU {iou:.4} below the floor");
+    }
 }
 
 #[test]

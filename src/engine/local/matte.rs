@@ -60,8 +60,19 @@ pub fn refine(full: &RgbImage, seg: &Segmentation) -> RgbaImage {
     let sy = seg.height as f32 / fh.max(1) as f32;
     let src = full.as_raw();
     let mut out = vec![0u8; fw * fh * 4];
+    // Working rows with no band at all: a full-resolution row between two of them is
+    // plain backdrop (bilinear sampling cannot exceed its inputs), so skip the sampling.
+    let (bw, bh) = (em.band.width, em.band.height);
+    let empty_row: Vec<bool> = (0..bh).map(|y| em.band.data[y * bw..(y + 1) * bw].iter().all(|v| *v <= 0.002)).collect();
     out.par_chunks_mut(fw * 4).enumerate().for_each(|(y, row)| {
         let fy = (y as f32 + 0.5) * sy;
+        let wy = (fy - 0.5).clamp(0.0, bh.saturating_sub(1) as f32) as usize;
+        if empty_row.get(wy).copied().unwrap_or(false) && empty_row.get((wy + 1).min(bh.saturating_sub(1))).copied().unwrap_or(false) {
+            for (o, p) in row.chunks_exact_mut(4).zip(src[y * fw * 3..(y + 1) * fw * 3].chunks_exact(3)) {
+                o.copy_from_slice(&[p[0], p[1], p[2], 0]);
+            }
+            return;
+        }
         for x in 0..fw {
             let fx = (x as f32 + 0.5) * sx;
             let i = (y * fw + x) * 3;

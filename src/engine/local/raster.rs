@@ -37,8 +37,9 @@ impl Plane {
         let max_y = (self.height - 1) as f32;
         let x = (fx - 0.5).clamp(0.0, max_x);
         let y = (fy - 0.5).clamp(0.0, max_y);
-        let x0 = x.floor() as usize;
-        let y0 = y.floor() as usize;
+        // Both are clamped to >= 0, where truncation is the floor (and much cheaper).
+        let x0 = x as usize;
+        let y0 = y as usize;
         let x1 = (x0 + 1).min(self.width - 1);
         let y1 = (y0 + 1).min(self.height - 1);
         let tx = x - x0 as f32;

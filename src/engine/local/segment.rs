@@ -14,6 +14,7 @@ use super::backdrop::{BackdropModel, Sample, median};
 use super::blur::box_blur;
 use super::color::{delta_e, lin_of, linear_to_lab, luminance, shadow_aware_distance};
 use super::raster::Plane;
+use super::enclosed::{Evidence, HOLE_OUTLINE_SHARE, enclosed_parts, within_hull};
 use super::regions::{components, flood_from_border_monotone, grow_into};
 
 /// Below this uniformity score the backdrop is too busy to cut reliably.
@@ -155,6 +156,23 @@ fn cut(plain: &[f32], shadowed: &[f32], dark: &[f32], gradient: &[f32], w: usize
         let img = image::GrayImage::from_fn(w as u32, h as u32, |x, y| image::Luma([if backdrop[y as usize * w + x as usize] { 255 } else { 0 }]));
         let _ = img.save(std::path::PathBuf::from(dir).join("flood.png"));
     }
+    // A face whose outline has a gap (white on white) was flooded through it: give the
+    // enclosed parts back to the product's body (its specks do not count as body).
+    let mut body: Vec<bool> = backdrop.iter().map(|b| !b).collect();
+    drop_specks(&mut body, w, h);
+    let evidence = Evidence { plain, near_edge: &near_edge, hole_distance: t.hole };
+    let mut regained = enclosed_parts(&body, w, h, &evidence);
+    for (r, b) in regained.iter().zip(body.iter_mut()) {
+        *b |= *r;
+    }
+    for (r, f) in regained.iter_mut().zip(within_hull(&body, w, h, &evidence)) {
+        *r |= f;
+    }
+    for (b, r) in backdrop.iter_mut().zip(&regained) {
+        if *r {
+            *b = false;
+        }
+    }
     // The edge barrier keeps a rim of backdrop pixels next to the product: peel it.
     grow_into(&mut backdrop, w, h, |i| plain[i] < t.colour || shadowed[i] < t.shadow, 3);
     let mut mask: Vec<bool> = backdrop.iter().map(|b| !b).collect();
@@ -169,17 +187,7 @@ fn cut(plain: &[f32], shadowed: &[f32], dark: &[f32], gradient: &[f32], w: usize
         }
     }
 
-    // Keep the product's body: drop specks far smaller than the largest part.
-    let (_, comps) = components(&mask, w, h);
-    let largest = comps.iter().map(Vec::len).max().unwrap_or(0);
-    let min_keep = (largest / 10).max(n / 2000).max(4);
-    for comp in &comps {
-        if comp.len() < min_keep {
-            for &i in comp {
-                mask[i] = false;
-            }
-        }
-    }
+    drop_specks(&mut mask, w, h);
 
     // Enclosed regions that look exactly like the backdrop are holes (a mug's handle) -
     // if an outline surrounds them. A patch of a white product that happens to match the
@@ -210,7 +218,10 @@ fn cut(plain: &[f32], shadowed: &[f32], dark: &[f32], gradient: &[f32], w: usize
                 }
             }
         }
-        if outlined * 2 >= rim {
+        // A region regained above is bounded by outline on most sides too (the face's
+        // edges); only a nearly closed outline makes it a hole again.
+        let needed = if hole.iter().any(|&i| regained[i]) { HOLE_OUTLINE_SHARE } else { 0.5 };
+        if outlined as f32 >= needed * rim as f32 {
             for &i in hole {
                 reopened[i] = true;
             }
@@ -224,6 +235,20 @@ fn cut(plain: &[f32], shadowed: &[f32], dark: &[f32], gradient: &[f32], w: usize
         }
     }
     mask
+}
+
+/// Keeps the product's body: drops specks far smaller than the largest part.
+fn drop_specks(mask: &mut [bool], w: usize, h: usize) {
+    let (_, comps) = components(mask, w, h);
+    let largest = comps.iter().map(Vec::len).max().unwrap_or(0);
+    let min_keep = (largest / 10).max(w * h / 2000).max(4);
+    for comp in &comps {
+        if comp.len() < min_keep {
+            for &i in comp {
+                mask[i] = false;
+            }
+        }
+    }
 }
 
 fn dilate_n(mask: &[bool], w: usize, h: usize, n: usize) -> Vec<bool> {
@@ -311,6 +336,9 @@ fn sample_at(rgb: &[Plane; 3], i: usize, w: usize, h: usize) -> Sample {
     }
 }
 
+/// Pixels between evaluations of the backdrop model along a row (see [`distances`]).
+const MODEL_STEP: usize = 8;
+
 /// Per pixel against the backdrop model: plain Lab distance, shadow-forgiving distance,
 /// and darkness (how much darker than the backdrop, 0 when lighter). One pass, because
 /// evaluating the model and its Lab form is the expensive part.
@@ -322,11 +350,25 @@ fn distances(pixels: &Pixels, model: &BackdropModel, w: usize, h: usize) -> (Vec
             let mut plain = Vec::with_capacity(w);
             let mut shadowed = Vec::with_capacity(w);
             let mut dark = Vec::with_capacity(w);
+            // The model is a smooth surface: evaluate it (and its Lab, three cube roots)
+            // every few pixels and interpolate, far below a Lab unit of error.
+            let anchor_x: Vec<usize> = (0..w).step_by(MODEL_STEP).chain(std::iter::once(w - 1)).collect();
+            let anchors: Vec<([f32; 3], [f32; 3])> = anchor_x
+                .iter()
+                .map(|&x| {
+                    let m = model.at(norm_coord(x as f32 + 0.5, w), v);
+                    let m_lin = [lin_of(m[0]), lin_of(m[1]), lin_of(m[2])];
+                    (m_lin, linear_to_lab(m_lin))
+                })
+                .collect();
             for x in 0..w {
                 let i = y * w + x;
-                let m = model.at(norm_coord(x as f32 + 0.5, w), v);
-                let m_lin = [lin_of(m[0]), lin_of(m[1]), lin_of(m[2])];
-                let m_lab = linear_to_lab(m_lin);
+                let seg = (x / MODEL_STEP).min(anchor_x.len().saturating_sub(2));
+                let (x0, x1) = (anchor_x[seg], anchor_x[(seg + 1).min(anchor_x.len() - 1)]);
+                let t = if x1 > x0 { (x - x0) as f32 / (x1 - x0) as f32 } else { 0.0 };
+                let (a, b) = (anchors[seg], anchors[(seg + 1).min(anchors.len() - 1)]);
+                let mix = |p: [f32; 3], q: [f32; 3]| [p[0] + (q[0] - p[0]) * t, p[1] + (q[1] - p[1]) * t, p[2] + (q[2] - p[2]) * t];
+                let (m_lin, m_lab) = (mix(a.0, b.0), mix(a.1, b.1));
                 plain.push(delta_e(pixels.lab[i], m_lab));
                 shadowed.push(shadow_aware_distance(pixels.lin[i], pixels.lab[i], m_lin, m_lab));
                 let yb = luminance(m_lin).max(1e-4);
