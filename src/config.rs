@@ -5,6 +5,7 @@
 //! that names the variable and never shows a secret's value.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
@@ -64,6 +65,35 @@ pub struct ComfyUiConfig {
     pub poll_interval: Duration,
 }
 
+/// Webhook mode of `backdrop bot` (`WEBHOOK_URL`, `WEBHOOK_LISTEN`): Telegram pushes
+/// updates to `public_url` + `/telegram`, RunningHub its task callbacks to
+/// `public_url` + `/runninghub`; a reverse proxy forwards both to `listen`.
+#[derive(Clone, Debug)]
+pub struct WebhookConfig {
+    /// Base URL the outside world reaches the bot at, without a trailing slash.
+    pub public_url: reqwest::Url,
+    pub listen: SocketAddr,
+}
+
+impl WebhookConfig {
+    /// Where Telegram posts updates.
+    pub fn telegram_url(&self) -> reqwest::Url {
+        self.join("telegram")
+    }
+
+    /// Where RunningHub posts its task-end callbacks.
+    pub fn runninghub_url(&self) -> reqwest::Url {
+        self.join("runninghub")
+    }
+
+    fn join(&self, leaf: &str) -> reqwest::Url {
+        let mut url = self.public_url.clone();
+        let path = format!("{}/{leaf}", url.path().trim_end_matches('/'));
+        url.set_path(&path);
+        url
+    }
+}
+
 /// The whole configuration of a Backdrop process.
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -77,6 +107,8 @@ pub struct Settings {
     pub admin_ids: Vec<i64>,
     pub on_shutdown: ShutdownMode,
     pub retention_days: u32,
+    /// `None`: the bot uses long polling.
+    pub webhook: Option<WebhookConfig>,
 }
 
 /// A variable whose value cannot be used. Shows the value only for non-secret variables.
@@ -261,8 +293,32 @@ impl Settings {
             admin_ids: admin_ids(vars)?,
             on_shutdown,
             retention_days: vars.number_in("RETENTION_DAYS", 7, 1..=3650)?,
+            webhook: webhook(vars)?,
         })
     }
+}
+
+/// `WEBHOOK_URL` turns webhook mode on; `WEBHOOK_LISTEN` is where it is served locally.
+fn webhook(vars: &Vars) -> Result<Option<WebhookConfig>, ConfigError> {
+    let listen = vars.parse(
+        "WEBHOOK_LISTEN",
+        SocketAddr::from(([0, 0, 0, 0], 8080)),
+        "an address and port such as 0.0.0.0:8080",
+    )?;
+    if vars.get("WEBHOOK_URL").is_none() {
+        return Ok(None);
+    }
+    let raw = vars.url("WEBHOOK_URL", "")?;
+    let public_url = reqwest::Url::parse(&raw).map_err(|_| {
+        ConfigError::new("WEBHOOK_URL", format!("is {raw:?}; it must be an http(s) URL"))
+    })?;
+    if public_url.query().is_some() || public_url.fragment().is_some() {
+        return Err(ConfigError::new(
+            "WEBHOOK_URL",
+            format!("is {raw:?}; it must be a base URL without ?query or #fragment"),
+        ));
+    }
+    Ok(Some(WebhookConfig { public_url, listen }))
 }
 
 /// Accounts `_1`, `_2`, ... up to the first missing key. A missing workflow id falls back
@@ -412,6 +468,30 @@ mod tests {
                 var,
                 "{var}={value}"
             );
+        }
+    }
+
+    #[test]
+    fn webhook_mode_is_on_only_with_a_public_url() {
+        assert!(settings(&[]).unwrap().webhook.is_none());
+        assert!(settings(&[("WEBHOOK_LISTEN", "127.0.0.1:9000")]).unwrap().webhook.is_none());
+        let s = settings(&[("WEBHOOK_URL", "https://bot.example.com/backdrop/")]).unwrap();
+        let hook = s.webhook.unwrap();
+        assert_eq!(hook.listen, SocketAddr::from(([0, 0, 0, 0], 8080)));
+        assert_eq!(hook.telegram_url().as_str(), "https://bot.example.com/backdrop/telegram");
+        assert_eq!(hook.runninghub_url().as_str(), "https://bot.example.com/backdrop/runninghub");
+        let root = settings(&[("WEBHOOK_URL", "https://bot.example.com"), ("WEBHOOK_LISTEN", "127.0.0.1:9000")]).unwrap();
+        assert_eq!(root.webhook.as_ref().unwrap().telegram_url().as_str(), "https://bot.example.com/telegram");
+        assert_eq!(root.webhook.unwrap().listen.port(), 9000);
+        for (var, value) in [
+            ("WEBHOOK_URL", "bot.example.com"),
+            ("WEBHOOK_URL", "ftp://bot.example.com"),
+            ("WEBHOOK_URL", "https://bot.example.com/?a=1"),
+            ("WEBHOOK_LISTEN", "8080"),
+            ("WEBHOOK_LISTEN", "localhost:http"),
+        ] {
+            let with_url = [("WEBHOOK_URL", "https://bot.example.com"), (var, value)];
+            assert_eq!(settings(&with_url).unwrap_err().variable, var, "{var}={value}");
         }
     }
 

@@ -150,6 +150,8 @@ async fn generate(product: &Path, background: &Path, out: &Path, engine: Option<
     if let Some(engine) = engine {
         settings.engine = engine;
     }
+    // Callbacks go to the bot's webhook server; a one-shot run has none and polls.
+    settings.webhook = None;
     let input = JobInput {
         product: ImageSource::Memory(read_image(product).await?),
         background: ImageSource::Memory(read_image(background).await?),

@@ -11,7 +11,7 @@ use backdrop::app::Application;
 use backdrop::bot::messages::{self, Lang};
 use backdrop::bot::status::StatusTiming;
 use backdrop::bot::{BotError, BotSettings, serve};
-use backdrop::config::{Settings, Vars};
+use backdrop::config::{Settings, Vars, WebhookConfig};
 use backdrop::engine::Engine;
 use backdrop::job::FailReason;
 use backdrop::queue::ShutdownMode;
@@ -46,8 +46,14 @@ async fn spawn_app(slots: &[usize]) -> TestApp {
 
 /// The same, with the bot on the built-in engine instead of RunningHub when `local`.
 async fn spawn_app_with(slots: &[usize], local: bool) -> TestApp {
-    let tg = FakeTelegram::start().await;
     let rh = spawn_runninghub(slots, Duration::from_millis(20), Duration::from_secs(60)).await;
+    start_bot(rh, local, None).await
+}
+
+/// The real bot on `rh`'s engine and queue (or the built-in engine when `local`), with a
+/// fresh fake Bot API, by long polling or by `webhook`.
+async fn start_bot(rh: Harness, local: bool, webhook: Option<WebhookConfig>) -> TestApp {
+    let tg = FakeTelegram::start().await;
     rh.fake
         .set_default_script(TaskScript::succeed(Duration::from_millis(150)));
     let data = tempfile::tempdir().expect("a temporary data directory");
@@ -68,6 +74,7 @@ async fn spawn_app_with(slots: &[usize], local: bool) -> TestApp {
             elapsed_interval: Duration::from_millis(500),
             chat_action_interval: Duration::from_millis(500),
         },
+        webhook,
     };
     let settings_of_app = Settings::from_vars(&Vars::from_pairs([("ENGINE", "local")])).expect("settings");
     let app = if local {
@@ -863,4 +870,75 @@ async fn the_built_in_engine_delivers_and_explains_a_busy_background() {
     assert!(shown.buttons().is_empty(), "no Retry: the same photo would fail again");
     assert!(app.rh.fake.tasks().is_empty(), "nothing went to RunningHub");
     app.stop().await;
+}
+
+/// A loopback port nobody listens on (for the bot's own webhook server).
+fn free_port() -> u16 {
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    probe.local_addr().expect("its address").port()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_mode_takes_pushed_updates_and_runninghub_callbacks() {
+    let port = free_port();
+    let public_url = reqwest::Url::parse(&format!("http://127.0.0.1:{port}/hook")).expect("a URL");
+    let hook = WebhookConfig { public_url, listen: ([127, 0, 0, 1], port).into() };
+    // Polling once a minute: only RunningHub's callback can make the result quick.
+    let engine_settings = backdrop::engine::runninghub::RunningHubSettings {
+        poll_interval: Duration::from_secs(60),
+        webhook_url: Some(hook.runninghub_url().to_string()),
+        ..Default::default()
+    };
+    let fake = backdrop_fakes::runninghub::FakeRunningHub::start().await;
+    fake.add_account(&key(1), 2);
+    let rh = support::spawn_with(fake, &[2], engine_settings, Duration::from_secs(120));
+    let app = start_bot(rh, false, Some(hook.clone())).await;
+
+    let user = app.tg.user(1200, Some("en"));
+    user.send_command("/start");
+    app.wait_text(&user, messages::greeting(Lang::En)).await;
+    assert_eq!(app.tg.webhook_url(), hook.telegram_url().as_str());
+    app.submit(&user, Lang::En).await;
+    let chat = user.chat_id();
+    let delivered = app
+        .tg
+        .wait_for(|tg| count(&tg.messages(chat), MessageKind::Photo) >= 1, Duration::from_secs(20))
+        .await;
+    assert!(delivered, "the callback woke the poller long before its next tick");
+    let callbacks = app.rh.fake.webhooks();
+    assert_eq!(callbacks.len(), 1, "one callback, answered at once: {callbacks:?}");
+    assert_eq!(callbacks[0].status, Some(200));
+    assert!(app.tg.calls_of("getUpdates").is_empty(), "no polling in webhook mode");
+    assert!(app.tg.webhook_pushes().iter().all(|p| p.status == Some(200)));
+
+    // Posts that do not come from Telegram or RunningHub change nothing.
+    let http = reqwest::Client::new();
+    let forged = serde_json::json!({"update_id": 999_999, "message": {"message_id": 1, "date": 1_700_000_000,
+        "chat": {"id": 1300, "type": "private"}, "from": {"id": 1300, "is_bot": false, "first_name": "Eve"}, "text": "/start"}});
+    let answer = http.post(hook.telegram_url()).json(&forged).send().await.expect("the server answers");
+    assert_eq!(answer.status(), reqwest::StatusCode::UNAUTHORIZED, "no secret token, no update");
+    let answer = http.post(hook.runninghub_url()).body("{oops").send().await.expect("the server answers");
+    assert_eq!(answer.status(), reqwest::StatusCode::BAD_REQUEST);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(app.tg.messages(1300).is_empty(), "the forged update was not handled");
+    assert_eq!(app.rh.fake.tasks().len(), 1);
+
+    let tg = app.tg.clone();
+    app.stop().await;
+    assert_eq!(tg.webhook_url(), "", "the webhook is removed on the way out");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_address_in_use_is_a_clear_start_up_error() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    let address = taken.local_addr().expect("its address");
+    let hook = WebhookConfig { public_url: reqwest::Url::parse("https://bot.example.com").expect("a URL"), listen: address };
+    let rh = spawn_runninghub(&[1], Duration::from_millis(20), Duration::from_secs(60)).await;
+    let mut app = start_bot(rh, false, Some(hook)).await;
+    let bot = app.bot.take().expect("the bot task");
+    let ended = tokio::time::timeout(Duration::from_secs(10), bot).await.expect("it stops at once");
+    let err = ended.expect("no panic").expect_err("an error");
+    assert!(matches!(err, BotError::WebhookListen { .. }), "{err:?}");
+    assert!(err.to_string().contains("WEBHOOK_LISTEN"), "{err}");
+    assert_eq!(app.tg.webhook_url(), "", "nothing registered with Telegram");
 }

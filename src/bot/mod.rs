@@ -21,8 +21,11 @@ pub mod preview;
 pub mod recovery;
 pub mod retry;
 pub mod status;
+pub mod webhook;
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -39,7 +42,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::app::{Application, BuildError};
-use crate::config::Settings;
+use crate::config::{Settings, WebhookConfig};
 use crate::input_image::ImageLimits;
 use crate::queue::ShutdownMode;
 use crate::store::{DurableDialogues, Store};
@@ -79,6 +82,8 @@ pub struct BotSettings {
     /// At most this many messages and edits per second overall (Telegram: 30).
     pub messages_per_second: u32,
     pub timing: StatusTiming,
+    /// `None`: long polling.
+    pub webhook: Option<WebhookConfig>,
 }
 
 impl BotSettings {
@@ -98,6 +103,7 @@ impl BotSettings {
             chat_gap: Duration::from_millis(1100),
             messages_per_second: 25,
             timing: StatusTiming::default(),
+            webhook: settings.webhook.clone(),
         })
     }
 }
@@ -118,6 +124,11 @@ pub enum BotError {
     Build(#[from] BuildError),
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    #[error("cannot listen for webhooks on {address} (WEBHOOK_LISTEN): {source}")]
+    WebhookListen {
+        address: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("the data directory {path} cannot be used: {source}")]
     DataDir {
         path: PathBuf,
@@ -230,19 +241,24 @@ pub async fn serve(
         })
         .error_handler(LoggingErrorHandler::with_custom_text("a handler failed"))
         .build();
-    let stopper = tokio::spawn(stop_dispatcher(
-        dispatcher.shutdown_token(),
-        shutdown.clone(),
-    ));
-    let listener = Polling::builder(bot.clone())
-        .timeout(settings.poll_timeout)
-        .delete_webhook()
-        .await
-        .build();
-    let dispatch = dispatcher.try_dispatch_with_listener(
-        listener,
-        LoggingErrorHandler::with_custom_text("getting updates failed"),
-    );
+    let stop_token = dispatcher.shutdown_token();
+    let listener_errors = LoggingErrorHandler::with_custom_text("getting updates failed");
+    let dispatch: Pin<Box<dyn Future<Output = Result<(), RequestError>> + Send + '_>> =
+        match &settings.webhook {
+            None => {
+                let polling = Polling::builder(bot.clone())
+                    .timeout(settings.poll_timeout)
+                    .delete_webhook()
+                    .await
+                    .build();
+                Box::pin(dispatcher.try_dispatch_with_listener(polling, listener_errors))
+            }
+            Some(hook) => {
+                let pushed = webhook::listen(bot.clone(), hook, Arc::clone(&app.engine)).await?;
+                Box::pin(dispatcher.try_dispatch_with_listener(pushed, listener_errors))
+            }
+        };
+    let stopper = tokio::spawn(stop_dispatcher(stop_token, shutdown.clone()));
     // A handler stuck in a call Telegram never answers must not hold the stop for the
     // whole request timeout: past the grace period the dispatcher is left behind.
     let give_up = async {

@@ -187,4 +187,9 @@ pub trait Engine: Send + Sync + 'static {
 
     /// Runs one job on `ctx.lane`. Must return soon after `ctx.cancel` fires.
     async fn run(&self, ctx: RunContext) -> Result<JobOutput, EngineError>;
+
+    /// A provider's callback says remote task `task` ended: look at it now instead of at
+    /// the next poll. Only a hint (callbacks are unsigned); engines that do not poll a
+    /// provider ignore it.
+    fn hint_task_ended(&self, _task: &RemoteTaskId) {}
 }

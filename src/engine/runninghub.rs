@@ -101,13 +101,18 @@ impl RunningHubEngine {
     /// A webhook said `event.task_id` ended: poll it now instead of at the next tick.
     /// The poller still confirms with `outputs`; an unknown task is ignored.
     pub fn notify(&self, event: WebhookEvent) {
-        let waker = lock(&self.wakers).get(&event.task_id).cloned();
+        debug!(task = %event.task_id, progress = ?event.progress, "webhook");
+        self.wake_poller(&event.task_id);
+    }
+
+    fn wake_poller(&self, task: &RemoteTaskId) {
+        let waker = lock(&self.wakers).get(task).cloned();
         match waker {
             Some(waker) => {
-                debug!(task = %event.task_id, progress = ?event.progress, "webhook: waking the poller");
+                debug!(task = %task, "waking the poller");
                 waker.notify_one();
             }
-            None => debug!(task = %event.task_id, "webhook for a task nobody polls here"),
+            None => debug!(task = %task, "callback for a task nobody polls here"),
         }
     }
 
@@ -340,6 +345,10 @@ impl RunningHubEngine {
 impl Engine for RunningHubEngine {
     fn name(&self) -> &'static str {
         "runninghub"
+    }
+
+    fn hint_task_ended(&self, task: &RemoteTaskId) {
+        self.wake_poller(task);
     }
 
     fn lanes(&self) -> Vec<LaneSpec> {

@@ -74,6 +74,12 @@ pub async fn spawn_runninghub(slots: &[usize], poll: Duration, deadline: Duratio
 
 /// The engine and a fresh queue on an already running fake (a "restart").
 pub fn spawn_on(fake: FakeRunningHub, slots: &[usize], poll: Duration, deadline: Duration) -> Harness {
+    let settings = RunningHubSettings { poll_interval: poll, ..RunningHubSettings::default() };
+    spawn_with(fake, slots, settings, deadline)
+}
+
+/// The same with every engine setting chosen by the caller (a webhook URL, say).
+pub fn spawn_with(fake: FakeRunningHub, slots: &[usize], settings: RunningHubSettings, deadline: Duration) -> Harness {
     let accounts = slots
         .iter()
         .enumerate()
@@ -90,7 +96,6 @@ pub fn spawn_on(fake: FakeRunningHub, slots: &[usize], poll: Duration, deadline:
         retry: RetryPolicy { base_delay: Duration::from_millis(5), max_delay: Duration::from_millis(50), ..RetryPolicy::default() },
     };
     let client = RunningHubClient::new(&fake.url(), options).expect("client");
-    let settings = RunningHubSettings { poll_interval: poll, ..RunningHubSettings::default() };
     let engine = Arc::new(RunningHubEngine::new(client, accounts, settings));
     let journal = Arc::new(CountingJournal::default());
     let config = QueueConfig { deadline, grace: Duration::from_secs(3) };
