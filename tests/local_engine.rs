@@ -268,3 +268,19 @@ fn a_room_scene_is_refused_as_not_plain() {
     let err = cutout(&parse(testset::jpeg(&scene, 90).unwrap())).unwrap_err();
     assert!(matches!(err, LocalError::BackgroundNotPlain { .. }), "{err}");
 }
+
+/// A CMYK JPEG (as print workflows and Photoshop save them; made with Pillow, see
+/// tests/fixtures/README.md): a red box on a light grey sweep, 160x120.
+#[test]
+fn a_cmyk_jpeg_is_read_in_the_right_colours_and_cut() {
+    let input = parse(include_bytes!("fixtures/product-cmyk.jpg").to_vec());
+    let rgb = input.decode().expect("a CMYK JPEG decodes").into_rgb8();
+    let near = |p: &image::Rgb<u8>, want: [u8; 3]| p.0.iter().zip(want).all(|(a, b)| a.abs_diff(b) <= 12);
+    assert!(near(rgb.get_pixel(80, 60), [200, 30, 30]), "the box is red: {:?}", rgb.get_pixel(80, 60));
+    assert!(near(rgb.get_pixel(5, 5), [232, 232, 228]), "the sweep is light grey: {:?}", rgb.get_pixel(5, 5));
+    let cut = cutout(&input).expect("cut");
+    let alpha = alpha_of(&cut);
+    let truth = GrayImage::from_fn(160, 120, |x, y| image::Luma([if (55..=105).contains(&x) && (30..=100).contains(&y) { 255 } else { 0 }]));
+    let scores = score(&alpha, &truth).unwrap();
+    assert!(scores.iou > 0.9, "CMYK IoU {:.4}", scores.iou);
+}
