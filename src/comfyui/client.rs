@@ -8,7 +8,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use reqwest::multipart::{Form, Part};
 use serde_json::{Value, json};
 use tracing::{debug, info, warn};
@@ -20,7 +20,7 @@ use super::wire::{
     history_entry, node_errors_text,
 };
 use crate::job::RemoteTaskId;
-use crate::runninghub::RetryPolicy;
+use crate::provider_http::{self, ProviderError, RetryPolicy, mime_of, read_limited, success};
 
 /// `/queue` and `/history` carry whole workflows; anything past this is not ComfyUI.
 const MAX_JSON_BYTES: usize = 64 * 1024 * 1024;
@@ -74,30 +74,16 @@ enum Safety {
     QueuesPrompt,
 }
 
-/// One failed attempt, with what is needed to decide whether to try again.
-struct Failure {
-    error: ComfyError,
-    /// The request never left: the connection could not be made.
-    before_sending: bool,
-}
+type Failure = provider_http::Failure<ComfyError>;
 
-impl From<ComfyError> for Failure {
-    fn from(error: ComfyError) -> Self {
-        Self { error, before_sending: false }
-    }
-}
-
-impl Failure {
-    fn from_reqwest(e: reqwest::Error) -> Self {
-        Self { before_sending: e.is_connect(), error: ComfyError::from_reqwest(e) }
-    }
-
-    fn retryable(&self, safety: Safety) -> bool {
-        match safety {
-            Safety::Idempotent => self.error.is_transient(),
+impl Safety {
+    /// Whether a call of this kind may be repeated after `failure`.
+    fn allows_retry(self, failure: &Failure) -> bool {
+        match self {
+            Self::Idempotent => failure.error.is_transient(),
             // 503: a proxy or the server said it did not take the request.
-            Safety::QueuesPrompt => {
-                self.before_sending || self.error == ComfyError::Http { status: 503 }
+            Self::QueuesPrompt => {
+                failure.before_sending || failure.error == ComfyError::Http { status: 503 }
             }
         }
     }
@@ -111,10 +97,7 @@ impl ComfyUiClient {
         if !matches!(parsed.scheme(), "http" | "https") {
             return Err(ComfyError::Config("COMFYUI_URL must be http or https".into()));
         }
-        let http = reqwest::Client::builder()
-            .use_rustls_tls()
-            .connect_timeout(options.request_timeout.min(Duration::from_secs(10)))
-            .build()
+        let http = provider_http::http_client(options.request_timeout)
             .map_err(|e| ComfyError::Config(ComfyError::from_reqwest(e).to_string()))?;
         Ok(Self { http, base_url: base_url.trim_end_matches('/').to_owned(), options })
     }
@@ -315,52 +298,19 @@ impl ComfyUiClient {
     }
 
     /// Runs `attempt` until it succeeds, fails for good, or the policy's attempts are used.
-    async fn retrying<T, F, Fut>(&self, safety: Safety, mut attempt: F) -> Result<T, ComfyError>
+    async fn retrying<T, F, Fut>(&self, safety: Safety, attempt: F) -> Result<T, ComfyError>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, Failure>>,
     {
-        let policy = self.options.retry;
-        let mut number = 1;
-        loop {
-            let failure = match attempt().await {
-                Ok(value) => return Ok(value),
-                Err(failure) => failure,
-            };
-            if number >= policy.attempts() || !failure.retryable(safety) {
-                return Err(failure.error);
-            }
-            let delay = policy.delay(number);
-            warn!(attempt = number, error = %failure.error, ?delay, "ComfyUI call failed; retrying");
-            tokio::time::sleep(delay).await;
-            number += 1;
-        }
+        provider_http::retrying(self.options.retry, |failure| safety.allows_retry(failure), attempt).await
     }
 }
 
 /// A 2xx answer's JSON body, else the status as an error.
 async fn read_json(response: reqwest::Response) -> Result<Value, Failure> {
-    let status = response.status();
-    if !status.is_success() {
-        return Err(ComfyError::Http { status: status.as_u16() }.into());
-    }
-    let body = read_limited(response, MAX_JSON_BYTES).await?;
+    let body = read_limited(success(response)?, MAX_JSON_BYTES).await?;
     serde_json::from_slice(&body).map_err(|e| Failure::from(ComfyError::from_json(&e)))
-}
-
-/// Reads a body chunk by chunk, refusing it as soon as it passes `max_bytes`.
-async fn read_limited(mut response: reqwest::Response, max_bytes: usize) -> Result<Bytes, Failure> {
-    if response.content_length().is_some_and(|len| len > max_bytes as u64) {
-        return Err(ComfyError::TooLarge { limit: max_bytes }.into());
-    }
-    let mut body = BytesMut::new();
-    while let Some(chunk) = response.chunk().await.map_err(Failure::from_reqwest)? {
-        if body.len() + chunk.len() > max_bytes {
-            return Err(ComfyError::TooLarge { limit: max_bytes }.into());
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body.freeze())
 }
 
 /// Percent-encodes a prompt id for a path (server ids are UUIDs; a resumed id comes from
@@ -377,15 +327,6 @@ fn path_segment(id: &str) -> String {
     out
 }
 
-fn mime_of(file_name: &str) -> &'static str {
-    let ext = file_name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
-    match ext.as_str() {
-        "png" => "image/png",
-        "webp" => "image/webp",
-        _ => "image/jpeg",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -393,13 +334,13 @@ mod tests {
     #[test]
     fn queueing_is_only_repeated_when_the_request_never_left() {
         let f = |error, before_sending| Failure { error, before_sending };
-        assert!(f(ComfyError::Transport("refused".into()), true).retryable(Safety::QueuesPrompt));
-        assert!(!f(ComfyError::Timeout, false).retryable(Safety::QueuesPrompt));
-        assert!(!f(ComfyError::Http { status: 500 }, false).retryable(Safety::QueuesPrompt));
-        assert!(f(ComfyError::Http { status: 503 }, false).retryable(Safety::QueuesPrompt));
-        assert!(!f(ComfyError::Rejected("x".into()), false).retryable(Safety::QueuesPrompt));
-        assert!(f(ComfyError::Timeout, false).retryable(Safety::Idempotent));
-        assert!(!f(ComfyError::Http { status: 404 }, false).retryable(Safety::Idempotent));
+        assert!(Safety::QueuesPrompt.allows_retry(&f(ComfyError::Transport("refused".into()), true)));
+        assert!(!Safety::QueuesPrompt.allows_retry(&f(ComfyError::Timeout, false)));
+        assert!(!Safety::QueuesPrompt.allows_retry(&f(ComfyError::Http { status: 500 }, false)));
+        assert!(Safety::QueuesPrompt.allows_retry(&f(ComfyError::Http { status: 503 }, false)));
+        assert!(!Safety::QueuesPrompt.allows_retry(&f(ComfyError::Rejected("x".into()), false)));
+        assert!(Safety::Idempotent.allows_retry(&f(ComfyError::Timeout, false)));
+        assert!(!Safety::Idempotent.allows_retry(&f(ComfyError::Http { status: 404 }, false)));
     }
 
     #[test]

@@ -5,6 +5,8 @@
 //! keeps those apart so the engine can tell "the workflow is wrong" (fail the job with the
 //! reason) from "the server is down" (unavailable) without parsing messages.
 
+use crate::provider_http::ProviderError;
+
 /// An error from one ComfyUI call (after the client's retries), or from the workflow file.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 pub enum ComfyError {
@@ -44,19 +46,25 @@ impl ComfyError {
             Self::Rejected(_) | Self::TooLarge { .. } | Self::Workflow(_) | Self::Config(_) => false,
         }
     }
+}
 
-    /// A transport error from reqwest, without the URL (which may hold a prompt id or a
-    /// file name) and with its causes.
-    pub(crate) fn from_reqwest(e: reqwest::Error) -> Self {
-        if e.is_timeout() {
-            return Self::Timeout;
-        }
-        Self::Transport(crate::redact::transport_error(e))
+impl ProviderError for ComfyError {
+    const PROVIDER: &'static str = "ComfyUI";
+
+    fn timeout() -> Self {
+        Self::Timeout
     }
-
-    /// A JSON error without any excerpt of the offending document.
-    pub(crate) fn from_json(e: &serde_json::Error) -> Self {
-        Self::Decode(crate::redact::json_error(e))
+    fn transport(detail: String) -> Self {
+        Self::Transport(detail)
+    }
+    fn decode(detail: String) -> Self {
+        Self::Decode(detail)
+    }
+    fn http(status: u16) -> Self {
+        Self::Http { status }
+    }
+    fn too_large(limit: usize) -> Self {
+        Self::TooLarge { limit }
     }
 }
 

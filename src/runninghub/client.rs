@@ -8,18 +8,18 @@
 use std::future::Future;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use reqwest::multipart::{Form, Part};
 use tracing::{debug, warn};
 
 use super::error::{ErrorAction, RhError, code_from_msg};
 use super::progress::TaskProgress;
-use super::retry::RetryPolicy;
 use super::wire::{
     AccountStatusData, AccountStatusRequest, CreateData, CreateRequest, Envelope, NodeInfo, PromptTips,
     TaskRequest, UploadData,
 };
 use crate::job::RemoteTaskId;
+use crate::provider_http::{self, ProviderError, RetryPolicy, mime_of, read_limited, success};
 use crate::secret::Secret;
 
 /// No JSON answer of this API comes near this size; anything larger is not RunningHub.
@@ -80,34 +80,20 @@ enum Safety {
     CreatesTask,
 }
 
-/// One failed attempt, with what is needed to decide whether to try again.
-struct Failure {
-    error: RhError,
-    /// The request never left: the connection could not be made.
-    before_sending: bool,
-}
+type Failure = provider_http::Failure<RhError>;
 
-impl From<RhError> for Failure {
-    fn from(error: RhError) -> Self {
-        Self { error, before_sending: false }
-    }
-}
-
-impl Failure {
-    fn from_reqwest(e: reqwest::Error) -> Self {
-        Self { before_sending: e.is_connect(), error: RhError::from_reqwest(e) }
-    }
-
-    fn retryable(&self, safety: Safety) -> bool {
-        match safety {
-            Safety::Idempotent => self.error.action() == ErrorAction::Retry,
-            Safety::CreatesTask => {
-                self.before_sending
-                    || match &self.error {
+impl Safety {
+    /// Whether a call of this kind may be repeated after `failure`.
+    fn allows_retry(self, failure: &Failure) -> bool {
+        match self {
+            Self::Idempotent => failure.error.action() == ErrorAction::Retry,
+            Self::CreatesTask => {
+                failure.before_sending
+                    || match &failure.error {
                         // A gateway timeout may hide a task the server did create.
                         RhError::Http { status } => *status >= 500 && *status != 504,
                         // Code 500: the server answered that it failed; no task.
-                        RhError::Api { .. } => self.error.action() == ErrorAction::Retry,
+                        RhError::Api { .. } => failure.error.action() == ErrorAction::Retry,
                         _ => false,
                     }
             }
@@ -123,10 +109,7 @@ impl RunningHubClient {
         if !matches!(parsed.scheme(), "http" | "https") {
             return Err(RhError::Config("base URL must be http or https".into()));
         }
-        let http = reqwest::Client::builder()
-            .use_rustls_tls()
-            .connect_timeout(options.request_timeout.min(Duration::from_secs(10)))
-            .build()
+        let http = provider_http::http_client(options.request_timeout)
             .map_err(|e| RhError::Config(RhError::from_reqwest(e).to_string()))?;
         Ok(Self { http, base_url: base_url.trim_end_matches('/').to_owned(), options })
     }
@@ -264,11 +247,7 @@ impl RunningHubClient {
                 .send()
                 .await
                 .map_err(Failure::from_reqwest)?;
-            let status = response.status();
-            if !status.is_success() {
-                return Err(RhError::Http { status: status.as_u16() }.into());
-            }
-            read_limited(response, max_bytes).await
+            read_limited(success(response)?, max_bytes).await
         })
         .await
     }
@@ -294,11 +273,7 @@ impl RunningHubClient {
     /// (500, 808) come back as failures so that [`Self::retrying`] repeats them.
     async fn send(&self, request: reqwest::RequestBuilder, key: &Secret) -> Result<Envelope, Failure> {
         let response = request.send().await.map_err(Failure::from_reqwest)?;
-        let status = response.status();
-        if !status.is_success() {
-            return Err(RhError::Http { status: status.as_u16() }.into());
-        }
-        let body = read_limited(response, MAX_JSON_BYTES).await?;
+        let body = read_limited(success(response)?, MAX_JSON_BYTES).await?;
         let envelope: Envelope =
             serde_json::from_slice(&body).map_err(|e| Failure::from(RhError::from_json(&e)))?;
         if envelope.code != 0 || code_from_msg(envelope.msg()).is_some() {
@@ -311,43 +286,13 @@ impl RunningHubClient {
     }
 
     /// Runs `attempt` until it succeeds, fails for good, or the policy's attempts are used.
-    async fn retrying<T, F, Fut>(&self, safety: Safety, mut attempt: F) -> Result<T, RhError>
+    async fn retrying<T, F, Fut>(&self, safety: Safety, attempt: F) -> Result<T, RhError>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, Failure>>,
     {
-        let policy = self.options.retry;
-        let mut number = 1;
-        loop {
-            let failure = match attempt().await {
-                Ok(value) => return Ok(value),
-                Err(failure) => failure,
-            };
-            if number >= policy.attempts() || !failure.retryable(safety) {
-                return Err(failure.error);
-            }
-            let delay = policy.delay(number);
-            warn!(attempt = number, error = %failure.error, ?delay, "RunningHub call failed; retrying");
-            tokio::time::sleep(delay).await;
-            number += 1;
-        }
+        provider_http::retrying(self.options.retry, |failure| safety.allows_retry(failure), attempt).await
     }
-}
-
-/// Reads a body chunk by chunk, refusing it as soon as it passes `max_bytes` (a lying
-/// `Content-Length` or a runaway stream cannot make us buffer more).
-async fn read_limited(mut response: reqwest::Response, max_bytes: usize) -> Result<Bytes, Failure> {
-    if response.content_length().is_some_and(|len| len > max_bytes as u64) {
-        return Err(RhError::TooLarge { limit: max_bytes }.into());
-    }
-    let mut body = BytesMut::new();
-    while let Some(chunk) = response.chunk().await.map_err(Failure::from_reqwest)? {
-        if body.len() + chunk.len() > max_bytes {
-            return Err(RhError::TooLarge { limit: max_bytes }.into());
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body.freeze())
 }
 
 /// `Ok` for a success envelope (`code 0` and no error `msg`), else the business error.
@@ -377,15 +322,6 @@ fn decode_data<T: serde::de::DeserializeOwned>(envelope: &Envelope) -> Result<T,
     serde_json::from_value(envelope.data.clone()).map_err(|e| RhError::from_json(&e))
 }
 
-fn mime_of(file_name: &str) -> &'static str {
-    let ext = file_name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
-    match ext.as_str() {
-        "png" => "image/png",
-        "webp" => "image/webp",
-        _ => "image/jpeg",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -393,19 +329,19 @@ mod tests {
     #[test]
     fn create_is_only_retried_when_no_task_can_exist() {
         let f = |error, before_sending| Failure { error, before_sending };
-        assert!(f(RhError::Transport("refused".into()), true).retryable(Safety::CreatesTask));
-        assert!(f(RhError::Timeout, true).retryable(Safety::CreatesTask));
-        assert!(!f(RhError::Timeout, false).retryable(Safety::CreatesTask));
-        assert!(!f(RhError::Transport("reset".into()), false).retryable(Safety::CreatesTask));
-        assert!(!f(RhError::Decode("eof".into()), false).retryable(Safety::CreatesTask));
-        assert!(f(RhError::Http { status: 502 }, false).retryable(Safety::CreatesTask));
-        assert!(!f(RhError::Http { status: 504 }, false).retryable(Safety::CreatesTask));
-        assert!(f(RhError::Api { code: 500, msg: String::new() }, false).retryable(Safety::CreatesTask));
-        assert!(!f(RhError::Api { code: 421, msg: String::new() }, false).retryable(Safety::CreatesTask));
+        assert!(Safety::CreatesTask.allows_retry(&f(RhError::Transport("refused".into()), true)));
+        assert!(Safety::CreatesTask.allows_retry(&f(RhError::Timeout, true)));
+        assert!(!Safety::CreatesTask.allows_retry(&f(RhError::Timeout, false)));
+        assert!(!Safety::CreatesTask.allows_retry(&f(RhError::Transport("reset".into()), false)));
+        assert!(!Safety::CreatesTask.allows_retry(&f(RhError::Decode("eof".into()), false)));
+        assert!(Safety::CreatesTask.allows_retry(&f(RhError::Http { status: 502 }, false)));
+        assert!(!Safety::CreatesTask.allows_retry(&f(RhError::Http { status: 504 }, false)));
+        assert!(Safety::CreatesTask.allows_retry(&f(RhError::Api { code: 500, msg: String::new() }, false)));
+        assert!(!Safety::CreatesTask.allows_retry(&f(RhError::Api { code: 421, msg: String::new() }, false)));
         // Idempotent calls retry every transient error.
-        assert!(f(RhError::Timeout, false).retryable(Safety::Idempotent));
-        assert!(f(RhError::Decode("eof".into()), false).retryable(Safety::Idempotent));
-        assert!(!f(RhError::Http { status: 404 }, false).retryable(Safety::Idempotent));
+        assert!(Safety::Idempotent.allows_retry(&f(RhError::Timeout, false)));
+        assert!(Safety::Idempotent.allows_retry(&f(RhError::Decode("eof".into()), false)));
+        assert!(!Safety::Idempotent.allows_retry(&f(RhError::Http { status: 404 }, false)));
     }
 
     #[test]

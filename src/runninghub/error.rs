@@ -9,6 +9,8 @@
 
 use std::time::Duration;
 
+use crate::provider_http::ProviderError;
+
 /// An error from one RunningHub call, after the client's own retries.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 pub enum RhError {
@@ -121,19 +123,26 @@ impl RhError {
             other => other.to_string(),
         }
     }
+}
 
-    /// A transport error from reqwest, without the URL and with its causes (none of
-    /// which can hold the key: it travels in the body, which reqwest never echoes).
-    pub(crate) fn from_reqwest(e: reqwest::Error) -> Self {
-        if e.is_timeout() {
-            return Self::Timeout;
-        }
-        Self::Transport(crate::redact::transport_error(e))
+// Transport errors never hold the key: it travels in the body, which reqwest never echoes.
+impl ProviderError for RhError {
+    const PROVIDER: &'static str = "RunningHub";
+
+    fn timeout() -> Self {
+        Self::Timeout
     }
-
-    /// A JSON error without any excerpt of the offending document.
-    pub(crate) fn from_json(e: &serde_json::Error) -> Self {
-        Self::Decode(crate::redact::json_error(e))
+    fn transport(detail: String) -> Self {
+        Self::Transport(detail)
+    }
+    fn decode(detail: String) -> Self {
+        Self::Decode(detail)
+    }
+    fn http(status: u16) -> Self {
+        Self::Http { status }
+    }
+    fn too_large(limit: usize) -> Self {
+        Self::TooLarge { limit }
     }
 }
 

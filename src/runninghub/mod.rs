@@ -2,7 +2,6 @@
 //!
 //! - [`wire`]: the JSON as it really arrives (lenient about strings vs numbers).
 //! - [`error`]: typed errors and the table of what to do about each code.
-//! - [`retry`]: backoff with jitter for transient errors.
 //! - [`progress`]: reading a task's state from an outputs answer.
 //! - [`webhook`]: the completion callback, a hint only.
 //! - [`client`]: one method per endpoint.
@@ -12,12 +11,11 @@
 pub mod client;
 pub mod error;
 pub mod progress;
-pub mod retry;
 pub mod webhook;
 pub mod wire;
 
 pub use client::{AccountStatus, ClientOptions, NodeInput, RunningHubClient};
 pub use error::{ErrorAction, RhError};
 pub use progress::{TaskOutput, TaskProgress};
-pub use retry::RetryPolicy;
+pub use crate::provider_http::RetryPolicy;
 pub use webhook::{WebhookEvent, parse_webhook};

@@ -8,6 +8,7 @@ use serde_json::Value;
 use super::error::RhError;
 use super::progress::TaskProgress;
 use super::wire::{Envelope, WebhookBody};
+use crate::provider_http::ProviderError;
 use crate::job::RemoteTaskId;
 
 /// A parsed webhook call: which task, and what the callback claims happened to it.

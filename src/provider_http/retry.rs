@@ -1,4 +1,4 @@
-//! How often and how patiently one RunningHub call is repeated after a transient error.
+//! How often and how patiently one provider call is repeated after a transient error.
 //!
 //! Exponential backoff with *full jitter* (a uniform delay in `[0, base * 2^n]`): many
 //! jobs failing at the same moment (a provider hiccup) then spread their retries instead
