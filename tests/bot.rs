@@ -341,15 +341,7 @@ fn sideways_jpeg(w: u32, h: u32) -> Vec<u8> {
             &mut jpeg, 90,
         ))
         .expect("encoding a JPEG");
-    let tiff = [
-        b'M', b'M', 0, 42, 0, 0, 0, 8, 0, 1, 0x01, 0x12, 0, 3, 0, 0, 0, 1, 0, 6, 0, 0, 0, 0, 0, 0,
-    ];
-    let mut app1 = vec![0xFF, 0xE1];
-    app1.extend_from_slice(&((2 + 6 + tiff.len()) as u16).to_be_bytes());
-    app1.extend_from_slice(b"Exif\0\0");
-    app1.extend_from_slice(&tiff);
-    jpeg.splice(2..2, app1);
-    jpeg
+    backdrop_fakes::image_bytes::with_exif_orientation(&jpeg, 6)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,6 +5,7 @@
 use std::io::Cursor;
 
 use backdrop::engine::local::evaluate::score;
+use backdrop_fakes::image_bytes::with_exif_orientation;
 use backdrop::engine::local::testset::{self, Kind};
 use backdrop::engine::local::{LocalEngine, LocalError, composite, cutout, encode};
 use backdrop::engine::{Engine, ImageSource, JobInput, LaneId, RunContext};
@@ -105,27 +106,6 @@ fn an_image_with_its_own_alpha_keeps_it() {
     let opaque = DynamicImage::ImageRgba8(DynamicImage::ImageRgb8(s.image.clone()).to_rgba8());
     let cut = cutout(&parse(png(&opaque))).unwrap();
     assert!(score(&alpha_of(&cut), &s.alpha).unwrap().iou > 0.9);
-}
-
-/// A JPEG with an EXIF APP1 segment saying "rotate 90 degrees clockwise" (orientation 6).
-fn with_exif_orientation(jpeg: &[u8], orientation: u16) -> Vec<u8> {
-    let mut tiff = Vec::new();
-    tiff.extend_from_slice(b"MM\0\x2a\0\0\0\x08"); // big-endian TIFF, IFD at 8
-    tiff.extend_from_slice(&1u16.to_be_bytes()); // one entry
-    tiff.extend_from_slice(&0x0112u16.to_be_bytes()); // Orientation
-    tiff.extend_from_slice(&3u16.to_be_bytes()); // SHORT
-    tiff.extend_from_slice(&1u32.to_be_bytes());
-    tiff.extend_from_slice(&orientation.to_be_bytes());
-    tiff.extend_from_slice(&[0, 0]);
-    tiff.extend_from_slice(&0u32.to_be_bytes()); // no next IFD
-    let mut app1 = b"Exif\0\0".to_vec();
-    app1.extend_from_slice(&tiff);
-    let mut out = jpeg[..2].to_vec(); // SOI
-    out.extend_from_slice(&[0xFF, 0xE1]);
-    out.extend_from_slice(&((app1.len() + 2) as u16).to_be_bytes());
-    out.extend_from_slice(&app1);
-    out.extend_from_slice(&jpeg[2..]);
-    out
 }
 
 #[test]

@@ -151,3 +151,19 @@ mod tests {
         assert_eq!(dimensions(&jpeg), Some((40, 30)));
     }
 }
+
+/// `jpeg` with an EXIF APP1 segment saying orientation `orientation` inserted after SOI
+/// (6: "rotate 90° clockwise", as phones write photos taken upright).
+pub fn with_exif_orientation(jpeg: &[u8], orientation: u8) -> Vec<u8> {
+    // Big-endian TIFF, one IFD entry: Orientation (0x0112), SHORT, count 1, the value.
+    let tiff = [
+        b'M', b'M', 0, 42, 0, 0, 0, 8, 0, 1, 0x01, 0x12, 0, 3, 0, 0, 0, 1, 0, orientation, 0, 0, 0, 0, 0, 0,
+    ];
+    let mut out = jpeg[..2.min(jpeg.len())].to_vec();
+    out.extend_from_slice(&[0xFF, 0xE1]);
+    out.extend_from_slice(&((2 + 6 + tiff.len()) as u16).to_be_bytes());
+    out.extend_from_slice(b"Exif\0\0");
+    out.extend_from_slice(&tiff);
+    out.extend_from_slice(&jpeg[2.min(jpeg.len())..]);
+    out
+}

@@ -156,17 +156,7 @@ mod tests {
         image::RgbImage::from_pixel(w, h, image::Rgb([90, 160, 30]))
             .write_with_encoder(JpegEncoder::new_with_quality(&mut jpeg, 90))
             .unwrap();
-        // APP1 "Exif", big-endian TIFF, one IFD entry: Orientation (0x0112), SHORT, 1, o.
-        let tiff = [
-            b'M', b'M', 0, 42, 0, 0, 0, 8, 0, 1, 0x01, 0x12, 0, 3, 0, 0, 0, 1, 0, o, 0, 0, 0, 0, 0,
-            0,
-        ];
-        let mut app1 = vec![0xFF, 0xE1];
-        app1.extend_from_slice(&((2 + 6 + tiff.len()) as u16).to_be_bytes());
-        app1.extend_from_slice(b"Exif\0\0");
-        app1.extend_from_slice(&tiff);
-        jpeg.splice(2..2, app1);
-        jpeg
+        backdrop_fakes::image_bytes::with_exif_orientation(&jpeg, o)
     }
 
     #[test]
