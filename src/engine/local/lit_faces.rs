@@ -177,3 +177,77 @@ fn dilate(mask: &[bool], w: usize, h: usize) -> Vec<bool> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A 120x90 scene: backdrop 249 with noise, a detected front face (the mask) at
+    /// x 40..80, y 40..80, and above it a region `level` levels off the backdrop at
+    /// x 40..80, y 25..40 (a top face, or a shadow when darker).
+    fn scene(level: f32) -> (Vec<bool>, [Plane; 3], Vec<f32>, usize, usize) {
+        let (w, h) = (120usize, 90usize);
+        let mut seed = 12345u32;
+        let mut noise = move || {
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (seed >> 8) as f32 / (1u32 << 24) as f32 * 2.0 - 1.0
+        };
+        let front = |x: usize, y: usize| (40..80).contains(&x) && (40..80).contains(&y);
+        let top = |x: usize, y: usize| (40..80).contains(&x) && (25..40).contains(&y);
+        let plane = Plane::from_fn(w, h, |x, y| {
+            if front(x, y) {
+                225.0
+            } else if top(x, y) {
+                249.0 + level
+            } else {
+                249.0
+            }
+        });
+        let noisy = Plane { width: w, height: h, data: plane.data.iter().map(|v| v + noise()).collect() };
+        let mask: Vec<bool> = (0..w * h).map(|i| front(i % w, i / w)).collect();
+        // The front face's outline is a strong edge; the top face's is not.
+        let gradient: Vec<f32> = (0..w * h)
+            .map(|i| {
+                let (x, y) = (i % w, i / w);
+                let on = (39..=80).contains(&x) && (39..=80).contains(&y) && !((41..79).contains(&x) && (41..79).contains(&y));
+                if on { 10.0 } else { 0.0 }
+            })
+            .collect();
+        (mask, [noisy.clone(), noisy.clone(), noisy], gradient, w, h)
+    }
+
+    fn gained(level: f32) -> usize {
+        let (mut mask, rgb, gradient, w, h) = scene(level);
+        let before = mask.iter().filter(|m| **m).count();
+        regain(&mut mask, &rgb, &BackdropModel::constant([249.0; 3]), &gradient, 1.0, w, h);
+        mask.iter().filter(|m| **m).count() - before
+    }
+
+    #[test]
+    fn a_face_a_few_levels_brighter_is_regained() {
+        // The top face is 40 x 15 = 600 px.
+        let g = gained(5.0);
+        assert!((540..=700).contains(&g), "gained {g}");
+    }
+
+    #[test]
+    fn a_darker_region_next_to_the_product_stays_backdrop() {
+        // As dark as a soft contact shadow: never a lit face.
+        assert_eq!(gained(-5.0), 0);
+    }
+
+    #[test]
+    fn degenerate_inputs_do_not_panic() {
+        let model = BackdropModel::constant([249.0; 3]);
+        for (w, h) in [(0usize, 0usize), (1, 1), (3, 2), (5, 5)] {
+            let rgb = [0, 1, 2].map(|_| Plane::new(w, h, 255.0));
+            for fill in [false, true] {
+                let mut mask = vec![fill; w * h];
+                regain(&mut mask, &rgb, &model, &vec![0.0; w * h], 1.0, w, h);
+            }
+        }
+        // Mismatched lengths are ignored.
+        let rgb = [0, 1, 2].map(|_| Plane::new(4, 4, 255.0));
+        regain(&mut [true; 3], &rgb, &model, &[0.0; 16], 1.0, 4, 4);
+    }
+}
