@@ -14,7 +14,7 @@
 //! bright patch of the backdrop (a hot spot the smooth model misses) is mostly surrounded
 //! by backdrop.
 
-use super::backdrop::BackdropModel;
+use super::backdrop::{BackdropModel, median};
 use super::blur::box_blur;
 use super::raster::Plane;
 use super::regions::{components, grow_into};
@@ -23,6 +23,9 @@ use super::segment::norm_coord;
 /// Radius (working pixels) of the box over which the residual is averaged: enough to
 /// bring pixel noise well below a level, small against a face.
 const AVERAGE_RADIUS: usize = 3;
+
+/// Pixels between evaluations of the backdrop model along a row.
+const MODEL_STEP: usize = 8;
 
 /// A face must be at least this much brighter than the backdrop model (sRGB levels) when
 /// averaged, whatever the noise; model misfit on a clean sweep stays below it.
@@ -53,8 +56,9 @@ pub fn regain(mask: &mut [bool], rgb: &[Plane; 3], model: &BackdropModel, gradie
     let (rw, rh) = (x1 - x0 + 1, y1 - y0 + 1);
     let at = |x: usize, y: usize| (y0 + y) * w + x0 + x;
 
+    let in_mask: Vec<bool> = (y0..=y1).flat_map(|y| mask[y * w + x0..=y * w + x1].iter().copied()).collect();
     // Near a strong edge: the product's outline and its mixed pixels.
-    let edge: Vec<bool> = (0..rw * rh).map(|k| gradient[at(k % rw, k / rw)] >= edge_t).collect();
+    let edge: Vec<bool> = (y0..=y1).flat_map(|y| gradient[y * w + x0..=y * w + x1].iter().map(|g| *g >= edge_t)).collect();
     let near_edge = dilate(&dilate(&edge, rw, rh), rw, rh);
 
     // Residual against the model (mean over channels, levels), averaged over backdrop
@@ -63,15 +67,27 @@ pub fn regain(mask: &mut [bool], rgb: &[Plane; 3], model: &BackdropModel, gradie
     let mut weight = Plane::new(rw, rh, 0.0);
     for y in 0..rh {
         let v = norm_coord((y0 + y) as f32 + 0.5, h);
-        for x in 0..rw {
-            let (k, i) = (y * rw + x, at(x, y));
-            if mask[i] || near_edge[k] {
-                continue;
-            }
+        // The model is a smooth surface: its mean over channels, evaluated every few
+        // pixels and interpolated, is far within a tenth of a level.
+        let anchor = |x: usize| {
             let m = model.at(norm_coord((x0 + x) as f32 + 0.5, w), v);
-            let r = (rgb[0].data[i] - m[0] + rgb[1].data[i] - m[1] + rgb[2].data[i] - m[2]) / 3.0;
-            value.data[k] = r;
-            weight.data[k] = 1.0;
+            (m[0] + m[1] + m[2]) / 3.0
+        };
+        let mut left = anchor(0);
+        for start in (0..rw).step_by(MODEL_STEP) {
+            let end = (start + MODEL_STEP).min(rw - 1);
+            let right = anchor(end);
+            let span = (end - start).max(1) as f32;
+            for x in start..(start + MODEL_STEP).min(rw) {
+                let (k, i) = (y * rw + x, at(x, y));
+                if in_mask[k] || near_edge[k] {
+                    continue;
+                }
+                let m = left + (right - left) * (x - start) as f32 / span;
+                value.data[k] = (rgb[0].data[i] + rgb[1].data[i] + rgb[2].data[i]) / 3.0 - m;
+                weight.data[k] = 1.0;
+            }
+            left = right;
         }
     }
     let num = box_blur(&value, AVERAGE_RADIUS);
@@ -80,36 +96,39 @@ pub fn regain(mask: &mut [bool], rgb: &[Plane; 3], model: &BackdropModel, gradie
     let averaged: Vec<Option<f32>> =
         num.data.iter().zip(&den.data).map(|(s, d)| (*d > 0.3).then(|| s / d)).collect();
 
-    // Noise of the average, robustly over the window's backdrop.
-    let mut spread: Vec<f32> = (0..rw * rh).filter(|&k| weight.data[k] > 0.0).filter_map(|k| averaged[k]).collect();
+    // Noise of the average, robustly over (a sample of) the window's backdrop.
+    let stride = (rw * rh / 8000).max(1);
+    let mut spread: Vec<f32> =
+        (0..rw * rh).step_by(stride).filter(|&k| weight.data[k] > 0.0).filter_map(|k| averaged[k]).collect();
     if spread.len() < 16 {
         return;
     }
-    let mid = super::backdrop::median(&mut spread.clone());
+    let mid = median(&mut spread.clone());
     for s in &mut spread {
         *s = (*s - mid).abs();
     }
-    let sigma = 1.4826 * super::backdrop::median(&mut spread);
+    let sigma = 1.4826 * median(&mut spread);
     let threshold = (NOISE_FACTOR * sigma).max(MIN_BRIGHTER) + mid.max(0.0);
 
-    let candidate: Vec<bool> =
-        (0..rw * rh).map(|k| !mask[at(k % rw, k / rw)] && averaged[k].is_some_and(|a| a > threshold)).collect();
+    let candidate: Vec<bool> = (0..rw * rh).map(|k| !in_mask[k] && averaged[k].is_some_and(|a| a > threshold)).collect();
     if let Some(dir) = std::env::var_os("BACKDROP_DEBUG_DIR") {
         let img = image::GrayImage::from_fn(rw as u32, rh as u32, |x, y| {
             let k = y as usize * rw + x as usize;
-            image::Luma([if mask[at(k % rw, k / rw)] { 255 } else if candidate[k] { 180 } else if near_edge[k] { 60 } else if averaged[k].is_none() { 120 } else { 0 }])
+            image::Luma([if in_mask[k] { 255 } else if candidate[k] { 180 } else if near_edge[k] { 60 } else if averaged[k].is_none() { 120 } else { 0 }])
         });
         let _ = img.save(std::path::PathBuf::from(dir).join("lit.png"));
     }
     let (labels, comps) = components(&candidate, rw, rh);
+    let min_size = (n / 2000).max(16);
+    if comps.iter().all(|c| c.len() < min_size) {
+        return;
+    }
     // The product's outline keeps a band of edge pixels between a face and the rest of
     // the product; contact is measured across it.
-    let in_mask: Vec<bool> = (0..rw * rh).map(|k| mask[at(k % rw, k / rw)]).collect();
     let mut outline = in_mask.clone();
     grow_into(&mut outline, rw, rh, |k| near_edge[k] && !in_mask[k], EDGE_BAND);
     let mut gained = vec![false; rw * rh];
-    let product = mask.iter().filter(|m| **m).count();
-    let min_size = (n / 2000).max(16);
+    let product = in_mask.iter().filter(|m| **m).count();
     let debug = std::env::var_os("BACKDROP_DEBUG").is_some();
     if debug {
         eprintln!("lit faces: median {mid:.2} sigma {sigma:.3} threshold {threshold:.2}");
@@ -168,14 +187,16 @@ fn bounds(mask: &[bool], w: usize, h: usize) -> Option<(usize, usize, usize, usi
     b
 }
 
-/// 3x3 binary dilation.
+/// 3x3 binary dilation, separable: rows, then columns.
 fn dilate(mask: &[bool], w: usize, h: usize) -> Vec<bool> {
-    (0..w * h)
-        .map(|i| {
-            let (x, y) = (i % w, i / w);
-            (y.saturating_sub(1)..(y + 2).min(h)).any(|yy| (x.saturating_sub(1)..(x + 2).min(w)).any(|xx| mask[yy * w + xx]))
-        })
-        .collect()
+    let mut rows = vec![false; w * h];
+    for y in 0..h {
+        for x in 0..w {
+            let i = y * w + x;
+            rows[i] = mask[i] || (x > 0 && mask[i - 1]) || (x + 1 < w && mask[i + 1]);
+        }
+    }
+    (0..w * h).map(|i| rows[i] || (i >= w && rows[i - w]) || (i + w < w * h && rows[i + w])).collect()
 }
 
 #[cfg(test)]
