@@ -54,17 +54,19 @@ fn quality_floor_on_generated_shots() {
 }
 
 /// White on white at the set's size, where vignetting makes part of a face exactly the
-/// backdrop's colour (or a grey body look like the backdrop in shadow): the face must
-/// not be lost through the gap in its outline. These shots scored 0.81, 0.12 and 0.59.
+/// backdrop's colour (or a grey body look like the backdrop in shadow), or a box's lit
+/// top face is clipped white a few levels above the sweep: the face must not be lost
+/// through the gap in its outline. These shots scored 0.81, 0.12 and 0.59, then (3, 9)
+/// 0.83 with its top face lost (now about 0.985).
 #[test]
 fn white_on_white_faces_are_kept() {
-    for (seed, index) in [(1u64, 3usize), (2, 3), (3, 9)] {
+    for (seed, index, floor) in [(1u64, 3usize, 0.80), (2, 3, 0.80), (3, 9, 0.95)] {
         let s = testset::shot(seed, index, 1200, 900);
         let input = parse(testset::jpeg(&s.image, s.jpeg_quality).unwrap());
         let cut = cutout(&input).unwrap_or_else(|e| panic!("{seed}/{index}: {e}"));
         let iou = score(&alpha_of(&cut), &s.alpha).unwrap().iou;
         eprintln!("{seed}/{index}: IoU {iou:.4}");
-        assert!(iou >= 0.80, "{seed}/{index}: IoU {iou:.4} below the floor");
+        assert!(iou >= floor, "{seed}/{index}: IoU {iou:.4} below the floor {floor}");
     }
 }
 

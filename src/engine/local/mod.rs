@@ -18,6 +18,7 @@ mod engine;
 pub mod evaluate;
 mod harmonize;
 mod hull;
+mod lit_faces;
 mod matte;
 mod raster;
 mod regions;

@@ -111,7 +111,9 @@ pub fn segment(rgb8: &[u8], w: usize, h: usize) -> Result<Segmentation, SegmentE
     let model = if samples.len() > 100 { BackdropModel::fit(&samples).0 } else { model };
     let (plain, shadowed, dark) = distances(&pixels, &model, w, h);
     trace.mark("  fit2");
-    let mask = cut(&plain, &shadowed, &dark, &gradient, w, h, &t);
+    let mut mask = cut(&plain, &shadowed, &dark, &gradient, w, h, &t);
+    // A lit face whose outline fades into the backdrop shows only when averaged.
+    super::lit_faces::regain(&mut mask, &rgb, &model, &gradient, t.edge, w, h);
     trace.mark("  cut2");
     if let Some(dir) = std::env::var_os("BACKDROP_DEBUG_DIR") {
         let img = image::GrayImage::from_fn(w as u32, h as u32, |x, y| image::Luma([if mask[y as usize * w + x as usize] { 255 } else { 0 }]));
