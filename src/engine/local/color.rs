@@ -130,16 +130,12 @@ pub const SURELY_BACKDROP: f32 = 3.0;
 /// compared with the backdrop dimmed to the pixel's luminance, plus a small cost for the
 /// dimming. A shadow (same chromaticity, darker) therefore stays "background", while a
 /// coloured or very dark product does not.
+///
+/// `plain` is the pixel's Lab distance to the backdrop and `s` the ratio of its luminance
+/// to the backdrop's: a row loop computes both for every pixel anyway.
 #[inline]
-pub fn shadow_aware_distance(pixel_lin: [f32; 3], pixel_lab: [f32; 3], bg_lin: [f32; 3], bg_lab: [f32; 3]) -> f32 {
-    let plain = delta_e(pixel_lab, bg_lab);
-    if plain < SURELY_BACKDROP {
-        return plain;
-    }
-    let yp = luminance(pixel_lin);
-    let yb = luminance(bg_lin).max(1e-4);
-    let s = yp / yb;
-    if !(DARKEST_SHADOW..1.0).contains(&s) {
+pub fn shadow_aware_distance(plain: f32, s: f32, pixel_lab: [f32; 3], bg_lin: [f32; 3], bg_lab: [f32; 3]) -> f32 {
+    if plain < SURELY_BACKDROP || !(DARKEST_SHADOW..1.0).contains(&s) {
         return plain;
     }
     let dimmed = dimmed_lab(bg_lin, bg_lab, s);

@@ -3,7 +3,31 @@
 //! The product is a connected thing: it is whatever the backdrop, flooding in from the
 //! frame, cannot reach. Labelling then drops specks and finds enclosed holes.
 
-use std::collections::VecDeque;
+/// Calls `f` with the index of each 4-neighbour of (x, y) inside the frame. Walks keep
+/// coordinates (no division per visited pixel).
+#[inline(always)]
+fn neighbours(x: usize, y: usize, w: usize, h: usize, mut f: impl FnMut(usize, usize, usize)) {
+    let i = y * w + x;
+    if x > 0 {
+        f(i - 1, x - 1, y);
+    }
+    if x + 1 < w {
+        f(i + 1, x + 1, y);
+    }
+    if y > 0 {
+        f(i - w, x, y - 1);
+    }
+    if y + 1 < h {
+        f(i + w, x, y + 1);
+    }
+}
+
+/// Indices of the frame's border pixels, each once.
+fn border(w: usize, h: usize) -> impl Iterator<Item = (usize, usize)> {
+    let top_bottom = (0..w).flat_map(move |x| [(x, 0), (x, h - 1)]);
+    let sides = (1..h.saturating_sub(1)).flat_map(move |y| [(0, y), (w - 1, y)]);
+    top_bottom.chain(sides).filter(move |_| w > 0 && h > 0)
+}
 
 /// Pixels reachable from the frame's border through `passable` pixels (4-connected),
 /// where a step may not go to a pixel whose `level` is lower
@@ -13,90 +37,66 @@ use std::collections::VecDeque;
 /// the backdrop (white on white).
 pub fn flood_from_border_monotone(passable: &[bool], level: &[f32], tolerance: f32, w: usize, h: usize) -> Vec<bool> {
     let mut reached = vec![false; w * h];
+    if passable.len() < w * h || level.len() < w * h {
+        return reached;
+    }
     // What is reachable does not depend on the visiting order: a stack is cheapest.
-    let mut stack = Vec::new();
-    for y in 0..h {
-        for x in 0..w {
-            let i = y * w + x;
-            if (x == 0 || y == 0 || x + 1 == w || y + 1 == h) && passable[i] && !reached[i] {
-                reached[i] = true;
-                stack.push(i);
-            }
+    let mut stack: Vec<(u32, u32)> = Vec::new();
+    for (x, y) in border(w, h) {
+        let i = y * w + x;
+        if passable[i] && !reached[i] {
+            reached[i] = true;
+            stack.push((x as u32, y as u32));
         }
     }
-    while let Some(i) = stack.pop() {
-        let (x, y) = (i % w, i / w);
-        let floor = level[i] - tolerance;
-        let mut visit = |j: usize| {
+    while let Some((x, y)) = stack.pop() {
+        let (x, y) = (x as usize, y as usize);
+        let floor = level[y * w + x] - tolerance;
+        neighbours(x, y, w, h, |j, xx, yy| {
             if !reached[j] && passable[j] && level[j] >= floor {
                 reached[j] = true;
-                stack.push(j);
+                stack.push((xx as u32, yy as u32));
             }
-        };
-        if x > 0 {
-            visit(i - 1);
-        }
-        if x + 1 < w {
-            visit(i + 1);
-        }
-        if y > 0 {
-            visit(i - w);
-        }
-        if y + 1 < h {
-            visit(i + w);
-        }
+        });
     }
     reached
 }
 
 /// Grows `region` by at most `steps` rings into pixels where `allowed` holds.
 pub fn grow_into(region: &mut [bool], w: usize, h: usize, allowed: impl Fn(usize) -> bool, steps: usize) {
-    let mut queue: VecDeque<usize> = (0..w * h).filter(|&i| region[i] && touches(region, i, w, h, false)).collect();
-    spread(region, &mut queue, w, h, allowed, steps);
-}
-
-fn touches(region: &[bool], i: usize, w: usize, h: usize, value: bool) -> bool {
-    let (x, y) = (i % w, i / w);
-    (x > 0 && region[i - 1] == value)
-        || (x + 1 < w && region[i + 1] == value)
-        || (y > 0 && region[i - w] == value)
-        || (y + 1 < h && region[i + w] == value)
-}
-
-/// Breadth-first spread; `steps` bounds the geodesic distance from the initial queue.
-fn spread(
-    region: &mut [bool],
-    queue: &mut VecDeque<usize>,
-    w: usize,
-    h: usize,
-    allowed: impl Fn(usize) -> bool,
-    steps: usize,
-) {
-    let mut depth = 0usize;
-    while !queue.is_empty() && depth < steps {
-        for _ in 0..queue.len() {
-            let Some(i) = queue.pop_front() else { break };
-            let (x, y) = (i % w, i / w);
-            let mut visit = |j: usize| {
-                if !region[j] && allowed(j) {
-                    region[j] = true;
-                    queue.push_back(j);
-                }
-            };
-            if x > 0 {
-                visit(i - 1);
-            }
-            if x + 1 < w {
-                visit(i + 1);
-            }
-            if y > 0 {
-                visit(i - w);
-            }
-            if y + 1 < h {
-                visit(i + w);
+    if region.len() < w * h {
+        return;
+    }
+    // The region's pixels next to the outside.
+    let mut front: Vec<(u32, u32)> = Vec::new();
+    for y in 0..h {
+        let row = &region[y * w..(y + 1) * w];
+        // Outside the frame counts as region: repeating the row there changes nothing.
+        let up = if y > 0 { &region[(y - 1) * w..y * w] } else { row };
+        let down = if y + 1 < h { &region[(y + 1) * w..(y + 2) * w] } else { row };
+        for x in 0..w {
+            let inner = row[x.saturating_sub(1)] && row[(x + 1).min(w - 1)] && up[x] && down[x];
+            if row[x] && !inner {
+                front.push((x as u32, y as u32));
             }
         }
-        depth += 1;
+    }
+    // Breadth-first, one ring per step.
+    let mut next = Vec::new();
+    for _ in 0..steps {
+        if front.is_empty() {
+            break;
+        }
+        for &(x, y) in &front {
+            neighbours(x as usize, y as usize, w, h, |j, xx, yy| {
+                if !region[j] && allowed(j) {
+                    region[j] = true;
+                    next.push((xx as u32, yy as u32));
+                }
+            });
+        }
+        std::mem::swap(&mut front, &mut next);
+        next.clear();
     }
 }
 
@@ -113,28 +113,16 @@ pub fn components(mask: &[bool], w: usize, h: usize) -> (Vec<u32>, Vec<Vec<usize
         let label = comps.len() as u32 + 1;
         let mut pixels = Vec::new();
         labels[start] = label;
-        stack.push(start);
-        while let Some(i) = stack.pop() {
-            pixels.push(i);
-            let (x, y) = (i % w, i / w);
-            let mut visit = |j: usize| {
+        stack.push(((start % w) as u32, (start / w) as u32));
+        while let Some((x, y)) = stack.pop() {
+            let (x, y) = (x as usize, y as usize);
+            pixels.push(y * w + x);
+            neighbours(x, y, w, h, |j, xx, yy| {
                 if mask[j] && labels[j] == 0 {
                     labels[j] = label;
-                    stack.push(j);
+                    stack.push((xx as u32, yy as u32));
                 }
-            };
-            if x > 0 {
-                visit(i - 1);
-            }
-            if x + 1 < w {
-                visit(i + 1);
-            }
-            if y > 0 {
-                visit(i - w);
-            }
-            if y + 1 < h {
-                visit(i + w);
-            }
+            });
         }
         comps.push(pixels);
     }
@@ -155,28 +143,16 @@ pub fn component_sizes(mask: &[bool], w: usize, h: usize) -> (Vec<u32>, Vec<usiz
         let label = sizes.len() as u32 + 1;
         let mut size = 0usize;
         labels[start] = label;
-        stack.push(start);
-        while let Some(i) = stack.pop() {
+        stack.push(((start % w) as u32, (start / w) as u32));
+        while let Some((x, y)) = stack.pop() {
             size += 1;
-            let (x, y) = (i % w, i / w);
-            let mut visit = |j: usize| {
+            let (x, y) = (x as usize, y as usize);
+            neighbours(x, y, w, h, |j, xx, yy| {
                 if mask[j] && labels[j] == 0 {
                     labels[j] = label;
-                    stack.push(j);
+                    stack.push((xx as u32, yy as u32));
                 }
-            };
-            if x > 0 {
-                visit(i - 1);
-            }
-            if x + 1 < w {
-                visit(i + 1);
-            }
-            if y > 0 {
-                visit(i - w);
-            }
-            if y + 1 < h {
-                visit(i + w);
-            }
+            });
         }
         sizes.push(size);
     }

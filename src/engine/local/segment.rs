@@ -274,18 +274,25 @@ fn sample_at(rgb: &[Plane; 3], i: usize, w: usize, h: usize) -> Sample {
 const MODEL_STEP: usize = 8;
 
 /// Per pixel against the backdrop model: plain Lab distance, shadow-forgiving distance,
-/// and darkness (how much darker than the backdrop, 0 when lighter). One pass, because
-/// evaluating the model and its Lab form is the expensive part.
+/// and darkness (how much darker than the backdrop, 0 when lighter).
 fn distances(pixels: &Features, model: &BackdropModel, w: usize, h: usize) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     let n = w * h;
     let (mut plain, mut shadowed, mut dark) = (vec![0.0f32; n], vec![0.0f32; n], vec![0.0f32; n]);
+    if n == 0 {
+        return (plain, shadowed, dark);
+    }
     // The model is a smooth surface: evaluate it (and its Lab, three cube roots) every
     // few pixels and interpolate, far below a Lab unit of error.
-    let anchor_x: Vec<usize> = (0..w).step_by(MODEL_STEP).chain(std::iter::once(w.saturating_sub(1))).collect();
+    let anchor_x: Vec<usize> = (0..w).step_by(MODEL_STEP).chain(std::iter::once(w - 1)).collect();
     let [lr, lg, lb] = &pixels.lin;
     let [l, a, b] = &pixels.lab;
     par_row_bands([&mut plain, &mut shadowed, &mut dark], w, h, |y0, [plain, shadowed, dark]| {
         let mut anchors: Vec<([f32; 3], [f32; 3])> = Vec::with_capacity(anchor_x.len());
+        // The backdrop along the row: linear RGB, Lab, luminance.
+        let mut bg_lin = vec![[0.0f32; 3]; w];
+        let mut bg_lab = vec![[0.0f32; 3]; w];
+        let mut bg_y = vec![0.0f32; w];
+        let mut ratio = vec![0.0f32; w];
         for k in 0..plain.len() / w {
             let y = y0 + k;
             let v = norm_coord(y as f32 + 0.5, h);
@@ -296,19 +303,28 @@ fn distances(pixels: &Features, model: &BackdropModel, w: usize, h: usize) -> (V
                 (m_lin, linear_to_lab(m_lin))
             }));
             for x in 0..w {
-                let i = y * w + x;
                 let seg = (x / MODEL_STEP).min(anchor_x.len().saturating_sub(2));
                 let (x0, x1) = (anchor_x[seg], anchor_x[(seg + 1).min(anchor_x.len() - 1)]);
                 let t = if x1 > x0 { (x - x0) as f32 / (x1 - x0) as f32 } else { 0.0 };
                 let (p, q) = (anchors[seg], anchors[(seg + 1).min(anchors.len() - 1)]);
                 let mix = |p: [f32; 3], q: [f32; 3]| [p[0] + (q[0] - p[0]) * t, p[1] + (q[1] - p[1]) * t, p[2] + (q[2] - p[2]) * t];
-                let (m_lin, m_lab) = (mix(p.0, q.0), mix(p.1, q.1));
-                let (p_lin, p_lab) = ([lr[i], lg[i], lb[i]], [l[i], a[i], b[i]]);
-                let o = k * w + x;
-                plain[o] = delta_e(p_lab, m_lab);
-                shadowed[o] = shadow_aware_distance(p_lin, p_lab, m_lin, m_lab);
-                let yb = luminance(m_lin).max(1e-4);
-                dark[o] = (1.0 - luminance(p_lin) / yb).max(0.0);
+                (bg_lin[x], bg_lab[x]) = (mix(p.0, q.0), mix(p.1, q.1));
+                bg_y[x] = luminance(bg_lin[x]).max(1e-4);
+            }
+            // Every pixel: plain distance and darkness (a branch-free loop that vectorizes).
+            let row = y * w..(y + 1) * w;
+            let (pl, pa, pb) = (&l[row.clone()], &a[row.clone()], &b[row.clone()]);
+            let (pr, pg, pbl) = (&lr[row.clone()], &lg[row.clone()], &lb[row]);
+            let out = k * w..(k + 1) * w;
+            let (plain, dark) = (&mut plain[out.clone()], &mut dark[out.clone()]);
+            for x in 0..w {
+                plain[x] = delta_e([pl[x], pa[x], pb[x]], bg_lab[x]);
+                ratio[x] = luminance([pr[x], pg[x], pbl[x]]) / bg_y[x];
+                dark[x] = (1.0 - ratio[x]).max(0.0);
+            }
+            // The shadow analysis only for pixels that might be a shadow (few).
+            for (x, s) in shadowed[out].iter_mut().enumerate() {
+                *s = shadow_aware_distance(plain[x], ratio[x], [pl[x], pa[x], pb[x]], bg_lin[x], bg_lab[x]);
             }
         }
     });
