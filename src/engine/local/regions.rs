@@ -129,32 +129,93 @@ pub fn components(mask: &[bool], w: usize, h: usize) -> (Vec<u32>, Vec<Vec<usize
     (labels, comps)
 }
 
-/// 4-connected components of `mask` by size only: a label per pixel (0 = outside) and
-/// each component's pixel count (label `k` counts `sizes[k - 1]`). Cheaper than
-/// [`components`] when only the sizes matter.
-pub fn component_sizes(mask: &[bool], w: usize, h: usize) -> (Vec<u32>, Vec<usize>) {
-    let mut labels = vec![0u32; w * h];
-    let mut sizes = Vec::new();
-    let mut stack = Vec::new();
-    for start in 0..(w * h).min(mask.len()) {
-        if !mask[start] || labels[start] != 0 {
-            continue;
-        }
-        let label = sizes.len() as u32 + 1;
-        let mut size = 0usize;
-        labels[start] = label;
-        stack.push(((start % w) as u32, (start / w) as u32));
-        while let Some((x, y)) = stack.pop() {
-            size += 1;
-            let (x, y) = (x as usize, y as usize);
-            neighbours(x, y, w, h, |j, xx, yy| {
-                if mask[j] && labels[j] == 0 {
-                    labels[j] = label;
-                    stack.push((xx as u32, yy as u32));
+/// A horizontal run of mask pixels in row `y`: `x0..x1`.
+#[derive(Clone, Copy, Debug)]
+pub struct Run {
+    pub y: usize,
+    pub x0: usize,
+    pub x1: usize,
+}
+
+/// 4-connected components of `mask` as row runs: each run, its component (index into
+/// the sizes), and each component's pixel count. Runs are few (a product spans a row in a
+/// handful of runs), so this is far cheaper than walking pixels when only sizes matter.
+pub fn run_components(mask: &[bool], w: usize, h: usize) -> (Vec<(Run, usize)>, Vec<usize>) {
+    let mut runs: Vec<Run> = Vec::new();
+    let mut row_start = vec![0usize; h + 1];
+    for y in 0..h.min(mask.len() / w.max(1)) {
+        row_start[y] = runs.len();
+        let row = &mask[y * w..(y + 1) * w];
+        let mut x = 0;
+        while x < w {
+            if row[x] {
+                let x0 = x;
+                while x < w && row[x] {
+                    x += 1;
                 }
-            });
+                runs.push(Run { y, x0, x1: x });
+            } else {
+                x += 1;
+            }
         }
-        sizes.push(size);
+        row_start[y + 1] = runs.len();
     }
-    (labels, sizes)
+    // Union-find over runs: runs in adjacent rows that share a column are connected.
+    let mut parent: Vec<usize> = (0..runs.len()).collect();
+    fn root(parent: &mut [usize], mut i: usize) -> usize {
+        while parent[i] != i {
+            parent[i] = parent[parent[i]];
+            i = parent[i];
+        }
+        i
+    }
+    for y in 1..h {
+        let (prev, cur) = (row_start[y - 1]..row_start[y], row_start[y]..row_start[y + 1]);
+        let (mut a, mut b) = (prev.start, cur.start);
+        while a < prev.end && b < cur.end {
+            let (ra, rb) = (runs[a], runs[b]);
+            if ra.x0 < rb.x1 && rb.x0 < ra.x1 {
+                let (pa, pb) = (root(&mut parent, a), root(&mut parent, b));
+                if pa != pb {
+                    parent[pa.max(pb)] = pa.min(pb);
+                }
+            }
+            // Advance whichever run ends first.
+            if ra.x1 <= rb.x1 {
+                a += 1;
+            } else {
+                b += 1;
+            }
+        }
+    }
+    let mut id = vec![usize::MAX; runs.len()];
+    let mut sizes = Vec::new();
+    let mut labelled = Vec::with_capacity(runs.len());
+    for k in 0..runs.len() {
+        let r = root(&mut parent, k);
+        if id[r] == usize::MAX {
+            id[r] = sizes.len();
+            sizes.push(0);
+        }
+        sizes[id[r]] += runs[k].x1 - runs[k].x0;
+        labelled.push((runs[k], id[r]));
+    }
+    (labelled, sizes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runs_find_the_same_components_as_pixels() {
+        let (w, h) = (31, 19);
+        let mask: Vec<bool> = (0..w * h).map(|i| (i * 7919 % 13) < 6 || (i % w > 20 && i / w > 5)).collect();
+        let (_, mut by_pixels) = components(&mask, w, h);
+        let (_, mut by_runs) = run_components(&mask, w, h);
+        let mut pixel_sizes: Vec<usize> = by_pixels.iter_mut().map(|c| c.len()).collect();
+        pixel_sizes.sort();
+        by_runs.sort();
+        assert_eq!(pixel_sizes, by_runs);
+    }
 }

@@ -15,7 +15,7 @@ use super::enclosed::{Evidence, HOLE_OUTLINE_SHARE, enclosed_parts, within_hull}
 use super::features::{Features, features};
 use super::morph::{dilate, erode};
 use super::raster::{Plane, par_row_bands};
-use super::regions::{component_sizes, components, flood_from_border_monotone, grow_into};
+use super::regions::{components, run_components, flood_from_border_monotone, grow_into};
 
 /// Below this uniformity score the backdrop is too busy to cut reliably.
 pub const MIN_UNIFORMITY: f32 = 0.65;
@@ -228,15 +228,12 @@ fn cut(plain: &[f32], shadowed: &[f32], dark: &[f32], near_edge: &[bool], w: usi
 
 /// Keeps the product's body: drops specks far smaller than the largest part.
 fn drop_specks(mask: &mut [bool], w: usize, h: usize) {
-    let (labels, sizes) = component_sizes(mask, w, h);
+    let (runs, sizes) = run_components(mask, w, h);
     let largest = sizes.iter().copied().max().unwrap_or(0);
     let min_keep = (largest / 10).max(w * h / 2000).max(4);
-    if sizes.iter().all(|s| *s >= min_keep) {
-        return;
-    }
-    for (m, l) in mask.iter_mut().zip(&labels) {
-        if *l > 0 && sizes[*l as usize - 1] < min_keep {
-            *m = false;
+    for (run, id) in runs {
+        if sizes[id] < min_keep {
+            mask[run.y * w + run.x0..run.y * w + run.x1].fill(false);
         }
     }
 }
