@@ -267,7 +267,8 @@ fn sample_at(rgb: &[Plane; 3], i: usize, w: usize, h: usize) -> Sample {
     }
 }
 
-/// Pixels between evaluations of the backdrop model along a row (see [`distances`]).
+/// Pixels between evaluations of the backdrop model along rows and columns (see
+/// [`distances`]).
 const MODEL_STEP: usize = 8;
 
 /// Per pixel against the backdrop model: plain Lab distance, shadow-forgiving distance,
@@ -278,35 +279,52 @@ fn distances(pixels: &Features, model: &BackdropModel, w: usize, h: usize) -> (V
     if n == 0 {
         return (plain, shadowed, dark);
     }
-    // The model is a smooth surface: evaluate it (and its Lab, three cube roots) every
-    // few pixels and interpolate, far below a Lab unit of error.
-    let anchor_x: Vec<usize> = (0..w).step_by(MODEL_STEP).chain(std::iter::once(w - 1)).collect();
+    // The model is a smooth surface: evaluate it (and its Lab, three cube roots) on a grid
+    // every few pixels and interpolate, far below a Lab unit of error.
+    let grid = |len: usize| -> Vec<usize> { (0..len).step_by(MODEL_STEP).chain(std::iter::once(len - 1)).collect() };
+    let (grid_x, grid_y) = (grid(w), grid(h));
+    // Per grid node: linear RGB then Lab, six values.
+    let nodes: Vec<[f32; 6]> = grid_y
+        .iter()
+        .flat_map(|&y| {
+            let v = norm_coord(y as f32 + 0.5, h);
+            grid_x.iter().map(move |&x| {
+                let m = model.at(norm_coord(x as f32 + 0.5, w), v);
+                let lin = [lin_of(m[0]), lin_of(m[1]), lin_of(m[2])];
+                let lab = linear_to_lab(lin);
+                [lin[0], lin[1], lin[2], lab[0], lab[1], lab[2]]
+            })
+        })
+        .collect();
+    let gw = grid_x.len();
+    // Position of coordinate `i` on a grid: segment and fraction (as the old row loop had).
+    let locate = |g: &[usize], i: usize| -> (usize, f32) {
+        let seg = (i / MODEL_STEP).min(g.len().saturating_sub(2));
+        let (a, b) = (g[seg], g[(seg + 1).min(g.len() - 1)]);
+        (seg, if b > a { (i - a) as f32 / (b - a) as f32 } else { 0.0 })
+    };
     let [lr, lg, lb] = &pixels.lin;
     let [l, a, b] = &pixels.lab;
     par_row_bands([&mut plain, &mut shadowed, &mut dark], w, h, |y0, [plain, shadowed, dark]| {
-        let mut anchors: Vec<([f32; 3], [f32; 3])> = Vec::with_capacity(anchor_x.len());
-        // The backdrop along the row: linear RGB, Lab, luminance.
-        let mut bg_lin = vec![[0.0f32; 3]; w];
-        let mut bg_lab = vec![[0.0f32; 3]; w];
+        let mut row_nodes = vec![[0.0f32; 6]; gw];
+        // The backdrop along the row, planar: linear RGB, Lab, luminance.
+        let mut bg: [Vec<f32>; 6] = std::array::from_fn(|_| vec![0.0f32; w]);
         let mut bg_y = vec![0.0f32; w];
         let mut ratio = vec![0.0f32; w];
         for k in 0..plain.len() / w {
             let y = y0 + k;
-            let v = norm_coord(y as f32 + 0.5, h);
-            anchors.clear();
-            anchors.extend(anchor_x.iter().map(|&x| {
-                let m = model.at(norm_coord(x as f32 + 0.5, w), v);
-                let m_lin = [lin_of(m[0]), lin_of(m[1]), lin_of(m[2])];
-                (m_lin, linear_to_lab(m_lin))
-            }));
+            let (sy, ty) = locate(&grid_y, y);
+            let (top, bottom) = (&nodes[sy * gw..(sy + 1) * gw], &nodes[(sy + 1).min(grid_y.len() - 1) * gw..][..gw]);
+            for ((o, p), q) in row_nodes.iter_mut().zip(top).zip(bottom) {
+                *o = std::array::from_fn(|c| p[c] + (q[c] - p[c]) * ty);
+            }
             for x in 0..w {
-                let seg = (x / MODEL_STEP).min(anchor_x.len().saturating_sub(2));
-                let (x0, x1) = (anchor_x[seg], anchor_x[(seg + 1).min(anchor_x.len() - 1)]);
-                let t = if x1 > x0 { (x - x0) as f32 / (x1 - x0) as f32 } else { 0.0 };
-                let (p, q) = (anchors[seg], anchors[(seg + 1).min(anchors.len() - 1)]);
-                let mix = |p: [f32; 3], q: [f32; 3]| [p[0] + (q[0] - p[0]) * t, p[1] + (q[1] - p[1]) * t, p[2] + (q[2] - p[2]) * t];
-                (bg_lin[x], bg_lab[x]) = (mix(p.0, q.0), mix(p.1, q.1));
-                bg_y[x] = luminance(bg_lin[x]).max(1e-4);
+                let (sx, tx) = locate(&grid_x, x);
+                let (p, q) = (row_nodes[sx], row_nodes[(sx + 1).min(gw - 1)]);
+                for c in 0..6 {
+                    bg[c][x] = p[c] + (q[c] - p[c]) * tx;
+                }
+                bg_y[x] = luminance([bg[0][x], bg[1][x], bg[2][x]]).max(1e-4);
             }
             // Every pixel: plain distance and darkness (a branch-free loop that vectorizes).
             let row = y * w..(y + 1) * w;
@@ -314,14 +332,16 @@ fn distances(pixels: &Features, model: &BackdropModel, w: usize, h: usize) -> (V
             let (pr, pg, pbl) = (&lr[row.clone()], &lg[row.clone()], &lb[row]);
             let out = k * w..(k + 1) * w;
             let (plain, dark) = (&mut plain[out.clone()], &mut dark[out.clone()]);
+            let [_, _, _, bl, ba, bb] = &bg;
             for x in 0..w {
-                plain[x] = delta_e([pl[x], pa[x], pb[x]], bg_lab[x]);
+                plain[x] = delta_e([pl[x], pa[x], pb[x]], [bl[x], ba[x], bb[x]]);
                 ratio[x] = luminance([pr[x], pg[x], pbl[x]]) / bg_y[x];
                 dark[x] = (1.0 - ratio[x]).max(0.0);
             }
             // The shadow analysis only for pixels that might be a shadow (few).
             for (x, s) in shadowed[out].iter_mut().enumerate() {
-                *s = shadow_aware_distance(plain[x], ratio[x], [pl[x], pa[x], pb[x]], bg_lin[x], bg_lab[x]);
+                let (bg_lin, bg_lab) = ([bg[0][x], bg[1][x], bg[2][x]], [bl[x], ba[x], bb[x]]);
+                *s = shadow_aware_distance(plain[x], ratio[x], [pl[x], pa[x], pb[x]], bg_lin, bg_lab);
             }
         }
     });
