@@ -60,26 +60,31 @@ impl BackdropModel {
             out
         };
         let mut model = Self::constant(median_rgb);
-        let mut scale = robust_scale(&model, samples, f32::INFINITY);
+        // Residuals of the current model, shared by its scale and the next refit.
+        let mut res: Vec<f32> = samples.iter().map(|s| residual(&model, s)).collect();
+        let mut scale = robust_scale(&res, f32::INFINITY);
         for _ in 0..5 {
             let cut = (3.0 * scale).max(6.0);
-            let Some(next) = Self::least_squares(samples, |s| residual(&model, s) < cut) else {
+            let Some(next) = Self::least_squares(samples.iter().zip(&res).filter(|(_, r)| **r < cut).map(|(s, _)| s)) else {
                 break;
             };
             model = next;
-            scale = robust_scale(&model, samples, cut.max(3.0 * scale));
+            res.clear();
+            res.extend(samples.iter().map(|s| residual(&model, s)));
+            scale = robust_scale(&res, cut.max(3.0 * scale));
         }
         (model, scale)
     }
 
-    fn least_squares(samples: &[Sample], keep: impl Fn(&Sample) -> bool) -> Option<Self> {
+    fn least_squares<'a>(samples: impl Iterator<Item = &'a Sample>) -> Option<Self> {
         let mut ata = [[0.0f64; 6]; 6];
         let mut atb = [[0.0f64; 6]; 3];
         let mut n = 0usize;
-        for s in samples.iter().filter(|s| keep(s)) {
+        for s in samples {
             let b = basis(f64::from(s.u), f64::from(s.v));
+            // The normal matrix is symmetric: accumulate the upper triangle only.
             for i in 0..6 {
-                for j in 0..6 {
+                for j in i..6 {
                     ata[i][j] += b[i] * b[j];
                 }
                 for c in 0..3 {
@@ -87,6 +92,11 @@ impl BackdropModel {
                 }
             }
             n += 1;
+        }
+        for i in 0..6 {
+            for j in 0..i {
+                ata[i][j] = ata[j][i];
+            }
         }
         if n < 24 {
             return None;
@@ -113,9 +123,9 @@ fn residual(model: &BackdropModel, s: &Sample) -> f32 {
     (d0 * d0 + d1 * d1 + d2 * d2).sqrt()
 }
 
-/// Median residual of the samples under `cut`, scaled to a noise sigma.
-fn robust_scale(model: &BackdropModel, samples: &[Sample], cut: f32) -> f32 {
-    let mut r: Vec<f32> = samples.iter().map(|s| residual(model, s)).filter(|r| *r < cut).collect();
+/// Median of the residuals under `cut`, scaled to a noise sigma.
+fn robust_scale(residuals: &[f32], cut: f32) -> f32 {
+    let mut r: Vec<f32> = residuals.iter().copied().filter(|r| *r < cut).collect();
     if r.is_empty() {
         return f32::INFINITY;
     }

@@ -1,7 +1,7 @@
 //! Separable box blurs (three passes approximate a Gaussian).
 //!
-//! Used for soft masks, light wrap, shadows and "normalized convolution" (spreading known
-//! colours into unknown pixels). Running sums keep the cost independent of the radius.
+//! Used for soft masks, light wrap and shadows. Running sums keep the cost independent of
+//! the radius.
 
 use rayon::prelude::*;
 
@@ -69,24 +69,4 @@ fn blur_line(src: &[f32], dst: &mut [f32], r: usize) {
         let ii = i as isize;
         sum += at(ii + r_i + 1) - at(ii - r_i);
     }
-}
-
-/// Spreads `values` from pixels where `weight` is high into their neighbourhood:
-/// blur(values * weight) / blur(weight). Where no known pixel is near, `fallback` wins.
-pub fn normalized_spread(values: &Plane, weight: &Plane, r: usize, fallback: &Plane) -> Plane {
-    let mut weighted = values.clone();
-    for (v, w) in weighted.data.iter_mut().zip(&weight.data) {
-        *v *= *w;
-    }
-    // One box pass is enough here: the spread only needs to reach a few pixels.
-    let num = box_blur(&weighted, r);
-    let den = box_blur(weight, r);
-    let data = num
-        .data
-        .iter()
-        .zip(&den.data)
-        .zip(&fallback.data)
-        .map(|((n, d), f)| if *d > 1e-3 { n / d } else { *f })
-        .collect();
-    Plane { width: values.width, height: values.height, data }
 }

@@ -56,12 +56,14 @@ pub fn enclosed_parts(body: &[bool], w: usize, h: usize, ev: &Evidence) -> Vec<b
     // neighbouring spans bridge it.
     let row_span = bridge(&row_span, GAP_BRIDGE);
     let col_span = bridge(&col_span, GAP_BRIDGE);
-    let inside: Vec<bool> = (0..n)
-        .map(|i| {
-            let (x, y) = (i % w, i / w);
-            !body[i] && row_span[y].0 < x && x < row_span[y].1 && col_span[x].0 < y && y < col_span[x].1
-        })
-        .collect();
+    let mut inside = vec![false; n];
+    for (y, (row, body_row)) in inside.chunks_exact_mut(w).zip(body.chunks_exact(w)).enumerate() {
+        let (lo, hi) = row_span[y];
+        // An empty span is (MAX, 0): the range is then empty too.
+        for x in lo.saturating_add(1)..hi {
+            row[x] = !body_row[x] && col_span[x].0 < y && y < col_span[x].1;
+        }
+    }
     let (labels, comps) = components(&inside, w, h);
     let min_size = (n / 2000).max(16);
     for (k, comp) in comps.iter().enumerate() {
@@ -132,12 +134,18 @@ pub fn within_hull(body: &[bool], w: usize, h: usize, ev: &Evidence) -> Vec<bool
         return fill;
     }
     let rows = row_intervals(body, w, h);
-    let inside: Vec<bool> = (0..n)
-        .map(|i| {
-            let (x, y) = ((i % w) as f32, i / w);
-            !body[i] && rows[y].is_some_and(|(a, b)| a <= x && x <= b)
-        })
-        .collect();
+    let mut inside = vec![false; n];
+    for (y, (row, body_row)) in inside.chunks_exact_mut(w).zip(body.chunks_exact(w)).enumerate() {
+        let Some((a, b)) = rows[y] else { continue };
+        // x in [a, b] for integer x: from ceil(a) to floor(b), within the frame.
+        let (lo, hi) = (a.max(0.0).ceil() as usize, b.min((w - 1) as f32).floor());
+        if hi < 0.0 {
+            continue;
+        }
+        for x in lo..=(hi as usize) {
+            row[x] = !body_row[x];
+        }
+    }
     let (labels, comps) = components(&inside, w, h);
     let min_size = (n / 500).max(16);
     for (k, comp) in comps.iter().enumerate() {

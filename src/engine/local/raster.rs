@@ -51,3 +51,35 @@ impl Plane {
         top * (1.0 - ty) + bottom * ty
     }
 }
+
+/// Runs `f` on bands of rows of several `width`-wide planes at once, in parallel: `f`
+/// gets the band's first row and the band's slice of each plane. Per-row work that fills
+/// several planes then needs no per-row buffers or copies.
+pub fn par_row_bands<const K: usize>(
+    planes: [&mut [f32]; K],
+    width: usize,
+    height: usize,
+    f: impl Fn(usize, [&mut [f32]; K]) + Sync,
+) {
+    if width == 0 || height == 0 || planes.iter().any(|p| p.len() < width * height) {
+        return;
+    }
+    // A few bands per thread balance uneven rows without much scheduling overhead.
+    let rows = height.div_ceil(rayon::current_num_threads() * 4).max(1);
+    let mut rest = planes;
+    rayon::scope(|scope| {
+        let f = &f;
+        let mut y0 = 0;
+        while y0 < height {
+            let take = rows.min(height - y0) * width;
+            let band: [&mut [f32]; K] = std::array::from_fn(|k| {
+                let (head, tail) = std::mem::take(&mut rest[k]).split_at_mut(take);
+                rest[k] = tail;
+                head
+            });
+            let start = y0;
+            scope.spawn(move |_| f(start, band));
+            y0 += rows;
+        }
+    });
+}

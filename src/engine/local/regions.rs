@@ -3,7 +3,31 @@
 //! The product is a connected thing: it is whatever the backdrop, flooding in from the
 //! frame, cannot reach. Labelling then drops specks and finds enclosed holes.
 
-use std::collections::VecDeque;
+/// Calls `f` with the index of each 4-neighbour of (x, y) inside the frame. Walks keep
+/// coordinates (no division per visited pixel).
+#[inline(always)]
+fn neighbours(x: usize, y: usize, w: usize, h: usize, mut f: impl FnMut(usize, usize, usize)) {
+    let i = y * w + x;
+    if x > 0 {
+        f(i - 1, x - 1, y);
+    }
+    if x + 1 < w {
+        f(i + 1, x + 1, y);
+    }
+    if y > 0 {
+        f(i - w, x, y - 1);
+    }
+    if y + 1 < h {
+        f(i + w, x, y + 1);
+    }
+}
+
+/// Indices of the frame's border pixels, each once.
+fn border(w: usize, h: usize) -> impl Iterator<Item = (usize, usize)> {
+    let top_bottom = (0..w).flat_map(move |x| [(x, 0), (x, h - 1)]);
+    let sides = (1..h.saturating_sub(1)).flat_map(move |y| [(0, y), (w - 1, y)]);
+    top_bottom.chain(sides).filter(move |_| w > 0 && h > 0)
+}
 
 /// Pixels reachable from the frame's border through `passable` pixels (4-connected),
 /// where a step may not go to a pixel whose `level` is lower
@@ -13,89 +37,66 @@ use std::collections::VecDeque;
 /// the backdrop (white on white).
 pub fn flood_from_border_monotone(passable: &[bool], level: &[f32], tolerance: f32, w: usize, h: usize) -> Vec<bool> {
     let mut reached = vec![false; w * h];
-    let mut queue = VecDeque::new();
-    for y in 0..h {
-        for x in 0..w {
-            let i = y * w + x;
-            if (x == 0 || y == 0 || x + 1 == w || y + 1 == h) && passable[i] && !reached[i] {
-                reached[i] = true;
-                queue.push_back(i);
-            }
+    if passable.len() < w * h || level.len() < w * h {
+        return reached;
+    }
+    // What is reachable does not depend on the visiting order: a stack is cheapest.
+    let mut stack: Vec<(u32, u32)> = Vec::new();
+    for (x, y) in border(w, h) {
+        let i = y * w + x;
+        if passable[i] && !reached[i] {
+            reached[i] = true;
+            stack.push((x as u32, y as u32));
         }
     }
-    while let Some(i) = queue.pop_front() {
-        let (x, y) = (i % w, i / w);
-        let floor = level[i] - tolerance;
-        let mut visit = |j: usize| {
+    while let Some((x, y)) = stack.pop() {
+        let (x, y) = (x as usize, y as usize);
+        let floor = level[y * w + x] - tolerance;
+        neighbours(x, y, w, h, |j, xx, yy| {
             if !reached[j] && passable[j] && level[j] >= floor {
                 reached[j] = true;
-                queue.push_back(j);
+                stack.push((xx as u32, yy as u32));
             }
-        };
-        if x > 0 {
-            visit(i - 1);
-        }
-        if x + 1 < w {
-            visit(i + 1);
-        }
-        if y > 0 {
-            visit(i - w);
-        }
-        if y + 1 < h {
-            visit(i + w);
-        }
+        });
     }
     reached
 }
 
 /// Grows `region` by at most `steps` rings into pixels where `allowed` holds.
 pub fn grow_into(region: &mut [bool], w: usize, h: usize, allowed: impl Fn(usize) -> bool, steps: usize) {
-    let mut queue: VecDeque<usize> = (0..w * h).filter(|&i| region[i] && touches(region, i, w, h, false)).collect();
-    spread(region, &mut queue, w, h, allowed, steps);
-}
-
-fn touches(region: &[bool], i: usize, w: usize, h: usize, value: bool) -> bool {
-    let (x, y) = (i % w, i / w);
-    (x > 0 && region[i - 1] == value)
-        || (x + 1 < w && region[i + 1] == value)
-        || (y > 0 && region[i - w] == value)
-        || (y + 1 < h && region[i + w] == value)
-}
-
-/// Breadth-first spread; `steps` bounds the geodesic distance from the initial queue.
-fn spread(
-    region: &mut [bool],
-    queue: &mut VecDeque<usize>,
-    w: usize,
-    h: usize,
-    allowed: impl Fn(usize) -> bool,
-    steps: usize,
-) {
-    let mut depth = 0usize;
-    while !queue.is_empty() && depth < steps {
-        for _ in 0..queue.len() {
-            let Some(i) = queue.pop_front() else { break };
-            let (x, y) = (i % w, i / w);
-            let mut visit = |j: usize| {
-                if !region[j] && allowed(j) {
-                    region[j] = true;
-                    queue.push_back(j);
-                }
-            };
-            if x > 0 {
-                visit(i - 1);
-            }
-            if x + 1 < w {
-                visit(i + 1);
-            }
-            if y > 0 {
-                visit(i - w);
-            }
-            if y + 1 < h {
-                visit(i + w);
+    if region.len() < w * h {
+        return;
+    }
+    // The region's pixels next to the outside.
+    let mut front: Vec<(u32, u32)> = Vec::new();
+    for y in 0..h {
+        let row = &region[y * w..(y + 1) * w];
+        // Outside the frame counts as region: repeating the row there changes nothing.
+        let up = if y > 0 { &region[(y - 1) * w..y * w] } else { row };
+        let down = if y + 1 < h { &region[(y + 1) * w..(y + 2) * w] } else { row };
+        for x in 0..w {
+            let inner = row[x.saturating_sub(1)] && row[(x + 1).min(w - 1)] && up[x] && down[x];
+            if row[x] && !inner {
+                front.push((x as u32, y as u32));
             }
         }
-        depth += 1;
+    }
+    // Breadth-first, one ring per step.
+    let mut next = Vec::new();
+    for _ in 0..steps {
+        if front.is_empty() {
+            break;
+        }
+        for &(x, y) in &front {
+            neighbours(x as usize, y as usize, w, h, |j, xx, yy| {
+                if !region[j] && allowed(j) {
+                    region[j] = true;
+                    next.push((xx as u32, yy as u32));
+                }
+            });
+        }
+        std::mem::swap(&mut front, &mut next);
+        next.clear();
     }
 }
 
@@ -112,30 +113,109 @@ pub fn components(mask: &[bool], w: usize, h: usize) -> (Vec<u32>, Vec<Vec<usize
         let label = comps.len() as u32 + 1;
         let mut pixels = Vec::new();
         labels[start] = label;
-        stack.push(start);
-        while let Some(i) = stack.pop() {
-            pixels.push(i);
-            let (x, y) = (i % w, i / w);
-            let mut visit = |j: usize| {
+        stack.push(((start % w) as u32, (start / w) as u32));
+        while let Some((x, y)) = stack.pop() {
+            let (x, y) = (x as usize, y as usize);
+            pixels.push(y * w + x);
+            neighbours(x, y, w, h, |j, xx, yy| {
                 if mask[j] && labels[j] == 0 {
                     labels[j] = label;
-                    stack.push(j);
+                    stack.push((xx as u32, yy as u32));
                 }
-            };
-            if x > 0 {
-                visit(i - 1);
-            }
-            if x + 1 < w {
-                visit(i + 1);
-            }
-            if y > 0 {
-                visit(i - w);
-            }
-            if y + 1 < h {
-                visit(i + w);
-            }
+            });
         }
         comps.push(pixels);
     }
     (labels, comps)
+}
+
+/// A horizontal run of mask pixels in row `y`: `x0..x1`.
+#[derive(Clone, Copy, Debug)]
+pub struct Run {
+    pub y: usize,
+    pub x0: usize,
+    pub x1: usize,
+}
+
+/// 4-connected components of `mask` as row runs: each run, its component (index into
+/// the sizes), and each component's pixel count. Runs are few (a product spans a row in a
+/// handful of runs), so this is far cheaper than walking pixels when only sizes matter.
+pub fn run_components(mask: &[bool], w: usize, h: usize) -> (Vec<(Run, usize)>, Vec<usize>) {
+    let mut runs: Vec<Run> = Vec::new();
+    let mut row_start = vec![0usize; h + 1];
+    for y in 0..h.min(mask.len() / w.max(1)) {
+        row_start[y] = runs.len();
+        let row = &mask[y * w..(y + 1) * w];
+        let mut x = 0;
+        while x < w {
+            if row[x] {
+                let x0 = x;
+                while x < w && row[x] {
+                    x += 1;
+                }
+                runs.push(Run { y, x0, x1: x });
+            } else {
+                x += 1;
+            }
+        }
+        row_start[y + 1] = runs.len();
+    }
+    // Union-find over runs: runs in adjacent rows that share a column are connected.
+    let mut parent: Vec<usize> = (0..runs.len()).collect();
+    fn root(parent: &mut [usize], mut i: usize) -> usize {
+        while parent[i] != i {
+            parent[i] = parent[parent[i]];
+            i = parent[i];
+        }
+        i
+    }
+    for y in 1..h {
+        let (prev, cur) = (row_start[y - 1]..row_start[y], row_start[y]..row_start[y + 1]);
+        let (mut a, mut b) = (prev.start, cur.start);
+        while a < prev.end && b < cur.end {
+            let (ra, rb) = (runs[a], runs[b]);
+            if ra.x0 < rb.x1 && rb.x0 < ra.x1 {
+                let (pa, pb) = (root(&mut parent, a), root(&mut parent, b));
+                if pa != pb {
+                    parent[pa.max(pb)] = pa.min(pb);
+                }
+            }
+            // Advance whichever run ends first.
+            if ra.x1 <= rb.x1 {
+                a += 1;
+            } else {
+                b += 1;
+            }
+        }
+    }
+    let mut id = vec![usize::MAX; runs.len()];
+    let mut sizes = Vec::new();
+    let mut labelled = Vec::with_capacity(runs.len());
+    for k in 0..runs.len() {
+        let r = root(&mut parent, k);
+        if id[r] == usize::MAX {
+            id[r] = sizes.len();
+            sizes.push(0);
+        }
+        sizes[id[r]] += runs[k].x1 - runs[k].x0;
+        labelled.push((runs[k], id[r]));
+    }
+    (labelled, sizes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runs_find_the_same_components_as_pixels() {
+        let (w, h) = (31, 19);
+        let mask: Vec<bool> = (0..w * h).map(|i| (i * 7919 % 13) < 6 || (i % w > 20 && i / w > 5)).collect();
+        let (_, mut by_pixels) = components(&mask, w, h);
+        let (_, mut by_runs) = run_components(&mask, w, h);
+        let mut pixel_sizes: Vec<usize> = by_pixels.iter_mut().map(|c| c.len()).collect();
+        pixel_sizes.sort();
+        by_runs.sort();
+        assert_eq!(pixel_sizes, by_runs);
+    }
 }

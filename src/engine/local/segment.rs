@@ -8,14 +8,14 @@
 //! 3. Keep the product's connected body, reopen enclosed holes that really show the
 //!    backdrop (a mug's handle), refit the backdrop on everything now known, repeat once.
 
-use rayon::prelude::*;
-
 use super::backdrop::{BackdropModel, Sample, median};
 use super::blur::box_blur;
 use super::color::{delta_e, lin_of, linear_to_lab, luminance, shadow_aware_distance};
-use super::raster::Plane;
 use super::enclosed::{Evidence, HOLE_OUTLINE_SHARE, enclosed_parts, within_hull};
-use super::regions::{components, flood_from_border_monotone, grow_into};
+use super::features::{Features, features};
+use super::morph::{dilate, erode};
+use super::raster::{Plane, par_row_bands};
+use super::regions::{components, run_components, flood_from_border_monotone, grow_into};
 
 /// Below this uniformity score the backdrop is too busy to cut reliably.
 pub const MIN_UNIFORMITY: f32 = 0.65;
@@ -48,12 +48,6 @@ pub enum SegmentError {
     NoProduct,
 }
 
-/// Per-pixel colour in the forms the decision needs.
-struct Pixels {
-    lin: Vec<[f32; 3]>,
-    lab: Vec<[f32; 3]>,
-}
-
 /// Normalized coordinate of pixel centre `i` in a span of `n` pixels: [-1, 1].
 #[inline]
 pub fn norm_coord(i: f32, n: usize) -> f32 {
@@ -65,18 +59,13 @@ pub fn segment(rgb8: &[u8], w: usize, h: usize) -> Result<Segmentation, SegmentE
         return Err(SegmentError::NoProduct);
     }
     let trace = super::Trace::new();
-    // A light blur: JPEG noise should not decide anything.
-    let rgb: [Plane; 3] = [0, 1, 2].map(|c| {
-        let p = Plane::from_fn(w, h, |x, y| f32::from(rgb8[(y * w + x) * 3 + c]));
-        box_blur(&p, 1)
-    });
-    let pixels = to_pixels(&rgb);
-    let gradient = gradient(&pixels.lab, w, h);
+    let pixels = features(rgb8, w, h);
+    let (rgb, gradient) = (&pixels.rgb, &pixels.gradient);
     trace.mark("  lab+gradient");
 
     // Pass 1: the backdrop seen on the border.
     let ring = border_ring(w, h);
-    let samples: Vec<Sample> = ring.iter().map(|&i| sample_at(&rgb, i, w, h)).collect();
+    let samples: Vec<Sample> = ring.iter().map(|&i| sample_at(rgb, i, w, h)).collect();
     let (model, _) = BackdropModel::fit(&samples);
     let (plain, shadowed, dark) = distances(&pixels, &model, w, h);
     let inliers: Vec<usize> = ring.iter().copied().filter(|&i| plain[i] < PLAIN_DELTA_E).collect();
@@ -96,8 +85,12 @@ pub fn segment(rgb8: &[u8], w: usize, h: usize) -> Result<Segmentation, SegmentE
         eprintln!("uniformity {uniformity:.3} noise {noise:.2} grad_noise {grad_noise:.2} colour_t {:.2} edge_t {:.2}", t.colour, t.edge);
     }
 
+    // An edge pixel blocks its 5x5 neighbourhood: one-pixel gaps in a faint outline
+    // (white on white) would otherwise let the backdrop flood into the product.
+    let edge: Vec<bool> = gradient.iter().map(|g| *g >= t.edge).collect();
+    let near_edge = dilate(&edge, w, h, 2);
     trace.mark("  fit1");
-    let mask = cut(&plain, &shadowed, &dark, &gradient, w, h, &t);
+    let mask = cut(&plain, &shadowed, &dark, &near_edge, w, h, &t);
     trace.mark("  cut1");
 
     // Pass 2: refit on every backdrop pixel now known (better behind the product).
@@ -105,15 +98,15 @@ pub fn segment(rgb8: &[u8], w: usize, h: usize) -> Result<Segmentation, SegmentE
     let stride = ((w * h) / 20_000).max(1);
     for i in (0..w * h).step_by(stride) {
         if !mask[i] && plain[i] < t.colour {
-            samples.push(sample_at(&rgb, i, w, h));
+            samples.push(sample_at(rgb, i, w, h));
         }
     }
     let model = if samples.len() > 100 { BackdropModel::fit(&samples).0 } else { model };
     let (plain, shadowed, dark) = distances(&pixels, &model, w, h);
     trace.mark("  fit2");
-    let mut mask = cut(&plain, &shadowed, &dark, &gradient, w, h, &t);
+    let mut mask = cut(&plain, &shadowed, &dark, &near_edge, w, h, &t);
     // A lit face whose outline fades into the backdrop shows only when averaged.
-    super::lit_faces::regain(&mut mask, &rgb, &model, &gradient, t.edge, w, h);
+    super::lit_faces::regain(&mut mask, rgb, &model, gradient, t.edge, w, h);
     trace.mark("  cut2");
     if let Some(dir) = std::env::var_os("BACKDROP_DEBUG_DIR") {
         let img = image::GrayImage::from_fn(w as u32, h as u32, |x, y| image::Luma([if mask[y as usize * w + x as usize] { 255 } else { 0 }]));
@@ -124,7 +117,7 @@ pub fn segment(rgb8: &[u8], w: usize, h: usize) -> Result<Segmentation, SegmentE
     }
 
     let shadow = shadow_map(&mask, &shadowed, &dark, t.colour, w, h);
-    Ok(Segmentation { width: w, height: h, mask, model, shadow, rgb })
+    Ok(Segmentation { width: w, height: h, mask, model, shadow, rgb: pixels.rgb })
 }
 
 struct Thresholds {
@@ -135,12 +128,8 @@ struct Thresholds {
     edge: f32,
 }
 
-fn cut(plain: &[f32], shadowed: &[f32], dark: &[f32], gradient: &[f32], w: usize, h: usize, t: &Thresholds) -> Vec<bool> {
+fn cut(plain: &[f32], shadowed: &[f32], dark: &[f32], near_edge: &[bool], w: usize, h: usize, t: &Thresholds) -> Vec<bool> {
     let n = w * h;
-    // An edge pixel blocks its 3x3 neighbourhood: one-pixel gaps in a faint outline
-    // (white on white) would otherwise let the backdrop flood into the product.
-    let edge: Vec<bool> = gradient.iter().map(|g| *g >= t.edge).collect();
-    let near_edge = dilate3(&dilate3(&edge, w, h), w, h);
     let passable: Vec<bool> = (0..n).map(|i| (plain[i] < t.colour || shadowed[i] < t.shadow) && !near_edge[i]).collect();
     if let Some(dir) = std::env::var_os("BACKDROP_DEBUG_DIR") {
         let dir = std::path::PathBuf::from(dir);
@@ -149,7 +138,7 @@ fn cut(plain: &[f32], shadowed: &[f32], dark: &[f32], gradient: &[f32], w: usize
             let _ = img.save(dir.join(name));
         };
         save("passable.png", &|i| if passable[i] { 255 } else { 0 });
-        save("gradient.png", &|i| (gradient[i] * 40.0).min(255.0) as u8);
+        save("near_edge.png", &|i| if near_edge[i] { 255 } else { 0 });
         save("shadowed.png", &|i| (shadowed[i] * 30.0).min(255.0) as u8);
         save("plain.png", &|i| (plain[i] * 30.0).min(255.0) as u8);
     }
@@ -162,7 +151,7 @@ fn cut(plain: &[f32], shadowed: &[f32], dark: &[f32], gradient: &[f32], w: usize
     // enclosed parts back to the product's body (its specks do not count as body).
     let mut body: Vec<bool> = backdrop.iter().map(|b| !b).collect();
     drop_specks(&mut body, w, h);
-    let evidence = Evidence { plain, near_edge: &near_edge, hole_distance: t.hole };
+    let evidence = Evidence { plain, near_edge, hole_distance: t.hole };
     let mut regained = enclosed_parts(&body, w, h, &evidence);
     for (r, b) in regained.iter().zip(body.iter_mut()) {
         *b |= *r;
@@ -182,7 +171,7 @@ fn cut(plain: &[f32], shadowed: &[f32], dark: &[f32], gradient: &[f32], w: usize
     // Thin crusts of shadow stuck to the base (the darkest core of a contact shadow on a
     // saturated backdrop) are not product: an opening removes thin protrusions, and those
     // that look like shadow go back to the backdrop.
-    let opened = dilate_n(&erode_n(&mask, w, h, 3), w, h, 3);
+    let opened = dilate(&erode(&mask, w, h, 3), w, h, 3);
     for i in 0..n {
         if mask[i] && !opened[i] && shadowed[i] < t.colour {
             mask[i] = false;
@@ -241,72 +230,14 @@ fn cut(plain: &[f32], shadowed: &[f32], dark: &[f32], gradient: &[f32], w: usize
 
 /// Keeps the product's body: drops specks far smaller than the largest part.
 fn drop_specks(mask: &mut [bool], w: usize, h: usize) {
-    let (_, comps) = components(mask, w, h);
-    let largest = comps.iter().map(Vec::len).max().unwrap_or(0);
+    let (runs, sizes) = run_components(mask, w, h);
+    let largest = sizes.iter().copied().max().unwrap_or(0);
     let min_keep = (largest / 10).max(w * h / 2000).max(4);
-    for comp in &comps {
-        if comp.len() < min_keep {
-            for &i in comp {
-                mask[i] = false;
-            }
+    for (run, id) in runs {
+        if sizes[id] < min_keep {
+            mask[run.y * w + run.x0..run.y * w + run.x1].fill(false);
         }
     }
-}
-
-fn dilate_n(mask: &[bool], w: usize, h: usize, n: usize) -> Vec<bool> {
-    (0..n).fold(mask.to_vec(), |m, _| dilate3(&m, w, h))
-}
-
-fn erode_n(mask: &[bool], w: usize, h: usize, n: usize) -> Vec<bool> {
-    let inverted: Vec<bool> = mask.iter().map(|m| !m).collect();
-    dilate_n(&inverted, w, h, n).iter().map(|m| !m).collect()
-}
-
-/// 3x3 binary dilation.
-fn dilate3(mask: &[bool], w: usize, h: usize) -> Vec<bool> {
-    let mut rows = vec![false; w * h];
-    for y in 0..h {
-        for x in 0..w {
-            let i = y * w + x;
-            rows[i] = mask[i] || (x > 0 && mask[i - 1]) || (x + 1 < w && mask[i + 1]);
-        }
-    }
-    (0..w * h)
-        .map(|i| rows[i] || (i >= w && rows[i - w]) || (i + w < w * h && rows[i + w]))
-        .collect()
-}
-
-fn to_pixels(rgb: &[Plane; 3]) -> Pixels {
-    let n = rgb[0].data.len();
-    let (lin, lab): (Vec<[f32; 3]>, Vec<[f32; 3]>) = (0..n)
-        .into_par_iter()
-        .map(|i| {
-            let lin = [lin_of(rgb[0].data[i]), lin_of(rgb[1].data[i]), lin_of(rgb[2].data[i])];
-            (lin, linear_to_lab(lin))
-        })
-        .unzip();
-    Pixels { lin, lab }
-}
-
-/// Step-edge strength: the fine-scale Lab difference (across 2 px) minus what a smooth
-/// ramp would explain (a third of the difference across 6 px). A soft shadow or a sweep
-/// is a ramp and scores about zero; a product's outline is a step and scores high, even
-/// when it is faint (white on white).
-fn gradient(lab: &[[f32; 3]], w: usize, h: usize) -> Vec<f32> {
-    (0..w * h)
-        .into_par_iter()
-        .map(|i| {
-            let (x, y) = (i % w, i / w);
-            let at = |dx: isize, dy: isize| -> usize {
-                let xx = (x as isize + dx).clamp(0, w as isize - 1) as usize;
-                let yy = (y as isize + dy).clamp(0, h as isize - 1) as usize;
-                yy * w + xx
-            };
-            let ex = (delta_e(lab[at(-1, 0)], lab[at(1, 0)]) - delta_e(lab[at(-3, 0)], lab[at(3, 0)]) / 3.0).max(0.0);
-            let ey = (delta_e(lab[at(0, -1)], lab[at(0, 1)]) - delta_e(lab[at(0, -3)], lab[at(0, 3)]) / 3.0).max(0.0);
-            (ex * ex + ey * ey).sqrt()
-        })
-        .collect()
 }
 
 /// Pixels of a border ring a few pixels wide, subsampled to a few thousand.
@@ -338,54 +269,85 @@ fn sample_at(rgb: &[Plane; 3], i: usize, w: usize, h: usize) -> Sample {
     }
 }
 
-/// Pixels between evaluations of the backdrop model along a row (see [`distances`]).
+/// Pixels between evaluations of the backdrop model along rows and columns (see
+/// [`distances`]).
 const MODEL_STEP: usize = 8;
 
 /// Per pixel against the backdrop model: plain Lab distance, shadow-forgiving distance,
-/// and darkness (how much darker than the backdrop, 0 when lighter). One pass, because
-/// evaluating the model and its Lab form is the expensive part.
-fn distances(pixels: &Pixels, model: &BackdropModel, w: usize, h: usize) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
-    let rows: Vec<(Vec<f32>, Vec<f32>, Vec<f32>)> = (0..h)
-        .into_par_iter()
-        .map(|y| {
+/// and darkness (how much darker than the backdrop, 0 when lighter).
+fn distances(pixels: &Features, model: &BackdropModel, w: usize, h: usize) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let n = w * h;
+    let (mut plain, mut shadowed, mut dark) = (vec![0.0f32; n], vec![0.0f32; n], vec![0.0f32; n]);
+    if n == 0 {
+        return (plain, shadowed, dark);
+    }
+    // The model is a smooth surface: evaluate it (and its Lab, three cube roots) on a grid
+    // every few pixels and interpolate, far below a Lab unit of error.
+    let grid = |len: usize| -> Vec<usize> { (0..len).step_by(MODEL_STEP).chain(std::iter::once(len - 1)).collect() };
+    let (grid_x, grid_y) = (grid(w), grid(h));
+    // Per grid node: linear RGB then Lab, six values.
+    let nodes: Vec<[f32; 6]> = grid_y
+        .iter()
+        .flat_map(|&y| {
             let v = norm_coord(y as f32 + 0.5, h);
-            let mut plain = Vec::with_capacity(w);
-            let mut shadowed = Vec::with_capacity(w);
-            let mut dark = Vec::with_capacity(w);
-            // The model is a smooth surface: evaluate it (and its Lab, three cube roots)
-            // every few pixels and interpolate, far below a Lab unit of error.
-            let anchor_x: Vec<usize> = (0..w).step_by(MODEL_STEP).chain(std::iter::once(w - 1)).collect();
-            let anchors: Vec<([f32; 3], [f32; 3])> = anchor_x
-                .iter()
-                .map(|&x| {
-                    let m = model.at(norm_coord(x as f32 + 0.5, w), v);
-                    let m_lin = [lin_of(m[0]), lin_of(m[1]), lin_of(m[2])];
-                    (m_lin, linear_to_lab(m_lin))
-                })
-                .collect();
-            for x in 0..w {
-                let i = y * w + x;
-                let seg = (x / MODEL_STEP).min(anchor_x.len().saturating_sub(2));
-                let (x0, x1) = (anchor_x[seg], anchor_x[(seg + 1).min(anchor_x.len() - 1)]);
-                let t = if x1 > x0 { (x - x0) as f32 / (x1 - x0) as f32 } else { 0.0 };
-                let (a, b) = (anchors[seg], anchors[(seg + 1).min(anchors.len() - 1)]);
-                let mix = |p: [f32; 3], q: [f32; 3]| [p[0] + (q[0] - p[0]) * t, p[1] + (q[1] - p[1]) * t, p[2] + (q[2] - p[2]) * t];
-                let (m_lin, m_lab) = (mix(a.0, b.0), mix(a.1, b.1));
-                plain.push(delta_e(pixels.lab[i], m_lab));
-                shadowed.push(shadow_aware_distance(pixels.lin[i], pixels.lab[i], m_lin, m_lab));
-                let yb = luminance(m_lin).max(1e-4);
-                dark.push((1.0 - luminance(pixels.lin[i]) / yb).max(0.0));
-            }
-            (plain, shadowed, dark)
+            grid_x.iter().map(move |&x| {
+                let m = model.at(norm_coord(x as f32 + 0.5, w), v);
+                let lin = [lin_of(m[0]), lin_of(m[1]), lin_of(m[2])];
+                let lab = linear_to_lab(lin);
+                [lin[0], lin[1], lin[2], lab[0], lab[1], lab[2]]
+            })
         })
         .collect();
-    let mut out = (Vec::with_capacity(w * h), Vec::with_capacity(w * h), Vec::with_capacity(w * h));
-    for (p, s, d) in rows {
-        out.0.extend(p);
-        out.1.extend(s);
-        out.2.extend(d);
-    }
-    out
+    let gw = grid_x.len();
+    // Position of coordinate `i` on a grid: segment and fraction (as the old row loop had).
+    let locate = |g: &[usize], i: usize| -> (usize, f32) {
+        let seg = (i / MODEL_STEP).min(g.len().saturating_sub(2));
+        let (a, b) = (g[seg], g[(seg + 1).min(g.len() - 1)]);
+        (seg, if b > a { (i - a) as f32 / (b - a) as f32 } else { 0.0 })
+    };
+    let [lr, lg, lb] = &pixels.lin;
+    let [l, a, b] = &pixels.lab;
+    par_row_bands([&mut plain, &mut shadowed, &mut dark], w, h, |y0, [plain, shadowed, dark]| {
+        let mut row_nodes = vec![[0.0f32; 6]; gw];
+        // The backdrop along the row, planar: linear RGB, Lab, luminance.
+        let mut bg: [Vec<f32>; 6] = std::array::from_fn(|_| vec![0.0f32; w]);
+        let mut bg_y = vec![0.0f32; w];
+        let mut ratio = vec![0.0f32; w];
+        for k in 0..plain.len() / w {
+            let y = y0 + k;
+            let (sy, ty) = locate(&grid_y, y);
+            let (top, bottom) = (&nodes[sy * gw..(sy + 1) * gw], &nodes[(sy + 1).min(grid_y.len() - 1) * gw..][..gw]);
+            for ((o, p), q) in row_nodes.iter_mut().zip(top).zip(bottom) {
+                *o = std::array::from_fn(|c| p[c] + (q[c] - p[c]) * ty);
+            }
+            for x in 0..w {
+                let (sx, tx) = locate(&grid_x, x);
+                let (p, q) = (row_nodes[sx], row_nodes[(sx + 1).min(gw - 1)]);
+                for c in 0..6 {
+                    bg[c][x] = p[c] + (q[c] - p[c]) * tx;
+                }
+                bg_y[x] = luminance([bg[0][x], bg[1][x], bg[2][x]]).max(1e-4);
+            }
+            // Every pixel: plain distance and darkness (a branch-free loop that vectorizes).
+            let row = y * w..(y + 1) * w;
+            let (pl, pa, pb) = (&l[row.clone()], &a[row.clone()], &b[row.clone()]);
+            let (pr, pg, pbl) = (&lr[row.clone()], &lg[row.clone()], &lb[row]);
+            let out = k * w..(k + 1) * w;
+            let (plain, dark) = (&mut plain[out.clone()], &mut dark[out.clone()]);
+            let [_, _, _, bl, ba, bb] = &bg;
+            for x in 0..w {
+                plain[x] = delta_e([pl[x], pa[x], pb[x]], [bl[x], ba[x], bb[x]]);
+                ratio[x] = luminance([pr[x], pg[x], pbl[x]]) / bg_y[x];
+                dark[x] = (1.0 - ratio[x]).max(0.0);
+            }
+            // The shadow analysis only for pixels that might be a shadow (few).
+            for (x, s) in shadowed[out].iter_mut().enumerate() {
+                let (bg_lin, bg_lab) = ([bg[0][x], bg[1][x], bg[2][x]], [bl[x], ba[x], bb[x]]);
+                *s = shadow_aware_distance(plain[x], ratio[x], [pl[x], pa[x], pb[x]], bg_lin, bg_lab);
+            }
+        }
+    });
+    (plain, shadowed, dark)
 }
 
 /// Darkening of the backdrop by the product's own cast shadow, kept for reuse when the
