@@ -12,11 +12,13 @@ fn main() {
     let runs: usize = std::env::var("BENCH_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(5);
     let (w, h) = (4000u32, 3000u32);
     let shot = testset::shot(3, 0, w, h);
-    let product = InputImage::parse(testset::jpeg(&shot.image, 90).expect("encode product"), &ImageLimits::default())
-        .expect("product parses");
+    let product =
+        InputImage::parse(testset::jpeg(&shot.image, 90).expect("encode product"), &ImageLimits::default())
+            .expect("product parses");
     let scene = testset::scene(3, 0, w, h);
     let background =
-        InputImage::parse(testset::jpeg(&scene, 90).expect("encode scene"), &ImageLimits::default()).expect("scene parses");
+        InputImage::parse(testset::jpeg(&scene, 90).expect("encode scene"), &ImageLimits::default())
+            .expect("scene parses");
 
     println!(
         "conditions: {} cores (rayon {} threads), product {}x{} JPEG ({} kB), background {}x{} JPEG, profile {}",
@@ -53,5 +55,10 @@ fn report(label: &str, runs: usize, mut f: impl FnMut()) {
         .collect();
     times.sort();
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    println!("{label:<42} min {:>7.1} ms   median {:>7.1} ms   ({} runs)", ms(times[0]), ms(times[times.len() / 2]), times.len());
+    println!(
+        "{label:<42} min {:>7.1} ms   median {:>7.1} ms   ({} runs)",
+        ms(times[0]),
+        ms(times[times.len() / 2]),
+        times.len()
+    );
 }

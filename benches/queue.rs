@@ -40,7 +40,9 @@ fn main() {
 
 fn png() -> InputImage {
     let mut out = Vec::new();
-    image::RgbImage::new(8, 8).write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png).expect("png");
+    image::RgbImage::new(8, 8)
+        .write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png)
+        .expect("png");
     InputImage::parse(out, &ImageLimits::default()).expect("valid")
 }
 
@@ -49,7 +51,12 @@ async fn engine_on(fake: &FakeRunningHub) -> Arc<RunningHubEngine> {
         .map(|n| {
             let key = format!("bench-key-{n}");
             fake.add_account(&key, SLOTS);
-            RunningHubAccount { lane: LaneId(n as u16), api_key: Secret::new(key), max_jobs: SLOTS, workflow_id: "1".into() }
+            RunningHubAccount {
+                lane: LaneId(n as u16),
+                api_key: Secret::new(key),
+                max_jobs: SLOTS,
+                workflow_id: "1".into(),
+            }
         })
         .collect();
     let client = RunningHubClient::new(&fake.url(), ClientOptions::default()).expect("client");
@@ -63,7 +70,8 @@ async fn throughput() {
     let engine = engine_on(&fake).await;
     let queue = JobQueue::start(engine, Arc::new(NoJournal), QueueConfig::default());
     let image = png();
-    let input = JobInput { product: ImageSource::Memory(image.clone()), background: ImageSource::Memory(image) };
+    let input =
+        JobInput { product: ImageSource::Memory(image.clone()), background: ImageSource::Memory(image) };
 
     let start = Instant::now();
     let mut watchers = Vec::new();
@@ -99,7 +107,8 @@ async fn throughput() {
     let ideal = TASK * (JOBS as u32) / (ACCOUNTS * SLOTS) as u32;
     added.sort();
     let pct = |p: f64| added[((added.len() - 1) as f64 * p).round() as usize];
-    let max_seen: Vec<usize> = (1..=ACCOUNTS).map(|n| fake.max_running_seen(&format!("bench-key-{n}"))).collect();
+    let max_seen: Vec<usize> =
+        (1..=ACCOUNTS).map(|n| fake.max_running_seen(&format!("bench-key-{n}"))).collect();
     println!(
         "utilisation: ideal makespan {:.2} s / actual {:.2} s = {:.3} (target >= 0.95)",
         ideal.as_secs_f64(),
@@ -131,7 +140,8 @@ async fn memory() {
     let queue = JobQueue::start(engine, Arc::new(NoJournal), QueueConfig::default());
     // Fill every slot so that what follows stays queued.
     let image = png();
-    let busy = JobInput { product: ImageSource::Memory(image.clone()), background: ImageSource::Memory(image) };
+    let busy =
+        JobInput { product: ImageSource::Memory(image.clone()), background: ImageSource::Memory(image) };
     for _ in 0..ACCOUNTS * SLOTS {
         queue.submit(queue.next_id(), busy.clone()).expect("accepted");
     }

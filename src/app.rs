@@ -7,8 +7,8 @@ use crate::engine::comfyui::{ComfyUiEngine, ComfyUiSettings};
 use crate::engine::local::LocalEngine;
 use crate::engine::runninghub::{RunningHubAccount, RunningHubEngine, RunningHubSettings};
 use crate::engine::{Engine, LaneId};
-use crate::runninghub::{ClientOptions, RunningHubClient};
 use crate::queue::{JobJournal, JobQueue, QueueConfig};
+use crate::runninghub::{ClientOptions, RunningHubClient};
 
 /// Why the application could not be put together.
 #[derive(Debug, thiserror::Error)]
@@ -83,15 +83,8 @@ impl Application {
     /// Builds the engine and starts the queue on the current runtime.
     pub fn build(settings: Settings, journal: Arc<dyn JobJournal>) -> Result<Self, BuildError> {
         let engine = build_engine(&settings)?;
-        let config = QueueConfig {
-            deadline: settings.runninghub.task_timeout,
-            ..QueueConfig::default()
-        };
+        let config = QueueConfig { deadline: settings.runninghub.task_timeout, ..QueueConfig::default() };
         let queue = JobQueue::start(Arc::clone(&engine), journal, config);
-        Ok(Self {
-            settings,
-            engine,
-            queue,
-        })
+        Ok(Self { settings, engine, queue })
     }
 }

@@ -28,7 +28,11 @@ pub async fn run(settings: &Settings) -> Vec<Check> {
     let mut checks = vec![Check {
         what: "configuration".into(),
         ok: true,
-        detail: format!("engine {:?}, {} RunningHub account(s)", settings.engine, settings.runninghub.accounts.len()),
+        detail: format!(
+            "engine {:?}, {} RunningHub account(s)",
+            settings.engine,
+            settings.runninghub.accounts.len()
+        ),
     }];
     checks.push(match Store::open(&settings.database_url, &settings.data_dir).await {
         Ok(store) => {
@@ -74,9 +78,15 @@ pub async fn run(settings: &Settings) -> Vec<Check> {
         let check = match reqwest::Url::parse(&settings.telegram_api_url) {
             Ok(url) => match teloxide::Bot::new(token.expose()).set_api_url(url).get_me().await {
                 Ok(me) => Check { what: "bot token".into(), ok: true, detail: format!("@{}", me.username()) },
-                Err(teloxide::RequestError::Api(e)) => Check { what: "bot token".into(), ok: false, detail: format!("Telegram refused it: {e}") },
+                Err(teloxide::RequestError::Api(e)) => {
+                    Check { what: "bot token".into(), ok: false, detail: format!("Telegram refused it: {e}") }
+                }
                 // Network errors carry the request URL, which holds the token: say less.
-                Err(_) => Check { what: "bot token".into(), ok: false, detail: "Telegram could not be reached".into() },
+                Err(_) => Check {
+                    what: "bot token".into(),
+                    ok: false,
+                    detail: "Telegram could not be reached".into(),
+                },
             },
             Err(e) => Check { what: "bot token".into(), ok: false, detail: format!("TELEGRAM_API_URL: {e}") },
         };

@@ -121,10 +121,7 @@ pub struct ConfigError {
 
 impl ConfigError {
     fn new(variable: impl Into<String>, problem: impl Into<String>) -> Self {
-        Self {
-            variable: variable.into(),
-            problem: problem.into(),
-        }
+        Self { variable: variable.into(), problem: problem.into() }
     }
 }
 
@@ -140,12 +137,7 @@ impl Vars {
     }
 
     pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
-        Self(
-            pairs
-                .into_iter()
-                .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                .collect(),
-        )
+        Self(pairs.into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect())
     }
 
     /// A set, non-blank value (a blank line in `.env` means "not set").
@@ -156,9 +148,7 @@ impl Vars {
     fn parse<T: FromStr>(&self, name: &str, default: T, what: &str) -> Result<T, ConfigError> {
         match self.get(name) {
             None => Ok(default),
-            Some(v) => v
-                .parse()
-                .map_err(|_| ConfigError::new(name, format!("is {v:?}; it must be {what}"))),
+            Some(v) => v.parse().map_err(|_| ConfigError::new(name, format!("is {v:?}; it must be {what}"))),
         }
     }
 
@@ -176,23 +166,16 @@ impl Vars {
         if range.contains(&value) {
             Ok(value)
         } else {
-            Err(ConfigError::new(
-                name,
-                format!("is {value}; it must be {what}"),
-            ))
+            Err(ConfigError::new(name, format!("is {value}; it must be {what}")))
         }
     }
 
     fn url(&self, name: &str, default: &str) -> Result<String, ConfigError> {
         let raw = self.get(name).unwrap_or(default);
-        let parsed = reqwest::Url::parse(raw).map_err(|_| {
-            ConfigError::new(name, format!("is {raw:?}; it must be an http(s) URL"))
-        })?;
+        let parsed = reqwest::Url::parse(raw)
+            .map_err(|_| ConfigError::new(name, format!("is {raw:?}; it must be an http(s) URL")))?;
         if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() {
-            return Err(ConfigError::new(
-                name,
-                format!("is {raw:?}; it must be an http(s) URL"),
-            ));
+            return Err(ConfigError::new(name, format!("is {raw:?}; it must be an http(s) URL")));
         }
         Ok(raw.trim_end_matches('/').to_owned())
     }
@@ -215,17 +198,10 @@ impl Settings {
             ));
         }
         let accounts = accounts(vars)?;
-        let default_engine = if accounts.is_empty() {
-            EngineKind::Local
-        } else {
-            EngineKind::Runninghub
-        };
+        let default_engine = if accounts.is_empty() { EngineKind::Local } else { EngineKind::Runninghub };
         let engine = vars.parse("ENGINE", default_engine, "runninghub, local or comfyui")?;
         if engine == EngineKind::Runninghub && accounts.is_empty() {
-            return Err(ConfigError::new(
-                "RUNNINGHUB_API_KEY_1",
-                "is not set, but ENGINE is runninghub",
-            ));
+            return Err(ConfigError::new("RUNNINGHUB_API_KEY_1", "is not set, but ENGINE is runninghub"));
         }
         let comfyui = ComfyUiConfig {
             url: match vars.get("COMFYUI_URL") {
@@ -234,7 +210,11 @@ impl Settings {
             },
             workflow: vars.get("COMFYUI_WORKFLOW").map(PathBuf::from),
             max_jobs: vars.number_in("COMFYUI_MAX_JOBS", 1, 1..=64)?,
-            poll_interval: Duration::from_millis(vars.number_in("COMFYUI_POLL_INTERVAL_MS", 1000, 10..=600_000)?),
+            poll_interval: Duration::from_millis(vars.number_in(
+                "COMFYUI_POLL_INTERVAL_MS",
+                1000,
+                10..=600_000,
+            )?),
         };
         if engine == EngineKind::Comfyui {
             if comfyui.url.is_none() {
@@ -253,11 +233,7 @@ impl Settings {
             Some(_) => return Err(ConfigError::new("DATABASE_URL", "must be a sqlite: URL")),
             None => format!("sqlite://{}/backdrop.db", data_dir.display()),
         };
-        let on_shutdown = match vars
-            .get("ON_SHUTDOWN")
-            .map(str::to_ascii_lowercase)
-            .as_deref()
-        {
+        let on_shutdown = match vars.get("ON_SHUTDOWN").map(str::to_ascii_lowercase).as_deref() {
             None | Some("keep") => ShutdownMode::Keep,
             Some("cancel") => ShutdownMode::Cancel,
             Some(other) => {
@@ -309,9 +285,8 @@ fn webhook(vars: &Vars) -> Result<Option<WebhookConfig>, ConfigError> {
         return Ok(None);
     }
     let raw = vars.url("WEBHOOK_URL", "")?;
-    let public_url = reqwest::Url::parse(&raw).map_err(|_| {
-        ConfigError::new("WEBHOOK_URL", format!("is {raw:?}; it must be an http(s) URL"))
-    })?;
+    let public_url = reqwest::Url::parse(&raw)
+        .map_err(|_| ConfigError::new("WEBHOOK_URL", format!("is {raw:?}; it must be an http(s) URL")))?;
     if public_url.query().is_some() || public_url.fragment().is_some() {
         return Err(ConfigError::new(
             "WEBHOOK_URL",
@@ -329,51 +304,31 @@ fn accounts(vars: &Vars) -> Result<Vec<AccountConfig>, ConfigError> {
         let key_var = format!("RUNNINGHUB_API_KEY_{number}");
         let Some(key) = vars.get(&key_var) else { break };
         if key.contains(char::is_whitespace) || !key.is_ascii() {
-            return Err(ConfigError::new(
-                key_var,
-                "contains spaces or non-ASCII characters",
-            ));
+            return Err(ConfigError::new(key_var, "contains spaces or non-ASCII characters"));
         }
         let max_jobs = vars.number_in(&format!("RUNNINGHUB_MAX_JOBS_{number}"), 5, 1..=1000)?;
         let workflow_var = format!("RUNNINGHUB_WORKFLOW_PRODUCT_{number}");
         let workflow_id = match (vars.get(&workflow_var), accounts.last()) {
             (Some(id), _) if id.chars().all(|c| c.is_ascii_alphanumeric()) => id.to_owned(),
             (Some(id), _) => {
-                return Err(ConfigError::new(
-                    workflow_var,
-                    format!("is {id:?}; it must be a workflow id"),
-                ));
+                return Err(ConfigError::new(workflow_var, format!("is {id:?}; it must be a workflow id")));
             }
             (None, Some(previous)) => previous.workflow_id.clone(),
             (None, None) => {
-                return Err(ConfigError::new(
-                    workflow_var,
-                    "is not set (the workflow id of account 1)",
-                ));
+                return Err(ConfigError::new(workflow_var, "is not set (the workflow id of account 1)"));
             }
         };
-        accounts.push(AccountConfig {
-            number,
-            api_key: Secret::new(key),
-            max_jobs,
-            workflow_id,
-        });
+        accounts.push(AccountConfig { number, api_key: Secret::new(key), max_jobs, workflow_id });
     }
     Ok(accounts)
 }
 
 fn node(vars: &Vars, name: &str, default: &str) -> Result<String, ConfigError> {
     let value = vars.get(name).unwrap_or(default);
-    if value
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-    {
+    if value.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
         Ok(value.to_owned())
     } else {
-        Err(ConfigError::new(
-            name,
-            format!("is {value:?}; it must be a node id such as 2"),
-        ))
+        Err(ConfigError::new(name, format!("is {value:?}; it must be a node id such as 2")))
     }
 }
 
@@ -385,10 +340,7 @@ fn admin_ids(vars: &Vars) -> Result<Vec<i64>, ConfigError> {
         .filter(|s| !s.is_empty())
         .map(|s| {
             s.parse().map_err(|_| {
-                ConfigError::new(
-                    "ADMIN_IDS",
-                    format!("has {s:?}; it must list Telegram user ids"),
-                )
+                ConfigError::new("ADMIN_IDS", format!("has {s:?}; it must list Telegram user ids"))
             })
         })
         .collect()
@@ -443,11 +395,8 @@ mod tests {
         ])
         .unwrap_err();
         assert_eq!(err.variable, "RUNNINGHUB_MAX_JOBS_1");
-        let err = settings(&[
-            ("RUNNINGHUB_API_KEY_1", "sec ret"),
-            ("RUNNINGHUB_WORKFLOW_PRODUCT_1", "1"),
-        ])
-        .unwrap_err();
+        let err = settings(&[("RUNNINGHUB_API_KEY_1", "sec ret"), ("RUNNINGHUB_WORKFLOW_PRODUCT_1", "1")])
+            .unwrap_err();
         assert_eq!(err.variable, "RUNNINGHUB_API_KEY_1");
         assert!(!err.to_string().contains("sec ret"));
         let err = settings(&[("BOT_TOKEN", "nocolon-secretvalue")]).unwrap_err();
@@ -463,11 +412,7 @@ mod tests {
             ("DATABASE_URL", "postgres://x"),
             ("WORKFLOW_NODE_PRODUCT_PRODUCT_IMAGE", "2 3"),
         ] {
-            assert_eq!(
-                settings(&[(var, value)]).unwrap_err().variable,
-                var,
-                "{var}={value}"
-            );
+            assert_eq!(settings(&[(var, value)]).unwrap_err().variable, var, "{var}={value}");
         }
     }
 
@@ -480,8 +425,13 @@ mod tests {
         assert_eq!(hook.listen, SocketAddr::from(([0, 0, 0, 0], 8080)));
         assert_eq!(hook.telegram_url().as_str(), "https://bot.example.com/backdrop/telegram");
         assert_eq!(hook.runninghub_url().as_str(), "https://bot.example.com/backdrop/runninghub");
-        let root = settings(&[("WEBHOOK_URL", "https://bot.example.com"), ("WEBHOOK_LISTEN", "127.0.0.1:9000")]).unwrap();
-        assert_eq!(root.webhook.as_ref().unwrap().telegram_url().as_str(), "https://bot.example.com/telegram");
+        let root =
+            settings(&[("WEBHOOK_URL", "https://bot.example.com"), ("WEBHOOK_LISTEN", "127.0.0.1:9000")])
+                .unwrap();
+        assert_eq!(
+            root.webhook.as_ref().unwrap().telegram_url().as_str(),
+            "https://bot.example.com/telegram"
+        );
         assert_eq!(root.webhook.unwrap().listen.port(), 9000);
         for (var, value) in [
             ("WEBHOOK_URL", "bot.example.com"),
@@ -513,14 +463,9 @@ mod tests {
 
     #[test]
     fn runninghub_without_a_key_is_an_error() {
+        assert_eq!(settings(&[("ENGINE", "runninghub")]).unwrap_err().variable, "RUNNINGHUB_API_KEY_1");
         assert_eq!(
-            settings(&[("ENGINE", "runninghub")]).unwrap_err().variable,
-            "RUNNINGHUB_API_KEY_1"
-        );
-        assert_eq!(
-            settings(&[("RUNNINGHUB_API_KEY_1", "k")])
-                .unwrap_err()
-                .variable,
+            settings(&[("RUNNINGHUB_API_KEY_1", "k")]).unwrap_err().variable,
             "RUNNINGHUB_WORKFLOW_PRODUCT_1"
         );
     }

@@ -19,11 +19,7 @@ pub struct ImageLimits {
 
 impl Default for ImageLimits {
     fn default() -> Self {
-        Self {
-            max_bytes: 20 * 1024 * 1024,
-            max_pixels: 50_000_000,
-            max_side: 12_000,
-        }
+        Self { max_bytes: 20 * 1024 * 1024, max_pixels: 50_000_000, max_side: 12_000 }
     }
 }
 
@@ -56,16 +52,10 @@ impl InputImage {
     pub fn parse(bytes: impl Into<Bytes>, limits: &ImageLimits) -> Result<Self, InputImageError> {
         let bytes = bytes.into();
         if bytes.len() > limits.max_bytes {
-            return Err(InputImageError::FileTooLarge {
-                bytes: bytes.len(),
-                max: limits.max_bytes,
-            });
+            return Err(InputImageError::FileTooLarge { bytes: bytes.len(), max: limits.max_bytes });
         }
         let format = image::guess_format(&bytes).map_err(|_| InputImageError::NotAnImage)?;
-        if !matches!(
-            format,
-            ImageFormat::Jpeg | ImageFormat::Png | ImageFormat::WebP
-        ) {
+        if !matches!(format, ImageFormat::Jpeg | ImageFormat::Png | ImageFormat::WebP) {
             return Err(InputImageError::NotAnImage);
         }
         let (width, height) = ImageReader::with_format(Cursor::new(&bytes[..]), format)
@@ -80,12 +70,7 @@ impl InputImage {
         {
             return Err(InputImageError::TooManyPixels { width, height });
         }
-        Ok(Self {
-            bytes,
-            format,
-            width,
-            height,
-        })
+        Ok(Self { bytes, format, width, height })
     }
 
     pub fn bytes(&self) -> &Bytes {
@@ -129,9 +114,7 @@ mod tests {
 
     fn png(w: u32, h: u32) -> Vec<u8> {
         let mut out = Vec::new();
-        image::RgbImage::new(w, h)
-            .write_to(&mut Cursor::new(&mut out), ImageFormat::Png)
-            .unwrap();
+        image::RgbImage::new(w, h).write_to(&mut Cursor::new(&mut out), ImageFormat::Png).unwrap();
         out
     }
 
@@ -144,8 +127,7 @@ mod tests {
 
     #[test]
     fn refuses_a_pdf() {
-        let err =
-            InputImage::parse(&b"%PDF-1.7\n1 0 obj"[..], &ImageLimits::default()).unwrap_err();
+        let err = InputImage::parse(&b"%PDF-1.7\n1 0 obj"[..], &ImageLimits::default()).unwrap_err();
         assert_eq!(err, InputImageError::NotAnImage);
     }
 
@@ -154,9 +136,7 @@ mod tests {
         // A real JPEG whose frame header (SOF0) claims 30000x30000: refused from the
         // header alone, before any pixel is decoded.
         let mut bytes = Vec::new();
-        image::RgbImage::new(1, 1)
-            .write_to(&mut Cursor::new(&mut bytes), ImageFormat::Jpeg)
-            .unwrap();
+        image::RgbImage::new(1, 1).write_to(&mut Cursor::new(&mut bytes), ImageFormat::Jpeg).unwrap();
         let sof = bytes.windows(2).position(|w| w == [0xFF, 0xC0]).expect("a baseline JPEG");
         bytes[sof + 5..sof + 7].copy_from_slice(&30000u16.to_be_bytes());
         bytes[sof + 7..sof + 9].copy_from_slice(&30000u16.to_be_bytes());

@@ -190,35 +190,18 @@ impl JobState {
         use JobState as S;
         let next = match (self, event) {
             (S::Queued { .. }, E::Moved { position }) => S::Queued { position },
-            (S::Queued { .. }, E::Started { lane }) => S::Running {
-                lane,
-                remote_task: None,
-                started_at: SystemTime::now(),
-            },
-            (
-                S::Running {
-                    lane, started_at, ..
-                },
-                E::RemoteCreated(id),
-            ) => S::Running {
-                lane: *lane,
-                remote_task: Some(id),
-                started_at: *started_at,
-            },
-            (
-                S::Running {
-                    remote_task: None, ..
-                },
-                E::Requeued { position },
-            ) => S::Queued { position },
+            (S::Queued { .. }, E::Started { lane }) => {
+                S::Running { lane, remote_task: None, started_at: SystemTime::now() }
+            }
+            (S::Running { lane, started_at, .. }, E::RemoteCreated(id)) => {
+                S::Running { lane: *lane, remote_task: Some(id), started_at: *started_at }
+            }
+            (S::Running { remote_task: None, .. }, E::Requeued { position }) => S::Queued { position },
             (S::Running { .. }, E::Succeeded(out)) => S::Done(out),
             (S::Queued { .. } | S::Running { .. }, E::Failed(reason)) => S::Failed(reason),
             (S::Queued { .. } | S::Running { .. }, E::Cancelled) => S::Cancelled,
             (state, event) => {
-                return Err(InvalidTransition {
-                    state: state.name(),
-                    event: event.name(),
-                });
+                return Err(InvalidTransition { state: state.name(), event: event.name() });
             }
         };
         Ok(next)
@@ -244,10 +227,7 @@ mod tests {
     use super::*;
 
     fn out() -> Arc<JobOutput> {
-        Arc::new(JobOutput {
-            image: Bytes::from_static(b"x"),
-            extension: "png",
-        })
+        Arc::new(JobOutput { image: Bytes::from_static(b"x"), extension: "png" })
     }
 
     #[test]
@@ -255,27 +235,15 @@ mod tests {
         let s = JobState::Queued { position: 3 };
         let s = s.apply(JobEvent::Moved { position: 1 }).unwrap();
         let s = s.apply(JobEvent::Started { lane: LaneId(1) }).unwrap();
-        let s = s
-            .apply(JobEvent::RemoteCreated(RemoteTaskId("1".into())))
-            .unwrap();
-        assert!(matches!(
-            &s,
-            JobState::Running {
-                remote_task: Some(_),
-                ..
-            }
-        ));
+        let s = s.apply(JobEvent::RemoteCreated(RemoteTaskId("1".into()))).unwrap();
+        assert!(matches!(&s, JobState::Running { remote_task: Some(_), .. }));
         let s = s.apply(JobEvent::Succeeded(out())).unwrap();
         assert!(s.is_terminal());
     }
 
     #[test]
     fn terminal_states_take_nothing() {
-        for s in [
-            JobState::Done(out()),
-            JobState::Failed(FailReason::NoOutput),
-            JobState::Cancelled,
-        ] {
+        for s in [JobState::Done(out()), JobState::Failed(FailReason::NoOutput), JobState::Cancelled] {
             assert!(s.apply(JobEvent::Cancelled).is_err());
             assert!(s.apply(JobEvent::Succeeded(out())).is_err());
             assert!(s.apply(JobEvent::Started { lane: LaneId(1) }).is_err());
@@ -284,12 +252,8 @@ mod tests {
 
     #[test]
     fn a_created_task_is_never_requeued() {
-        let s = JobState::Queued { position: 1 }
-            .apply(JobEvent::Started { lane: LaneId(2) })
-            .unwrap();
-        let s = s
-            .apply(JobEvent::RemoteCreated(RemoteTaskId("9".into())))
-            .unwrap();
+        let s = JobState::Queued { position: 1 }.apply(JobEvent::Started { lane: LaneId(2) }).unwrap();
+        let s = s.apply(JobEvent::RemoteCreated(RemoteTaskId("9".into()))).unwrap();
         assert!(s.apply(JobEvent::Requeued { position: 1 }).is_err());
     }
 
@@ -311,10 +275,6 @@ mod tests {
 
     #[test]
     fn queued_jobs_cannot_succeed() {
-        assert!(
-            JobState::Queued { position: 1 }
-                .apply(JobEvent::Succeeded(out()))
-                .is_err()
-        );
+        assert!(JobState::Queued { position: 1 }.apply(JobEvent::Succeeded(out())).is_err());
     }
 }

@@ -7,13 +7,13 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use bytes::Bytes;
 use backdrop::app::Application;
 use backdrop::config::{EngineKind, Settings};
 use backdrop::engine::{ImageSource, JobInput, local};
 use backdrop::input_image::{ImageLimits, InputImage};
 use backdrop::job::JobState;
 use backdrop::queue::NoJournal;
+use bytes::Bytes;
 use clap::{Parser, Subcommand};
 
 /// Backdrop puts a product photo into the scene of a reference photo.
@@ -90,12 +90,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     runtime.block_on(async move {
         match cli.command {
             Command::Bot => Ok(backdrop::bot::run(Settings::from_env()?).await?),
-            Command::Generate {
-                product,
-                background,
-                out,
-                engine,
-            } => generate(&product, &background, &out, engine).await,
+            Command::Generate { product, background, out, engine } => {
+                generate(&product, &background, &out, engine).await
+            }
             Command::Cutout { product, out } => cutout(&product, &out).await,
             Command::Stats => stats().await,
             Command::Check => check().await,
@@ -104,18 +101,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 /// CLI inputs may be larger than the bot's: a shop's camera files.
-const CLI_LIMITS: ImageLimits = ImageLimits {
-    max_bytes: 100 * 1024 * 1024,
-    max_pixels: 100_000_000,
-    max_side: 20_000,
-};
+const CLI_LIMITS: ImageLimits =
+    ImageLimits { max_bytes: 100 * 1024 * 1024, max_pixels: 100_000_000, max_side: 20_000 };
 
 async fn read_image(path: &Path) -> anyhow::Result<InputImage> {
-    let bytes = tokio::fs::read(path)
-        .await
-        .with_context(|| format!("reading {}", path.display()))?;
-    InputImage::parse(bytes, &CLI_LIMITS)
-        .with_context(|| format!("{} cannot be used", path.display()))
+    let bytes = tokio::fs::read(path).await.with_context(|| format!("reading {}", path.display()))?;
+    InputImage::parse(bytes, &CLI_LIMITS).with_context(|| format!("{} cannot be used", path.display()))
 }
 
 /// The canonical extension of an output path (`png`, `jpg`, `webp`), or why it cannot be
@@ -144,7 +135,12 @@ async fn write_as(out: &Path, bytes: Bytes, extension: &str, format: &'static st
     tokio::fs::write(out, &bytes).await.with_context(|| format!("writing {}", out.display()))
 }
 
-async fn generate(product: &Path, background: &Path, out: &Path, engine: Option<EngineKind>) -> anyhow::Result<()> {
+async fn generate(
+    product: &Path,
+    background: &Path,
+    out: &Path,
+    engine: Option<EngineKind>,
+) -> anyhow::Result<()> {
     let format = output_format(out)?;
     let mut settings = Settings::from_env()?;
     if let Some(engine) = engine {

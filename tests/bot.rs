@@ -54,8 +54,7 @@ async fn spawn_app_with(slots: &[usize], local: bool) -> TestApp {
 /// fresh fake Bot API, by long polling or by `webhook`.
 async fn start_bot(rh: Harness, local: bool, webhook: Option<WebhookConfig>) -> TestApp {
     let tg = FakeTelegram::start().await;
-    rh.fake
-        .set_default_script(TaskScript::succeed(Duration::from_millis(150)));
+    rh.fake.set_default_script(TaskScript::succeed(Duration::from_millis(150)));
     let data = tempfile::tempdir().expect("a temporary data directory");
     let settings = BotSettings {
         token: Secret::new(TOKEN),
@@ -79,23 +78,26 @@ async fn start_bot(rh: Harness, local: bool, webhook: Option<WebhookConfig>) -> 
     let settings_of_app = Settings::from_vars(&Vars::from_pairs([("ENGINE", "local")])).expect("settings");
     let app = if local {
         let engine: Arc<dyn Engine> = Arc::new(backdrop::engine::local::LocalEngine);
-        let queue = backdrop::queue::JobQueue::start(engine.clone(), Arc::new(backdrop::queue::NoJournal), Default::default());
+        let queue = backdrop::queue::JobQueue::start(
+            engine.clone(),
+            Arc::new(backdrop::queue::NoJournal),
+            Default::default(),
+        );
         Application { settings: settings_of_app, engine, queue }
     } else {
-        Application { settings: settings_of_app, engine: rh.engine.clone() as Arc<dyn Engine>, queue: rh.queue.clone() }
+        Application {
+            settings: settings_of_app,
+            engine: rh.engine.clone() as Arc<dyn Engine>,
+            queue: rh.queue.clone(),
+        }
     };
-    let store = backdrop::store::Store::open(&format!("sqlite://{}/backdrop.db", data.path().display()), data.path())
-        .await
-        .expect("the job store opens");
+    let store =
+        backdrop::store::Store::open(&format!("sqlite://{}/backdrop.db", data.path().display()), data.path())
+            .await
+            .expect("the job store opens");
     let shutdown = CancellationToken::new();
     let bot = tokio::spawn(serve(settings, app, store, shutdown.clone()));
-    TestApp {
-        tg,
-        rh,
-        shutdown,
-        bot: Some(bot),
-        data,
-    }
+    TestApp { tg, rh, shutdown, bot: Some(bot), data }
 }
 
 impl TestApp {
@@ -103,12 +105,9 @@ impl TestApp {
     async fn stop(mut self) {
         self.shutdown.cancel();
         if let Some(bot) = self.bot.take() {
-            let ended = tokio::time::timeout(Duration::from_secs(20), bot)
-                .await
-                .expect("the bot stops in time");
-            ended
-                .expect("the bot task did not panic")
-                .expect("the bot ended without error");
+            let ended =
+                tokio::time::timeout(Duration::from_secs(20), bot).await.expect("the bot stops in time");
+            ended.expect("the bot task did not panic").expect("the bot ended without error");
         }
     }
 
@@ -139,10 +138,7 @@ impl TestApp {
         self.wait_text(user, messages::ask_background(lang)).await;
         user.send_photo(solid_png(80, 60, [30, 30, 200]));
         let chat = user.chat_id();
-        self.wait("a status message with a Cancel button", |tg| {
-            status_of(tg, chat).is_some()
-        })
-        .await;
+        self.wait("a status message with a Cancel button", |tg| status_of(tg, chat).is_some()).await;
         status_of(&self.tg, chat).expect("just seen")
     }
 
@@ -188,11 +184,7 @@ fn png_claiming(width: u32, height: u32) -> Vec<u8> {
         for &b in bytes {
             crc ^= u32::from(b);
             for _ in 0..8 {
-                crc = if crc & 1 == 1 {
-                    (crc >> 1) ^ 0xEDB8_8320
-                } else {
-                    crc >> 1
-                };
+                crc = if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
             }
         }
         !crc
@@ -215,31 +207,19 @@ async fn happy_path(lang: Lang, code: &str) {
     app.wait_result(&user, 1).await;
 
     let all = user.messages();
-    let photo = all
-        .iter()
-        .find(|m| m.kind == MessageKind::Photo)
-        .expect("a photo");
+    let photo = all.iter().find(|m| m.kind == MessageKind::Photo).expect("a photo");
     assert_eq!(photo.text_or_caption, messages::result_caption(lang));
     let buttons: Vec<String> = photo.buttons().into_iter().map(|(_, d)| d).collect();
     assert_eq!(buttons, vec![format!("r:{}", job_of(&job)), "n".to_owned()]);
-    let document = all
-        .iter()
-        .find(|m| m.kind == MessageKind::Document)
-        .expect("a document");
+    let document = all.iter().find(|m| m.kind == MessageKind::Document).expect("a document");
     assert_eq!(document.text_or_caption, messages::original_caption(lang));
     assert!(document.file.as_ref().is_some_and(|f| !f.is_empty()));
     // The one status message now says done, without buttons.
-    let status = all
-        .iter()
-        .find(|m| m.message_id == status.message_id)
-        .expect("the status message");
+    let status = all.iter().find(|m| m.message_id == status.message_id).expect("the status message");
     assert_eq!(status.text_or_caption, messages::status_done(lang));
     assert!(status.buttons().is_empty());
     assert_eq!(app.rh.fake.tasks().len(), 1);
-    assert!(
-        !app.tg.calls_of("sendChatAction").is_empty(),
-        "upload_photo shown while working"
-    );
+    assert!(!app.tg.calls_of("sendChatAction").is_empty(), "upload_photo shown while working");
     assert_eq!(app.tg.tokens(), vec![TOKEN.to_owned()]);
     let commands = app.tg.commands().expect("commands registered");
     assert_eq!(commands.as_array().map(Vec::len), Some(3));
@@ -268,50 +248,32 @@ async fn bad_inputs_get_a_clear_answer_and_no_task() {
     app.wait_text(&user, messages::hint_product(lang)).await;
     user.send_sticker();
     app.wait("a second hint", |tg| {
-        tg.messages(200)
-            .iter()
-            .filter(|m| m.text_or_caption == messages::hint_product(lang))
-            .count()
-            == 2
+        tg.messages(200).iter().filter(|m| m.text_or_caption == messages::hint_product(lang)).count() == 2
     })
     .await;
 
     user.send_file(b"%PDF-1.7\n1 0 obj << >> endobj".to_vec(), "catalogue.pdf");
-    app.wait_text(
-        &user,
-        messages::refusal(lang, &messages::Refusal::NotAnImage),
-    )
-    .await;
+    app.wait_text(&user, messages::refusal(lang, &messages::Refusal::NotAnImage)).await;
 
     user.send_file(png_claiming(30000, 30000), "huge.png");
-    app.wait_text(
-        &user,
-        messages::refusal(lang, &messages::Refusal::TooManyPixels),
-    )
-    .await;
+    app.wait_text(&user, messages::refusal(lang, &messages::Refusal::TooManyPixels)).await;
     // Under the side limit, over 50 megapixels: refused too.
     user.send_photo(png_claiming(8000, 7000));
     app.wait("a second size refusal", |tg| {
         let refusal = messages::refusal(lang, &messages::Refusal::TooManyPixels);
-        tg.messages(200)
-            .iter()
-            .filter(|m| m.text_or_caption == refusal)
-            .count()
-            == 2
+        tg.messages(200).iter().filter(|m| m.text_or_caption == refusal).count() == 2
     })
     .await;
 
     let png = solid_png(64, 64, [10, 200, 10]);
     user.send_photo(png[..png.len() / 2].to_vec());
-    app.wait_text(&user, messages::refusal(lang, &messages::Refusal::Broken))
-        .await;
+    app.wait_text(&user, messages::refusal(lang, &messages::Refusal::Broken)).await;
 
     let get_files = app.tg.calls_of("getFile").len();
     let mut too_big = solid_png(8, 8, [1, 2, 3]);
     too_big.resize(21 * 1024 * 1024, 0);
     user.send_document(too_big, "big.png", "image/png");
-    app.wait_text(&user, messages::refusal(lang, &messages::Refusal::TooLarge))
-        .await;
+    app.wait_text(&user, messages::refusal(lang, &messages::Refusal::TooLarge)).await;
     assert_eq!(
         app.tg.calls_of("getFile").len(),
         get_files,
@@ -337,9 +299,7 @@ async fn bad_inputs_get_a_clear_answer_and_no_task() {
 fn sideways_jpeg(w: u32, h: u32) -> Vec<u8> {
     let mut jpeg = Vec::new();
     image::RgbImage::from_pixel(w, h, image::Rgb([90, 160, 30]))
-        .write_with_encoder(image::codecs::jpeg::JpegEncoder::new_with_quality(
-            &mut jpeg, 90,
-        ))
+        .write_with_encoder(image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 90))
         .expect("encoding a JPEG");
     backdrop_fakes::image_bytes::with_exif_orientation(&jpeg, 6)
 }
@@ -349,8 +309,7 @@ async fn a_photo_taken_sideways_reaches_the_engine_upright() {
     let app = spawn_app(&[1]).await;
     let user = app.tg.user(450, Some("en"));
     user.send_file(sideways_jpeg(60, 40), "IMG_0001.jpg");
-    app.wait_text(&user, messages::ask_background(Lang::En))
-        .await;
+    app.wait_text(&user, messages::ask_background(Lang::En)).await;
     user.send_photo(solid_png(80, 60, [30, 30, 200]));
     app.wait_result(&user, 1).await;
     let job = user
@@ -372,43 +331,25 @@ async fn cancelling_a_queued_job_never_creates_its_task() {
     let first = app.tg.user(301, Some("ru"));
     let second = app.tg.user(302, Some("ru"));
     app.submit(&first, Lang::Ru).await;
-    app.wait("the first task running", |_| app.rh.fake.tasks().len() == 1)
-        .await;
+    app.wait("the first task running", |_| app.rh.fake.tasks().len() == 1).await;
     let status = app.submit(&second, Lang::Ru).await;
     assert_eq!(status.text_or_caption, messages::status_queued(Lang::Ru, 1));
     let third = app.tg.user(303, Some("en"));
     let third_status = app.submit(&third, Lang::En).await;
-    assert_eq!(
-        third_status.text_or_caption,
-        messages::status_queued(Lang::En, 2)
-    );
+    assert_eq!(third_status.text_or_caption, messages::status_queued(Lang::En, 2));
     let data = status.button_data("x:").expect("Cancel");
     let press = second.press_button(status.message_id, &data);
-    app.wait_text(&second, messages::status_cancelled(Lang::Ru))
-        .await;
+    app.wait_text(&second, messages::status_cancelled(Lang::Ru)).await;
     // The job behind moves up, and its status says so.
-    app.wait_text(&third, &messages::status_queued(Lang::En, 1))
-        .await;
-    assert_eq!(
-        callback_answer(&app.tg, &press).as_deref(),
-        Some(messages::answer_cancelling(Lang::Ru))
-    );
-    assert_eq!(
-        app.rh.fake.tasks().len(),
-        1,
-        "the queued job never reached RunningHub"
-    );
+    app.wait_text(&third, &messages::status_queued(Lang::En, 1)).await;
+    assert_eq!(callback_answer(&app.tg, &press).as_deref(), Some(messages::answer_cancelling(Lang::Ru)));
+    assert_eq!(app.rh.fake.tasks().len(), 1, "the queued job never reached RunningHub");
     third.send_command("/cancel");
-    app.wait_text(&third, messages::status_cancelled(Lang::En))
-        .await;
+    app.wait_text(&third, messages::status_cancelled(Lang::En)).await;
     // /cancel stops the first user's running job too.
     first.send_command("/cancel");
-    app.wait_text(&first, messages::status_cancelled(Lang::Ru))
-        .await;
-    app.wait("the provider task cancelled", |_| {
-        app.rh.fake.cancelled_tasks().len() == 1
-    })
-    .await;
+    app.wait_text(&first, messages::status_cancelled(Lang::Ru)).await;
+    app.wait("the provider task cancelled", |_| app.rh.fake.cancelled_tasks().len() == 1).await;
     app.stop().await;
 }
 
@@ -425,67 +366,36 @@ async fn cancelling_a_running_job_cancels_the_provider_task() {
     .await;
     let data = status.button_data("x:").expect("Cancel");
     user.press_button(status.message_id, &data);
-    app.wait_text(&user, messages::status_cancelled(Lang::En))
-        .await;
-    app.wait("the provider task cancelled", |_| {
-        app.rh.fake.cancelled_tasks().len() == 1
-    })
-    .await;
-    assert!(
-        user.messages().iter().all(|m| m.kind == MessageKind::Text),
-        "no result for a cancelled job"
-    );
+    app.wait_text(&user, messages::status_cancelled(Lang::En)).await;
+    app.wait("the provider task cancelled", |_| app.rh.fake.cancelled_tasks().len() == 1).await;
+    assert!(user.messages().iter().all(|m| m.kind == MessageKind::Text), "no result for a cancelled job");
     app.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_provider_failure_offers_a_retry_that_works() {
     let app = spawn_app(&[1]).await;
-    app.rh.fake.push_script(TaskScript::fail(
-        Duration::from_millis(50),
-        "CUDA out of memory",
-    ));
+    app.rh.fake.push_script(TaskScript::fail(Duration::from_millis(50), "CUDA out of memory"));
     let user = app.tg.user(500, Some("ru"));
     let status = app.submit(&user, Lang::Ru).await;
     let failed = messages::status_failed(Lang::Ru, &FailReason::Provider(String::new()));
     app.wait_text(&user, &failed).await;
-    let status = user
-        .messages()
-        .into_iter()
-        .find(|m| m.message_id == status.message_id)
-        .expect("status");
-    assert!(
-        !status.text_or_caption.contains("CUDA"),
-        "no technical detail for the user"
-    );
+    let status = user.messages().into_iter().find(|m| m.message_id == status.message_id).expect("status");
+    assert!(!status.text_or_caption.contains("CUDA"), "no technical detail for the user");
     let retry = status.button_data("t:").expect("a Retry button");
     let uploads = app.rh.fake.uploads(&key(1));
     let get_files = app.tg.calls_of("getFile").len();
     user.press_button(status.message_id, &retry);
     app.wait_result(&user, 1).await;
     assert_eq!(app.rh.fake.tasks().len(), 2);
-    assert_eq!(
-        app.tg.calls_of("getFile").len(),
-        get_files,
-        "Retry never asks for the images again"
-    );
+    assert_eq!(app.tg.calls_of("getFile").len(), get_files, "Retry never asks for the images again");
     assert!(app.rh.fake.uploads(&key(1)) > uploads);
-    let status = user
-        .messages()
-        .into_iter()
-        .find(|m| m.message_id == status.message_id)
-        .expect("status");
+    let status = user.messages().into_iter().find(|m| m.message_id == status.message_id).expect("status");
     assert!(status.buttons().is_empty(), "Retry is pressed once");
     // A second press (a stale client) starts nothing.
     let again = user.press_button(status.message_id, &retry);
-    app.wait("the second Retry answered", |tg| {
-        callback_answer(tg, &again).is_some()
-    })
-    .await;
-    assert_eq!(
-        callback_answer(&app.tg, &again).as_deref(),
-        Some(messages::answer_already_retried(Lang::Ru))
-    );
+    app.wait("the second Retry answered", |tg| callback_answer(tg, &again).is_some()).await;
+    assert_eq!(callback_answer(&app.tg, &again).as_deref(), Some(messages::answer_already_retried(Lang::Ru)));
     assert_eq!(app.rh.fake.tasks().len(), 2);
     app.stop().await;
 }
@@ -496,31 +406,17 @@ async fn regenerate_makes_a_new_job_from_the_same_images() {
     let user = app.tg.user(600, Some("en"));
     app.submit(&user, Lang::En).await;
     app.wait_result(&user, 1).await;
-    let photo = user
-        .messages()
-        .into_iter()
-        .find(|m| m.kind == MessageKind::Photo)
-        .expect("photo");
+    let photo = user.messages().into_iter().find(|m| m.kind == MessageKind::Photo).expect("photo");
     let again = photo.button_data("r:").expect("Regenerate");
     let get_files = app.tg.calls_of("getFile").len();
     let press = user.press_button(photo.message_id, &again);
     app.wait_result(&user, 2).await;
-    assert_eq!(
-        callback_answer(&app.tg, &press).as_deref(),
-        Some(messages::answer_started_again(Lang::En))
-    );
+    assert_eq!(callback_answer(&app.tg, &press).as_deref(), Some(messages::answer_started_again(Lang::En)));
     assert_eq!(app.rh.fake.tasks().len(), 2);
-    assert_eq!(
-        app.tg.calls_of("getFile").len(),
-        get_files,
-        "Regenerate never asks for the images again"
-    );
+    assert_eq!(app.tg.calls_of("getFile").len(), get_files, "Regenerate never asks for the images again");
     // New photo: back to the first step.
     let new = user.press_button(photo.message_id, "n");
-    app.wait("New photo answered", |tg| {
-        callback_answer(tg, &new).is_some()
-    })
-    .await;
+    app.wait("New photo answered", |tg| callback_answer(tg, &new).is_some()).await;
     app.wait_text(&user, messages::ask_product(Lang::En)).await;
     app.stop().await;
 }
@@ -539,67 +435,45 @@ async fn a_forged_or_garbled_callback_is_refused() {
         callback_answer(tg, &forged).is_some() && callback_answer(tg, &garbled).is_some()
     })
     .await;
-    assert_eq!(
-        callback_answer(&app.tg, &forged).as_deref(),
-        Some(messages::answer_not_yours(Lang::En))
-    );
-    assert_eq!(
-        callback_answer(&app.tg, &garbled).as_deref(),
-        Some(messages::answer_not_yours(Lang::En))
-    );
+    assert_eq!(callback_answer(&app.tg, &forged).as_deref(), Some(messages::answer_not_yours(Lang::En)));
+    assert_eq!(callback_answer(&app.tg, &garbled).as_deref(), Some(messages::answer_not_yours(Lang::En)));
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(
-        app.rh.fake.cancelled_tasks().is_empty(),
-        "the owner's job was not touched"
-    );
+    assert!(app.rh.fake.cancelled_tasks().is_empty(), "the owner's job was not touched");
     owner.send_command("/cancel");
-    app.wait_text(&owner, messages::status_cancelled(Lang::Ru))
-        .await;
+    app.wait_text(&owner, messages::status_cancelled(Lang::Ru)).await;
     app.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn too_many_requests_on_send_photo_is_waited_out() {
     let app = spawn_app(&[1]).await;
-    app.tg
-        .fail_next("sendPhoto", 1, TgFault::TooManyRequests { retry_after: 1 });
+    app.tg.fail_next("sendPhoto", 1, TgFault::TooManyRequests { retry_after: 1 });
     let user = app.tg.user(800, Some("en"));
     app.submit(&user, Lang::En).await;
     app.wait_result(&user, 1).await;
     let sends = app.tg.calls_of("sendPhoto");
     assert_eq!(sends.len(), 2, "one refused with 429, then sent");
     assert_eq!(sends[0].error_code, Some(429));
-    assert!(
-        sends[1].at - sends[0].at >= Duration::from_millis(950),
-        "retry_after honoured"
-    );
+    assert!(sends[1].at - sends[0].at >= Duration::from_millis(950), "retry_after honoured");
     app.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn too_many_requests_on_an_edit_is_waited_out() {
     let app = spawn_app(&[1]).await;
-    app.tg.fail_next(
-        "editMessageText",
-        1,
-        TgFault::TooManyRequests { retry_after: 1 },
-    );
+    app.tg.fail_next("editMessageText", 1, TgFault::TooManyRequests { retry_after: 1 });
     let user = app.tg.user(810, Some("ru"));
     let status = app.submit(&user, Lang::Ru).await;
     app.wait_result(&user, 1).await;
     app.wait("the status message saying done", |tg| {
         tg.messages(810).iter().any(|m| {
-            m.message_id == status.message_id
-                && m.text_or_caption == messages::status_done(Lang::Ru)
+            m.message_id == status.message_id && m.text_or_caption == messages::status_done(Lang::Ru)
         })
     })
     .await;
     let edits = app.tg.calls_of("editMessageText");
     assert_eq!(edits[0].error_code, Some(429));
-    assert!(
-        edits[1].at - edits[0].at >= Duration::from_millis(950),
-        "retry_after honoured"
-    );
+    assert!(edits[1].at - edits[0].at >= Duration::from_millis(950), "retry_after honoured");
     app.stop().await;
 }
 
@@ -616,11 +490,8 @@ async fn a_result_too_large_for_send_photo_goes_as_a_preview_and_the_original() 
     app.submit(&user, Lang::En).await;
     app.wait_result(&user, 1).await;
     let all = user.messages();
-    let photo = all
-        .iter()
-        .find(|m| m.kind == MessageKind::Photo)
-        .and_then(|m| m.file.clone())
-        .expect("photo bytes");
+    let photo =
+        all.iter().find(|m| m.kind == MessageKind::Photo).and_then(|m| m.file.clone()).expect("photo bytes");
     let preview = image::load_from_memory(&photo).expect("the photo is an image");
     assert!(preview.width() + preview.height() <= 10_000);
     assert!(photo.len() <= 10 * 1024 * 1024);
@@ -639,42 +510,27 @@ async fn the_bot_stops_in_time_even_with_a_call_telegram_never_answers() {
     app.tg.fail_next("sendMessage", 1, TgFault::Hang);
     let user = app.tg.user(830, Some("en"));
     user.send_command("/help");
-    app.wait("the reply in flight", |tg| {
-        !tg.calls_of("sendMessage").is_empty()
-    })
-    .await;
+    app.wait("the reply in flight", |tg| !tg.calls_of("sendMessage").is_empty()).await;
     let started = std::time::Instant::now();
     app.stop().await;
     // Well below the 20 s request timeout the hung call would otherwise take.
-    assert!(
-        started.elapsed() < Duration::from_secs(12),
-        "stopped in {:?}",
-        started.elapsed()
-    );
+    assert!(started.elapsed() < Duration::from_secs(12), "stopped in {:?}", started.elapsed());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn twenty_users_at_once_on_two_accounts() {
     const USERS: i64 = 20;
     let app = spawn_app(&[2, 2]).await;
-    app.rh
-        .fake
-        .set_default_script(TaskScript::succeed(Duration::from_millis(300)));
-    let users: Vec<FakeUser> = (0..USERS)
-        .map(|i| {
-            app.tg
-                .user(1000 + i, Some(if i % 2 == 0 { "ru" } else { "en" }))
-        })
-        .collect();
+    app.rh.fake.set_default_script(TaskScript::succeed(Duration::from_millis(300)));
+    let users: Vec<FakeUser> =
+        (0..USERS).map(|i| app.tg.user(1000 + i, Some(if i % 2 == 0 { "ru" } else { "en" }))).collect();
     for user in &users {
         user.send_photo(solid_png(40, 30, [120, 10, 10]));
     }
     app.wait("every product taken", |tg| {
         users.iter().all(|u| {
             let lang = if u.id() % 2 == 0 { Lang::Ru } else { Lang::En };
-            tg.messages(u.chat_id())
-                .iter()
-                .any(|m| m.text_or_caption == messages::ask_background(lang))
+            tg.messages(u.chat_id()).iter().any(|m| m.text_or_caption == messages::ask_background(lang))
         })
     })
     .await;
@@ -712,14 +568,7 @@ async fn twenty_users_at_once_on_two_accounts() {
         .calls()
         .into_iter()
         .filter(|c| {
-            c.ok && [
-                "sendMessage",
-                "sendPhoto",
-                "sendDocument",
-                "editMessageText",
-            ]
-            .iter()
-            .any(|m| c.is(m))
+            c.ok && ["sendMessage", "sendPhoto", "sendDocument", "editMessageText"].iter().any(|m| c.is(m))
         })
         .map(|c| c.at)
         .collect();
@@ -767,16 +616,9 @@ async fn the_binary_runs_from_the_environment_and_stops_on_sigterm() {
     let seen = |text: &'static str| {
         move |tg: &FakeTelegram| tg.messages(900).iter().any(|m| m.text_or_caption == text)
     };
-    assert!(
-        tg.wait_for(seen(messages::greeting(Lang::En)), WAIT).await,
-        "greeted"
-    );
+    assert!(tg.wait_for(seen(messages::greeting(Lang::En)), WAIT).await, "greeted");
     user.send_photo(solid_png(64, 48, [200, 30, 30]));
-    assert!(
-        tg.wait_for(seen(messages::ask_background(Lang::En)), WAIT)
-            .await,
-        "asked for the background"
-    );
+    assert!(tg.wait_for(seen(messages::ask_background(Lang::En)), WAIT).await, "asked for the background");
     user.send_photo(solid_png(80, 60, [30, 30, 200]));
     let delivered = |tg: &FakeTelegram| {
         let m = tg.messages(900);
@@ -785,10 +627,8 @@ async fn the_binary_runs_from_the_environment_and_stops_on_sigterm() {
     assert!(tg.wait_for(delivered, WAIT).await, "the result arrived");
 
     let pid = child.id().expect("the bot is running");
-    let killed = std::process::Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()
-        .expect("kill runs");
+    let killed =
+        std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().expect("kill runs");
     assert!(killed.success());
     let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
         .await
@@ -800,16 +640,10 @@ async fn the_binary_runs_from_the_environment_and_stops_on_sigterm() {
         let _ = stderr.read_to_string(&mut log).await;
     }
     assert!(status.success(), "exit {status:?}; log:\n{log}");
-    assert!(
-        log.contains(tg.bot_username()),
-        "the start-up log names the bot:\n{log}"
-    );
+    assert!(log.contains(tg.bot_username()), "the start-up log names the bot:\n{log}");
     assert!(log.contains("runninghub"), "and the engine:\n{log}");
     assert!(log.contains("slots=2"), "and each account's slots:\n{log}");
-    assert!(
-        !log.contains("TEST-token"),
-        "the token never reaches the log"
-    );
+    assert!(!log.contains("TEST-token"), "the token never reaches the log");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -842,7 +676,9 @@ async fn the_built_in_engine_delivers_and_explains_a_busy_background() {
     use rand::{Rng, SeedableRng};
     let app = spawn_app_with(&[1], true).await;
     let user = app.tg.user(400, Some("en"));
-    let example = |name: &str| std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples").join(name)).unwrap();
+    let example = |name: &str| {
+        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples").join(name)).unwrap()
+    };
     user.send_photo(example("product.jpg"));
     app.wait_text(&user, messages::ask_background(Lang::En)).await;
     user.send_photo(example("background.jpg"));
@@ -857,7 +693,10 @@ async fn the_built_in_engine_delivers_and_explains_a_busy_background() {
     app.wait_text(&user, messages::ask_background(Lang::En)).await;
     user.send_photo(example("background.jpg"));
     let explained = messages::status_failed(Lang::En, &FailReason::BackgroundNotPlain);
-    app.wait("the busy background explained", |tg| tg.messages(400).iter().any(|m| m.text_or_caption == explained)).await;
+    app.wait("the busy background explained", |tg| {
+        tg.messages(400).iter().any(|m| m.text_or_caption == explained)
+    })
+    .await;
     let shown = app.tg.messages(400).into_iter().find(|m| m.text_or_caption == explained).unwrap();
     assert!(shown.buttons().is_empty(), "no Retry: the same photo would fail again");
     assert!(app.rh.fake.tasks().is_empty(), "nothing went to RunningHub");
@@ -924,7 +763,10 @@ async fn webhook_mode_takes_pushed_updates_and_runninghub_callbacks() {
 async fn a_webhook_address_in_use_is_a_clear_start_up_error() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
     let address = taken.local_addr().expect("its address");
-    let hook = WebhookConfig { public_url: reqwest::Url::parse("https://bot.example.com").expect("a URL"), listen: address };
+    let hook = WebhookConfig {
+        public_url: reqwest::Url::parse("https://bot.example.com").expect("a URL"),
+        listen: address,
+    };
     let rh = spawn_runninghub(&[1], Duration::from_millis(20), Duration::from_secs(60)).await;
     let mut app = start_bot(rh, false, Some(hook)).await;
     let bot = app.bot.take().expect("the bot task");

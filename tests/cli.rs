@@ -64,7 +64,11 @@ async fn check_fails_on_a_refused_key_without_showing_it() {
     let out = backdrop(
         dir.path(),
         &["check"],
-        &[("RUNNINGHUB_API_URL", &rh_url), ("RUNNINGHUB_API_KEY_1", KEY), ("RUNNINGHUB_WORKFLOW_PRODUCT_1", "1")],
+        &[
+            ("RUNNINGHUB_API_URL", &rh_url),
+            ("RUNNINGHUB_API_KEY_1", KEY),
+            ("RUNNINGHUB_WORKFLOW_PRODUCT_1", "1"),
+        ],
     )
     .await;
     let report = text(&out);
@@ -92,7 +96,17 @@ async fn generate_runs_one_job_on_runninghub_and_writes_the_result() {
     let rh_url = rh.url();
     let out = backdrop(
         dir.path(),
-        &["generate", "--product", "product.png", "--background", "background.png", "--out", "result.png", "--engine", "runninghub"],
+        &[
+            "generate",
+            "--product",
+            "product.png",
+            "--background",
+            "background.png",
+            "--out",
+            "result.png",
+            "--engine",
+            "runninghub",
+        ],
         &[
             ("RUNNINGHUB_API_URL", &rh_url),
             ("RUNNINGHUB_API_KEY_1", KEY),
@@ -119,7 +133,11 @@ async fn generate_refuses_a_pdf_clearly_and_sends_nothing() {
     let out = backdrop(
         dir.path(),
         &["generate", "--product", "doc.pdf", "--background", "background.png", "--out", "r.png"],
-        &[("RUNNINGHUB_API_URL", &rh_url), ("RUNNINGHUB_API_KEY_1", KEY), ("RUNNINGHUB_WORKFLOW_PRODUCT_1", "1")],
+        &[
+            ("RUNNINGHUB_API_URL", &rh_url),
+            ("RUNNINGHUB_API_KEY_1", KEY),
+            ("RUNNINGHUB_WORKFLOW_PRODUCT_1", "1"),
+        ],
     )
     .await;
     let report = text(&out);
@@ -147,7 +165,8 @@ async fn generate_and_check_work_with_a_comfyui_server() {
     let out = backdrop(dir.path(), &["check"], &vars).await;
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("ComfyUI"), "{}", text(&out));
-    let args = ["generate", "--product", "product.png", "--background", "background.png", "--out", "result.png"];
+    let args =
+        ["generate", "--product", "product.png", "--background", "background.png", "--out", "result.png"];
     let out = backdrop(dir.path(), &args, &vars).await;
     assert!(out.status.success(), "{}", text(&out));
     assert!(image::open(dir.path().join("result.png")).is_ok());
@@ -190,7 +209,8 @@ async fn a_busy_background_is_refused_with_advice() {
     use rand::{Rng, SeedableRng};
     let dir = tempfile::tempdir().unwrap();
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
-    let noise = image::RgbImage::from_fn(200, 150, |_, _| image::Rgb([rng.random(), rng.random(), rng.random()]));
+    let noise =
+        image::RgbImage::from_fn(200, 150, |_, _| image::Rgb([rng.random(), rng.random(), rng.random()]));
     noise.save(dir.path().join("busy.png")).unwrap();
     let out = backdrop(dir.path(), &["cutout", "busy.png", "--out", "cut.png"], &[]).await;
     assert!(!out.status.success());

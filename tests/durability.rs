@@ -96,7 +96,8 @@ async fn killed_with_a_job_running_and_one_queued_every_job_is_delivered_once() 
     assert_eq!(rh.tasks().len(), 3, "one provider task per job: a's was resumed, not created again");
     assert_eq!(rh.over_limit_attempts(KEY), 0);
     assert_eq!(rh.max_running_seen(KEY), 1);
-    let asked = tg.messages(3).iter().filter(|m| m.text_or_caption == messages::ask_background(Lang::Ru)).count();
+    let asked =
+        tg.messages(3).iter().filter(|m| m.text_or_caption == messages::ask_background(Lang::Ru)).count();
     assert_eq!(asked, 1, "c's product photo survived the restart: not asked for again");
     let status = tg.messages(2).into_iter().find(|m| m.message_id == b_status).unwrap();
     assert_eq!(status.text_or_caption, messages::status_done(Lang::En), "b's status message continued");

@@ -5,12 +5,12 @@
 use std::io::Cursor;
 
 use backdrop::engine::local::evaluate::score;
-use backdrop_fakes::image_bytes::with_exif_orientation;
 use backdrop::engine::local::testset::{self, Kind};
 use backdrop::engine::local::{LocalEngine, LocalError, composite, cutout, encode};
 use backdrop::engine::{Engine, ImageSource, JobInput, LaneId, RunContext};
 use backdrop::input_image::{ImageLimits, InputImage};
 use backdrop::job::{FailReason, JobId};
+use backdrop_fakes::image_bytes::with_exif_orientation;
 use image::{DynamicImage, GrayImage, ImageFormat, RgbImage, RgbaImage};
 
 fn parse(bytes: Vec<u8>) -> InputImage {
@@ -44,7 +44,10 @@ fn quality_floor_on_generated_shots() {
             let input = parse(testset::jpeg(&s.image, s.jpeg_quality).unwrap());
             let cut = cutout(&input).unwrap_or_else(|e| panic!("{kind:?}/{seed}: {e}"));
             let scores = score(&alpha_of(&cut), &s.alpha).unwrap();
-            eprintln!("{kind:?}/{seed}: IoU {:.4} F {:.4} SAD {:.3}", scores.iou, scores.boundary_f, scores.sad);
+            eprintln!(
+                "{kind:?}/{seed}: IoU {:.4} F {:.4} SAD {:.3}",
+                scores.iou, scores.boundary_f, scores.sad
+            );
             assert!(scores.iou >= 0.80, "{kind:?}/{seed}: IoU {:.4} below the floor", scores.iou);
             ious.push(scores.iou);
         }
@@ -154,7 +157,13 @@ fn a_truncated_file_is_a_clear_error() {
             // panic is acceptable.
             Ok(_) => {}
             Err(e) => {
-                assert!(matches!(e, LocalError::Image(_) | LocalError::NoProduct | LocalError::BackgroundNotPlain { .. }), "{e}");
+                assert!(
+                    matches!(
+                        e,
+                        LocalError::Image(_) | LocalError::NoProduct | LocalError::BackgroundNotPlain { .. }
+                    ),
+                    "{e}"
+                );
             }
         },
     }
@@ -262,7 +271,9 @@ fn a_cmyk_jpeg_is_read_in_the_right_colours_and_cut() {
     assert!(near(rgb.get_pixel(5, 5), [232, 232, 228]), "the sweep is light grey: {:?}", rgb.get_pixel(5, 5));
     let cut = cutout(&input).expect("cut");
     let alpha = alpha_of(&cut);
-    let truth = GrayImage::from_fn(160, 120, |x, y| image::Luma([if (55..=105).contains(&x) && (30..=100).contains(&y) { 255 } else { 0 }]));
+    let truth = GrayImage::from_fn(160, 120, |x, y| {
+        image::Luma([if (55..=105).contains(&x) && (30..=100).contains(&y) { 255 } else { 0 }])
+    });
     let scores = score(&alpha, &truth).unwrap();
     assert!(scores.iou > 0.9, "CMYK IoU {:.4}", scores.iou);
 }

@@ -50,11 +50,7 @@ impl ScriptEngine {
                 capacity,
             })
             .collect();
-        Arc::new(Self {
-            lanes,
-            steps: Mutex::default(),
-            log: Mutex::default(),
-        })
+        Arc::new(Self { lanes, steps: Mutex::default(), log: Mutex::default() })
     }
 
     fn script(&self, id: JobId, step: Step) {
@@ -84,20 +80,12 @@ impl Engine for ScriptEngine {
             .get(&ctx.job)
             .cloned()
             .unwrap_or(Step::Succeed(Duration::from_millis(10)));
-        self.log
-            .lock()
-            .unwrap()
-            .started
-            .push((ctx.job, ctx.lane, ctx.resume.clone()));
-        let output = || JobOutput {
-            image: bytes::Bytes::from_static(b"img"),
-            extension: "png",
-        };
+        self.log.lock().unwrap().started.push((ctx.job, ctx.lane, ctx.resume.clone()));
+        let output = || JobOutput { image: bytes::Bytes::from_static(b"img"), extension: "png" };
         match step {
             Step::Succeed(d) => {
                 if ctx.resume.is_none() {
-                    ctx.remote_created(RemoteTaskId(format!("t{}", ctx.job)))
-                        .await;
+                    ctx.remote_created(RemoteTaskId(format!("t{}", ctx.job))).await;
                 }
                 tokio::select! {
                     () = tokio::time::sleep(d) => Ok(output()),
@@ -115,9 +103,7 @@ impl Engine for ScriptEngine {
                     Ok(output())
                 } else {
                     log.busy_seen.push(ctx.job);
-                    Err(EngineError::LaneBusy {
-                        retry_after: Duration::from_secs(60),
-                    })
+                    Err(EngineError::LaneBusy { retry_after: Duration::from_secs(60) })
                 }
             }
             Step::RefuseLane(lane) if lane == ctx.lane => {
@@ -125,8 +111,7 @@ impl Engine for ScriptEngine {
             }
             Step::RefuseLane(_) => Ok(output()),
             Step::Hang => {
-                ctx.remote_created(RemoteTaskId(format!("t{}", ctx.job)))
-                    .await;
+                ctx.remote_created(RemoteTaskId(format!("t{}", ctx.job))).await;
                 ctx.cancel.cancelled().await;
                 self.log.lock().unwrap().cancelled.push(ctx.job);
                 Err(EngineError::Cancelled)
@@ -151,10 +136,7 @@ impl JobJournal for CountingJournal {
 impl CountingJournal {
     fn terminal_count(&self, job: JobId) -> usize {
         let records = self.records.lock().unwrap();
-        records
-            .iter()
-            .filter(|(j, s)| *j == job && matches!(*s, "done" | "failed" | "cancelled"))
-            .count()
+        records.iter().filter(|(j, s)| *j == job && matches!(*s, "done" | "failed" | "cancelled")).count()
     }
 }
 
@@ -164,10 +146,7 @@ fn input() -> JobInput {
         .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
         .unwrap();
     let image = InputImage::parse(png, &ImageLimits::default()).unwrap();
-    JobInput {
-        product: ImageSource::Memory(image.clone()),
-        background: ImageSource::Memory(image),
-    }
+    JobInput { product: ImageSource::Memory(image.clone()), background: ImageSource::Memory(image) }
 }
 
 fn start(engine: Arc<ScriptEngine>, config: QueueConfig) -> (JobQueue, Arc<CountingJournal>) {
@@ -176,13 +155,10 @@ fn start(engine: Arc<ScriptEngine>, config: QueueConfig) -> (JobQueue, Arc<Count
 }
 
 async fn ended(rx: &mut watch::Receiver<JobState>) -> JobState {
-    let state = tokio::time::timeout(
-        Duration::from_secs(3600),
-        rx.wait_for(JobState::is_terminal),
-    )
-    .await
-    .expect("job ends in time")
-    .expect("queue alive");
+    let state = tokio::time::timeout(Duration::from_secs(3600), rx.wait_for(JobState::is_terminal))
+        .await
+        .expect("job ends in time")
+        .expect("queue alive");
     state.clone()
 }
 
@@ -190,15 +166,9 @@ async fn ended(rx: &mut watch::Receiver<JobState>) -> JobState {
 async fn first_come_first_served_with_positions() {
     let engine = ScriptEngine::new(&[1]);
     let (queue, journal) = start(engine.clone(), QueueConfig::default());
-    let mut rxs: Vec<_> = (1..=4)
-        .map(|i| queue.submit(JobId(i), input()).unwrap())
-        .collect();
+    let mut rxs: Vec<_> = (1..=4).map(|i| queue.submit(JobId(i), input()).unwrap()).collect();
     tokio::task::yield_now().await;
-    assert!(
-        matches!(*rxs[1].borrow(), JobState::Queued { position: 1 }),
-        "{:?}",
-        *rxs[1].borrow()
-    );
+    assert!(matches!(*rxs[1].borrow(), JobState::Queued { position: 1 }), "{:?}", *rxs[1].borrow());
     assert!(matches!(*rxs[3].borrow(), JobState::Queued { position: 3 }));
     for rx in &mut rxs {
         assert!(matches!(ended(rx).await, JobState::Done(_)));
@@ -222,17 +192,11 @@ async fn cancelling_a_queued_job_never_reaches_the_engine() {
     tokio::task::yield_now().await;
     assert!(queue.cancel(JobId(2)));
     assert!(matches!(ended(&mut second).await, JobState::Cancelled));
-    assert!(
-        matches!(*third.borrow(), JobState::Queued { position: 1 }),
-        "third moves up"
-    );
+    assert!(matches!(*third.borrow(), JobState::Queued { position: 1 }), "third moves up");
     assert!(matches!(ended(&mut first).await, JobState::Done(_)));
     assert!(matches!(ended(&mut third).await, JobState::Done(_)));
     assert!(engine.started().iter().all(|s| s.0 != JobId(2)));
-    assert!(
-        !queue.cancel(JobId(2)),
-        "an ended job cannot be cancelled again"
-    );
+    assert!(!queue.cancel(JobId(2)), "an ended job cannot be cancelled again");
     tokio::time::sleep(Duration::from_millis(10)).await;
     assert_eq!(journal.terminal_count(JobId(2)), 1);
 }
@@ -244,18 +208,7 @@ async fn cancelling_a_running_job_cancels_it_in_the_engine_and_frees_the_slot() 
     let (queue, _) = start(engine.clone(), QueueConfig::default());
     let mut first = queue.submit(JobId(1), input()).unwrap();
     let mut second = queue.submit(JobId(2), input()).unwrap();
-    first
-        .wait_for(|s| {
-            matches!(
-                s,
-                JobState::Running {
-                    remote_task: Some(_),
-                    ..
-                }
-            )
-        })
-        .await
-        .unwrap();
+    first.wait_for(|s| matches!(s, JobState::Running { remote_task: Some(_), .. })).await.unwrap();
     assert!(queue.cancel(JobId(1)));
     assert!(matches!(ended(&mut first).await, JobState::Cancelled));
     assert_eq!(engine.log.lock().unwrap().cancelled, vec![JobId(1)]);
@@ -266,21 +219,11 @@ async fn cancelling_a_running_job_cancels_it_in_the_engine_and_frees_the_slot() 
 async fn the_deadline_cancels_and_fails_the_job() {
     let engine = ScriptEngine::new(&[1]);
     engine.script(JobId(1), Step::Hang);
-    let config = QueueConfig {
-        deadline: Duration::from_secs(600),
-        ..QueueConfig::default()
-    };
+    let config = QueueConfig { deadline: Duration::from_secs(600), ..QueueConfig::default() };
     let (queue, _) = start(engine.clone(), config);
     let mut rx = queue.submit(JobId(1), input()).unwrap();
-    assert!(matches!(
-        ended(&mut rx).await,
-        JobState::Failed(FailReason::Timeout(600))
-    ));
-    assert_eq!(
-        engine.log.lock().unwrap().cancelled,
-        vec![JobId(1)],
-        "provider task cancelled"
-    );
+    assert!(matches!(ended(&mut rx).await, JobState::Failed(FailReason::Timeout(600))));
+    assert_eq!(engine.log.lock().unwrap().cancelled, vec![JobId(1)], "provider task cancelled");
     assert_eq!(queue.lanes()[0].running, 0);
 }
 
@@ -291,10 +234,7 @@ async fn a_panicking_engine_fails_the_job_and_frees_the_slot() {
     let (queue, _) = start(engine.clone(), QueueConfig::default());
     let mut first = queue.submit(JobId(1), input()).unwrap();
     let mut second = queue.submit(JobId(2), input()).unwrap();
-    assert!(matches!(
-        ended(&mut first).await,
-        JobState::Failed(FailReason::Internal(_))
-    ));
+    assert!(matches!(ended(&mut first).await, JobState::Failed(FailReason::Internal(_))));
     assert!(matches!(ended(&mut second).await, JobState::Done(_)));
 }
 
@@ -306,11 +246,7 @@ async fn a_busy_lane_sends_the_job_back_to_the_front_and_to_another_lane() {
     let mut rx = queue.submit(JobId(1), input()).unwrap();
     assert!(matches!(ended(&mut rx).await, JobState::Done(_)));
     let lanes: Vec<_> = engine.started().iter().map(|s| s.1).collect();
-    assert_eq!(
-        lanes,
-        vec![LaneId(1), LaneId(2)],
-        "retried on the other lane at once"
-    );
+    assert_eq!(lanes, vec![LaneId(1), LaneId(2)], "retried on the other lane at once");
 }
 
 #[tokio::test(start_paused = true)]
@@ -323,9 +259,7 @@ async fn a_refused_lane_leaves_rotation_and_the_job_runs_elsewhere() {
     let loads = queue.lanes();
     assert!(loads[0].refused.is_some() && loads[1].refused.is_none());
     // Lane 1 gets no more work.
-    let mut rxs: Vec<_> = (2..6)
-        .map(|i| queue.submit(JobId(i), input()).unwrap())
-        .collect();
+    let mut rxs: Vec<_> = (2..6).map(|i| queue.submit(JobId(i), input()).unwrap()).collect();
     for rx in &mut rxs {
         assert!(matches!(ended(rx).await, JobState::Done(_)));
     }
@@ -339,10 +273,7 @@ async fn with_every_lane_refused_queued_jobs_fail_with_a_reason() {
     engine.script(JobId(1), Step::RefuseLane(LaneId(1)));
     let (queue, _) = start(engine.clone(), QueueConfig::default());
     let mut rx = queue.submit(JobId(1), input()).unwrap();
-    assert!(matches!(
-        ended(&mut rx).await,
-        JobState::Failed(FailReason::NoCapacity(_))
-    ));
+    assert!(matches!(ended(&mut rx).await, JobState::Failed(FailReason::NoCapacity(_))));
 }
 
 #[tokio::test(start_paused = true)]
@@ -362,21 +293,12 @@ async fn a_resumed_job_polls_its_task_on_its_lane_and_holds_a_slot() {
     let engine = ScriptEngine::new(&[1, 1]);
     engine.script(JobId(7), Step::Succeed(Duration::from_secs(1)));
     let (queue, _) = start(engine.clone(), QueueConfig::default());
-    let mut rx = queue
-        .resume(JobId(7), input(), LaneId(2), RemoteTaskId("123".into()))
-        .unwrap();
+    let mut rx = queue.resume(JobId(7), input(), LaneId(2), RemoteTaskId("123".into())).unwrap();
     tokio::task::yield_now().await;
     assert_eq!(queue.lanes()[1].running, 1);
     assert!(matches!(ended(&mut rx).await, JobState::Done(_)));
-    assert_eq!(
-        engine.started(),
-        vec![(JobId(7), LaneId(2), Some(RemoteTaskId("123".into())))]
-    );
-    assert_eq!(
-        queue.next_id(),
-        JobId(8),
-        "fresh ids never collide with resumed ones"
-    );
+    assert_eq!(engine.started(), vec![(JobId(7), LaneId(2), Some(RemoteTaskId("123".into())))]);
+    assert_eq!(queue.next_id(), JobId(8), "fresh ids never collide with resumed ones");
 }
 
 #[tokio::test(start_paused = true)]

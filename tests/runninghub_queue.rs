@@ -48,7 +48,8 @@ async fn a_job_is_uploaded_created_polled_and_downloaded() {
     let tasks = h.fake.tasks();
     assert_eq!(tasks.len(), 1);
     assert_eq!(h.fake.uploads(&key(1)), 2);
-    let nodes: Vec<_> = tasks[0].node_inputs.iter().map(|n| (n.node_id.as_str(), n.field_name.as_str())).collect();
+    let nodes: Vec<_> =
+        tasks[0].node_inputs.iter().map(|n| (n.node_id.as_str(), n.field_name.as_str())).collect();
     assert_eq!(nodes, vec![("2", "image"), ("32", "image")]);
 }
 
@@ -75,7 +76,9 @@ async fn a_provider_failure_carries_its_reason_and_frees_the_slot() {
     let mut failed = h.queue.submit(JobId(1), input()).unwrap();
     let mut next = h.queue.submit(JobId(2), input()).unwrap();
     match ended(&mut failed).await {
-        JobState::Failed(FailReason::Provider(reason)) => assert!(reason.contains("CUDA out of memory"), "{reason}"),
+        JobState::Failed(FailReason::Provider(reason)) => {
+            assert!(reason.contains("CUDA out of memory"), "{reason}")
+        }
         other => panic!("{other:?}"),
     }
     assert!(matches!(ended(&mut next).await, JobState::Done(_)));
@@ -122,7 +125,8 @@ async fn shutdown_keeps_provider_tasks_and_a_restart_resumes_without_a_second_ta
     // "Restart": a new queue and engine on the same account, told about the task.
     let fake = h.fake.clone();
     let h2 = support::spawn_on(fake, &[2], POLL, Duration::from_secs(10));
-    let mut rx = h2.queue.resume(JobId(1), input(), LaneId(1), backdrop::job::RemoteTaskId(task.clone())).unwrap();
+    let mut rx =
+        h2.queue.resume(JobId(1), input(), LaneId(1), backdrop::job::RemoteTaskId(task.clone())).unwrap();
     assert!(matches!(ended(&mut rx).await, JobState::Done(_)));
     assert_eq!(h2.fake.tasks().len(), 1, "no second task was created");
     assert!(h2.fake.polls(&task) >= 1);
@@ -154,7 +158,8 @@ async fn after_a_restart_the_store_resumes_running_tasks_and_requeues_the_rest_i
     h.fake.set_default_script(TaskScript::succeed(Duration::from_millis(300)));
     let db = store(dir.path()).await;
     let image = backdrop::input_image::InputImage::parse(support::png(8, 6), &Default::default()).unwrap();
-    let new = NewJob { user_id: 1, chat_id: 1, language: "en".into(), engine: "runninghub".into(), parent: None };
+    let new =
+        NewJob { user_id: 1, chat_id: 1, language: "en".into(), engine: "runninghub".into(), parent: None };
     let mut ids = Vec::new();
     for _ in 0..3 {
         ids.push(db.create_job(&new, &image, &image).await.unwrap().0);

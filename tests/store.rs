@@ -19,13 +19,7 @@ fn image(w: u32) -> InputImage {
 }
 
 fn new_job(user: i64) -> NewJob {
-    NewJob {
-        user_id: user,
-        chat_id: user,
-        language: "ru".into(),
-        engine: "runninghub".into(),
-        parent: None,
-    }
+    NewJob { user_id: user, chat_id: user, language: "ru".into(), engine: "runninghub".into(), parent: None }
 }
 
 async fn open(dir: &std::path::Path) -> Store {
@@ -45,35 +39,22 @@ fn running(lane: u16, task: Option<&str>) -> JobState {
 async fn an_accepted_job_and_its_images_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path()).await;
-    let (id, input) = store
-        .create_job(&new_job(42), &image(3), &image(4))
-        .await
-        .unwrap();
-    let ImageSource::File(product) = &input.product else {
-        panic!("stored on disk")
-    };
+    let (id, input) = store.create_job(&new_job(42), &image(3), &image(4)).await.unwrap();
+    let ImageSource::File(product) = &input.product else { panic!("stored on disk") };
     assert!(product.exists());
     store.set_status_message(id, 77).await.unwrap();
     store.record(id, &running(2, None)).await;
-    store
-        .record(id, &running(2, Some("1910246754753896450")))
-        .await;
+    store.record(id, &running(2, Some("1910246754753896450"))).await;
     store.close().await;
 
     let store = open(dir.path()).await;
     let unfinished = store.unfinished().await.unwrap();
     assert_eq!(unfinished.len(), 1);
     let job = &unfinished[0];
-    assert_eq!(
-        (job.id, job.user_id, job.status_message_id),
-        (id, 42, Some(77))
-    );
+    assert_eq!((job.id, job.user_id, job.status_message_id), (id, 42, Some(77)));
     assert_eq!(job.state, StoredState::Running);
     assert_eq!(job.lane, Some(LaneId(2)));
-    assert_eq!(
-        job.remote_task,
-        Some(RemoteTaskId("1910246754753896450".into()))
-    );
+    assert_eq!(job.remote_task, Some(RemoteTaskId("1910246754753896450".into())));
     let loaded = job.input().product.load().await.unwrap();
     assert_eq!(loaded.dimensions(), (3, 2));
 }
@@ -82,36 +63,16 @@ async fn an_accepted_job_and_its_images_survive_a_restart() {
 async fn ended_jobs_stay_unfinished_until_delivered() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path()).await;
-    let (done, _) = store
-        .create_job(&new_job(1), &image(2), &image(2))
-        .await
-        .unwrap();
-    let (failed, _) = store
-        .create_job(&new_job(1), &image(2), &image(2))
-        .await
-        .unwrap();
-    let output = JobOutput {
-        image: bytes::Bytes::from_static(b"\x89PNG..."),
-        extension: "png",
-    };
+    let (done, _) = store.create_job(&new_job(1), &image(2), &image(2)).await.unwrap();
+    let (failed, _) = store.create_job(&new_job(1), &image(2), &image(2)).await.unwrap();
+    let output = JobOutput { image: bytes::Bytes::from_static(b"\x89PNG..."), extension: "png" };
     store.record(done, &JobState::Done(Arc::new(output))).await;
-    store
-        .record(
-            failed,
-            &JobState::Failed(FailReason::Provider("TypeError: bad".into())),
-        )
-        .await;
+    store.record(failed, &JobState::Failed(FailReason::Provider("TypeError: bad".into()))).await;
     let unfinished = store.unfinished().await.unwrap();
     assert_eq!(unfinished.len(), 2);
     assert_eq!(unfinished[0].state, StoredState::Done);
-    assert!(
-        unfinished[0].result_path.as_ref().unwrap().exists(),
-        "result written to disk"
-    );
-    assert_eq!(
-        unfinished[1].state,
-        StoredState::Failed(FailReason::Provider("TypeError: bad".into()))
-    );
+    assert!(unfinished[0].result_path.as_ref().unwrap().exists(), "result written to disk");
+    assert_eq!(unfinished[1].state, StoredState::Failed(FailReason::Provider("TypeError: bad".into())));
     store.mark_delivered(done).await.unwrap();
     store.mark_delivered(failed).await.unwrap();
     assert!(store.unfinished().await.unwrap().is_empty());
@@ -121,21 +82,10 @@ async fn ended_jobs_stay_unfinished_until_delivered() {
 async fn a_repeated_job_reuses_the_images() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path()).await;
-    let (first, _) = store
-        .create_job(&new_job(1), &image(5), &image(6))
-        .await
-        .unwrap();
+    let (first, _) = store.create_job(&new_job(1), &image(5), &image(6)).await.unwrap();
     let earlier = store.job(first).await.unwrap().unwrap();
-    let (second, input) = store
-        .repeat_job(
-            &NewJob {
-                parent: Some(first),
-                ..new_job(1)
-            },
-            &earlier,
-        )
-        .await
-        .unwrap();
+    let (second, input) =
+        store.repeat_job(&NewJob { parent: Some(first), ..new_job(1) }, &earlier).await.unwrap();
     assert_ne!(first, second);
     assert_eq!(input.background.load().await.unwrap().dimensions(), (6, 2));
 }
@@ -148,11 +98,7 @@ async fn a_thousand_concurrent_jobs_are_all_accepted() {
     let mut tasks = tokio::task::JoinSet::new();
     for user in 0..1000 {
         let (store, product, background) = (store.clone(), product.clone(), background.clone());
-        tasks.spawn(async move {
-            store
-                .create_job(&new_job(user), &product, &background)
-                .await
-        });
+        tasks.spawn(async move { store.create_job(&new_job(user), &product, &background).await });
     }
     let mut ids = Vec::new();
     while let Some(result) = tasks.join_next().await {
@@ -168,91 +114,49 @@ async fn a_thousand_concurrent_jobs_are_all_accepted() {
 async fn the_sweep_deletes_old_images_but_keeps_the_rows() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path()).await;
-    let (old, input) = store
-        .create_job(&new_job(1), &image(2), &image(2))
-        .await
-        .unwrap();
-    let (live, live_input) = store
-        .create_job(&new_job(1), &image(2), &image(2))
-        .await
-        .unwrap();
+    let (old, input) = store.create_job(&new_job(1), &image(2), &image(2)).await.unwrap();
+    let (live, live_input) = store.create_job(&new_job(1), &image(2), &image(2)).await.unwrap();
     store.record(old, &JobState::Cancelled).await;
     let abandoned = dir.path().join("incoming/42-7.png");
     std::fs::create_dir_all(abandoned.parent().unwrap()).unwrap();
     std::fs::write(&abandoned, b"a product photo whose background never came").unwrap();
     tokio::time::sleep(Duration::from_millis(20)).await;
     assert_eq!(store.sweep(Duration::from_millis(10)).await.unwrap(), 1);
-    let ImageSource::File(path) = input.product else {
-        panic!()
-    };
+    let ImageSource::File(path) = input.product else { panic!() };
     assert!(!path.exists());
-    let ImageSource::File(live_path) = live_input.product else {
-        panic!()
-    };
+    let ImageSource::File(live_path) = live_input.product else { panic!() };
     assert!(live_path.exists(), "a queued job keeps its images");
     assert!(store.job(old).await.unwrap().is_some());
     assert!(store.job(live).await.unwrap().is_some());
     assert!(!abandoned.exists(), "abandoned uploads go too");
-    assert_eq!(
-        store.sweep(Duration::from_millis(10)).await.unwrap(),
-        0,
-        "nothing twice"
-    );
+    assert_eq!(store.sweep(Duration::from_millis(10)).await.unwrap(), 0, "nothing twice");
 }
 
 #[tokio::test]
 async fn statistics_count_what_happened() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path()).await;
-    let output = Arc::new(JobOutput {
-        image: bytes::Bytes::from_static(b"x"),
-        extension: "png",
-    });
-    for (user, end) in [
-        (1, "done"),
-        (2, "done"),
-        (2, "failed"),
-        (3, "cancelled"),
-        (3, "queued"),
-    ] {
-        let (id, _) = store
-            .create_job(&new_job(user), &image(2), &image(2))
-            .await
-            .unwrap();
+    let output = Arc::new(JobOutput { image: bytes::Bytes::from_static(b"x"), extension: "png" });
+    for (user, end) in [(1, "done"), (2, "done"), (2, "failed"), (3, "cancelled"), (3, "queued")] {
+        let (id, _) = store.create_job(&new_job(user), &image(2), &image(2)).await.unwrap();
         if end != "queued" && end != "cancelled" {
             store.record(id, &running(1, None)).await;
             store.record(id, &running(1, Some("t"))).await;
         }
         match end {
             "done" => store.record(id, &JobState::Done(output.clone())).await,
-            "failed" => {
-                store
-                    .record(id, &JobState::Failed(FailReason::Timeout(600)))
-                    .await
-            }
+            "failed" => store.record(id, &JobState::Failed(FailReason::Timeout(600))).await,
             "cancelled" => store.record(id, &JobState::Cancelled).await,
             _ => {}
         }
     }
     let stats = store.stats(None).await.unwrap();
     let day = &stats.periods[0];
-    assert_eq!(
-        (
-            day.jobs,
-            day.done,
-            day.failed,
-            day.cancelled,
-            day.active_users
-        ),
-        (5, 2, 1, 1, 3)
-    );
+    assert_eq!((day.jobs, day.done, day.failed, day.cancelled, day.active_users), (5, 2, 1, 1, 3));
     assert_eq!(day.success_rate(), Some(2.0 / 3.0));
     assert_eq!(stats.failures_by_reason, vec![("timeout".to_owned(), 1)]);
     assert_eq!(stats.accounts.len(), 1);
-    assert_eq!(
-        (stats.accounts[0].tasks, stats.accounts[0].failures),
-        (3, 1)
-    );
+    assert_eq!((stats.accounts[0].tasks, stats.accounts[0].failures), (3, 1));
     assert_eq!(stats.queue_length, 1);
     assert!(stats.generation.is_some());
     let text = stats.to_string();

@@ -72,7 +72,13 @@ async fn random_jobs_over_several_accounts_keep_every_rule() {
             _ => ended[2] += 1,
         }
     }
-    println!("done {}, failed {}, cancelled {} (cancel asked for {})", ended[0], ended[1], ended[2], cancelled.len());
+    println!(
+        "done {}, failed {}, cancelled {} (cancel asked for {})",
+        ended[0],
+        ended[1],
+        ended[2],
+        cancelled.len()
+    );
 
     for (i, &max) in SLOTS.iter().enumerate() {
         let k = key(i + 1);

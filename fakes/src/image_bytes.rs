@@ -145,8 +145,8 @@ mod tests {
     fn jpeg_sof_is_found() {
         // SOI, APP0 (len 4), SOF0 with height 30, width 40.
         let jpeg = [
-            0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x04, 0x00, 0x00, 0xFF, 0xC0, 0x00, 0x0B, 0x08, 0x00,
-            0x1E, 0x00, 0x28, 0x01, 0x01, 0x11, 0x00,
+            0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x04, 0x00, 0x00, 0xFF, 0xC0, 0x00, 0x0B, 0x08, 0x00, 0x1E, 0x00,
+            0x28, 0x01, 0x01, 0x11, 0x00,
         ];
         assert_eq!(dimensions(&jpeg), Some((40, 30)));
     }
@@ -156,9 +156,8 @@ mod tests {
 /// (6: "rotate 90° clockwise", as phones write photos taken upright).
 pub fn with_exif_orientation(jpeg: &[u8], orientation: u8) -> Vec<u8> {
     // Big-endian TIFF, one IFD entry: Orientation (0x0112), SHORT, count 1, the value.
-    let tiff = [
-        b'M', b'M', 0, 42, 0, 0, 0, 8, 0, 1, 0x01, 0x12, 0, 3, 0, 0, 0, 1, 0, orientation, 0, 0, 0, 0, 0, 0,
-    ];
+    let tiff =
+        [b'M', b'M', 0, 42, 0, 0, 0, 8, 0, 1, 0x01, 0x12, 0, 3, 0, 0, 0, 1, 0, orientation, 0, 0, 0, 0, 0, 0];
     let mut out = jpeg[..2.min(jpeg.len())].to_vec();
     out.extend_from_slice(&[0xFF, 0xE1]);
     out.extend_from_slice(&((2 + 6 + tiff.len()) as u16).to_be_bytes());

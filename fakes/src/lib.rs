@@ -27,14 +27,13 @@
 
 pub mod comfyui;
 pub mod image_bytes;
-pub mod runninghub;
 mod rng;
+pub mod runninghub;
 mod server;
 pub mod telegram;
 mod wait;
 
 pub use runninghub::{
-    Endpoint, Fault, FakeRunningHub, NodeInput, Outcome, TaskEnd, TaskRecord, TaskScript,
-    WebhookDelivery,
+    Endpoint, FakeRunningHub, Fault, NodeInput, Outcome, TaskEnd, TaskRecord, TaskScript, WebhookDelivery,
 };
 pub use telegram::{BotMessage, Call, FakeTelegram, FakeUser, MessageKind, TgFault, WebhookPush};

@@ -20,9 +20,8 @@ impl ServerHandle {
     /// Binds `127.0.0.1:0`; the address is needed before the router is built (result URLs
     /// point at the fake itself).
     pub(crate) async fn bind() -> (tokio::net::TcpListener, SocketAddr) {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind 127.0.0.1:0 for a fake server");
+        let listener =
+            tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0 for a fake server");
         let addr = listener.local_addr().expect("local addr of a fake server");
         (listener, addr)
     }
@@ -43,9 +42,7 @@ impl ServerHandle {
                     }
                 }
             };
-            let _ = axum::serve(listener, router)
-                .with_graceful_shutdown(shutdown)
-                .await;
+            let _ = axum::serve(listener, router).with_graceful_shutdown(shutdown).await;
         });
         ServerHandle { stop }
     }

@@ -12,10 +12,7 @@ async fn upload(http: &reqwest::Client, rh: &FakeRunningHub, key: &str) -> Value
     let form = reqwest::multipart::Form::new()
         .text("apiKey", key.to_owned())
         .text("fileType", "image")
-        .part(
-            "file",
-            reqwest::multipart::Part::bytes(solid_png(8, 8, [1, 2, 3])).file_name("product.png"),
-        );
+        .part("file", reqwest::multipart::Part::bytes(solid_png(8, 8, [1, 2, 3])).file_name("product.png"));
     http.post(format!("{}/task/openapi/upload", rh.url()))
         .multipart(form)
         .send()
@@ -179,12 +176,7 @@ async fn failures_unknowns_and_account_errors() {
     let r = post(&http, &rh, "/task/openapi/create", json!({"apiKey":KEY,"workflowId":""})).await;
     assert_eq!(r["code"], 301);
     // Garbage body: a business error, not a 4xx/5xx.
-    let resp = http
-        .post(format!("{}/task/openapi/create", rh.url()))
-        .body("not json")
-        .send()
-        .await
-        .unwrap();
+    let resp = http.post(format!("{}/task/openapi/create", rh.url())).body("not json").send().await.unwrap();
     assert_eq!(resp.status(), 200);
 
     rh.set_account_error(KEY, 416, "WALLET_EMPTY");
@@ -255,9 +247,9 @@ async fn quirks_produce_every_variant_deterministically() {
     }
     let a = sample(7).await;
     assert_eq!(a, sample(7).await, "same seed, same answers");
-    for variant in [
-        "\"image\"", "\"input\"", "id-str", "id-num", "run-804-true", "run-0-true", "run-804-false",
-    ] {
+    for variant in
+        ["\"image\"", "\"input\"", "id-str", "id-num", "run-804-true", "run-0-true", "run-804-false"]
+    {
         assert!(a.iter().any(|s| s == variant), "{variant} missing in {a:?}");
     }
 }

@@ -127,14 +127,21 @@ async fn edits_faults_and_rates() {
     let user = tg.user(5, Some("ru"));
     let http = reqwest::Client::new();
     let kb = json!({"inline_keyboard":[[{"text":"Cancel","callback_data":"c:1"}]]});
-    let (_, m) = call(&http, &tg, "sendMessage", json!({"chat_id":5,"text":"Queued","reply_markup":kb})).await;
+    let (_, m) =
+        call(&http, &tg, "sendMessage", json!({"chat_id":5,"text":"Queued","reply_markup":kb})).await;
     let mid = m["result"]["message_id"].as_i64().unwrap();
 
-    let (s, e) = call(&http, &tg, "editMessageText",
-        json!({"chat_id":5,"message_id":mid,"text":"Queued","reply_markup":kb})).await;
+    let (s, e) = call(
+        &http,
+        &tg,
+        "editMessageText",
+        json!({"chat_id":5,"message_id":mid,"text":"Queued","reply_markup":kb}),
+    )
+    .await;
     assert_eq!(s, 400);
     assert!(e["description"].as_str().unwrap().starts_with("Bad Request: message is not modified"));
-    let (s, _) = call(&http, &tg, "editMessageText", json!({"chat_id":5,"message_id":mid,"text":"Running"})).await;
+    let (s, _) =
+        call(&http, &tg, "editMessageText", json!({"chat_id":5,"message_id":mid,"text":"Running"})).await;
     assert_eq!(s, 200);
     let now = user.last_message().unwrap();
     assert_eq!((now.text_or_caption.as_str(), now.edited, now.reply_markup.clone()), ("Running", 1, None));
@@ -152,10 +159,15 @@ async fn edits_faults_and_rates() {
     tg.fail_next("SendMessage", 1, TgFault::TooManyRequests { retry_after: 2 });
     let (s, e) = call(&http, &tg, "sendMessage", json!({"chat_id":5,"text":"x"})).await;
     assert_eq!(s, 429);
-    assert_eq!(e, json!({"ok":false,"error_code":429,"description":"Too Many Requests: retry after 2","parameters":{"retry_after":2}}));
+    assert_eq!(
+        e,
+        json!({"ok":false,"error_code":429,"description":"Too Many Requests: retry after 2","parameters":{"retry_after":2}})
+    );
     assert_eq!(call(&http, &tg, "sendMessage", json!({"chat_id":5,"text":"x"})).await.0, 200);
-    assert_eq!(call(&http, &tg, "sendMessage", json!({"chat_id":999,"text":"x"})).await.1["description"],
-        "Bad Request: chat not found");
+    assert_eq!(
+        call(&http, &tg, "sendMessage", json!({"chat_id":999,"text":"x"})).await.1["description"],
+        "Bad Request: chat not found"
+    );
     assert_eq!(call(&http, &tg, "deleteMessage", json!({"chat_id":5,"message_id":mid})).await.0, 200);
     assert!(tg.messages(5)[0].deleted);
     assert!(tg.dump(5).starts_with("#1 Text edited×1 DELETED \"Running\""), "{}", tg.dump(5));
@@ -226,17 +238,10 @@ mod with_teloxide {
         // Outgoing: text with a keyboard, edit, photo upload, not-modified error, 429.
         let kb = InlineKeyboardMarkup::new(vec![vec![InlineKeyboardButton::callback("Cancel", "c:9")]]);
         let sent = bot.send_message(ChatId(42), "Queued").reply_markup(kb.clone()).await.unwrap();
-        let edited = bot
-            .edit_message_text(ChatId(42), sent.id, "Running")
-            .reply_markup(kb.clone())
-            .await
-            .unwrap();
+        let edited =
+            bot.edit_message_text(ChatId(42), sent.id, "Running").reply_markup(kb.clone()).await.unwrap();
         assert_eq!(edited.text(), Some("Running"));
-        let err = bot
-            .edit_message_text(ChatId(42), sent.id, "Running")
-            .reply_markup(kb)
-            .await
-            .unwrap_err();
+        let err = bot.edit_message_text(ChatId(42), sent.id, "Running").reply_markup(kb).await.unwrap_err();
         assert!(matches!(err, RequestError::Api(ApiError::MessageNotModified)), "{err:?}");
         let photo = bot
             .send_photo(ChatId(42), InputFile::memory(png.clone()).file_name("r.png"))
@@ -323,9 +328,8 @@ async fn webhook_mode_pushes_updates_with_the_secret() {
                 if fails.fetch_sub(1, std::sync::atomic::Ordering::SeqCst) == 1 {
                     return axum::http::StatusCode::SERVICE_UNAVAILABLE;
                 }
-                let secret = headers
-                    .get("x-telegram-bot-api-secret-token")
-                    .map(|h| h.to_str().unwrap().to_owned());
+                let secret =
+                    headers.get("x-telegram-bot-api-secret-token").map(|h| h.to_str().unwrap().to_owned());
                 let _ = tx.send((secret, v));
                 axum::http::StatusCode::OK
             }
@@ -362,12 +366,18 @@ async fn html_parse_mode_and_form_encoding() {
     let tg = FakeTelegram::start().await;
     let user = tg.user(9, None);
     let http = reqwest::Client::new();
-    let (s, m) = call(&http, &tg, "sendMessage",
-        json!({"chat_id":9,"text":"<b>Done</b> in 3&nbsp;s","parse_mode":"HTML"})).await;
+    let (s, m) = call(
+        &http,
+        &tg,
+        "sendMessage",
+        json!({"chat_id":9,"text":"<b>Done</b> in 3&nbsp;s","parse_mode":"HTML"}),
+    )
+    .await;
     assert_eq!(s, 400, "{m}");
     assert!(m["description"].as_str().unwrap().starts_with("Bad Request: can't parse entities"));
-    let (s, m) = call(&http, &tg, "sendMessage",
-        json!({"chat_id":9,"text":"<b>Done</b> &lt;3","parse_mode":"HTML"})).await;
+    let (s, m) =
+        call(&http, &tg, "sendMessage", json!({"chat_id":9,"text":"<b>Done</b> &lt;3","parse_mode":"HTML"}))
+            .await;
     assert_eq!(s, 200);
     assert_eq!(m["result"]["text"], "Done <3");
     assert_eq!(user.last_message().unwrap().text_or_caption, "Done <3");

@@ -187,7 +187,11 @@ fn eval(dir: &Path, preds: Option<&Path>, save: Option<&Path>, json: bool) -> Re
                 if let (Some(save), Ok(rgba)) = (save, &cut) {
                     rgba.save(save.join(format!("{name}.png")))?;
                 }
-                cut.map(|rgba| GrayImage::from_fn(rgba.width(), rgba.height(), |x, y| image::Luma([rgba.get_pixel(x, y)[3]])))
+                cut.map(|rgba| {
+                    GrayImage::from_fn(rgba.width(), rgba.height(), |x, y| {
+                        image::Luma([rgba.get_pixel(x, y)[3]])
+                    })
+                })
             }
         };
         let ms = started.elapsed().as_secs_f64() * 1000.0;
@@ -197,11 +201,19 @@ fn eval(dir: &Path, preds: Option<&Path>, save: Option<&Path>, json: bool) -> Re
                 Err(e) => (Scores::default(), Some(e.to_string())),
             },
             // A refused or missing cut scores zero: it is a failure on this set.
-            Err(e) => (Scores { iou: 0.0, boundary_f: 0.0, sad: truth.as_raw().iter().map(|v| f64::from(*v) / 255.0).sum::<f64>() / 1000.0 }, Some(e)),
+            Err(e) => (
+                Scores {
+                    iou: 0.0,
+                    boundary_f: 0.0,
+                    sad: truth.as_raw().iter().map(|v| f64::from(*v) / 255.0).sum::<f64>() / 1000.0,
+                },
+                Some(e),
+            ),
         };
         rows.push(Row { name, iou: scores.iou, boundary_f: scores.boundary_f, sad: scores.sad, ms, error });
     }
-    let all: Vec<Scores> = rows.iter().map(|r| Scores { iou: r.iou, boundary_f: r.boundary_f, sad: r.sad }).collect();
+    let all: Vec<Scores> =
+        rows.iter().map(|r| Scores { iou: r.iou, boundary_f: r.boundary_f, sad: r.sad }).collect();
     let summary = summarize(&all);
     let mean_ms = rows.iter().map(|r| r.ms).sum::<f64>() / rows.len().max(1) as f64;
     if json {
@@ -219,7 +231,13 @@ fn eval(dir: &Path, preds: Option<&Path>, save: Option<&Path>, json: bool) -> Re
         let note = r.error.as_deref().map(|e| format!("  ({e})")).unwrap_or_default();
         println!("{:<20} {:>7.4} {:>7.4} {:>9.2} {:>9.1}{note}", r.name, r.iou, r.boundary_f, r.sad, r.ms);
     }
-    println!("{:<20} {:>7.4} {:>7.4} {:>9.2} {:>9.1}", "mean", summary.mean.iou, summary.mean.boundary_f, summary.mean.sad, mean_ms);
-    println!("{:<20} {:>7.4} {:>7.4} {:>9.2}", "worst", summary.worst.iou, summary.worst.boundary_f, summary.worst.sad);
+    println!(
+        "{:<20} {:>7.4} {:>7.4} {:>9.2} {:>9.1}",
+        "mean", summary.mean.iou, summary.mean.boundary_f, summary.mean.sad, mean_ms
+    );
+    println!(
+        "{:<20} {:>7.4} {:>7.4} {:>9.2}",
+        "worst", summary.worst.iou, summary.worst.boundary_f, summary.worst.sad
+    );
     Ok(())
 }

@@ -39,19 +39,12 @@ pub struct IntakeError {
 
 impl IntakeError {
     fn new(refusal: Refusal, detail: impl Into<String>) -> Self {
-        Self {
-            refusal,
-            detail: detail.into(),
-        }
+        Self { refusal, detail: detail.into() }
     }
 }
 
 /// Downloads and checks the picture of `file`.
-pub async fn fetch(
-    bot: &TgBot,
-    file: &FileMeta,
-    limits: &ImageLimits,
-) -> Result<InputImage, IntakeError> {
+pub async fn fetch(bot: &TgBot, file: &FileMeta, limits: &ImageLimits) -> Result<InputImage, IntakeError> {
     check_size(file.size, limits)?;
     let meta = bot
         .get_file(file.id.clone())
@@ -59,8 +52,8 @@ pub async fn fetch(
         .map_err(|e| IntakeError::new(Refusal::DownloadFailed, format!("getFile: {e}")))?;
     check_size(meta.size, limits)?;
     let bytes = download(bot, &meta.path, limits.max_bytes).await?;
-    let image = InputImage::parse(bytes, limits)
-        .map_err(|e| IntakeError::new(Refusal::from(&e), e.to_string()))?;
+    let image =
+        InputImage::parse(bytes, limits).map_err(|e| IntakeError::new(Refusal::from(&e), e.to_string()))?;
     // A header can be fine while the pixels are not: decode once to be sure, and make
     // a picture taken sideways upright while the pixels are at hand.
     let limits = *limits;
@@ -85,10 +78,7 @@ fn upright(image: InputImage, limits: &ImageLimits) -> Result<InputImage, Intake
         }
         _ => decoded
             .to_rgb8()
-            .write_with_encoder(JpegEncoder::new_with_quality(
-                &mut out,
-                UPRIGHT_JPEG_QUALITY,
-            )),
+            .write_with_encoder(JpegEncoder::new_with_quality(&mut out, UPRIGHT_JPEG_QUALITY)),
     };
     encoded.map_err(|e| IntakeError::new(Refusal::Broken, format!("re-encoding upright: {e}")))?;
     InputImage::parse(out, limits).map_err(refused)
@@ -109,10 +99,7 @@ fn orientation(image: &InputImage) -> Orientation {
 fn check_size(size: u32, limits: &ImageLimits) -> Result<(), IntakeError> {
     let size = size as usize;
     if size != u32::MAX as usize && size > limits.max_bytes {
-        return Err(IntakeError::new(
-            Refusal::TooLarge,
-            format!("declared size {size} bytes"),
-        ));
+        return Err(IntakeError::new(Refusal::TooLarge, format!("declared size {size} bytes")));
     }
     Ok(())
 }
@@ -122,13 +109,9 @@ async fn download(bot: &TgBot, path: &str, max: usize) -> Result<Vec<u8>, Intake
     let mut stream = bot.inner().download_file_stream(path);
     let mut bytes = Vec::new();
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk
-            .map_err(|e| IntakeError::new(Refusal::DownloadFailed, format!("download: {e}")))?;
+        let chunk = chunk.map_err(|e| IntakeError::new(Refusal::DownloadFailed, format!("download: {e}")))?;
         if bytes.len() + chunk.len() > max {
-            return Err(IntakeError::new(
-                Refusal::TooLarge,
-                "download larger than the limit",
-            ));
+            return Err(IntakeError::new(Refusal::TooLarge, "download larger than the limit"));
         }
         bytes.extend_from_slice(&chunk);
     }
@@ -143,10 +126,7 @@ mod tests {
     fn declared_sizes_are_checked_unless_unknown() {
         let limits = ImageLimits::default();
         assert!(check_size(1000, &limits).is_ok());
-        assert_eq!(
-            check_size(21 * 1024 * 1024, &limits).unwrap_err().refusal,
-            Refusal::TooLarge
-        );
+        assert_eq!(check_size(21 * 1024 * 1024, &limits).unwrap_err().refusal, Refusal::TooLarge);
         assert!(check_size(u32::MAX, &limits).is_ok());
     }
 

@@ -107,12 +107,8 @@ impl JobRegistry {
 
     /// The jobs of `user` that have not ended yet.
     pub fn live_jobs_of(&self, user: UserId) -> Vec<JobId> {
-        let mut ids: Vec<JobId> = self
-            .lock()
-            .iter()
-            .filter(|(_, r)| r.live && r.owner == user)
-            .map(|(id, _)| *id)
-            .collect();
+        let mut ids: Vec<JobId> =
+            self.lock().iter().filter(|(_, r)| r.live && r.owner == user).map(|(id, _)| *id).collect();
         ids.sort();
         ids
     }
@@ -131,14 +127,8 @@ mod tests {
         let registry = JobRegistry::default();
         registry.insert(JobId(1), record(7));
         assert!(registry.owned_by(JobId(1), UserId(7)).is_ok());
-        assert_eq!(
-            registry.owned_by(JobId(1), UserId(8)).unwrap_err(),
-            AccessError::NotOwner
-        );
-        assert_eq!(
-            registry.owned_by(JobId(2), UserId(7)).unwrap_err(),
-            AccessError::Unknown
-        );
+        assert_eq!(registry.owned_by(JobId(1), UserId(8)).unwrap_err(), AccessError::NotOwner);
+        assert_eq!(registry.owned_by(JobId(2), UserId(7)).unwrap_err(), AccessError::Unknown);
     }
 
     #[test]

@@ -107,19 +107,9 @@ mod tests {
 
     #[test]
     fn garbage_is_refused() {
-        for data in [
-            "",
-            "x",
-            "x:",
-            "x:-1",
-            "x:+1",
-            "x: 1",
-            "q:1",
-            "x:1:2",
-            "r:99999999999999999999999",
-            "nn",
-            "x:１",
-        ] {
+        for data in
+            ["", "x", "x:", "x:-1", "x:+1", "x: 1", "q:1", "x:1:2", "r:99999999999999999999999", "nn", "x:１"]
+        {
             assert_eq!(Action::parse(data), None, "{data:?}");
         }
     }

@@ -76,11 +76,7 @@ impl From<&InputImageError> for Refusal {
 // --- Commands and the conversation -------------------------------------------------
 
 pub fn command_start(lang: Lang) -> &'static str {
-    pick(
-        lang,
-        "Начать: отправить фото товара",
-        "Start: send a product photo",
-    )
+    pick(lang, "Начать: отправить фото товара", "Start: send a product photo")
 }
 
 pub fn command_help(lang: Lang) -> &'static str {
@@ -88,11 +84,7 @@ pub fn command_help(lang: Lang) -> &'static str {
 }
 
 pub fn command_cancel(lang: Lang) -> &'static str {
-    pick(
-        lang,
-        "Отменить текущую задачу или шаг",
-        "Cancel the current job or step",
-    )
+    pick(lang, "Отменить текущую задачу или шаг", "Cancel the current job or step")
 }
 
 pub fn greeting(lang: Lang) -> &'static str {
@@ -224,11 +216,7 @@ pub fn stats_title(lang: Lang) -> &'static str {
 }
 
 pub fn internal_error(lang: Lang) -> &'static str {
-    pick(
-        lang,
-        "Что-то пошло не так. Попробуйте ещё раз.",
-        "Something went wrong. Please try again.",
-    )
+    pick(lang, "Что-то пошло не так. Попробуйте ещё раз.", "Something went wrong. Please try again.")
 }
 
 // --- The status message -------------------------------------------------------------
@@ -300,11 +288,9 @@ pub fn fail_reason(lang: Lang, reason: &FailReason) -> &'static str {
             "сервис генерации сейчас недоступен. Попробуйте чуть позже.",
             "the generation service is unavailable right now. Please try again a little later.",
         ),
-        FailReason::Internal(_) => pick(
-            lang,
-            "внутренняя ошибка. Попробуйте ещё раз.",
-            "an internal error. Please try again.",
-        ),
+        FailReason::Internal(_) => {
+            pick(lang, "внутренняя ошибка. Попробуйте ещё раз.", "an internal error. Please try again.")
+        }
     }
 }
 
@@ -317,11 +303,7 @@ pub fn result_caption(lang: Lang) -> &'static str {
 }
 
 pub fn original_caption(lang: Lang) -> &'static str {
-    pick(
-        lang,
-        "Оригинал в полном разрешении.",
-        "The full-resolution original.",
-    )
+    pick(lang, "Оригинал в полном разрешении.", "The full-resolution original.")
 }
 
 // --- Buttons and their answers ------------------------------------------------------
@@ -347,11 +329,7 @@ pub fn answer_cancelling(lang: Lang) -> &'static str {
 }
 
 pub fn answer_already_finished(lang: Lang) -> &'static str {
-    pick(
-        lang,
-        "Эта задача уже завершена.",
-        "This job has already finished.",
-    )
+    pick(lang, "Эта задача уже завершена.", "This job has already finished.")
 }
 
 pub fn answer_started_again(lang: Lang) -> &'static str {
@@ -363,20 +341,12 @@ pub fn answer_already_retried(lang: Lang) -> &'static str {
 }
 
 pub fn answer_new_photo(lang: Lang) -> &'static str {
-    pick(
-        lang,
-        "Жду новое фото товара.",
-        "Waiting for a new product photo.",
-    )
+    pick(lang, "Жду новое фото товара.", "Waiting for a new product photo.")
 }
 
 /// A button that is not this user's, or data we never produced.
 pub fn answer_not_yours(lang: Lang) -> &'static str {
-    pick(
-        lang,
-        "Эта кнопка не для вас.",
-        "This button is not for you.",
-    )
+    pick(lang, "Эта кнопка не для вас.", "This button is not for you.")
 }
 
 /// A button of a job the bot no longer knows (an old message, a restart).
@@ -404,22 +374,13 @@ mod tests {
 
     #[test]
     fn elapsed_time_reads_naturally() {
-        assert_eq!(
-            status_generating(Lang::En, Duration::from_secs(75)),
-            "🎨 Generating… 1 min 15 s"
-        );
-        assert_eq!(
-            status_generating(Lang::Ru, Duration::from_secs(9)),
-            "🎨 Генерирую… 9 с"
-        );
+        assert_eq!(status_generating(Lang::En, Duration::from_secs(75)), "🎨 Generating… 1 min 15 s");
+        assert_eq!(status_generating(Lang::Ru, Duration::from_secs(9)), "🎨 Генерирую… 9 с");
     }
 
     #[test]
     fn failures_never_leak_technical_detail() {
-        let text = status_failed(
-            Lang::En,
-            &FailReason::Provider("node 32 exploded at 0xdead".into()),
-        );
+        let text = status_failed(Lang::En, &FailReason::Provider("node 32 exploded at 0xdead".into()));
         assert!(!text.contains("0xdead"));
     }
 }

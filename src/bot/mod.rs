@@ -45,8 +45,8 @@ use crate::app::{Application, BuildError};
 use crate::config::{Settings, WebhookConfig};
 use crate::input_image::ImageLimits;
 use crate::queue::ShutdownMode;
-use crate::store::{DurableDialogues, Store};
 use crate::secret::Secret;
+use crate::store::{DurableDialogues, Store};
 use context::BotContext;
 use dialogue::{DialogueStorage, State};
 use handlers::HandlerError;
@@ -125,15 +125,9 @@ pub enum BotError {
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
     #[error("cannot listen for webhooks on {address} (WEBHOOK_LISTEN): {source}")]
-    WebhookListen {
-        address: SocketAddr,
-        source: std::io::Error,
-    },
+    WebhookListen { address: SocketAddr, source: std::io::Error },
     #[error("the data directory {path} cannot be used: {source}")]
-    DataDir {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    DataDir { path: PathBuf, source: std::io::Error },
 }
 
 /// `backdrop bot`: opens the job store, builds the engine and queue from `settings` (the
@@ -185,8 +179,7 @@ fn build_bot(settings: &BotSettings) -> Result<TgBot, BotError> {
         .timeout(settings.request_timeout)
         .build()
         .map_err(BotError::HttpClient)?;
-    let bot =
-        Bot::with_client(settings.token.expose(), client).set_api_url(settings.api_url.clone());
+    let bot = Bot::with_client(settings.token.expose(), client).set_api_url(settings.api_url.clone());
     Ok(bot.throttle(Limits::default()))
 }
 
@@ -205,16 +198,10 @@ pub async fn serve(
     for lane in app.engine.lanes() {
         tracing::info!(lane = %lane.id, label = %lane.label, slots = lane.capacity, "lane");
     }
-    for dir in [
-        settings.data_dir.join("jobs"),
-        settings.data_dir.join("incoming"),
-    ] {
+    for dir in [settings.data_dir.join("jobs"), settings.data_dir.join("incoming")] {
         tokio::fs::create_dir_all(&dir)
             .await
-            .map_err(|source| BotError::DataDir {
-                path: dir.clone(),
-                source,
-            })?;
+            .map_err(|source| BotError::DataDir { path: dir.clone(), source })?;
     }
     register_commands(&bot).await;
 
@@ -236,28 +223,24 @@ pub async fn serve(
     recovery::resume(&bot, &ctx).await?;
     let mut dispatcher = Dispatcher::builder(bot.clone(), schema())
         .dependencies(dptree::deps![Arc::clone(&ctx), Arc::clone(&ctx.dialogues)])
-        .default_handler(|update| async move {
-            tracing::debug!(id = ?update.id, "update without a handler")
-        })
+        .default_handler(|update| async move { tracing::debug!(id = ?update.id, "update without a handler") })
         .error_handler(LoggingErrorHandler::with_custom_text("a handler failed"))
         .build();
     let stop_token = dispatcher.shutdown_token();
     let listener_errors = LoggingErrorHandler::with_custom_text("getting updates failed");
-    let dispatch: Pin<Box<dyn Future<Output = Result<(), RequestError>> + Send + '_>> =
-        match &settings.webhook {
-            None => {
-                let polling = Polling::builder(bot.clone())
-                    .timeout(settings.poll_timeout)
-                    .delete_webhook()
-                    .await
-                    .build();
-                Box::pin(dispatcher.try_dispatch_with_listener(polling, listener_errors))
-            }
-            Some(hook) => {
-                let pushed = webhook::listen(bot.clone(), hook, Arc::clone(&app.engine)).await?;
-                Box::pin(dispatcher.try_dispatch_with_listener(pushed, listener_errors))
-            }
-        };
+    let dispatch: Pin<Box<dyn Future<Output = Result<(), RequestError>> + Send + '_>> = match &settings
+        .webhook
+    {
+        None => {
+            let polling =
+                Polling::builder(bot.clone()).timeout(settings.poll_timeout).delete_webhook().await.build();
+            Box::pin(dispatcher.try_dispatch_with_listener(polling, listener_errors))
+        }
+        Some(hook) => {
+            let pushed = webhook::listen(bot.clone(), hook, Arc::clone(&app.engine)).await?;
+            Box::pin(dispatcher.try_dispatch_with_listener(pushed, listener_errors))
+        }
+    };
     let stopper = tokio::spawn(stop_dispatcher(stop_token, shutdown.clone()));
     // A handler stuck in a call Telegram never answers must not hold the stop for the
     // whole request timeout: past the grace period the dispatcher is left behind.
@@ -336,20 +319,14 @@ pub fn schema() -> UpdateHandler<HandlerError> {
         .branch(case![Command::Cancel].endpoint(base::cancel));
 
     let messages = Update::filter_message()
-        .chain(tg_dialogue::enter::<
-            Message,
-            DialogueStorage,
-            State,
-            Result<(), HandlerError>,
-        >())
+        .chain(tg_dialogue::enter::<Message, DialogueStorage, State, Result<(), HandlerError>>())
         .branch(dptree::filter(base::is_admin_stats).endpoint(base::stats))
         .branch(commands)
         .branch(
             dptree::filter(generation::has_picture)
                 .branch(case![State::Start].endpoint(generation::receive_product))
                 .branch(
-                    case![State::AwaitingBackground { product }]
-                        .endpoint(generation::receive_background),
+                    case![State::AwaitingBackground { product }].endpoint(generation::receive_background),
                 ),
         )
         .branch(dptree::endpoint(generation::hint));

@@ -30,12 +30,7 @@ struct Turns {
 impl Pacer {
     pub fn new(chat_gap: Duration, per_second: u32) -> Self {
         let slot = Duration::from_secs(1) / per_second.max(1);
-        Self {
-            chat_gap,
-            slot,
-            epoch: Instant::now(),
-            state: Mutex::default(),
-        }
+        Self { chat_gap, slot, epoch: Instant::now(), state: Mutex::default() }
     }
 
     /// Waits for this call's turn in `chat`.
@@ -47,10 +42,7 @@ impl Pacer {
     /// Books the earliest time at or after `now` allowed in `chat` and overall.
     fn reserve(&self, chat: ChatId, now: Instant) -> Instant {
         let mut turns = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        let chat_at = turns
-            .per_chat
-            .get(&chat)
-            .map_or(now, |last| (*last + self.chat_gap).max(now));
+        let chat_at = turns.per_chat.get(&chat).map_or(now, |last| (*last + self.chat_gap).max(now));
         let slot_nanos = self.slot.as_nanos().max(1);
         let since = chat_at.saturating_duration_since(self.epoch).as_nanos();
         let mut index = u64::try_from(since.div_ceil(slot_nanos)).unwrap_or(u64::MAX);
@@ -58,14 +50,12 @@ impl Pacer {
             index = index.saturating_add(1);
         }
         turns.taken.insert(index);
-        let offset = self
-            .slot
-            .saturating_mul(u32::try_from(index).unwrap_or(u32::MAX));
+        let offset = self.slot.saturating_mul(u32::try_from(index).unwrap_or(u32::MAX));
         let at = (self.epoch + offset).max(chat_at);
         turns.per_chat.insert(chat, at);
         // Forget what lies in the past so both maps stay small.
-        let past = u64::try_from(now.saturating_duration_since(self.epoch).as_nanos() / slot_nanos)
-            .unwrap_or(0);
+        let past =
+            u64::try_from(now.saturating_duration_since(self.epoch).as_nanos() / slot_nanos).unwrap_or(0);
         turns.taken = turns.taken.split_off(&past.saturating_sub(1));
         if turns.per_chat.len() > 10_000 {
             let gap = self.chat_gap;
@@ -91,14 +81,7 @@ mod tests {
         // Chat 2 goes early, but not in the same overall slot as chat 1's first call.
         assert!(b1 >= a1 + Duration::from_millis(100) && b1 < a2);
         // Thirty calls in thirty chats take about three seconds at ten per second.
-        let last = (10..40)
-            .map(|c| pacer.reserve(ChatId(c), now))
-            .max()
-            .unwrap();
-        assert!(
-            last >= now + Duration::from_millis(2900),
-            "{:?}",
-            last - now
-        );
+        let last = (10..40).map(|c| pacer.reserve(ChatId(c), now)).max().unwrap();
+        assert!(last >= now + Duration::from_millis(2900), "{:?}", last - now);
     }
 }

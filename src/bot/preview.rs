@@ -104,10 +104,7 @@ pub fn document_name(extension: &str) -> String {
 
 /// Whether `bytes` is a format every Telegram client shows as a photo (WebP is not).
 fn is_photo_format(bytes: &[u8]) -> bool {
-    matches!(
-        image::guess_format(bytes),
-        Ok(ImageFormat::Jpeg | ImageFormat::Png)
-    )
+    matches!(image::guess_format(bytes), Ok(ImageFormat::Jpeg | ImageFormat::Png))
 }
 
 #[cfg(test)]
@@ -129,13 +126,8 @@ mod tests {
 
     #[test]
     fn too_many_pixels_are_scaled_down() {
-        let Photo::Preview(jpeg) = photo_for(&png(9000, 2000)) else {
-            panic!("expected a preview")
-        };
-        let (w, h) = image::load_from_memory(&jpeg)
-            .unwrap()
-            .into_rgb8()
-            .dimensions();
+        let Photo::Preview(jpeg) = photo_for(&png(9000, 2000)) else { panic!("expected a preview") };
+        let (w, h) = image::load_from_memory(&jpeg).unwrap().into_rgb8().dimensions();
         assert_eq!((w, h), (4096, 910));
         assert!(jpeg.len() <= MAX_PHOTO_BYTES);
     }

@@ -47,13 +47,7 @@ impl Default for StatusTiming {
 }
 
 /// Starts following `job` in the background.
-pub fn spawn(
-    bot: TgBot,
-    ctx: Arc<BotContext>,
-    job: JobId,
-    record: JobRecord,
-    rx: watch::Receiver<JobState>,
-) {
+pub fn spawn(bot: TgBot, ctx: Arc<BotContext>, job: JobId, record: JobRecord, rx: watch::Receiver<JobState>) {
     let tasks = ctx.tasks.clone();
     tasks.spawn(follow(bot, ctx, job, record, rx));
 }
@@ -63,9 +57,7 @@ fn render(lang: Lang, state: &JobState) -> Option<String> {
     match state {
         JobState::Queued { position } => Some(messages::status_queued(lang, *position)),
         JobState::Running { started_at, .. } => {
-            let elapsed = SystemTime::now()
-                .duration_since(*started_at)
-                .unwrap_or_default();
+            let elapsed = SystemTime::now().duration_since(*started_at).unwrap_or_default();
             Some(messages::status_generating(lang, elapsed))
         }
         _ => None,
@@ -90,12 +82,8 @@ async fn follow(
 ) {
     let (chat, lang) = (record.chat, record.lang);
     let timing = ctx.timing;
-    let mut status = StatusMessage {
-        id: None,
-        text: String::new(),
-        running: false,
-        edited_at: Instant::now(),
-    };
+    let mut status =
+        StatusMessage { id: None, text: String::new(), running: false, edited_at: Instant::now() };
     let first = rx.borrow_and_update().clone();
     // A job taken over from before a restart keeps its status message.
     status.id = record.status_message;
@@ -103,21 +91,24 @@ async fn follow(
         ctx.pacer.wait(chat).await;
         match status.id {
             Some(id) => {
-                let edit = bot.edit_message_text(chat, id, text.clone()).reply_markup(keyboards::cancel(lang, job));
+                let edit =
+                    bot.edit_message_text(chat, id, text.clone()).reply_markup(keyboards::cancel(lang, job));
                 if let Err(e) = retry::send(edit).await {
                     tracing::debug!(%job, "status edit: {e}");
                 }
             }
-            None => match bot.send_message(chat, text.clone()).reply_markup(keyboards::cancel(lang, job)).await {
-                Ok(message) => {
-                    status.id = Some(message.id);
-                    ctx.jobs.set_status_message(job, message.id);
-                    if let Err(e) = ctx.store.set_status_message(job, message.id.0).await {
-                        tracing::warn!(%job, "recording the status message: {e}");
+            None => {
+                match bot.send_message(chat, text.clone()).reply_markup(keyboards::cancel(lang, job)).await {
+                    Ok(message) => {
+                        status.id = Some(message.id);
+                        ctx.jobs.set_status_message(job, message.id);
+                        if let Err(e) = ctx.store.set_status_message(job, message.id.0).await {
+                            tracing::warn!(%job, "recording the status message: {e}");
+                        }
                     }
+                    Err(e) => tracing::warn!(%job, "could not send the status message: {e}"),
                 }
-                Err(e) => tracing::warn!(%job, "could not send the status message: {e}"),
-            },
+            }
         }
         status.text = text;
         status.running = matches!(first, JobState::Running { .. });
@@ -138,18 +129,13 @@ async fn follow(
             last_action = Some(Instant::now());
         }
         let text = render(lang, &state).unwrap_or_default();
-        let interval = if running && status.running {
-            timing.elapsed_interval
-        } else {
-            timing.edit_interval
-        };
+        let interval = if running && status.running { timing.elapsed_interval } else { timing.edit_interval };
         let due = status.edited_at + interval;
         if text != status.text && Instant::now() >= due {
             if let Some(id) = status.id {
                 ctx.pacer.wait(chat).await;
-                let edit = bot
-                    .edit_message_text(chat, id, text.clone())
-                    .reply_markup(keyboards::cancel(lang, job));
+                let edit =
+                    bot.edit_message_text(chat, id, text.clone()).reply_markup(keyboards::cancel(lang, job));
                 if let Err(e) = retry::send(edit).await {
                     tracing::debug!(%job, "status edit: {e}");
                 }
@@ -231,9 +217,7 @@ async fn finish_status(
             Ok(_) => return,
             // The user deleted the status message: say it in a new one.
             Err(RequestError::Api(
-                ApiError::MessageToEditNotFound
-                | ApiError::MessageIdInvalid
-                | ApiError::MessageCantBeEdited,
+                ApiError::MessageToEditNotFound | ApiError::MessageIdInvalid | ApiError::MessageCantBeEdited,
             )) => ctx.pacer.wait(record.chat).await,
             Err(e) => {
                 tracing::warn!(%job, "could not show the job's end: {e}");
@@ -249,29 +233,18 @@ async fn finish_status(
 }
 
 /// Sends the result: a photo that fits sendPhoto (with the buttons), then the original.
-async fn deliver(
-    bot: &TgBot,
-    ctx: &BotContext,
-    job: JobId,
-    record: &JobRecord,
-    output: &Arc<JobOutput>,
-) {
+async fn deliver(bot: &TgBot, ctx: &BotContext, job: JobId, record: &JobRecord, output: &Arc<JobOutput>) {
     let (chat, lang) = (record.chat, record.lang);
     if let Err(e) = retry::send(bot.send_chat_action(chat, ChatAction::UploadPhoto)).await {
         tracing::debug!(%job, "chat action: {e}");
     }
     let image = output.image.clone();
-    let photo = tokio::task::spawn_blocking(move || preview::photo_for(&image))
-        .await
-        .unwrap_or(Photo::None);
+    let photo = tokio::task::spawn_blocking(move || preview::photo_for(&image)).await.unwrap_or(Photo::None);
     let photo = match photo {
-        Photo::Original => Some(
-            InputFile::memory(output.image.clone())
-                .file_name(preview::document_name(output.extension)),
-        ),
-        Photo::Preview(jpeg) => {
-            Some(InputFile::memory(jpeg).file_name(preview::document_name("jpg")))
+        Photo::Original => {
+            Some(InputFile::memory(output.image.clone()).file_name(preview::document_name(output.extension)))
         }
+        Photo::Preview(jpeg) => Some(InputFile::memory(jpeg).file_name(preview::document_name("jpg"))),
         Photo::None => None,
     };
     let mut buttons_sent = false;
@@ -290,14 +263,10 @@ async fn deliver(
     ctx.pacer.wait(chat).await;
     let document =
         InputFile::memory(output.image.clone()).file_name(preview::document_name(output.extension));
-    let mut send = bot
-        .send_document(chat, document)
-        .caption(messages::original_caption(lang));
+    let mut send = bot.send_document(chat, document).caption(messages::original_caption(lang));
     if !buttons_sent {
         // No photo went out: the buttons ride on the document instead.
-        send = send
-            .caption(messages::result_caption(lang))
-            .reply_markup(keyboards::result(lang, job));
+        send = send.caption(messages::result_caption(lang)).reply_markup(keyboards::result(lang, job));
     }
     match send.await {
         Ok(_) => tracing::info!(%job, "result delivered"),

@@ -36,9 +36,8 @@ pub async fn listen(
         .map_err(|source| BotError::WebhookListen { address: hook.listen, source })?;
     let options = Options::new(hook.listen, hook.telegram_url());
     let (updates, stopped, telegram) = axum_to_router(bot, options).await.map_err(BotError::Telegram)?;
-    let runninghub = Router::new()
-        .route(hook.runninghub_url().path(), post(runninghub_callback))
-        .with_state(engine);
+    let runninghub =
+        Router::new().route(hook.runninghub_url().path(), post(runninghub_callback)).with_state(engine);
     let routes = telegram.merge(runninghub);
     tracing::info!(address = %hook.listen, url = %hook.public_url, "taking updates by webhook");
     tokio::spawn(async move {

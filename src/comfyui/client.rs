@@ -82,9 +82,7 @@ impl Safety {
         match self {
             Self::Idempotent => failure.error.is_transient(),
             // 503: a proxy or the server said it did not take the request.
-            Self::QueuesPrompt => {
-                failure.before_sending || failure.error == ComfyError::Http { status: 503 }
-            }
+            Self::QueuesPrompt => failure.before_sending || failure.error == ComfyError::Http { status: 503 },
         }
     }
 }
@@ -117,7 +115,9 @@ impl ComfyUiClient {
                 let part = Part::stream_with_length(reqwest::Body::from(image.clone()), image.len() as u64)
                     .file_name(file_name.to_owned())
                     .mime_str(mime)
-                    .map_err(|e| Failure::from(ComfyError::Config(ComfyError::from_reqwest(e).to_string())))?;
+                    .map_err(|e| {
+                        Failure::from(ComfyError::Config(ComfyError::from_reqwest(e).to_string()))
+                    })?;
                 let form = Form::new().part("image", part).text("type", "input").text("overwrite", "true");
                 let request = self.http.post(&url).multipart(form).timeout(self.options.transfer_timeout);
                 self.send_json(request).await
@@ -149,7 +149,8 @@ impl ComfyUiClient {
                 read_json(response).await
             })
             .await?;
-        let accepted: PromptAccepted = serde_json::from_value(answer).map_err(|e| ComfyError::from_json(&e))?;
+        let accepted: PromptAccepted =
+            serde_json::from_value(answer).map_err(|e| ComfyError::from_json(&e))?;
         if accepted.prompt_id.trim().is_empty() {
             return Err(ComfyError::Decode("prompt answer without a prompt_id".into()));
         }
@@ -346,7 +347,10 @@ mod tests {
     #[test]
     fn bad_urls_are_refused() {
         assert!(matches!(ComfyUiClient::new("nope", ClientOptions::default()), Err(ComfyError::Config(_))));
-        assert!(matches!(ComfyUiClient::new("ftp://x", ClientOptions::default()), Err(ComfyError::Config(_))));
+        assert!(matches!(
+            ComfyUiClient::new("ftp://x", ClientOptions::default()),
+            Err(ComfyError::Config(_))
+        ));
         let c = ComfyUiClient::new("http://127.0.0.1:8188/", ClientOptions::default()).unwrap();
         assert_eq!(c.url("/prompt"), "http://127.0.0.1:8188/prompt");
     }

@@ -114,9 +114,13 @@ mod tests {
         let interrupted = entry(json!({"outputs": {}, "status": {"status_str": "error", "completed": false,
             "messages": [["execution_interrupted", {"prompt_id": "p", "node_id": "5", "node_type": "KSampler", "executed": []}]]}}));
         assert_eq!(PromptOutcome::from_history(&interrupted), PromptOutcome::Interrupted);
-        let bare_error = entry(json!({"outputs": {}, "status": {"status_str": "error", "completed": false, "messages": []}}));
+        let bare_error = entry(
+            json!({"outputs": {}, "status": {"status_str": "error", "completed": false, "messages": []}}),
+        );
         assert!(matches!(PromptOutcome::from_history(&bare_error), PromptOutcome::Failed(_)));
-        let empty = entry(json!({"outputs": {"9": {"text": ["x"]}}, "status": {"status_str": "success", "completed": true, "messages": []}}));
+        let empty = entry(
+            json!({"outputs": {"9": {"text": ["x"]}}, "status": {"status_str": "success", "completed": true, "messages": []}}),
+        );
         assert_eq!(PromptOutcome::from_history(&empty), PromptOutcome::NoOutput);
         // Old servers: no status at all.
         let old = entry(json!({"outputs": {"9": {"images": [{"filename": "a.png"}]}}}));

@@ -64,11 +64,7 @@ impl PromptRejection {
         if let Some(nodes) = node_errors_text(&self.node_errors) {
             parts.push(nodes);
         }
-        if parts.is_empty() {
-            "the server gave no reason".to_owned()
-        } else {
-            parts.join("; ")
-        }
+        if parts.is_empty() { "the server gave no reason".to_owned() } else { parts.join("; ") }
     }
 }
 
@@ -230,16 +226,21 @@ mod tests {
         let r: PromptRejection = serde_json::from_value(body).unwrap();
         let text = r.describe();
         assert!(text.starts_with("Prompt outputs failed validation"), "{text}");
-        assert!(text.contains("node 2 (LoadImage): Value not in list: image: 'gone.png' not in []"), "{text}");
+        assert!(
+            text.contains("node 2 (LoadImage): Value not in list: image: 'gone.png' not in []"),
+            "{text}"
+        );
 
-        let old: PromptRejection = serde_json::from_value(json!({"error": "no prompt", "node_errors": []})).unwrap();
+        let old: PromptRejection =
+            serde_json::from_value(json!({"error": "no prompt", "node_errors": []})).unwrap();
         assert_eq!(old.describe(), "no prompt");
         assert_eq!(PromptRejection::default().describe(), "the server gave no reason");
     }
 
     #[test]
     fn accepted_prompts_parse_with_int_or_float_numbers() {
-        let a: PromptAccepted = serde_json::from_str(r#"{"prompt_id":"abc","number":3,"node_errors":{}}"#).unwrap();
+        let a: PromptAccepted =
+            serde_json::from_str(r#"{"prompt_id":"abc","number":3,"node_errors":{}}"#).unwrap();
         assert_eq!(a.prompt_id, "abc");
         let b: PromptAccepted = serde_json::from_str(r#"{"prompt_id":"abc","number":-2.0}"#).unwrap();
         assert!(b.number.is_some());
@@ -248,9 +249,11 @@ mod tests {
 
     #[test]
     fn uploads_give_the_load_image_value() {
-        let u: UploadedImage = serde_json::from_str(r#"{"name":"p.png","subfolder":"","type":"input"}"#).unwrap();
+        let u: UploadedImage =
+            serde_json::from_str(r#"{"name":"p.png","subfolder":"","type":"input"}"#).unwrap();
         assert_eq!(u.load_image_value(), "p.png");
-        let u: UploadedImage = serde_json::from_str(r#"{"name":"p.png","subfolder":"backdrop/","type":"input"}"#).unwrap();
+        let u: UploadedImage =
+            serde_json::from_str(r#"{"name":"p.png","subfolder":"backdrop/","type":"input"}"#).unwrap();
         assert_eq!(u.load_image_value(), "backdrop/p.png");
     }
 

@@ -161,7 +161,8 @@ mod tests {
         std::fs::write(&good, sample().to_string()).unwrap();
         assert!(load(&good).is_ok());
         let one = dir.path().join("one.json");
-        std::fs::write(&one, json!({"2": {"class_type": "LoadImage", "inputs": {"image": "a"}}}).to_string()).unwrap();
+        std::fs::write(&one, json!({"2": {"class_type": "LoadImage", "inputs": {"image": "a"}}}).to_string())
+            .unwrap();
         assert!(load(&one).unwrap_err().to_string().contains("1 LoadImage"));
         let junk = dir.path().join("junk.json");
         std::fs::write(&junk, "{nope").unwrap();

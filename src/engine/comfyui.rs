@@ -225,7 +225,9 @@ impl ComfyUiEngine {
                     return Err(FailReason::Provider(reason).into());
                 }
                 PromptState::Finished(PromptOutcome::Interrupted) => {
-                    return Err(FailReason::Provider("the prompt was interrupted on the server".into()).into());
+                    return Err(
+                        FailReason::Provider("the prompt was interrupted on the server".into()).into()
+                    );
                 }
                 PromptState::Finished(PromptOutcome::NoOutput) => return Err(FailReason::NoOutput.into()),
                 PromptState::Unknown => {
@@ -285,12 +287,16 @@ impl Engine for ComfyUiEngine {
 /// What an error before the prompt is queued means for the job.
 fn submit_error(e: ComfyError, step: &str) -> EngineError {
     match e {
-        ComfyError::Rejected(reason) => FailReason::Provider(format!("the workflow was refused: {reason}")).into(),
+        ComfyError::Rejected(reason) => {
+            FailReason::Provider(format!("the workflow was refused: {reason}")).into()
+        }
         ComfyError::Http { status: 413 } => {
             FailReason::BadInput("the image is too large for the ComfyUI server".into()).into()
         }
         e if e.is_transient() => FailReason::Unavailable(format!("{step}: {e}")).into(),
-        ComfyError::Http { status } => FailReason::Provider(format!("{step}: ComfyUI answered HTTP {status}")).into(),
+        ComfyError::Http { status } => {
+            FailReason::Provider(format!("{step}: ComfyUI answered HTTP {status}")).into()
+        }
         other => FailReason::Internal(format!("{step}: {other}")).into(),
     }
 }
@@ -344,7 +350,9 @@ mod tests {
             EngineError::Failed(r) => r,
             other => panic!("{other:?}"),
         };
-        assert!(matches!(reason(ComfyError::Rejected("node 2".into())), FailReason::Provider(r) if r.contains("node 2")));
+        assert!(
+            matches!(reason(ComfyError::Rejected("node 2".into())), FailReason::Provider(r) if r.contains("node 2"))
+        );
         assert!(matches!(reason(ComfyError::Transport("refused".into())), FailReason::Unavailable(_)));
         assert!(matches!(reason(ComfyError::Http { status: 502 }), FailReason::Unavailable(_)));
         assert!(matches!(reason(ComfyError::Http { status: 413 }), FailReason::BadInput(_)));

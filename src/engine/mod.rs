@@ -53,9 +53,9 @@ impl ImageSource {
         match self {
             Self::Memory(image) => Ok(image.clone()),
             Self::File(path) => {
-                let bytes = tokio::fs::read(path).await.map_err(|e| {
-                    FailReason::Internal(format!("reading {}: {e}", path.display()))
-                })?;
+                let bytes = tokio::fs::read(path)
+                    .await
+                    .map_err(|e| FailReason::Internal(format!("reading {}: {e}", path.display())))?;
                 InputImage::parse(bytes, &ImageLimits::default()).map_err(bad_input)
             }
         }
@@ -113,16 +113,7 @@ impl RunContext {
         listener: Arc<dyn RunListener>,
         slot: SlotGuard,
     ) -> Self {
-        Self {
-            job,
-            lane,
-            input,
-            resume,
-            cancel,
-            suspend,
-            listener: Some(listener),
-            slot: Some(slot),
-        }
+        Self { job, lane, input, resume, cancel, suspend, listener: Some(listener), slot: Some(slot) }
     }
 
     /// A context outside any queue (the CLI's `cutout`, engine unit tests): nobody listens

@@ -89,7 +89,9 @@ where
 }
 
 /// The response if its status is 2xx, else the status as an error.
-pub(crate) fn success<E: ProviderError>(response: reqwest::Response) -> Result<reqwest::Response, Failure<E>> {
+pub(crate) fn success<E: ProviderError>(
+    response: reqwest::Response,
+) -> Result<reqwest::Response, Failure<E>> {
     let status = response.status();
     if status.is_success() { Ok(response) } else { Err(E::http(status.as_u16()).into()) }
 }

@@ -41,10 +41,7 @@ pub struct QueueConfig {
 
 impl Default for QueueConfig {
     fn default() -> Self {
-        Self {
-            deadline: Duration::from_secs(600),
-            grace: Duration::from_secs(5),
-        }
+        Self { deadline: Duration::from_secs(600), grace: Duration::from_secs(5) }
     }
 }
 
@@ -105,11 +102,7 @@ struct Entry {
 
 impl JobQueue {
     /// Starts the scheduler on the current runtime.
-    pub fn start(
-        engine: Arc<dyn Engine>,
-        journal: Arc<dyn JobJournal>,
-        config: QueueConfig,
-    ) -> Self {
+    pub fn start(engine: Arc<dyn Engine>, journal: Arc<dyn JobJournal>, config: QueueConfig) -> Self {
         let pool = Pool::new(engine.lanes());
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
@@ -137,11 +130,7 @@ impl JobQueue {
     }
 
     /// Puts a job at the back of the queue; its state can be watched at once.
-    pub fn submit(
-        &self,
-        id: JobId,
-        input: JobInput,
-    ) -> Result<watch::Receiver<JobState>, SubmitError> {
+    pub fn submit(&self, id: JobId, input: JobInput) -> Result<watch::Receiver<JobState>, SubmitError> {
         let shared = &self.shared;
         shared.next_id.fetch_max(id.0 + 1, Ordering::Relaxed);
         let rx = {
@@ -154,14 +143,7 @@ impl JobQueue {
             }
             let position = state.waiting.len() + 1;
             let (tx, rx) = watch::channel(JobState::Queued { position });
-            state.jobs.insert(
-                id,
-                Entry {
-                    state: tx,
-                    input,
-                    cancel: CancellationToken::new(),
-                },
-            );
+            state.jobs.insert(id, Entry { state: tx, input, cancel: CancellationToken::new() });
             state.waiting.push_back(id);
             rx
         };
@@ -195,39 +177,21 @@ impl JobQueue {
                 .expect("queued -> running -> created is a legal path");
             let (tx, rx) = watch::channel(running);
             let cancel = CancellationToken::new();
-            state.jobs.insert(
-                id,
-                Entry {
-                    state: tx,
-                    input: input.clone(),
-                    cancel: cancel.clone(),
-                },
-            );
+            state.jobs.insert(id, Entry { state: tx, input: input.clone(), cancel: cancel.clone() });
             state.pool.acquire(lane);
             (rx, cancel)
         };
         tracing::info!(job = %id, %lane, %task, "resuming a provider task");
         let slot = SlotGuard::new(Arc::downgrade(shared), lane);
-        let run = runner::Run {
-            shared: Arc::clone(shared),
-            id,
-            lane,
-            input,
-            resume: Some(task),
-            cancel,
-            slot,
-        };
+        let run =
+            runner::Run { shared: Arc::clone(shared), id, lane, input, resume: Some(task), cancel, slot };
         shared.tasks.spawn(run.execute());
         Ok(rx)
     }
 
     /// Watches a live job's state; `None` once it has ended (or was never here).
     pub fn subscribe(&self, id: JobId) -> Option<watch::Receiver<JobState>> {
-        self.shared
-            .lock()
-            .jobs
-            .get(&id)
-            .map(|e| e.state.subscribe())
+        self.shared.lock().jobs.get(&id).map(|e| e.state.subscribe())
     }
 
     /// Cancels a job. A queued job ends at once and never reaches the provider; a running
@@ -283,10 +247,7 @@ impl JobQueue {
         }
         shared.tasks.close();
         let limit = shared.config.grace + Duration::from_secs(1);
-        if tokio::time::timeout(limit, shared.tasks.wait())
-            .await
-            .is_err()
-        {
+        if tokio::time::timeout(limit, shared.tasks.wait()).await.is_err() {
             tracing::warn!("some jobs did not stop within {limit:?}");
         }
     }
@@ -315,10 +276,7 @@ impl Shared {
                 return None;
             }
             if !state.waiting.is_empty() && !state.pool.any_usable() {
-                tracing::error!(
-                    jobs = state.waiting.len(),
-                    "no lane can run jobs: failing the queued ones"
-                );
+                tracing::error!(jobs = state.waiting.len(), "no lane can run jobs: failing the queued ones");
                 while let Some(id) = state.waiting.pop_front() {
                     let reason = FailReason::NoCapacity("every account is out of rotation".into());
                     ended.extend(self.end_locked(&mut state, id, JobEvent::Failed(reason)));
@@ -352,11 +310,7 @@ impl Shared {
             if !runs.is_empty() {
                 state.publish_positions();
             }
-            if state.waiting.is_empty() {
-                None
-            } else {
-                state.pool.next_wake(now)
-            }
+            if state.waiting.is_empty() { None } else { state.pool.next_wake(now) }
         };
         for run in runs {
             self.tasks.spawn(run.execute());
@@ -420,8 +374,7 @@ impl Shared {
                 self.journal.record(id, &next).await;
             }
             None => {
-                let reason =
-                    FailReason::Internal("the job could not be put back in the queue".into());
+                let reason = FailReason::Internal("the job could not be put back in the queue".into());
                 self.end(id, JobEvent::Failed(reason)).await;
             }
         }
@@ -487,10 +440,7 @@ impl RunListener for Shared {
     async fn remote_created(&self, job: JobId, task: RemoteTaskId) {
         let next = {
             let state = self.lock();
-            state
-                .jobs
-                .get(&job)
-                .and_then(|e| apply(e, job, JobEvent::RemoteCreated(task)))
+            state.jobs.get(&job).and_then(|e| apply(e, job, JobEvent::RemoteCreated(task)))
         };
         if let Some(next) = next {
             self.journal.record(job, &next).await;

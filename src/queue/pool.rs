@@ -36,12 +36,7 @@ impl Pool {
     pub fn new(specs: Vec<LaneSpec>) -> Self {
         let lanes = specs
             .into_iter()
-            .map(|spec| Lane {
-                spec,
-                running: 0,
-                refused: None,
-                busy_until: None,
-            })
+            .map(|spec| Lane { spec, running: 0, refused: None, busy_until: None })
             .collect();
         Self { lanes }
     }
@@ -56,10 +51,7 @@ impl Pool {
             .min_by(|a, b| {
                 let load_a = a.running * b.spec.capacity;
                 let load_b = b.running * a.spec.capacity;
-                load_a
-                    .cmp(&load_b)
-                    .then(a.running.cmp(&b.running))
-                    .then(a.spec.id.cmp(&b.spec.id))
+                load_a.cmp(&load_b).then(a.running.cmp(&b.running)).then(a.spec.id.cmp(&b.spec.id))
             })
             .map(|l| l.spec.id)
     }
@@ -92,9 +84,7 @@ impl Pool {
 
     /// Whether any lane can still ever run a job.
     pub fn any_usable(&self) -> bool {
-        self.lanes
-            .iter()
-            .any(|l| l.refused.is_none() && l.spec.capacity > 0)
+        self.lanes.iter().any(|l| l.refused.is_none() && l.spec.capacity > 0)
     }
 
     /// The earliest moment a backed-off lane with a free slot becomes usable again.

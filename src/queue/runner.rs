@@ -33,35 +33,16 @@ enum Stop {
 impl Run {
     #[tracing::instrument(name = "job", skip_all, fields(job = %self.id, lane = %self.lane))]
     pub async fn execute(self) {
-        let Run {
-            shared,
-            id,
-            lane,
-            input,
-            resume,
-            cancel,
-            slot,
-        } = self;
+        let Run { shared, id, lane, input, resume, cancel, slot } = self;
         let started = Instant::now();
         if resume.is_none() {
-            let state = JobState::Running {
-                lane,
-                remote_task: None,
-                started_at: std::time::SystemTime::now(),
-            };
+            let state =
+                JobState::Running { lane, remote_task: None, started_at: std::time::SystemTime::now() };
             shared.journal.record(id, &state).await;
         }
         let listener: Arc<dyn RunListener> = shared.clone();
-        let ctx = RunContext::new(
-            id,
-            lane,
-            input,
-            resume,
-            cancel.clone(),
-            shared.suspend.clone(),
-            listener,
-            slot,
-        );
+        let ctx =
+            RunContext::new(id, lane, input, resume, cancel.clone(), shared.suspend.clone(), listener, slot);
         let engine = Arc::clone(&shared.engine);
         // Its own task, so that a panic in the engine is an error here, not a lost job.
         let mut run = tokio::spawn(async move { engine.run(ctx).await });
@@ -112,10 +93,7 @@ async fn finish(
         (Stop::Cancelled, _) | (_, Ok(Err(EngineError::Cancelled))) => JobEvent::Cancelled,
         (_, Ok(Err(EngineError::LaneBusy { retry_after }))) => {
             tracing::info!(?retry_after, "lane busy on the provider; requeued");
-            shared
-                .lock()
-                .pool
-                .back_off(lane, Instant::now() + retry_after);
+            shared.lock().pool.back_off(lane, Instant::now() + retry_after);
             return shared.requeue(id).await;
         }
         (_, Ok(Err(EngineError::LaneRefused(why)))) => {
@@ -126,9 +104,7 @@ async fn finish(
         (_, Ok(Err(EngineError::Failed(reason)))) => JobEvent::Failed(reason),
         (_, Err(e)) => {
             tracing::error!("the job's task died: {e}");
-            JobEvent::Failed(FailReason::Internal(
-                "the job's task stopped unexpectedly".into(),
-            ))
+            JobEvent::Failed(FailReason::Internal("the job's task stopped unexpectedly".into()))
         }
     };
     tracing::info!(?elapsed, outcome = event.name(), "job ended");

@@ -14,8 +14,8 @@ pub mod progress;
 pub mod webhook;
 pub mod wire;
 
+pub use crate::provider_http::RetryPolicy;
 pub use client::{AccountStatus, ClientOptions, NodeInput, RunningHubClient};
 pub use error::{ErrorAction, RhError};
 pub use progress::{TaskOutput, TaskProgress};
-pub use crate::provider_http::RetryPolicy;
 pub use webhook::{WebhookEvent, parse_webhook};

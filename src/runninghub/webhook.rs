@@ -8,8 +8,8 @@ use serde_json::Value;
 use super::error::RhError;
 use super::progress::TaskProgress;
 use super::wire::{Envelope, WebhookBody};
-use crate::provider_http::ProviderError;
 use crate::job::RemoteTaskId;
+use crate::provider_http::ProviderError;
 
 /// A parsed webhook call: which task, and what the callback claims happened to it.
 #[derive(Clone, Debug, PartialEq)]

@@ -43,14 +43,21 @@ where
         Box::pin(async move { Ok(self.store.remove_dialogue(chat_id.0).await?) })
     }
 
-    fn update_dialogue(self: Arc<Self>, chat_id: ChatId, dialogue: D) -> BoxFuture<'static, Result<(), DialogueError>> {
+    fn update_dialogue(
+        self: Arc<Self>,
+        chat_id: ChatId,
+        dialogue: D,
+    ) -> BoxFuture<'static, Result<(), DialogueError>> {
         Box::pin(async move {
             let json = serde_json::to_string(&dialogue)?;
             Ok(self.store.set_dialogue(chat_id.0, &json).await?)
         })
     }
 
-    fn get_dialogue(self: Arc<Self>, chat_id: ChatId) -> BoxFuture<'static, Result<Option<D>, DialogueError>> {
+    fn get_dialogue(
+        self: Arc<Self>,
+        chat_id: ChatId,
+    ) -> BoxFuture<'static, Result<Option<D>, DialogueError>> {
         Box::pin(async move {
             match self.store.dialogue(chat_id.0).await? {
                 None => Ok(None),

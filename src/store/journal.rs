@@ -11,7 +11,9 @@ impl Store {
         let id = job.0 as i64;
         let now = now_ms();
         let query = match state {
-            JobState::Queued { .. } => sqlx::query("UPDATE jobs SET state = 'queued', lane = NULL WHERE id = ?").bind(id),
+            JobState::Queued { .. } => {
+                sqlx::query("UPDATE jobs SET state = 'queued', lane = NULL WHERE id = ?").bind(id)
+            }
             JobState::Running { lane, remote_task: None, .. } => sqlx::query(
                 "UPDATE jobs SET state = 'running', lane = ?, attempts = attempts + 1,
                  started_at = COALESCE(started_at, ?) WHERE id = ?",
@@ -29,22 +31,26 @@ impl Store {
                 let dir = self.job_dir(job);
                 let name = format!("result.{}", output.extension);
                 let path = dir.join(&name);
-                tokio::fs::create_dir_all(&dir).await.map_err(super::io(format!("creating {}", dir.display())))?;
+                tokio::fs::create_dir_all(&dir)
+                    .await
+                    .map_err(super::io(format!("creating {}", dir.display())))?;
                 super::write_synced(&path, &output.image).await?;
                 sqlx::query("UPDATE jobs SET state = 'done', result_path = ?, finished_at = ? WHERE id = ?")
                     .bind(name)
                     .bind(now)
                     .bind(id)
             }
-            JobState::Failed(reason) => {
-                sqlx::query("UPDATE jobs SET state = 'failed', error_kind = ?, error = ?, finished_at = ? WHERE id = ?")
-                    .bind(reason.kind())
-                    .bind(reason.detail())
+            JobState::Failed(reason) => sqlx::query(
+                "UPDATE jobs SET state = 'failed', error_kind = ?, error = ?, finished_at = ? WHERE id = ?",
+            )
+            .bind(reason.kind())
+            .bind(reason.detail())
+            .bind(now)
+            .bind(id),
+            JobState::Cancelled => {
+                sqlx::query("UPDATE jobs SET state = 'cancelled', finished_at = ? WHERE id = ?")
                     .bind(now)
                     .bind(id)
-            }
-            JobState::Cancelled => {
-                sqlx::query("UPDATE jobs SET state = 'cancelled', finished_at = ? WHERE id = ?").bind(now).bind(id)
             }
         };
         query.execute(self.pool()).await?;

@@ -21,8 +21,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sqlx::Row;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
 use tokio::io::AsyncWriteExt;
 
@@ -38,10 +37,7 @@ pub enum StoreError {
     #[error("job store migrations: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("job store: {what}: {source}")]
-    Io {
-        what: String,
-        source: std::io::Error,
-    },
+    Io { what: String, source: std::io::Error },
 }
 
 fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> StoreError {
@@ -106,9 +102,7 @@ pub struct Store {
 }
 
 pub(crate) fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
 impl Store {
@@ -124,15 +118,9 @@ impl Store {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(30))
             .foreign_keys(true);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(options)
-            .await?;
+        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
-        Ok(Self {
-            pool,
-            data_dir: data_dir.to_owned(),
-        })
+        Ok(Self { pool, data_dir: data_dir.to_owned() })
     }
 
     /// Waits for in-flight writes and closes the database (at shutdown).
@@ -152,16 +140,12 @@ impl Store {
         product: &InputImage,
         background: &InputImage,
     ) -> Result<(JobId, JobInput), StoreError> {
-        let names = [
-            format!("product.{}", product.extension()),
-            format!("background.{}", background.extension()),
-        ];
+        let names =
+            [format!("product.{}", product.extension()), format!("background.{}", background.extension())];
         let id = self.insert_row(new, &names).await?;
         let dir = self.job_dir(id);
         let written = async {
-            tokio::fs::create_dir_all(&dir)
-                .await
-                .map_err(io(format!("creating {}", dir.display())))?;
+            tokio::fs::create_dir_all(&dir).await.map_err(io(format!("creating {}", dir.display())))?;
             write_synced(&dir.join(&names[0]), product.bytes()).await?;
             write_synced(&dir.join(&names[1]), background.bytes()).await
         }
@@ -178,16 +162,12 @@ impl Store {
         earlier: &StoredJob,
     ) -> Result<(JobId, JobInput), StoreError> {
         let sources = [&earlier.product_path, &earlier.background_path];
-        let names = sources.map(|p| {
-            p.file_name()
-                .map_or_else(|| "image".to_owned(), |n| n.to_string_lossy().into_owned())
-        });
+        let names = sources
+            .map(|p| p.file_name().map_or_else(|| "image".to_owned(), |n| n.to_string_lossy().into_owned()));
         let id = self.insert_row(new, &names).await?;
         let dir = self.job_dir(id);
         let linked = async {
-            tokio::fs::create_dir_all(&dir)
-                .await
-                .map_err(io(format!("creating {}", dir.display())))?;
+            tokio::fs::create_dir_all(&dir).await.map_err(io(format!("creating {}", dir.display())))?;
             for (source, name) in sources.iter().zip(&names) {
                 let target = dir.join(name);
                 if tokio::fs::hard_link(source, &target).await.is_err() {
@@ -204,16 +184,9 @@ impl Store {
     }
 
     /// Removes a job whose images could not be written: it was never acknowledged.
-    async fn forget_if_failed(
-        &self,
-        id: JobId,
-        written: Result<(), StoreError>,
-    ) -> Result<(), StoreError> {
+    async fn forget_if_failed(&self, id: JobId, written: Result<(), StoreError>) -> Result<(), StoreError> {
         if written.is_err() {
-            let _ = sqlx::query("DELETE FROM jobs WHERE id = ?")
-                .bind(id.0 as i64)
-                .execute(&self.pool)
-                .await;
+            let _ = sqlx::query("DELETE FROM jobs WHERE id = ?").bind(id.0 as i64).execute(&self.pool).await;
             let _ = tokio::fs::remove_dir_all(self.job_dir(id)).await;
         }
         written
@@ -322,7 +295,9 @@ impl Store {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
             Err(e) => return Err(io(format!("listing {}", dir.display()))(e)),
         };
-        while let Some(entry) = entries.next_entry().await.map_err(io(format!("listing {}", dir.display())))? {
+        while let Some(entry) =
+            entries.next_entry().await.map_err(io(format!("listing {}", dir.display())))?
+        {
             let old = entry
                 .metadata()
                 .await
@@ -339,12 +314,10 @@ impl Store {
 
     /// The stored dialogue state of a chat (JSON, owned by the bot).
     pub async fn dialogue(&self, chat_id: i64) -> Result<Option<String>, StoreError> {
-        Ok(
-            sqlx::query_scalar("SELECT state FROM dialogues WHERE chat_id = ?")
-                .bind(chat_id)
-                .fetch_optional(&self.pool)
-                .await?,
-        )
+        Ok(sqlx::query_scalar("SELECT state FROM dialogues WHERE chat_id = ?")
+            .bind(chat_id)
+            .fetch_optional(&self.pool)
+            .await?)
     }
 
     pub async fn set_dialogue(&self, chat_id: i64, state: &str) -> Result<(), StoreError> {
@@ -361,10 +334,7 @@ impl Store {
     }
 
     pub async fn remove_dialogue(&self, chat_id: i64) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM dialogues WHERE chat_id = ?")
-            .bind(chat_id)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query("DELETE FROM dialogues WHERE chat_id = ?").bind(chat_id).execute(&self.pool).await?;
         Ok(())
     }
 

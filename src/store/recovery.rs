@@ -24,9 +24,9 @@ pub struct Recovered {
 /// `queue`.
 pub fn recover(unfinished: Vec<StoredJob>, queue: &JobQueue) -> Recovered {
     let mut recovered = Recovered::default();
-    let (resumable, rest): (Vec<_>, Vec<_>) = unfinished
-        .into_iter()
-        .partition(|job| job.state == StoredState::Running && job.remote_task.is_some() && job.lane.is_some());
+    let (resumable, rest): (Vec<_>, Vec<_>) = unfinished.into_iter().partition(|job| {
+        job.state == StoredState::Running && job.remote_task.is_some() && job.lane.is_some()
+    });
     // Provider tasks first: they already hold a slot on their account.
     for job in resumable {
         let (Some(lane), Some(task)) = (job.lane, job.remote_task.clone()) else { continue };

@@ -74,11 +74,7 @@ impl Store {
     pub async fn stats(&self, live: Option<&[LaneLoad]>) -> Result<Stats, StoreError> {
         let now = now_ms();
         let mut periods = Vec::new();
-        for (label, since) in [
-            ("24 h", now - DAY_MS),
-            ("7 days", now - 7 * DAY_MS),
-            ("all time", i64::MIN),
-        ] {
+        for (label, since) in [("24 h", now - DAY_MS), ("7 days", now - 7 * DAY_MS), ("all time", i64::MIN)] {
             let row = sqlx::query(
                 "SELECT COUNT(*) AS jobs,
                         COALESCE(SUM(state = 'done'), 0) AS done,
@@ -158,10 +154,9 @@ impl Store {
             usage.refused = load.refused.clone();
         }
         accounts.sort_by_key(|a| a.lane);
-        let queue_length: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE state = 'queued'")
-                .fetch_one(self.pool())
-                .await?;
+        let queue_length: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE state = 'queued'")
+            .fetch_one(self.pool())
+            .await?;
         Ok(Stats {
             periods,
             failures_by_reason,
@@ -176,9 +171,7 @@ impl Store {
 impl fmt::Display for Stats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for p in &self.periods {
-            let rate = p
-                .success_rate()
-                .map_or("-".to_owned(), |r| format!("{:.0}%", r * 100.0));
+            let rate = p.success_rate().map_or("-".to_owned(), |r| format!("{:.0}%", r * 100.0));
             writeln!(
                 f,
                 "{}: {} jobs, {} done, {} failed, {} cancelled, success {rate}, {} users",
@@ -187,37 +180,21 @@ impl fmt::Display for Stats {
         }
         let secs = |d: Duration| format!("{:.1} s", d.as_secs_f64());
         match self.generation {
-            Some((p50, p95)) => writeln!(
-                f,
-                "generation time (7 days): p50 {}, p95 {}",
-                secs(p50),
-                secs(p95)
-            )?,
+            Some((p50, p95)) => {
+                writeln!(f, "generation time (7 days): p50 {}, p95 {}", secs(p50), secs(p95))?
+            }
             None => writeln!(f, "generation time (7 days): -")?,
         }
         match self.queue_wait {
-            Some((p50, p95)) => writeln!(
-                f,
-                "queue wait (7 days): p50 {}, p95 {}",
-                secs(p50),
-                secs(p95)
-            )?,
+            Some((p50, p95)) => writeln!(f, "queue wait (7 days): p50 {}, p95 {}", secs(p50), secs(p95))?,
             None => writeln!(f, "queue wait (7 days): -")?,
         }
         if !self.failures_by_reason.is_empty() {
-            let list: Vec<String> = self
-                .failures_by_reason
-                .iter()
-                .map(|(k, n)| format!("{k} {n}"))
-                .collect();
+            let list: Vec<String> = self.failures_by_reason.iter().map(|(k, n)| format!("{k} {n}")).collect();
             writeln!(f, "failures by reason (7 days): {}", list.join(", "))?;
         }
         for a in &self.accounts {
-            write!(
-                f,
-                "account {}: {} tasks, {} failures",
-                a.lane, a.tasks, a.failures
-            )?;
+            write!(f, "account {}: {} tasks, {} failures", a.lane, a.tasks, a.failures)?;
             match a.load {
                 Some((running, capacity)) => write!(f, ", running {running}/{capacity}")?,
                 None => write!(f, ", running {}", a.running_stored)?,

@@ -79,7 +79,12 @@ pub fn spawn_on(fake: FakeRunningHub, slots: &[usize], poll: Duration, deadline:
 }
 
 /// The same with every engine setting chosen by the caller (a webhook URL, say).
-pub fn spawn_with(fake: FakeRunningHub, slots: &[usize], settings: RunningHubSettings, deadline: Duration) -> Harness {
+pub fn spawn_with(
+    fake: FakeRunningHub,
+    slots: &[usize],
+    settings: RunningHubSettings,
+    deadline: Duration,
+) -> Harness {
     let accounts = slots
         .iter()
         .enumerate()
@@ -93,7 +98,11 @@ pub fn spawn_with(fake: FakeRunningHub, slots: &[usize], settings: RunningHubSet
     let options = ClientOptions {
         request_timeout: Duration::from_secs(2),
         upload_timeout: Duration::from_secs(5),
-        retry: RetryPolicy { base_delay: Duration::from_millis(5), max_delay: Duration::from_millis(50), ..RetryPolicy::default() },
+        retry: RetryPolicy {
+            base_delay: Duration::from_millis(5),
+            max_delay: Duration::from_millis(50),
+            ..RetryPolicy::default()
+        },
     };
     let client = RunningHubClient::new(&fake.url(), options).expect("client");
     let engine = Arc::new(RunningHubEngine::new(client, accounts, settings));

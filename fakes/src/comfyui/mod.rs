@@ -158,12 +158,20 @@ mod tests {
 
     async fn upload(http: &reqwest::Client, url: &str, name: &str) -> Value {
         let part = reqwest::multipart::Part::bytes(vec![1, 2, 3]).file_name(name.to_owned());
-        let form = reqwest::multipart::Form::new().part("image", part).text("type", "input").text("overwrite", "true");
+        let form = reqwest::multipart::Form::new()
+            .part("image", part)
+            .text("type", "input")
+            .text("overwrite", "true");
         http.post(format!("{url}/upload/image")).multipart(form).send().await.unwrap().json().await.unwrap()
     }
 
     async fn queue_prompt(http: &reqwest::Client, url: &str, prompt: &Value) -> (u16, Value) {
-        let r = http.post(format!("{url}/prompt")).json(&json!({"prompt": prompt, "client_id": "c"})).send().await.unwrap();
+        let r = http
+            .post(format!("{url}/prompt"))
+            .json(&json!({"prompt": prompt, "client_id": "c"}))
+            .send()
+            .await
+            .unwrap();
         (r.status().as_u16(), r.json().await.unwrap())
     }
 
@@ -177,19 +185,28 @@ mod tests {
         let (s1, a) = queue_prompt(&http, &url, &workflow("a.png")).await;
         let (s2, b) = queue_prompt(&http, &url, &workflow("a.png")).await;
         assert_eq!((s1, s2), (200, 200));
-        let (a, b) = (a["prompt_id"].as_str().unwrap().to_owned(), b["prompt_id"].as_str().unwrap().to_owned());
+        let (a, b) =
+            (a["prompt_id"].as_str().unwrap().to_owned(), b["prompt_id"].as_str().unwrap().to_owned());
         let queue: Value = http.get(format!("{url}/queue")).send().await.unwrap().json().await.unwrap();
         assert_eq!(queue["queue_running"][0][1], json!(a));
         assert_eq!(queue["queue_pending"][0][1], json!(b));
-        let history: Value = http.get(format!("{url}/history/{a}")).send().await.unwrap().json().await.unwrap();
+        let history: Value =
+            http.get(format!("{url}/history/{a}")).send().await.unwrap().json().await.unwrap();
         assert_eq!(history, json!({}));
-        assert!(fake.wait_until(|f| f.phase(&b) == Some(PromptPhase::Succeeded), Duration::from_secs(5)).await);
-        let history: Value = http.get(format!("{url}/history/{b}")).send().await.unwrap().json().await.unwrap();
+        assert!(
+            fake.wait_until(|f| f.phase(&b) == Some(PromptPhase::Succeeded), Duration::from_secs(5)).await
+        );
+        let history: Value =
+            http.get(format!("{url}/history/{b}")).send().await.unwrap().json().await.unwrap();
         let image = &history[&b]["outputs"]["9"]["images"][0];
         assert_eq!(history[&b]["status"]["status_str"], "success");
         let view = http
             .get(format!("{url}/view"))
-            .query(&[("filename", image["filename"].as_str().unwrap()), ("subfolder", ""), ("type", "output")])
+            .query(&[
+                ("filename", image["filename"].as_str().unwrap()),
+                ("subfolder", ""),
+                ("type", "output"),
+            ])
             .send()
             .await
             .unwrap();
@@ -205,7 +222,8 @@ mod tests {
         assert_eq!(status, 400);
         assert_eq!(body["error"]["type"], "prompt_outputs_failed_validation");
         assert_eq!(body["node_errors"]["2"]["errors"][0]["type"], "value_not_in_list");
-        let (status, body) = queue_prompt(&http, &url, &json!({"1": {"class_type": "Nope", "inputs": {}}})).await;
+        let (status, body) =
+            queue_prompt(&http, &url, &json!({"1": {"class_type": "Nope", "inputs": {}}})).await;
         assert_eq!(status, 400);
         assert_eq!(body["error"]["type"], "invalid_prompt");
         assert!(fake.prompts().is_empty());
@@ -234,8 +252,11 @@ mod tests {
         assert_eq!(fake.phase(&ids[0]), Some(PromptPhase::Running));
         http.post(format!("{url}/interrupt")).json(&json!({"prompt_id": ids[0]})).send().await.unwrap();
         assert_eq!(fake.phase(&ids[0]), Some(PromptPhase::Interrupted));
-        assert!(fake.wait_until(|f| f.phase(&ids[1]) == Some(PromptPhase::Failed), Duration::from_secs(5)).await);
-        let history: Value = http.get(format!("{url}/history/{}", ids[1])).send().await.unwrap().json().await.unwrap();
+        assert!(
+            fake.wait_until(|f| f.phase(&ids[1]) == Some(PromptPhase::Failed), Duration::from_secs(5)).await
+        );
+        let history: Value =
+            http.get(format!("{url}/history/{}", ids[1])).send().await.unwrap().json().await.unwrap();
         let messages = &history[&ids[1]]["status"]["messages"];
         assert_eq!(messages[1][0], "execution_error");
         assert_eq!(messages[1][1]["exception_message"], "boom");

@@ -84,7 +84,9 @@ async fn upload(AxState(shared): Shr, mut form: Multipart) -> Response {
     let replace = matches!(overwrite.as_deref(), Some("true") | Some("1"));
     if !replace {
         // server.py renames instead of overwriting: "name (1).png".
-        let (stem, ext) = name.rsplit_once('.').map_or((name.clone(), String::new()), |(s, e)| (s.to_owned(), format!(".{e}")));
+        let (stem, ext) = name
+            .rsplit_once('.')
+            .map_or((name.clone(), String::new()), |(s, e)| (s.to_owned(), format!(".{e}")));
         let mut i = 1;
         while state.inputs.contains(&stored(&subfolder, &name)) {
             name = format!("{stem} ({i}){ext}");
@@ -92,7 +94,13 @@ async fn upload(AxState(shared): Shr, mut form: Multipart) -> Response {
         }
     }
     state.inputs.insert(stored(&subfolder, &name));
-    state.uploads.push(UploadRecord { name: name.clone(), subfolder: subfolder.clone(), kind: kind.clone(), overwrite, bytes });
+    state.uploads.push(UploadRecord {
+        name: name.clone(),
+        subfolder: subfolder.clone(),
+        kind: kind.clone(),
+        overwrite,
+        bytes,
+    });
     json_response(StatusCode::OK, json!({"name": name, "subfolder": subfolder, "type": kind}))
 }
 
@@ -163,7 +171,12 @@ async fn prompt(AxState(shared): Shr, body: Bytes) -> Response {
         }
     }
     if !node_errors.is_empty() {
-        return invalid("prompt_outputs_failed_validation", "Prompt outputs failed validation", "", Value::Object(node_errors));
+        return invalid(
+            "prompt_outputs_failed_validation",
+            "Prompt outputs failed validation",
+            "",
+            Value::Object(node_errors),
+        );
     }
     state.next_number += 1;
     let number = state.next_number;

@@ -267,16 +267,17 @@ impl State {
             self.next_file += 1;
             let filename = format!("{prefix}_{:05}_.png", self.next_file);
             self.outputs.insert((filename.clone(), String::new(), kind.to_owned()));
-            outputs.insert(id.clone(), json!({"images": [{"filename": filename, "subfolder": "", "type": kind}]}));
+            outputs.insert(
+                id.clone(),
+                json!({"images": [{"filename": filename, "subfolder": "", "type": kind}]}),
+            );
         }
         Value::Object(outputs)
     }
 
     /// The queue as `GET /queue` shows it.
     pub(crate) fn queue_json(&self) -> Value {
-        let item = |e: &Entry| {
-            json!([e.number, e.id, e.body["prompt"], {"client_id": e.body.get("client_id")}, output_nodes(&e.body["prompt"])])
-        };
+        let item = |e: &Entry| json!([e.number, e.id, e.body["prompt"], {"client_id": e.body.get("client_id")}, output_nodes(&e.body["prompt"])]);
         json!({
             "queue_running": self.running.iter().map(|r| item(&r.entry)).collect::<Vec<_>>(),
             "queue_pending": self.pending.iter().map(item).collect::<Vec<_>>(),
@@ -300,7 +301,9 @@ pub(crate) fn output_nodes(prompt: &Value) -> Vec<String> {
         .map(|nodes| {
             nodes
                 .iter()
-                .filter(|(_, n)| output_kind(n.get("class_type").and_then(Value::as_str).unwrap_or("")).is_some())
+                .filter(|(_, n)| {
+                    output_kind(n.get("class_type").and_then(Value::as_str).unwrap_or("")).is_some()
+                })
                 .map(|(id, _)| id.clone())
                 .collect()
         })

@@ -93,11 +93,8 @@ impl FakeRunningHub {
     /// (re-adding a key updates its limit and keeps its counters).
     pub fn add_account(&self, api_key: &str, max_concurrent: usize) {
         let mut state = self.lock();
-        state
-            .accounts
-            .entry(api_key.to_owned())
-            .and_modify(|a| a.max_concurrent = max_concurrent)
-            .or_insert(Account {
+        state.accounts.entry(api_key.to_owned()).and_modify(|a| a.max_concurrent = max_concurrent).or_insert(
+            Account {
                 max_concurrent,
                 error: None,
                 uploads: 0,
@@ -105,7 +102,8 @@ impl FakeRunningHub {
                 over_limit_attempts: 0,
                 remain_coins: 177_814,
                 workflows: None,
-            });
+            },
+        );
     }
 
     /// Makes every call made with `api_key` answer `{"code":code,"msg":msg,"data":null}`
@@ -261,11 +259,7 @@ impl FakeRunningHub {
     }
 
     /// Polls `cond` every 10 ms until it holds (true) or `timeout` passes (false).
-    pub async fn wait_until(
-        &self,
-        mut cond: impl FnMut(&FakeRunningHub) -> bool,
-        timeout: Duration,
-    ) -> bool {
+    pub async fn wait_until(&self, mut cond: impl FnMut(&FakeRunningHub) -> bool, timeout: Duration) -> bool {
         crate::wait::poll_until(|| cond(self), timeout).await
     }
 }

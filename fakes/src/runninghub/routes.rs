@@ -358,16 +358,10 @@ async fn download(AxState(shared): Shr, Path(name): Path<String>) -> Response {
     }
     let state = shared.lock();
     let id = name.strip_suffix(".png").unwrap_or(&name);
-    let succeeded = state
-        .task(id)
-        .is_some_and(|t| t.phase(Instant::now()) == Phase::Done(TaskEnd::Succeeded));
+    let succeeded =
+        state.task(id).is_some_and(|t| t.phase(Instant::now()) == Phase::Done(TaskEnd::Succeeded));
     if !succeeded {
         return (StatusCode::NOT_FOUND, "Not Found").into_response();
     }
-    (
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, "image/png")],
-        state.result_image.clone(),
-    )
-        .into_response()
+    (StatusCode::OK, [(header::CONTENT_TYPE, "image/png")], state.result_image.clone()).into_response()
 }

@@ -134,11 +134,7 @@ impl Task {
                 Outcome::NeverFinish => unreachable!("NeverFinish has no natural end"),
             });
         }
-        if now >= self.created_at + self.script.queued_for {
-            Phase::Running
-        } else {
-            Phase::Queued
-        }
+        if now >= self.created_at + self.script.queued_for { Phase::Running } else { Phase::Queued }
     }
 
     /// The instant it ended, if it has ended by `now`.
@@ -250,10 +246,7 @@ impl State {
 
     /// Unfinished tasks of `key` at `now` (queued or running).
     pub(crate) fn running(&self, key: &str, now: Instant) -> usize {
-        self.tasks
-            .iter()
-            .filter(|t| t.api_key == key && !matches!(t.phase(now), Phase::Done(_)))
-            .count()
+        self.tasks.iter().filter(|t| t.api_key == key && !matches!(t.phase(now), Phase::Done(_))).count()
     }
 
     pub(crate) fn task(&self, id: &str) -> Option<&Task> {

@@ -33,13 +33,7 @@ pub(crate) fn schedule(shared: Arc<Shared>, task_id: String, url: String, at: In
                 }
                 wire::webhook_body(&mut state.quirks, &state.base_url, task, now)
             };
-            let result = shared
-                .http
-                .post(&url)
-                .json(&body)
-                .timeout(Duration::from_secs(5))
-                .send()
-                .await;
+            let result = shared.http.post(&url).json(&body).timeout(Duration::from_secs(5)).send().await;
             let status = result.as_ref().ok().map(|r| r.status().as_u16());
             shared.lock().webhooks.push(WebhookDelivery {
                 task_id: task_id.clone(),

@@ -8,8 +8,8 @@ use std::time::Instant;
 
 use serde_json::{Value, json};
 
-use super::state::{Phase, Quirks, Task, TaskEnd, whole_seconds};
 use super::script::Outcome;
+use super::state::{Phase, Quirks, Task, TaskEnd, whole_seconds};
 
 /// `{"code":…, "msg":…, "data":…}`
 pub(crate) fn envelope(code: i64, msg: &str, data: Value) -> Value {

@@ -7,8 +7,22 @@
 
 /// Tags Telegram's HTML parse mode supports.
 const TAGS: &[&str] = &[
-    "b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "span", "tg-spoiler", "a",
-    "code", "pre", "blockquote", "tg-emoji",
+    "b",
+    "strong",
+    "i",
+    "em",
+    "u",
+    "ins",
+    "s",
+    "strike",
+    "del",
+    "span",
+    "tg-spoiler",
+    "a",
+    "code",
+    "pre",
+    "blockquote",
+    "tg-emoji",
 ];
 
 /// The visible text of `html`, or Telegram's error description.
@@ -55,7 +69,9 @@ pub(crate) fn parse(html: &str) -> Result<String, String> {
                     "gt" => Some('>'),
                     "amp" => Some('&'),
                     "quot" => Some('"'),
-                    e if e.starts_with("#x") => u32::from_str_radix(&e[2..], 16).ok().and_then(char::from_u32),
+                    e if e.starts_with("#x") => {
+                        u32::from_str_radix(&e[2..], 16).ok().and_then(char::from_u32)
+                    }
                     e if e.starts_with('#') => e[1..].parse().ok().and_then(char::from_u32),
                     _ => None,
                 };

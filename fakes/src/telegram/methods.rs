@@ -97,7 +97,11 @@ fn resolve_source(state: &State, params: &Params, value: &str, field: &str) -> R
 
 /// Stores an outgoing photo/document; returns the message's `photo`/`document` JSON and
 /// the document's file name.
-fn store_media(state: &mut State, kind: MessageKind, part: FilePart) -> Result<(Value, Option<String>), ApiError> {
+fn store_media(
+    state: &mut State,
+    kind: MessageKind,
+    part: FilePart,
+) -> Result<(Value, Option<String>), ApiError> {
     let FilePart { bytes, file_name, content_type } = part;
     if kind == MessageKind::Photo {
         check_photo(&bytes)?;
@@ -106,7 +110,11 @@ fn store_media(state: &mut State, kind: MessageKind, part: FilePart) -> Result<(
         return Ok((tj::photo_sizes(&thumb, &full), None));
     }
     if bytes.len() > 50 * 1024 * 1024 {
-        return Err(ApiError { code: 413, description: "Request Entity Too Large".into(), retry_after: None });
+        return Err(ApiError {
+            code: 413,
+            description: "Request Entity Too Large".into(),
+            retry_after: None,
+        });
     }
     let name = file_name.unwrap_or_else(|| "file".to_owned());
     let ext = name.rsplit_once('.').map_or("bin", |(_, e)| e).to_owned();
@@ -177,9 +185,7 @@ pub(crate) fn handle(state: &mut State, method: &str, p: &Params) -> Res {
                     *answered = true;
                     Ok(json!(true))
                 }
-                _ => Err(bad_request(
-                    "query is too old and response timeout expired or query ID is invalid",
-                )),
+                _ => Err(bad_request("query is too old and response timeout expired or query ID is invalid")),
             }
         }
         "SendChatAction" => {
@@ -381,7 +387,8 @@ fn edit_media(state: &mut State, p: &Params) -> Res {
     let id = p.i64("message_id").ok_or_else(|| bad_request("message identifier is not specified"))?;
     let reply_markup = p.object("reply_markup");
     check_markup(&reply_markup)?;
-    let media = p.object("media").ok_or_else(|| bad_request("can't parse InputMedia: media not specified"))?;
+    let media =
+        p.object("media").ok_or_else(|| bad_request("can't parse InputMedia: media not specified"))?;
     let kind = match media.get("type").and_then(Value::as_str) {
         Some("photo") => MessageKind::Photo,
         Some("document") => MessageKind::Document,

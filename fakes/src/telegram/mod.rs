@@ -191,7 +191,8 @@ impl FakeTelegram {
         self.messages(chat_id)
             .iter()
             .map(|m| {
-                let buttons: Vec<String> = m.buttons().into_iter().map(|(t, d)| format!("[{t}|{d}]")).collect();
+                let buttons: Vec<String> =
+                    m.buttons().into_iter().map(|(t, d)| format!("[{t}|{d}]")).collect();
                 format!(
                     "#{} {:?}{}{} {:?} {}",
                     m.message_id,

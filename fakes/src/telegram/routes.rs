@@ -192,15 +192,12 @@ async fn download(AxState(shared): Shr, Path((bot, path)): Path<(String, String)
     }
     // axum already percent-decoded the path; decode again only if an encoded slash
     // survived (a client that double-encodes).
-    let path = if path.contains("%2F") || path.contains("%2f") { params::percent_decode(&path) } else { path };
+    let path =
+        if path.contains("%2F") || path.contains("%2f") { params::percent_decode(&path) } else { path };
     let state = shared.lock();
     let file = state.file_by_path.get(&path).and_then(|id| state.files.get(id));
     match file {
-        Some(f) => (
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, "application/octet-stream")],
-            f.bytes.clone(),
-        )
+        Some(f) => (StatusCode::OK, [(header::CONTENT_TYPE, "application/octet-stream")], f.bytes.clone())
             .into_response(),
         None => fail(&not_found()),
     }

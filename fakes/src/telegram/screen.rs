@@ -44,11 +44,8 @@ impl BotMessage {
     /// Inline buttons as `(text, callback_data)` in reading order; URL buttons have
     /// an empty data string.
     pub fn buttons(&self) -> Vec<(String, String)> {
-        let Some(rows) = self
-            .reply_markup
-            .as_ref()
-            .and_then(|m| m.get("inline_keyboard"))
-            .and_then(Value::as_array)
+        let Some(rows) =
+            self.reply_markup.as_ref().and_then(|m| m.get("inline_keyboard")).and_then(Value::as_array)
         else {
             return Vec::new();
         };

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use super::FakeTelegram;
 use super::json as tj;
 use super::state::UserInfo;
-use crate::image_bytes::{solid_png, sniff_mime};
+use crate::image_bytes::{sniff_mime, solid_png};
 
 /// A user of the fake Telegram, acting in a chat (their private chat by default).
 #[derive(Clone, Debug)]
@@ -132,7 +132,8 @@ impl FakeUser {
 
     /// Sends a static sticker.
     pub fn send_sticker(&self) -> i64 {
-        let stored = self.tg.lock().store_file(Bytes::from(solid_png(64, 64, [0, 200, 0])), "stickers", "webp");
+        let stored =
+            self.tg.lock().store_file(Bytes::from(solid_png(64, 64, [0, 200, 0])), "stickers", "webp");
         self.send(json!({ "sticker": {
             "file_id": stored.file_id, "file_unique_id": stored.unique_id,
             "file_size": stored.bytes.len(), "width": 512, "height": 512,

@@ -66,17 +66,12 @@ pub async fn cancel(
 /// Back to the start of the conversation, removing a product photo that waited for its
 /// background.
 pub(crate) async fn forget_step(dialogue: &BotDialogue, state: State) -> Result<(), HandlerError> {
-    if let State::AwaitingBackground {
-        product: PendingProduct(path),
-    } = state
+    if let State::AwaitingBackground { product: PendingProduct(path) } = state
         && let Err(e) = tokio::fs::remove_file(&path).await
     {
         tracing::debug!("removing {}: {e}", path.display());
     }
-    dialogue
-        .update(State::Start)
-        .await
-        .map_err(HandlerError::dialogue)
+    dialogue.update(State::Start).await.map_err(HandlerError::dialogue)
 }
 
 /// `/stats` from a user listed in `ADMIN_IDS`. For anyone else the text is not a command

@@ -41,13 +41,7 @@ async fn take_picture(
         Ok(image) => Ok(Some(image)),
         Err(e) => {
             tracing::info!(chat = %msg.chat.id, "picture refused: {e}");
-            reply(
-                bot,
-                ctx,
-                msg.chat.id,
-                messages::refusal(lang_of(msg), &e.refusal),
-            )
-            .await?;
+            reply(bot, ctx, msg.chat.id, messages::refusal(lang_of(msg), &e.refusal)).await?;
             Ok(None)
         }
     }
@@ -68,18 +62,10 @@ pub async fn receive_product(
     let path = dir.join(format!("{}-{}.{}", msg.chat.id, msg.id, image.extension()));
     tokio::fs::write(&path, image.bytes()).await?;
     dialogue
-        .update(State::AwaitingBackground {
-            product: PendingProduct(path),
-        })
+        .update(State::AwaitingBackground { product: PendingProduct(path) })
         .await
         .map_err(HandlerError::dialogue)?;
-    reply(
-        &bot,
-        &ctx,
-        msg.chat.id,
-        messages::ask_background(lang_of(&msg)),
-    )
-    .await
+    reply(&bot, &ctx, msg.chat.id, messages::ask_background(lang_of(&msg))).await
 }
 
 /// The background: the job and both images go into the store, then into the queue.
@@ -98,10 +84,7 @@ pub async fn receive_background(
         return Ok(());
     };
     // The next picture starts a new product, whatever happens to this job.
-    dialogue
-        .update(State::Start)
-        .await
-        .map_err(HandlerError::dialogue)?;
+    dialogue.update(State::Start).await.map_err(HandlerError::dialogue)?;
     let new = NewJob {
         user_id: owner.0 as i64,
         chat_id: msg.chat.id.0,
@@ -110,11 +93,9 @@ pub async fn receive_background(
         parent: None,
     };
     let accepted = match read_pending(&product.0).await {
-        Ok(product_image) => ctx
-            .store
-            .create_job(&new, &product_image, &background)
-            .await
-            .map_err(|e| e.to_string()),
+        Ok(product_image) => {
+            ctx.store.create_job(&new, &product_image, &background).await.map_err(|e| e.to_string())
+        }
         Err(e) => Err(e),
     };
     let (id, input) = match accepted {
@@ -183,12 +164,7 @@ async fn owned_job(ctx: &BotContext, id: JobId, user: UserId) -> Result<JobRecor
 }
 
 /// Anything else: a hint of what the current step expects.
-pub async fn hint(
-    bot: TgBot,
-    state: State,
-    msg: Message,
-    ctx: Arc<BotContext>,
-) -> Result<(), HandlerError> {
+pub async fn hint(bot: TgBot, state: State, msg: Message, ctx: Arc<BotContext>) -> Result<(), HandlerError> {
     let lang = lang_of(&msg);
     let text = match state {
         State::Start => messages::hint_product(lang),
@@ -198,11 +174,7 @@ pub async fn hint(
 }
 
 /// A button press: parsed, checked against the job's owner, then done.
-pub async fn button(
-    bot: TgBot,
-    query: CallbackQuery,
-    ctx: Arc<BotContext>,
-) -> Result<(), HandlerError> {
+pub async fn button(bot: TgBot, query: CallbackQuery, ctx: Arc<BotContext>) -> Result<(), HandlerError> {
     let user = query.from.id;
     let lang = Lang::from_code(query.from.language_code.as_deref());
     let Some(action) = query.data.as_deref().and_then(Action::parse) else {
@@ -212,15 +184,9 @@ pub async fn button(
     let Some(job) = action.job() else {
         // New photo: the chat of the pressed message starts over (the presser's private
         // chat if Telegram did not say).
-        let chat = query
-            .message
-            .as_ref()
-            .map_or(ChatId::from(user), |m| m.chat().id);
+        let chat = query.message.as_ref().map_or(ChatId::from(user), |m| m.chat().id);
         let dialogue = Dialogue::new(Arc::clone(&ctx.dialogues), chat);
-        let state = dialogue
-            .get_or_default()
-            .await
-            .map_err(HandlerError::dialogue)?;
+        let state = dialogue.get_or_default().await.map_err(HandlerError::dialogue)?;
         super::base::forget_step(&dialogue, state).await?;
         answer(&bot, &query, messages::answer_new_photo(lang), false).await?;
         return reply(&bot, &ctx, chat, messages::ask_product(lang)).await;
@@ -290,18 +256,8 @@ pub async fn button(
     }
 }
 
-async fn answer(
-    bot: &TgBot,
-    query: &CallbackQuery,
-    text: &str,
-    alert: bool,
-) -> Result<(), HandlerError> {
-    crate::bot::retry::send(
-        bot.answer_callback_query(query.id.clone())
-            .text(text)
-            .show_alert(alert),
-    )
-    .await?;
+async fn answer(bot: &TgBot, query: &CallbackQuery, text: &str, alert: bool) -> Result<(), HandlerError> {
+    crate::bot::retry::send(bot.answer_callback_query(query.id.clone()).text(text).show_alert(alert)).await?;
     Ok(())
 }
 
@@ -311,8 +267,7 @@ async fn remove_buttons(bot: &TgBot, query: &CallbackQuery) {
         return;
     };
     if let Err(e) =
-        crate::bot::retry::send(bot.edit_message_reply_markup(message.chat().id, message.id()))
-            .await
+        crate::bot::retry::send(bot.edit_message_reply_markup(message.chat().id, message.id())).await
     {
         tracing::debug!("removing buttons: {e}");
     }

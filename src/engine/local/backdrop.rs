@@ -65,7 +65,9 @@ impl BackdropModel {
         let mut scale = robust_scale(&res, f32::INFINITY);
         for _ in 0..5 {
             let cut = (3.0 * scale).max(6.0);
-            let Some(next) = Self::least_squares(samples.iter().zip(&res).filter(|(_, r)| **r < cut).map(|(s, _)| s)) else {
+            let Some(next) =
+                Self::least_squares(samples.iter().zip(&res).filter(|(_, r)| **r < cut).map(|(s, _)| s))
+            else {
                 break;
             };
             model = next;

@@ -134,7 +134,13 @@ pub const SURELY_BACKDROP: f32 = 3.0;
 /// `plain` is the pixel's Lab distance to the backdrop and `s` the ratio of its luminance
 /// to the backdrop's: a row loop computes both for every pixel anyway.
 #[inline]
-pub fn shadow_aware_distance(plain: f32, s: f32, pixel_lab: [f32; 3], bg_lin: [f32; 3], bg_lab: [f32; 3]) -> f32 {
+pub fn shadow_aware_distance(
+    plain: f32,
+    s: f32,
+    pixel_lab: [f32; 3],
+    bg_lin: [f32; 3],
+    bg_lab: [f32; 3],
+) -> f32 {
     if plain < SURELY_BACKDROP || !(DARKEST_SHADOW..1.0).contains(&s) {
         return plain;
     }

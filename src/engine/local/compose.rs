@@ -78,9 +78,7 @@ fn place(bbox: (u32, u32, u32, u32), sw: u32, sh: u32) -> Placement {
 /// Lowest product row of each column of the placed product.
 fn footprint(product: &RgbaImage) -> Vec<Option<u32>> {
     let (w, h) = product.dimensions();
-    (0..w)
-        .map(|x| (0..h).rev().find(|&y| product.get_pixel(x, y)[3] > 128))
-        .collect()
+    (0..w).map(|x| (0..h).rev().find(|&y| product.get_pixel(x, y)[3] > 128)).collect()
 }
 
 fn darken(scene: &mut RgbImage, layer: &ShadowLayer) {
@@ -88,25 +86,28 @@ fn darken(scene: &mut RgbImage, layer: &ShadowLayer) {
     let x_start = layer.x0.max(0);
     let x_end = (layer.x0 + (layer.plane.width as f32 * layer.step) as i64).min(i64::from(sw));
     let y_start = layer.y0.max(0) as usize;
-    let y_end = ((layer.y0 + (layer.plane.height as f32 * layer.step) as i64).min(i64::from(sh))).max(0) as usize;
+    let y_end =
+        ((layer.y0 + (layer.plane.height as f32 * layer.step) as i64).min(i64::from(sh))).max(0) as usize;
     if x_start >= x_end || y_start >= y_end {
         return;
     }
     let row_len = sw as usize * 3;
-    scene.as_mut().par_chunks_mut(row_len).enumerate().skip(y_start).take(y_end - y_start).for_each(|(y, row)| {
-        for x in x_start..x_end {
-            let d = layer.at(x, y as i64).clamp(0.0, 0.95);
-            if d <= 0.001 {
-                continue;
+    scene.as_mut().par_chunks_mut(row_len).enumerate().skip(y_start).take(y_end - y_start).for_each(
+        |(y, row)| {
+            for x in x_start..x_end {
+                let d = layer.at(x, y as i64).clamp(0.0, 0.95);
+                if d <= 0.001 {
+                    continue;
+                }
+                // Darkening is multiplicative in linear light; in sRGB that is about a power 1/2.2.
+                let k = (1.0 - d).powf(1.0 / 2.2);
+                let i = x as usize * 3;
+                for c in 0..3 {
+                    row[i + c] = (f32::from(row[i + c]) * k).round() as u8;
+                }
             }
-            // Darkening is multiplicative in linear light; in sRGB that is about a power 1/2.2.
-            let k = (1.0 - d).powf(1.0 / 2.2);
-            let i = x as usize * 3;
-            for c in 0..3 {
-                row[i + c] = (f32::from(row[i + c]) * k).round() as u8;
-            }
-        }
-    });
+        },
+    );
 }
 
 /// Mean linear colour of the scene around where the product stands.
@@ -173,7 +174,12 @@ fn wrap_maps(scene: &RgbImage, product: &RgbaImage, p: &Placement) -> Wrap {
     let amount = Plane {
         width: w,
         height: h,
-        data: alpha.data.iter().zip(&blurred.data).map(|(a, b)| WRAP * a * (1.0 - b).clamp(0.0, 1.0)).collect(),
+        data: alpha
+            .data
+            .iter()
+            .zip(&blurred.data)
+            .map(|(a, b)| WRAP * a * (1.0 - b).clamp(0.0, 1.0))
+            .collect(),
     };
     let scene_planes = [0usize, 1, 2].map(|c| {
         let plane = Plane::from_fn(w, h, |i, j| {
@@ -196,29 +202,31 @@ fn blend(scene: &mut RgbImage, product: &RgbaImage, p: &Placement, lut: &[[u8; 2
     if y_start >= y_end {
         return;
     }
-    scene.as_mut().par_chunks_mut(row_len).enumerate().skip(y_start).take(y_end - y_start).for_each(|(y, row)| {
-        let py = (y as i64 - p.y) as u32;
-        let fy = (py as f32 + 0.5) / wrap.step;
-        for px in 0..pw {
-            let x = p.x + i64::from(px);
-            if x < 0 || x >= i64::from(sw) {
-                continue;
+    scene.as_mut().par_chunks_mut(row_len).enumerate().skip(y_start).take(y_end - y_start).for_each(
+        |(y, row)| {
+            let py = (y as i64 - p.y) as u32;
+            let fy = (py as f32 + 0.5) / wrap.step;
+            for px in 0..pw {
+                let x = p.x + i64::from(px);
+                if x < 0 || x >= i64::from(sw) {
+                    continue;
+                }
+                let src = product.get_pixel(px, py);
+                let a = f32::from(src[3]) / 255.0;
+                if a <= 0.0 {
+                    continue;
+                }
+                let fx = (px as f32 + 0.5) / wrap.step;
+                let k = wrap.amount.sample(fx, fy).clamp(0.0, WRAP);
+                let i = x as usize * 3;
+                for c in 0..3 {
+                    let graded = to_lin[lut[c][src[c] as usize] as usize];
+                    let lit = graded * (1.0 - k) + wrap.scene[c].sample(fx, fy) * k;
+                    let under = to_lin[row[i + c] as usize];
+                    let v = lit * a + under * (1.0 - a);
+                    row[i + c] = (super::color::linear_to_srgb(v) * 255.0).round() as u8;
+                }
             }
-            let src = product.get_pixel(px, py);
-            let a = f32::from(src[3]) / 255.0;
-            if a <= 0.0 {
-                continue;
-            }
-            let fx = (px as f32 + 0.5) / wrap.step;
-            let k = wrap.amount.sample(fx, fy).clamp(0.0, WRAP);
-            let i = x as usize * 3;
-            for c in 0..3 {
-                let graded = to_lin[lut[c][src[c] as usize] as usize];
-                let lit = graded * (1.0 - k) + wrap.scene[c].sample(fx, fy) * k;
-                let under = to_lin[row[i + c] as usize];
-                let v = lit * a + under * (1.0 - a);
-                row[i + c] = (super::color::linear_to_srgb(v) * 255.0).round() as u8;
-            }
-        }
-    });
+        },
+    );
 }

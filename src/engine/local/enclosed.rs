@@ -74,9 +74,14 @@ pub fn enclosed_parts(body: &[bool], w: usize, h: usize, ev: &Evidence) -> Vec<b
         let (mut rim, mut open, mut outlined) = (0usize, 0usize, 0usize);
         for &i in comp {
             let (x, y) = (i % w, i / w);
-            for j in [(x > 0).then(|| i - 1), (x + 1 < w).then(|| i + 1), (y > 0).then(|| i - w), (y + 1 < h).then(|| i + w)]
-                .into_iter()
-                .flatten()
+            for j in [
+                (x > 0).then(|| i - 1),
+                (x + 1 < w).then(|| i + 1),
+                (y > 0).then(|| i - w),
+                (y + 1 < h).then(|| i + w),
+            ]
+            .into_iter()
+            .flatten()
             {
                 if labels[j] != label {
                     rim += 1;
@@ -87,7 +92,10 @@ pub fn enclosed_parts(body: &[bool], w: usize, h: usize, ev: &Evidence) -> Vec<b
         }
         if std::env::var_os("BACKDROP_DEBUG").is_some() {
             let mean = comp.iter().map(|&i| ev.plain[i]).sum::<f32>() / comp.len() as f32;
-            eprintln!("enclosed: {} px, rim {rim}, open {open}, outlined {outlined}, mean dE {mean:.2}", comp.len());
+            eprintln!(
+                "enclosed: {} px, rim {rim}, open {open}, outlined {outlined}, mean dE {mean:.2}",
+                comp.len()
+            );
         }
         if open as f32 >= MAX_OPEN_SHARE * rim as f32 {
             continue;
@@ -109,7 +117,9 @@ fn bridge(spans: &[(usize, usize)], radius: usize) -> Vec<(usize, usize)> {
         .map(|k| {
             let lo = k.saturating_sub(radius);
             let hi = (k + radius + 1).min(spans.len());
-            spans[lo..hi].iter().fold((usize::MAX, 0), |acc, s| if s.0 > s.1 { acc } else { (acc.0.min(s.0), acc.1.max(s.1)) })
+            spans[lo..hi].iter().fold((usize::MAX, 0), |acc, s| {
+                if s.0 > s.1 { acc } else { (acc.0.min(s.0), acc.1.max(s.1)) }
+            })
         })
         .collect()
 }
@@ -156,9 +166,14 @@ pub fn within_hull(body: &[bool], w: usize, h: usize, ev: &Evidence) -> Vec<bool
         let (mut rim, mut open, mut soft) = (0usize, 0usize, 0usize);
         for &i in comp {
             let (x, y) = (i % w, i / w);
-            for j in [(x > 0).then(|| i - 1), (x + 1 < w).then(|| i + 1), (y > 0).then(|| i - w), (y + 1 < h).then(|| i + w)]
-                .into_iter()
-                .flatten()
+            for j in [
+                (x > 0).then(|| i - 1),
+                (x + 1 < w).then(|| i + 1),
+                (y > 0).then(|| i - w),
+                (y + 1 < h).then(|| i + w),
+            ]
+            .into_iter()
+            .flatten()
             {
                 if labels[j] != label {
                     rim += 1;
@@ -171,7 +186,8 @@ pub fn within_hull(body: &[bool], w: usize, h: usize, ev: &Evidence) -> Vec<bool
             eprintln!("in hull: {} px, rim {rim}, open {open}, soft {soft}", comp.len());
         }
         let bordered = rim - open;
-        if (open as f32) < MAX_HULL_OPEN_SHARE * rim as f32 && soft as f32 >= MIN_SOFT_SHARE * bordered as f32 {
+        if (open as f32) < MAX_HULL_OPEN_SHARE * rim as f32 && soft as f32 >= MIN_SOFT_SHARE * bordered as f32
+        {
             for &i in comp {
                 fill[i] = true;
             }

@@ -46,7 +46,9 @@ impl Engine for LocalEngine {
         match result {
             Ok(Ok((bytes, extension))) => Ok(JobOutput { image: bytes, extension }),
             Ok(Err(e)) => Err(EngineError::Failed(e.into())),
-            Err(join) => Err(EngineError::Failed(FailReason::Internal(format!("the image task failed: {join}")))),
+            Err(join) => {
+                Err(EngineError::Failed(FailReason::Internal(format!("the image task failed: {join}"))))
+            }
         }
     }
 }

@@ -36,7 +36,12 @@ pub fn score(pred: &GrayImage, truth: &GrayImage) -> Result<Scores, SizeMismatch
     let inter = p.iter().zip(&t).filter(|(a, b)| **a && **b).count();
     let union = p.iter().zip(&t).filter(|(a, b)| **a || **b).count();
     let iou = if union == 0 { 1.0 } else { inter as f64 / union as f64 };
-    let sad = pred.as_raw().iter().zip(truth.as_raw()).map(|(a, b)| (f64::from(*a) - f64::from(*b)).abs() / 255.0).sum::<f64>()
+    let sad = pred
+        .as_raw()
+        .iter()
+        .zip(truth.as_raw())
+        .map(|(a, b)| (f64::from(*a) - f64::from(*b)).abs() / 255.0)
+        .sum::<f64>()
         / 1000.0;
     let bp = boundary(&p, w, h);
     let bt = boundary(&t, w, h);
@@ -64,7 +69,10 @@ fn boundary(mask: &[bool], w: usize, h: usize) -> Vec<bool> {
                 return false;
             }
             let (x, y) = (i % w, i / w);
-            (x > 0 && !mask[i - 1]) || (x + 1 < w && !mask[i + 1]) || (y > 0 && !mask[i - w]) || (y + 1 < h && !mask[i + w])
+            (x > 0 && !mask[i - 1])
+                || (x + 1 < w && !mask[i + 1])
+                || (y > 0 && !mask[i - w])
+                || (y + 1 < h && !mask[i + w])
         })
         .collect()
 }

@@ -23,40 +23,47 @@ pub struct Features {
 pub fn features(rgb8: &[u8], w: usize, h: usize) -> Features {
     let n = w * h;
     let lut = lin_of_ninths();
-    let [mut r, mut g, mut b, mut lr, mut lg, mut lb, mut l, mut a, mut bb] = std::array::from_fn(|_| vec![0.0f32; n]);
+    let [mut r, mut g, mut b, mut lr, mut lg, mut lb, mut l, mut a, mut bb] =
+        std::array::from_fn(|_| vec![0.0f32; n]);
     if n == 0 || rgb8.len() < 3 * n {
         let rgb = [r, g, b].map(|data| Plane { width: w, height: h, data });
         return Features { rgb, lin: [lr, lg, lb], lab: [l, a, bb], gradient: vec![0.0; n] };
     }
-    par_row_bands([&mut r, &mut g, &mut b, &mut lr, &mut lg, &mut lb, &mut l, &mut a, &mut bb], w, h, |y0, band| {
-        let [r, g, b, lr, lg, lb, l, a, bb] = band;
-        let (srgb, lin, mut lab) = ([r, g, b], [lr, lg, lb], [l, a, bb]);
-        let mut column = vec![0u16; w];
-        for k in 0..srgb[0].len() / w {
-            let y = y0 + k;
-            let rows = [y.saturating_sub(1), y, (y + 1).min(h - 1)].map(|yy| &rgb8[yy * w * 3..(yy + 1) * w * 3]);
-            let span = k * w..(k + 1) * w;
-            for c in 0..3 {
-                // The box is separable and clamps per axis: sum columns, then along the row,
-                // in integers (the sum of nine bytes indexes the linear-light table).
-                for (x, s) in column.iter_mut().enumerate() {
-                    *s = rows.iter().map(|row| u16::from(row[x * 3 + c])).sum();
+    par_row_bands(
+        [&mut r, &mut g, &mut b, &mut lr, &mut lg, &mut lb, &mut l, &mut a, &mut bb],
+        w,
+        h,
+        |y0, band| {
+            let [r, g, b, lr, lg, lb, l, a, bb] = band;
+            let (srgb, lin, mut lab) = ([r, g, b], [lr, lg, lb], [l, a, bb]);
+            let mut column = vec![0u16; w];
+            for k in 0..srgb[0].len() / w {
+                let y = y0 + k;
+                let rows = [y.saturating_sub(1), y, (y + 1).min(h - 1)]
+                    .map(|yy| &rgb8[yy * w * 3..(yy + 1) * w * 3]);
+                let span = k * w..(k + 1) * w;
+                for c in 0..3 {
+                    // The box is separable and clamps per axis: sum columns, then along the row,
+                    // in integers (the sum of nine bytes indexes the linear-light table).
+                    for (x, s) in column.iter_mut().enumerate() {
+                        *s = rows.iter().map(|row| u16::from(row[x * 3 + c])).sum();
+                    }
+                    let (out, out_lin) = (&mut srgb[c][span.clone()], &mut lin[c][span.clone()]);
+                    for x in 0..w {
+                        let s = column[x.saturating_sub(1)] + column[x] + column[(x + 1).min(w - 1)];
+                        out[x] = f32::from(s) / 9.0;
+                        out_lin[x] = lut[usize::from(s)];
+                    }
                 }
-                let (out, out_lin) = (&mut srgb[c][span.clone()], &mut lin[c][span.clone()]);
-                for x in 0..w {
-                    let s = column[x.saturating_sub(1)] + column[x] + column[(x + 1).min(w - 1)];
-                    out[x] = f32::from(s) / 9.0;
-                    out_lin[x] = lut[usize::from(s)];
-                }
+                let [lr, lg, lb] = &lin;
+                let [l, a, bb] = &mut lab;
+                linear_to_lab_row(
+                    [&lr[span.clone()], &lg[span.clone()], &lb[span.clone()]],
+                    [&mut l[span.clone()], &mut a[span.clone()], &mut bb[span.clone()]],
+                );
             }
-            let [lr, lg, lb] = &lin;
-            let [l, a, bb] = &mut lab;
-            linear_to_lab_row(
-                [&lr[span.clone()], &lg[span.clone()], &lb[span.clone()]],
-                [&mut l[span.clone()], &mut a[span.clone()], &mut bb[span.clone()]],
-            );
-        }
-    });
+        },
+    );
     let mut gradient = vec![0.0f32; n];
     {
         let lab = [&l[..], &a[..], &bb[..]];

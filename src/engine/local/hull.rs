@@ -72,7 +72,12 @@ mod tests {
     fn a_triangle_fills_its_rows() {
         // Points of a right triangle: (0,0), (4,0), (0,4).
         let (w, h) = (5, 5);
-        let mask: Vec<bool> = (0..w * h).map(|i| { let (x, y) = (i % w, i / w); x + y <= 4 }).collect();
+        let mask: Vec<bool> = (0..w * h)
+            .map(|i| {
+                let (x, y) = (i % w, i / w);
+                x + y <= 4
+            })
+            .collect();
         let rows = row_intervals(&mask, w, h);
         assert_eq!(rows[0], Some((0.0, 4.0)));
         assert_eq!(rows[2], Some((0.0, 2.0)));

@@ -43,7 +43,15 @@ const MIN_CONTACT_SHARE: f32 = 0.2;
 /// Adds to `mask` (the product, working resolution) the regions described in the module
 /// doc. `rgb` is the smoothed working image, `gradient` the step-edge strength and
 /// `edge_t` its threshold for an edge.
-pub fn regain(mask: &mut [bool], rgb: &[Plane; 3], model: &BackdropModel, gradient: &[f32], edge_t: f32, w: usize, h: usize) {
+pub fn regain(
+    mask: &mut [bool],
+    rgb: &[Plane; 3],
+    model: &BackdropModel,
+    gradient: &[f32],
+    edge_t: f32,
+    w: usize,
+    h: usize,
+) {
     let n = w * h;
     if n == 0 || mask.len() < n || gradient.len() < n || rgb.iter().any(|p| p.data.len() < n) {
         return;
@@ -58,7 +66,8 @@ pub fn regain(mask: &mut [bool], rgb: &[Plane; 3], model: &BackdropModel, gradie
 
     let in_mask: Vec<bool> = (y0..=y1).flat_map(|y| mask[y * w + x0..=y * w + x1].iter().copied()).collect();
     // Near a strong edge: the product's outline and its mixed pixels.
-    let edge: Vec<bool> = (y0..=y1).flat_map(|y| gradient[y * w + x0..=y * w + x1].iter().map(|g| *g >= edge_t)).collect();
+    let edge: Vec<bool> =
+        (y0..=y1).flat_map(|y| gradient[y * w + x0..=y * w + x1].iter().map(|g| *g >= edge_t)).collect();
     let near_edge = dilate(&dilate(&edge, rw, rh), rw, rh);
 
     // Residual against the model (mean over channels, levels), averaged over backdrop
@@ -110,11 +119,22 @@ pub fn regain(mask: &mut [bool], rgb: &[Plane; 3], model: &BackdropModel, gradie
     let sigma = 1.4826 * median(&mut spread);
     let threshold = (NOISE_FACTOR * sigma).max(MIN_BRIGHTER) + mid.max(0.0);
 
-    let candidate: Vec<bool> = (0..rw * rh).map(|k| !in_mask[k] && averaged[k].is_some_and(|a| a > threshold)).collect();
+    let candidate: Vec<bool> =
+        (0..rw * rh).map(|k| !in_mask[k] && averaged[k].is_some_and(|a| a > threshold)).collect();
     if let Some(dir) = std::env::var_os("BACKDROP_DEBUG_DIR") {
         let img = image::GrayImage::from_fn(rw as u32, rh as u32, |x, y| {
             let k = y as usize * rw + x as usize;
-            image::Luma([if in_mask[k] { 255 } else if candidate[k] { 180 } else if near_edge[k] { 60 } else if averaged[k].is_none() { 120 } else { 0 }])
+            image::Luma([if in_mask[k] {
+                255
+            } else if candidate[k] {
+                180
+            } else if near_edge[k] {
+                60
+            } else if averaged[k].is_none() {
+                120
+            } else {
+                0
+            }])
         });
         let _ = img.save(std::path::PathBuf::from(dir).join("lit.png"));
     }
@@ -142,9 +162,14 @@ pub fn regain(mask: &mut [bool], rgb: &[Plane; 3], model: &BackdropModel, gradie
         for &k in comp {
             let (x, y) = (k % rw, k / rw);
             open |= x == 0 || y == 0 || x + 1 == rw || y + 1 == rh;
-            for j in [(x > 0).then(|| k - 1), (x + 1 < rw).then(|| k + 1), (y > 0).then(|| k - rw), (y + 1 < rh).then(|| k + rw)]
-                .into_iter()
-                .flatten()
+            for j in [
+                (x > 0).then(|| k - 1),
+                (x + 1 < rw).then(|| k + 1),
+                (y > 0).then(|| k - rw),
+                (y + 1 < rh).then(|| k + rw),
+            ]
+            .into_iter()
+            .flatten()
             {
                 if labels[j] != label {
                     rim += 1;
@@ -154,11 +179,12 @@ pub fn regain(mask: &mut [bool], rgb: &[Plane; 3], model: &BackdropModel, gradie
         }
         let mean = comp.iter().filter_map(|&k| averaged[k]).sum::<f32>() / comp.len() as f32;
         if debug {
-            eprintln!("lit faces: {} px, rim {rim}, contact {contact}, open {open}, mean {mean:.2}", comp.len());
+            eprintln!(
+                "lit faces: {} px, rim {rim}, contact {contact}, open {open}, mean {mean:.2}",
+                comp.len()
+            );
         }
-        let accepted = !open
-            && comp.len() <= product
-            && contact as f32 >= MIN_CONTACT_SHARE * rim as f32;
+        let accepted = !open && comp.len() <= product && contact as f32 >= MIN_CONTACT_SHARE * rim as f32;
         if accepted {
             for &k in comp {
                 gained[k] = true;
@@ -230,7 +256,9 @@ mod tests {
         let gradient: Vec<f32> = (0..w * h)
             .map(|i| {
                 let (x, y) = (i % w, i / w);
-                let on = (39..=80).contains(&x) && (39..=80).contains(&y) && !((41..79).contains(&x) && (41..79).contains(&y));
+                let on = (39..=80).contains(&x)
+                    && (39..=80).contains(&y)
+                    && !((41..79).contains(&x) && (41..79).contains(&y));
                 if on { 10.0 } else { 0.0 }
             })
             .collect();

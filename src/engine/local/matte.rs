@@ -50,13 +50,15 @@ struct EdgeModel {
 fn edge_model(seg: &Segmentation) -> EdgeModel {
     let (w, h) = (seg.width, seg.height);
     let n = w * h;
-    let hard = Plane { width: w, height: h, data: seg.mask.iter().map(|m| if *m { 1.0 } else { 0.0 }).collect() };
+    let hard =
+        Plane { width: w, height: h, data: seg.mask.iter().map(|m| if *m { 1.0 } else { 0.0 }).collect() };
     let (soft, band) = rayon::join(|| box_blur(&hard, 1), || box_blur(&hard, 2));
     let cell: Vec<u8> = (0..n)
         .map(|i| {
             let (x, y) = (i % w, i / w);
             let (x1, y1) = ((x + 1).min(w - 1), (y + 1).min(h - 1));
-            let corners = [band.data[i], band.data[y * w + x1], band.data[y1 * w + x], band.data[y1 * w + x1]];
+            let corners =
+                [band.data[i], band.data[y * w + x1], band.data[y1 * w + x], band.data[y1 * w + x1]];
             if corners.iter().all(|v| *v <= BAND_EPS) {
                 CELL_BACKDROP
             } else if corners.iter().all(|v| *v >= 1.0 - BAND_EPS) {
@@ -69,7 +71,19 @@ fn edge_model(seg: &Segmentation) -> EdgeModel {
     // Corners of edge cells are where the colour models are read.
     let needed = dilate(&cell.iter().map(|c| *c == CELL_EDGE).collect::<Vec<_>>(), w, h, 1);
     // Sure product / sure backdrop: the 3x3 neighbourhood is all one side.
-    let side: Vec<u8> = soft.data.iter().map(|v| if *v > 0.999 { 1 } else if *v < 0.001 { 2 } else { 0 }).collect();
+    let side: Vec<u8> = soft
+        .data
+        .iter()
+        .map(|v| {
+            if *v > 0.999 {
+                1
+            } else if *v < 0.001 {
+                2
+            } else {
+                0
+            }
+        })
+        .collect();
     let [mut f0, mut f1, mut f2, mut b0, mut b1, mut b2] = std::array::from_fn(|_| vec![0.0f32; n]);
     let rgb = &seg.rgb;
     par_row_bands([&mut f0, &mut f1, &mut f2, &mut b0, &mut b1, &mut b2], w, h, |y0, planes| {
@@ -83,7 +97,9 @@ fn edge_model(seg: &Segmentation) -> EdgeModel {
                 }
                 let (fg, bg) = spread_at(rgb, &side, w, h, x, y);
                 let fg = fg.unwrap_or([rgb[0].data[i], rgb[1].data[i], rgb[2].data[i]]);
-                let bg = bg.unwrap_or_else(|| seg.model.at(norm_coord(x as f32 + 0.5, w), norm_coord(y as f32 + 0.5, h)));
+                let bg = bg.unwrap_or_else(|| {
+                    seg.model.at(norm_coord(x as f32 + 0.5, w), norm_coord(y as f32 + 0.5, h))
+                });
                 let o = k * w + x;
                 (f0[o], f1[o], f2[o]) = (fg[0], fg[1], fg[2]);
                 (b0[o], b1[o], b2[o]) = (bg[0], bg[1], bg[2]);
@@ -91,13 +107,26 @@ fn edge_model(seg: &Segmentation) -> EdgeModel {
         }
     });
     let plane = |data| Plane { width: w, height: h, data };
-    EdgeModel { band, cell, soft, fg: [plane(f0), plane(f1), plane(f2)], bg: [plane(b0), plane(b1), plane(b2)] }
+    EdgeModel {
+        band,
+        cell,
+        soft,
+        fg: [plane(f0), plane(f1), plane(f2)],
+        bg: [plane(b0), plane(b1), plane(b2)],
+    }
 }
 
 /// Mean colour of the sure-product and of the sure-backdrop pixels in the square of
 /// reach [`SPREAD`] around (x, y), the frame's edge repeated (as a box blur does); `None`
 /// for a side with no such pixel in reach.
-fn spread_at(rgb: &[Plane; 3], side: &[u8], w: usize, h: usize, x: usize, y: usize) -> (Option<[f32; 3]>, Option<[f32; 3]>) {
+fn spread_at(
+    rgb: &[Plane; 3],
+    side: &[u8],
+    w: usize,
+    h: usize,
+    x: usize,
+    y: usize,
+) -> (Option<[f32; 3]>, Option<[f32; 3]>) {
     let mut sum = [[0.0f32; 3]; 2];
     let mut count = [0u32; 2];
     let r = SPREAD as isize;
@@ -139,7 +168,8 @@ pub fn refine(full: &RgbImage, seg: &Segmentation) -> RgbaImage {
         return RgbaImage::new(fw as u32, fh as u32);
     }
     // The working cell of each full-resolution column, as bilinear sampling finds it.
-    let cell_x: Vec<usize> = (0..fw).map(|x| ((x as f32 + 0.5) * sx - 0.5).clamp(0.0, (bw - 1) as f32) as usize).collect();
+    let cell_x: Vec<usize> =
+        (0..fw).map(|x| ((x as f32 + 0.5) * sx - 0.5).clamp(0.0, (bw - 1) as f32) as usize).collect();
     out.par_chunks_mut(fw * 4).enumerate().for_each(|(y, row)| {
         let fy = (y as f32 + 0.5) * sy;
         let cy = (fy - 0.5).clamp(0.0, (bh - 1) as f32) as usize;

@@ -12,11 +12,11 @@ mod backdrop;
 mod blur;
 mod color;
 mod compose;
-mod encode;
 mod enclosed;
-mod features;
+mod encode;
 mod engine;
 pub mod evaluate;
+mod features;
 mod harmonize;
 mod hull;
 mod lit_faces;
@@ -113,7 +113,8 @@ pub(crate) fn cut(image: DynamicImage) -> Result<Cutout, LocalError> {
     let full = image.into_rgb8();
     trace.mark("rgb8");
     let (w, h) = resample::fit_within(full.width(), full.height(), WORKING_SIDE);
-    let small = resample::resize_rgb(&full, w, h).ok_or_else(|| LocalError::Internal("resize failed".into()))?;
+    let small =
+        resample::resize_rgb(&full, w, h).ok_or_else(|| LocalError::Internal("resize failed".into()))?;
     let seg = segment::segment(small.as_raw(), w as usize, h as usize).map_err(|e| match e {
         segment::SegmentError::NotPlain { score } => LocalError::BackgroundNotPlain { score },
         segment::SegmentError::NoProduct => LocalError::NoProduct,

@@ -63,7 +63,11 @@ mod tests {
                     (-1..=1).any(|dy| {
                         (-1..=1).any(|dx| {
                             let (xx, yy) = (x + dx, y + dy);
-                            xx >= 0 && yy >= 0 && xx < w as isize && yy < h as isize && m[yy as usize * w + xx as usize]
+                            xx >= 0
+                                && yy >= 0
+                                && xx < w as isize
+                                && yy < h as isize
+                                && m[yy as usize * w + xx as usize]
                         })
                     })
                 })

@@ -35,7 +35,13 @@ fn border(w: usize, h: usize) -> impl Iterator<Item = (usize, usize)> {
 /// flood can run from the backdrop into a shadow (darker and darker towards the product)
 /// but not on from the shadow's core into a product that is merely a little darker than
 /// the backdrop (white on white).
-pub fn flood_from_border_monotone(passable: &[bool], level: &[f32], tolerance: f32, w: usize, h: usize) -> Vec<bool> {
+pub fn flood_from_border_monotone(
+    passable: &[bool],
+    level: &[f32],
+    tolerance: f32,
+    w: usize,
+    h: usize,
+) -> Vec<bool> {
     let mut reached = vec![false; w * h];
     if passable.len() < w * h || level.len() < w * h {
         return reached;

@@ -37,9 +37,12 @@ pub fn resize_rgba_crop(img: &RgbaImage, crop: (u32, u32, u32, u32), dw: u32, dh
     let src = ImageRef::new(img.width(), img.height(), img.as_raw(), PixelType::U8x4).ok()?;
     let mut dst = Image::new(dw, dh, PixelType::U8x4);
     let (x, y, w, h) = crop;
-    let options = ResizeOptions::new()
-        .resize_alg(ResizeAlg::Convolution(FilterType::Bilinear))
-        .crop(f64::from(x), f64::from(y), f64::from(w), f64::from(h));
+    let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Bilinear)).crop(
+        f64::from(x),
+        f64::from(y),
+        f64::from(w),
+        f64::from(h),
+    );
     Resizer::new().resize(&src, &mut dst, &options).ok()?;
     RgbaImage::from_raw(dw, dh, dst.into_vec())
 }

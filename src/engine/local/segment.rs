@@ -15,7 +15,7 @@ use super::enclosed::{Evidence, HOLE_OUTLINE_SHARE, enclosed_parts, within_hull}
 use super::features::{Features, features};
 use super::morph::{dilate, erode};
 use super::raster::{Plane, par_row_bands};
-use super::regions::{components, run_components, flood_from_border_monotone, grow_into};
+use super::regions::{components, flood_from_border_monotone, grow_into, run_components};
 
 /// Below this uniformity score the backdrop is too busy to cut reliably.
 pub const MIN_UNIFORMITY: f32 = 0.65;
@@ -82,7 +82,10 @@ pub fn segment(rgb8: &[u8], w: usize, h: usize) -> Result<Segmentation, SegmentE
         edge: (4.0 * grad_noise).max(1.2),
     };
     if std::env::var_os("BACKDROP_DEBUG").is_some() {
-        eprintln!("uniformity {uniformity:.3} noise {noise:.2} grad_noise {grad_noise:.2} colour_t {:.2} edge_t {:.2}", t.colour, t.edge);
+        eprintln!(
+            "uniformity {uniformity:.3} noise {noise:.2} grad_noise {grad_noise:.2} colour_t {:.2} edge_t {:.2}",
+            t.colour, t.edge
+        );
     }
 
     // An edge pixel blocks its 5x5 neighbourhood: one-pixel gaps in a faint outline
@@ -109,7 +112,9 @@ pub fn segment(rgb8: &[u8], w: usize, h: usize) -> Result<Segmentation, SegmentE
     super::lit_faces::regain(&mut mask, rgb, &model, gradient, t.edge, w, h);
     trace.mark("  cut2");
     if let Some(dir) = std::env::var_os("BACKDROP_DEBUG_DIR") {
-        let img = image::GrayImage::from_fn(w as u32, h as u32, |x, y| image::Luma([if mask[y as usize * w + x as usize] { 255 } else { 0 }]));
+        let img = image::GrayImage::from_fn(w as u32, h as u32, |x, y| {
+            image::Luma([if mask[y as usize * w + x as usize] { 255 } else { 0 }])
+        });
         let _ = img.save(std::path::PathBuf::from(dir).join("mask.png"));
     }
     if !mask.iter().any(|m| *m) {
@@ -128,13 +133,24 @@ struct Thresholds {
     edge: f32,
 }
 
-fn cut(plain: &[f32], shadowed: &[f32], dark: &[f32], near_edge: &[bool], w: usize, h: usize, t: &Thresholds) -> Vec<bool> {
+fn cut(
+    plain: &[f32],
+    shadowed: &[f32],
+    dark: &[f32],
+    near_edge: &[bool],
+    w: usize,
+    h: usize,
+    t: &Thresholds,
+) -> Vec<bool> {
     let n = w * h;
-    let passable: Vec<bool> = (0..n).map(|i| (plain[i] < t.colour || shadowed[i] < t.shadow) && !near_edge[i]).collect();
+    let passable: Vec<bool> =
+        (0..n).map(|i| (plain[i] < t.colour || shadowed[i] < t.shadow) && !near_edge[i]).collect();
     if let Some(dir) = std::env::var_os("BACKDROP_DEBUG_DIR") {
         let dir = std::path::PathBuf::from(dir);
         let save = |name: &str, f: &dyn Fn(usize) -> u8| {
-            let img = image::GrayImage::from_fn(w as u32, h as u32, |x, y| image::Luma([f(y as usize * w + x as usize)]));
+            let img = image::GrayImage::from_fn(w as u32, h as u32, |x, y| {
+                image::Luma([f(y as usize * w + x as usize)])
+            });
             let _ = img.save(dir.join(name));
         };
         save("passable.png", &|i| if passable[i] { 255 } else { 0 });
@@ -144,7 +160,9 @@ fn cut(plain: &[f32], shadowed: &[f32], dark: &[f32], near_edge: &[bool], w: usi
     }
     let mut backdrop = flood_from_border_monotone(&passable, dark, SHADOW_STEP, w, h);
     if let Some(dir) = std::env::var_os("BACKDROP_DEBUG_DIR") {
-        let img = image::GrayImage::from_fn(w as u32, h as u32, |x, y| image::Luma([if backdrop[y as usize * w + x as usize] { 255 } else { 0 }]));
+        let img = image::GrayImage::from_fn(w as u32, h as u32, |x, y| {
+            image::Luma([if backdrop[y as usize * w + x as usize] { 255 } else { 0 }])
+        });
         let _ = img.save(std::path::PathBuf::from(dir).join("flood.png"));
     }
     // A face whose outline has a gap (white on white) was flooded through it: give the
@@ -199,9 +217,14 @@ fn cut(plain: &[f32], shadowed: &[f32], dark: &[f32], near_edge: &[bool], w: usi
         let (mut rim, mut outlined) = (0usize, 0usize);
         for &i in hole {
             let (x, y) = (i % w, i / w);
-            for j in [(x > 0).then(|| i - 1), (x + 1 < w).then(|| i + 1), (y > 0).then(|| i - w), (y + 1 < h).then(|| i + w)]
-                .into_iter()
-                .flatten()
+            for j in [
+                (x > 0).then(|| i - 1),
+                (x + 1 < w).then(|| i + 1),
+                (y > 0).then(|| i - w),
+                (y + 1 < h).then(|| i + w),
+            ]
+            .into_iter()
+            .flatten()
             {
                 if labels[j] != label {
                     rim += 1;
@@ -283,7 +306,8 @@ fn distances(pixels: &Features, model: &BackdropModel, w: usize, h: usize) -> (V
     }
     // The model is a smooth surface: evaluate it (and its Lab, three cube roots) on a grid
     // every few pixels and interpolate, far below a Lab unit of error.
-    let grid = |len: usize| -> Vec<usize> { (0..len).step_by(MODEL_STEP).chain(std::iter::once(len - 1)).collect() };
+    let grid =
+        |len: usize| -> Vec<usize> { (0..len).step_by(MODEL_STEP).chain(std::iter::once(len - 1)).collect() };
     let (grid_x, grid_y) = (grid(w), grid(h));
     // Per grid node: linear RGB then Lab, six values.
     let nodes: Vec<[f32; 6]> = grid_y
@@ -316,7 +340,8 @@ fn distances(pixels: &Features, model: &BackdropModel, w: usize, h: usize) -> (V
         for k in 0..plain.len() / w {
             let y = y0 + k;
             let (sy, ty) = locate(&grid_y, y);
-            let (top, bottom) = (&nodes[sy * gw..(sy + 1) * gw], &nodes[(sy + 1).min(grid_y.len() - 1) * gw..][..gw]);
+            let (top, bottom) =
+                (&nodes[sy * gw..(sy + 1) * gw], &nodes[(sy + 1).min(grid_y.len() - 1) * gw..][..gw]);
             for ((o, p), q) in row_nodes.iter_mut().zip(top).zip(bottom) {
                 *o = std::array::from_fn(|c| p[c] + (q[c] - p[c]) * ty);
             }

@@ -58,7 +58,8 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 6] = [Kind::Bottle, Kind::Box, Kind::Mug, Kind::WhiteOnWhite, Kind::Glossy, Kind::Touching];
+    pub const ALL: [Kind; 6] =
+        [Kind::Bottle, Kind::Box, Kind::Mug, Kind::WhiteOnWhite, Kind::Glossy, Kind::Touching];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -132,7 +133,9 @@ impl Prim {
     fn bounds(&self) -> (f32, f32, f32, f32) {
         match self {
             Prim::RRect { x0, y0, x1, y1, .. } => (*x0, *y0, *x1, *y1),
-            Prim::Ellipse { cx, cy, rx, ry } | Prim::Ring { cx, cy, rx, ry, .. } => (cx - rx, cy - ry, cx + rx, cy + ry),
+            Prim::Ellipse { cx, cy, rx, ry } | Prim::Ring { cx, cy, rx, ry, .. } => {
+                (cx - rx, cy - ry, cx + rx, cy + ry)
+            }
             Prim::Poly(pts) => pts.iter().fold((f32::MAX, f32::MAX, f32::MIN, f32::MIN), |b, p| {
                 (b.0.min(p.0), b.1.min(p.1), b.2.max(p.0), b.3.max(p.1))
             }),
@@ -209,19 +212,65 @@ fn saturated(rng: &mut Rng) -> [f32; 3] {
     c.map(|v: f32| (v + rng.range(-15.0, 15.0)).clamp(5.0, 250.0))
 }
 
-fn bottle(rng: &mut Rng, cx: f32, base: f32, height: f32, colour: [f32; 3], label: [f32; 3], gloss: f32) -> Object {
+fn bottle(
+    rng: &mut Rng,
+    cx: f32,
+    base: f32,
+    height: f32,
+    colour: [f32; 3],
+    label: [f32; 3],
+    gloss: f32,
+) -> Object {
     let bw = height * rng.range(0.28, 0.4);
     let body_h = height * 0.62;
     let top = base - body_h;
     let neck_w = bw * rng.range(0.3, 0.4);
     let mut pieces = vec![
-        Piece { prim: Prim::RRect { x0: cx - bw / 2.0, y0: top, x1: cx + bw / 2.0, y1: base, r: bw * 0.12 }, base: colour, round: Some((cx, bw / 2.0)), gloss },
-        Piece { prim: Prim::Ellipse { cx, cy: top + 1.0, rx: bw / 2.0, ry: height * 0.1 }, base: colour, round: Some((cx, bw / 2.0)), gloss },
-        Piece { prim: Prim::RRect { x0: cx - neck_w / 2.0, y0: base - height * 0.9, x1: cx + neck_w / 2.0, y1: top, r: 2.0 }, base: colour, round: Some((cx, neck_w / 2.0)), gloss },
-        Piece { prim: Prim::RRect { x0: cx - neck_w * 0.6, y0: base - height, x1: cx + neck_w * 0.6, y1: base - height * 0.88, r: 3.0 }, base: [30.0, 30.0, 35.0], round: Some((cx, neck_w * 0.6)), gloss: gloss * 0.5 },
+        Piece {
+            prim: Prim::RRect { x0: cx - bw / 2.0, y0: top, x1: cx + bw / 2.0, y1: base, r: bw * 0.12 },
+            base: colour,
+            round: Some((cx, bw / 2.0)),
+            gloss,
+        },
+        Piece {
+            prim: Prim::Ellipse { cx, cy: top + 1.0, rx: bw / 2.0, ry: height * 0.1 },
+            base: colour,
+            round: Some((cx, bw / 2.0)),
+            gloss,
+        },
+        Piece {
+            prim: Prim::RRect {
+                x0: cx - neck_w / 2.0,
+                y0: base - height * 0.9,
+                x1: cx + neck_w / 2.0,
+                y1: top,
+                r: 2.0,
+            },
+            base: colour,
+            round: Some((cx, neck_w / 2.0)),
+            gloss,
+        },
+        Piece {
+            prim: Prim::RRect {
+                x0: cx - neck_w * 0.6,
+                y0: base - height,
+                x1: cx + neck_w * 0.6,
+                y1: base - height * 0.88,
+                r: 3.0,
+            },
+            base: [30.0, 30.0, 35.0],
+            round: Some((cx, neck_w * 0.6)),
+            gloss: gloss * 0.5,
+        },
     ];
     pieces.push(Piece {
-        prim: Prim::RRect { x0: cx - bw / 2.0 + 1.0, y0: top + body_h * 0.25, x1: cx + bw / 2.0 - 1.0, y1: top + body_h * 0.7, r: 0.0 },
+        prim: Prim::RRect {
+            x0: cx - bw / 2.0 + 1.0,
+            y0: top + body_h * 0.25,
+            x1: cx + bw / 2.0 - 1.0,
+            y1: top + body_h * 0.7,
+            r: 0.0,
+        },
         base: label,
         round: Some((cx, bw / 2.0)),
         gloss: 0.0,
@@ -238,15 +287,30 @@ fn boxed(rng: &mut Rng, cx: f32, base: f32, height: f32, colour: [f32; 3]) -> Ob
     let light = colour.map(|v| (v * 1.15).min(255.0));
     Object {
         pieces: vec![
-            Piece { prim: Prim::RRect { x0, y0: front_top, x1: x0 + w, y1: base, r: 1.5 }, base: colour, round: None, gloss: 0.0 },
             Piece {
-                prim: Prim::Poly(vec![(x0, front_top), (x0 + depth, front_top - depth), (x0 + w + depth, front_top - depth), (x0 + w, front_top)]),
+                prim: Prim::RRect { x0, y0: front_top, x1: x0 + w, y1: base, r: 1.5 },
+                base: colour,
+                round: None,
+                gloss: 0.0,
+            },
+            Piece {
+                prim: Prim::Poly(vec![
+                    (x0, front_top),
+                    (x0 + depth, front_top - depth),
+                    (x0 + w + depth, front_top - depth),
+                    (x0 + w, front_top),
+                ]),
                 base: light,
                 round: None,
                 gloss: 0.0,
             },
             Piece {
-                prim: Prim::Poly(vec![(x0 + w, front_top), (x0 + w + depth, front_top - depth), (x0 + w + depth, base - depth), (x0 + w, base)]),
+                prim: Prim::Poly(vec![
+                    (x0 + w, front_top),
+                    (x0 + w + depth, front_top - depth),
+                    (x0 + w + depth, base - depth),
+                    (x0 + w, base),
+                ]),
                 base: dark,
                 round: None,
                 gloss: 0.0,
@@ -267,7 +331,12 @@ fn mug(rng: &mut Rng, cx: f32, base: f32, height: f32, colour: [f32; 3], gloss: 
                 round: None,
                 gloss: 0.0,
             },
-            Piece { prim: Prim::RRect { x0: cx - w / 2.0, y0: base - height, x1, y1: base, r: w * 0.06 }, base: colour, round: Some((cx, w / 2.0)), gloss },
+            Piece {
+                prim: Prim::RRect { x0: cx - w / 2.0, y0: base - height, x1, y1: base, r: w * 0.06 },
+                base: colour,
+                round: Some((cx, w / 2.0)),
+                gloss,
+            },
         ],
     }
 }
@@ -353,7 +422,8 @@ pub fn shot(seed: u64, index: usize, width: u32, height: u32) -> Shot {
             let v = fy / h * 2.0 - 1.0;
             let light = (1.0 + sweep * v) * (1.0 - vignette * (u * u + v * v) / 2.0);
             let e = ((fx - shadow_cx) / shadow_rx).powi(2) + ((fy - base) / shadow_ry).powi(2);
-            let shade = 1.0 - shadow_strength * (-1.5 * e).exp() * if fy < base - shadow_ry * 3.0 { 0.0 } else { 1.0 };
+            let shade = 1.0
+                - shadow_strength * (-1.5 * e).exp() * if fy < base - shadow_ry * 3.0 { 0.0 } else { 1.0 };
             let mut px = backdrop.map(|c| c * light * shade);
             let mut cover = 0.0f32;
             if fx >= ox0 - 1.0 && fx <= ox1 + 1.0 && fy >= oy0 - 1.0 && fy <= oy1 + 1.0 {
@@ -367,7 +437,8 @@ pub fn shot(seed: u64, index: usize, width: u32, height: u32) -> Shot {
                 }
             }
             let grain = rng.normal() * noise_sigma;
-            let pixel = px.map(|c| (c + grain + rng.normal() * noise_sigma * 0.5).round().clamp(0.0, 255.0) as u8);
+            let pixel =
+                px.map(|c| (c + grain + rng.normal() * noise_sigma * 0.5).round().clamp(0.0, 255.0) as u8);
             image.put_pixel(x, y, Rgb(pixel));
             alpha.put_pixel(x, y, Luma([(cover * 255.0).round() as u8]));
         }
@@ -438,7 +509,8 @@ pub fn scene(seed: u64, variant: usize, width: u32, height: u32) -> RgbImage {
         let t = ((fy - horizon) / (h * 0.01)).clamp(-1.0, 1.0) * 0.5 + 0.5;
         let wall_light = 0.85 + 0.15 * (fy / horizon).min(1.0) - 0.06 * u * u;
         let depth = ((fy - horizon) / (h - horizon).max(1.0)).clamp(0.0, 1.0);
-        let grain = streaks[((fy - horizon).max(0.0) as usize / 3 + (fx as usize / 97)) % streaks.len()] * (1.0 - depth * 0.5);
+        let grain = streaks[((fy - horizon).max(0.0) as usize / 3 + (fx as usize / 97)) % streaks.len()]
+            * (1.0 - depth * 0.5);
         let table_light = 0.9 + 0.15 * depth - 0.08 * u * u;
         let mut c = [0.0f32; 3];
         for k in 0..3 {
