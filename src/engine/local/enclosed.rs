@@ -10,7 +10,7 @@
 //! lost face is bounded on one side by the rest of the face, with no edge between them.
 
 use super::hull::row_intervals;
-use super::regions::components;
+use super::regions::{components, for_each_rim};
 
 /// A region bordering the open backdrop on more than this share of its rim is a
 /// concavity of the product's silhouette, not a part of it.
@@ -72,24 +72,11 @@ pub fn enclosed_parts(body: &[bool], w: usize, h: usize, ev: &Evidence) -> Vec<b
         }
         let label = k as u32 + 1;
         let (mut rim, mut open, mut outlined) = (0usize, 0usize, 0usize);
-        for &i in comp {
-            let (x, y) = (i % w, i / w);
-            for j in [
-                (x > 0).then(|| i - 1),
-                (x + 1 < w).then(|| i + 1),
-                (y > 0).then(|| i - w),
-                (y + 1 < h).then(|| i + w),
-            ]
-            .into_iter()
-            .flatten()
-            {
-                if labels[j] != label {
-                    rim += 1;
-                    open += usize::from(!body[j]);
-                    outlined += usize::from(ev.near_edge[j]);
-                }
-            }
-        }
+        for_each_rim(comp, &labels, label, w, h, |j| {
+            rim += 1;
+            open += usize::from(!body[j]);
+            outlined += usize::from(ev.near_edge[j]);
+        });
         if std::env::var_os("BACKDROP_DEBUG").is_some() {
             let mean = comp.iter().map(|&i| ev.plain[i]).sum::<f32>() / comp.len() as f32;
             eprintln!(
@@ -164,24 +151,11 @@ pub fn within_hull(body: &[bool], w: usize, h: usize, ev: &Evidence) -> Vec<bool
         }
         let label = k as u32 + 1;
         let (mut rim, mut open, mut soft) = (0usize, 0usize, 0usize);
-        for &i in comp {
-            let (x, y) = (i % w, i / w);
-            for j in [
-                (x > 0).then(|| i - 1),
-                (x + 1 < w).then(|| i + 1),
-                (y > 0).then(|| i - w),
-                (y + 1 < h).then(|| i + w),
-            ]
-            .into_iter()
-            .flatten()
-            {
-                if labels[j] != label {
-                    rim += 1;
-                    open += usize::from(!body[j]);
-                    soft += usize::from(body[j] && !ev.near_edge[j]);
-                }
-            }
-        }
+        for_each_rim(comp, &labels, label, w, h, |j| {
+            rim += 1;
+            open += usize::from(!body[j]);
+            soft += usize::from(body[j] && !ev.near_edge[j]);
+        });
         if std::env::var_os("BACKDROP_DEBUG").is_some() {
             eprintln!("in hull: {} px, rim {rim}, open {open}, soft {soft}", comp.len());
         }

@@ -17,7 +17,7 @@
 use super::backdrop::{BackdropModel, median};
 use super::blur::box_blur;
 use super::raster::Plane;
-use super::regions::{components, grow_into};
+use super::regions::{components, for_each_rim, grow_into};
 use super::segment::norm_coord;
 
 /// Radius (working pixels) of the box over which the residual is averaged: enough to
@@ -158,25 +158,15 @@ pub fn regain(
             continue;
         }
         let label = c as u32 + 1;
-        let (mut rim, mut contact, mut open) = (0usize, 0usize, false);
-        for &k in comp {
+        let open = comp.iter().any(|&k| {
             let (x, y) = (k % rw, k / rw);
-            open |= x == 0 || y == 0 || x + 1 == rw || y + 1 == rh;
-            for j in [
-                (x > 0).then(|| k - 1),
-                (x + 1 < rw).then(|| k + 1),
-                (y > 0).then(|| k - rw),
-                (y + 1 < rh).then(|| k + rw),
-            ]
-            .into_iter()
-            .flatten()
-            {
-                if labels[j] != label {
-                    rim += 1;
-                    contact += usize::from(outline[j]);
-                }
-            }
-        }
+            x == 0 || y == 0 || x + 1 == rw || y + 1 == rh
+        });
+        let (mut rim, mut contact) = (0usize, 0usize);
+        for_each_rim(comp, &labels, label, rw, rh, |j| {
+            rim += 1;
+            contact += usize::from(outline[j]);
+        });
         let mean = comp.iter().filter_map(|&k| averaged[k]).sum::<f32>() / comp.len() as f32;
         if debug {
             eprintln!(

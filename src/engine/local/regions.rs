@@ -135,6 +135,26 @@ pub fn components(mask: &[bool], w: usize, h: usize) -> (Vec<u32>, Vec<Vec<usize
     (labels, comps)
 }
 
+/// Calls `f` with each 4-neighbour outside component `label` of each pixel of `pixels`
+/// (a pixel of the rim once per side it touches): how the tests of a region ("how much of
+/// its outline is edge, product, open backdrop?") look at what surrounds it.
+pub fn for_each_rim(
+    pixels: &[usize],
+    labels: &[u32],
+    label: u32,
+    w: usize,
+    h: usize,
+    mut f: impl FnMut(usize),
+) {
+    for &i in pixels {
+        neighbours(i % w, i / w, w, h, |j, _, _| {
+            if labels[j] != label {
+                f(j);
+            }
+        });
+    }
+}
+
 /// A horizontal run of mask pixels in row `y`: `x0..x1`.
 #[derive(Clone, Copy, Debug)]
 pub struct Run {

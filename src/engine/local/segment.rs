@@ -15,7 +15,7 @@ use super::enclosed::{Evidence, HOLE_OUTLINE_SHARE, enclosed_parts, within_hull}
 use super::features::{Features, features};
 use super::morph::{dilate, erode};
 use super::raster::{Plane, par_row_bands};
-use super::regions::{components, flood_from_border_monotone, grow_into, run_components};
+use super::regions::{components, flood_from_border_monotone, for_each_rim, grow_into, run_components};
 
 /// Below this uniformity score the backdrop is too busy to cut reliably.
 pub const MIN_UNIFORMITY: f32 = 0.65;
@@ -215,23 +215,10 @@ fn cut(
         }
         let label = k as u32 + 1;
         let (mut rim, mut outlined) = (0usize, 0usize);
-        for &i in hole {
-            let (x, y) = (i % w, i / w);
-            for j in [
-                (x > 0).then(|| i - 1),
-                (x + 1 < w).then(|| i + 1),
-                (y > 0).then(|| i - w),
-                (y + 1 < h).then(|| i + w),
-            ]
-            .into_iter()
-            .flatten()
-            {
-                if labels[j] != label {
-                    rim += 1;
-                    outlined += usize::from(near_edge[j]);
-                }
-            }
-        }
+        for_each_rim(hole, &labels, label, w, h, |j| {
+            rim += 1;
+            outlined += usize::from(near_edge[j]);
+        });
         // A region regained above is bounded by outline on most sides too (the face's
         // edges); only a nearly closed outline makes it a hole again.
         let needed = if hole.iter().any(|&i| regained[i]) { HOLE_OUTLINE_SHARE } else { 0.5 };
