@@ -5,7 +5,7 @@
 //! keeps those apart so the engine can tell "the workflow is wrong" (fail the job with the
 //! reason) from "the server is down" (unavailable) without parsing messages.
 
-use crate::provider_http::ProviderError;
+use crate::provider_http::provider_error;
 
 /// An error from one ComfyUI call (after the client's retries), or from the workflow file.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
@@ -48,25 +48,7 @@ impl ComfyError {
     }
 }
 
-impl ProviderError for ComfyError {
-    const PROVIDER: &'static str = "ComfyUI";
-
-    fn timeout() -> Self {
-        Self::Timeout
-    }
-    fn transport(detail: String) -> Self {
-        Self::Transport(detail)
-    }
-    fn decode(detail: String) -> Self {
-        Self::Decode(detail)
-    }
-    fn http(status: u16) -> Self {
-        Self::Http { status }
-    }
-    fn too_large(limit: usize) -> Self {
-        Self::TooLarge { limit }
-    }
-}
+provider_error!(ComfyError, "ComfyUI");
 
 #[cfg(test)]
 mod tests {

@@ -41,6 +41,33 @@ pub(crate) trait ProviderError: std::fmt::Display + Sized {
     }
 }
 
+/// Implements [`ProviderError`] for an error enum with the variants both clients have:
+/// `Timeout`, `Transport(String)`, `Decode(String)`, `Http { status }`, `TooLarge { limit }`.
+macro_rules! provider_error {
+    ($error:ty, $provider:literal) => {
+        impl $crate::provider_http::ProviderError for $error {
+            const PROVIDER: &'static str = $provider;
+
+            fn timeout() -> Self {
+                Self::Timeout
+            }
+            fn transport(detail: String) -> Self {
+                Self::Transport(detail)
+            }
+            fn decode(detail: String) -> Self {
+                Self::Decode(detail)
+            }
+            fn http(status: u16) -> Self {
+                Self::Http { status }
+            }
+            fn too_large(limit: usize) -> Self {
+                Self::TooLarge { limit }
+            }
+        }
+    };
+}
+pub(crate) use provider_error;
+
 /// One failed attempt, with what is needed to decide whether to try again.
 pub(crate) struct Failure<E> {
     pub error: E,

@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use crate::provider_http::ProviderError;
+use crate::provider_http::provider_error;
 
 /// An error from one RunningHub call, after the client's own retries.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
@@ -126,29 +126,12 @@ impl RhError {
 }
 
 // Transport errors never hold the key: it travels in the body, which reqwest never echoes.
-impl ProviderError for RhError {
-    const PROVIDER: &'static str = "RunningHub";
-
-    fn timeout() -> Self {
-        Self::Timeout
-    }
-    fn transport(detail: String) -> Self {
-        Self::Transport(detail)
-    }
-    fn decode(detail: String) -> Self {
-        Self::Decode(detail)
-    }
-    fn http(status: u16) -> Self {
-        Self::Http { status }
-    }
-    fn too_large(limit: usize) -> Self {
-        Self::TooLarge { limit }
-    }
-}
+provider_error!(RhError, "RunningHub");
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::provider_http::ProviderError;
 
     #[test]
     fn the_table_of_the_api_notes() {
