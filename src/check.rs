@@ -5,7 +5,7 @@ use std::fmt;
 
 use teloxide::requests::Requester;
 
-use crate::config::Settings;
+use crate::config::{Settings, WebhookConfig};
 use crate::runninghub::{ClientOptions, RunningHubClient};
 use crate::store::Store;
 
@@ -76,21 +76,57 @@ pub async fn run(settings: &Settings) -> Vec<Check> {
     }
     if let Some(token) = &settings.bot_token {
         let check = match reqwest::Url::parse(&settings.telegram_api_url) {
-            Ok(url) => match teloxide::Bot::new(token.expose()).set_api_url(url).get_me().await {
-                Ok(me) => Check { what: "bot token".into(), ok: true, detail: format!("@{}", me.username()) },
-                Err(teloxide::RequestError::Api(e)) => {
-                    Check { what: "bot token".into(), ok: false, detail: format!("Telegram refused it: {e}") }
+            Ok(url) => {
+                let bot = teloxide::Bot::new(token.expose()).set_api_url(url);
+                match bot.get_me().await {
+                    Ok(me) => {
+                        if let Some(hook) = &settings.webhook {
+                            checks.push(webhook(&bot, hook).await);
+                        }
+                        Check { what: "bot token".into(), ok: true, detail: format!("@{}", me.username()) }
+                    }
+                    Err(teloxide::RequestError::Api(e)) => Check {
+                        what: "bot token".into(),
+                        ok: false,
+                        detail: format!("Telegram refused it: {e}"),
+                    },
+                    // Network errors carry the request URL, which holds the token: say less.
+                    Err(_) => Check {
+                        what: "bot token".into(),
+                        ok: false,
+                        detail: "Telegram could not be reached".into(),
+                    },
                 }
-                // Network errors carry the request URL, which holds the token: say less.
-                Err(_) => Check {
-                    what: "bot token".into(),
-                    ok: false,
-                    detail: "Telegram could not be reached".into(),
-                },
-            },
+            }
             Err(e) => Check { what: "bot token".into(), ok: false, detail: format!("TELEGRAM_API_URL: {e}") },
         };
         checks.push(check);
     }
     checks
+}
+
+/// Webhook mode: what Telegram says of the webhook (the bot registers it when it starts).
+async fn webhook(bot: &teloxide::Bot, hook: &WebhookConfig) -> Check {
+    let what = "webhook".to_owned();
+    let wanted = hook.telegram_url();
+    match bot.get_webhook_info().await {
+        Ok(info) => match (info.url, info.last_error_message) {
+            (Some(url), Some(error)) if url == wanted => Check {
+                what,
+                ok: false,
+                detail: format!("Telegram's last delivery to {url} failed: {error}"),
+            },
+            (Some(url), None) if url == wanted => Check {
+                what,
+                ok: true,
+                detail: format!("{url} registered, {} update(s) waiting", info.pending_update_count),
+            },
+            _ => Check {
+                what,
+                ok: true,
+                detail: format!("the bot registers {wanted} when it starts (serving on {})", hook.listen),
+            },
+        },
+        Err(_) => Check { what, ok: false, detail: "Telegram could not be asked about the webhook".into() },
+    }
 }

@@ -46,6 +46,7 @@ async fn check_passes_with_good_keys_and_a_good_token() {
             ("RUNNINGHUB_WORKFLOW_PRODUCT_1", "1871659613585305601"),
             ("BOT_TOKEN", "123456:TEST-token"),
             ("TELEGRAM_API_URL", &tg_url),
+            ("WEBHOOK_URL", "https://bot.example.com/backdrop"),
         ],
     )
     .await;
@@ -53,6 +54,11 @@ async fn check_passes_with_good_keys_and_a_good_token() {
     assert!(out.status.success(), "{report}");
     assert!(report.contains("RunningHub account 1"), "{report}");
     assert!(report.contains("@"), "{report}");
+    assert!(
+        report
+            .contains("webhook: the bot registers https://bot.example.com/backdrop/telegram when it starts"),
+        "{report}"
+    );
     assert!(!report.contains(KEY) && !report.contains("TEST-token"), "no secret in the output");
 }
 
@@ -216,4 +222,29 @@ async fn a_busy_background_is_refused_with_advice() {
     assert!(!out.status.success());
     assert!(text(&out).contains("not plain enough"), "{}", text(&out));
     assert!(!dir.path().join("cut.png").exists());
+}
+
+#[tokio::test]
+async fn check_reports_a_registered_webhook() {
+    let dir = tempfile::tempdir().unwrap();
+    let tg = FakeTelegram::start().await;
+    let url = tg.url();
+    let hook = "https://bot.example.com/telegram";
+    // As a running bot in webhook mode leaves it.
+    reqwest::Client::new()
+        .post(format!("{url}/bot123456:TEST-token/setWebhook"))
+        .json(&serde_json::json!({ "url": hook, "secret_token": "s3cret" }))
+        .send()
+        .await
+        .expect("the fake answers");
+    assert_eq!(tg.webhook_url(), hook);
+    let vars = [
+        ("BOT_TOKEN", "123456:TEST-token"),
+        ("TELEGRAM_API_URL", url.as_str()),
+        ("WEBHOOK_URL", "https://bot.example.com"),
+    ];
+    let out = backdrop(dir.path(), &["check"], &vars).await;
+    let report = text(&out);
+    assert!(out.status.success(), "{report}");
+    assert!(report.contains(&format!("webhook: {hook} registered, 0 update(s) waiting")), "{report}");
 }
