@@ -96,7 +96,7 @@ impl Fake {
 fn client_for(base: &str, timeout: Duration) -> RunningHubClient {
     let options = ClientOptions {
         request_timeout: timeout,
-        upload_timeout: timeout,
+        transfer_timeout: timeout,
         retry: RetryPolicy {
             base_delay: Duration::from_millis(5),
             max_delay: Duration::from_millis(20),

@@ -6,7 +6,6 @@
 //! (a GPU busy for nothing), so it is repeated only when the request never left.
 
 use std::future::Future;
-use std::time::Duration;
 
 use bytes::Bytes;
 use reqwest::multipart::{Form, Part};
@@ -20,30 +19,10 @@ use super::wire::{
     history_entry, node_errors_text,
 };
 use crate::job::RemoteTaskId;
-use crate::provider_http::{self, ProviderError, RetryPolicy, mime_of, read_limited, success};
+use crate::provider_http::{self, ClientOptions, ProviderError, mime_of, read_limited, success};
 
 /// `/queue` and `/history` carry whole workflows; anything past this is not ComfyUI.
 const MAX_JSON_BYTES: usize = 64 * 1024 * 1024;
-
-/// Timeouts and retries of a [`ComfyUiClient`].
-#[derive(Clone, Copy, Debug)]
-pub struct ClientOptions {
-    /// Bound of one JSON call (connect + answer).
-    pub request_timeout: Duration,
-    /// Bound of one upload or download, which move megabytes.
-    pub transfer_timeout: Duration,
-    pub retry: RetryPolicy,
-}
-
-impl Default for ClientOptions {
-    fn default() -> Self {
-        Self {
-            request_timeout: Duration::from_secs(30),
-            transfer_timeout: Duration::from_secs(120),
-            retry: RetryPolicy::default(),
-        }
-    }
-}
 
 /// What a cancel did on the server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -15,9 +15,9 @@ pub mod progress;
 pub mod wire;
 pub mod workflow;
 
-/// The retry policy of [`ClientOptions`], shared with the RunningHub client.
-pub use crate::runninghub::RetryPolicy;
-pub use client::{CancelOutcome, ClientOptions, ComfyUiClient};
+/// Timeouts and retries, the same as the RunningHub client's.
+pub use crate::provider_http::{ClientOptions, RetryPolicy};
+pub use client::{CancelOutcome, ComfyUiClient};
 pub use error::ComfyError;
 pub use progress::{PromptOutcome, PromptState};
 pub use wire::{ImageRef, QueueSnapshot, UploadedImage};

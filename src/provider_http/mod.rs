@@ -16,6 +16,26 @@ use tracing::warn;
 
 pub use retry::{MAX_ATTEMPTS, RetryPolicy};
 
+/// Timeouts and retries of a provider's client.
+#[derive(Clone, Copy, Debug)]
+pub struct ClientOptions {
+    /// Bound of one JSON call (connect + answer).
+    pub request_timeout: Duration,
+    /// Bound of one upload or download, which move megabytes.
+    pub transfer_timeout: Duration,
+    pub retry: RetryPolicy,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        Self {
+            request_timeout: Duration::from_secs(30),
+            transfer_timeout: Duration::from_secs(120),
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
 /// The error type of a provider's client, as the shared plumbing builds it.
 pub(crate) trait ProviderError: std::fmt::Display + Sized {
     /// The provider's name in log lines.

@@ -6,7 +6,6 @@
 //! only ever go into request bodies; errors never contain a body or a key.
 
 use std::future::Future;
-use std::time::Duration;
 
 use bytes::Bytes;
 use reqwest::multipart::{Form, Part};
@@ -19,31 +18,11 @@ use super::wire::{
     TaskRequest, UploadData,
 };
 use crate::job::RemoteTaskId;
-use crate::provider_http::{self, ProviderError, RetryPolicy, mime_of, read_limited, success};
+use crate::provider_http::{self, ClientOptions, ProviderError, mime_of, read_limited, success};
 use crate::secret::Secret;
 
 /// No JSON answer of this API comes near this size; anything larger is not RunningHub.
 const MAX_JSON_BYTES: usize = 4 * 1024 * 1024;
-
-/// Timeouts and retries of a [`RunningHubClient`].
-#[derive(Clone, Copy, Debug)]
-pub struct ClientOptions {
-    /// Bound of one JSON call (connect + answer).
-    pub request_timeout: Duration,
-    /// Bound of one upload or download, which move megabytes.
-    pub upload_timeout: Duration,
-    pub retry: RetryPolicy,
-}
-
-impl Default for ClientOptions {
-    fn default() -> Self {
-        Self {
-            request_timeout: Duration::from_secs(30),
-            upload_timeout: Duration::from_secs(120),
-            retry: RetryPolicy::default(),
-        }
-    }
-}
 
 /// One value to set in the workflow: `fieldName` of node `nodeId` becomes `fieldValue`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -133,7 +112,7 @@ impl RunningHubClient {
                     .text("apiKey", key.expose().to_owned())
                     .text("fileType", "image")
                     .part("file", part);
-                let request = self.http.post(&url).multipart(form).timeout(self.options.upload_timeout);
+                let request = self.http.post(&url).multipart(form).timeout(self.options.transfer_timeout);
                 self.send(request, key).await
             })
             .await?;
@@ -243,7 +222,7 @@ impl RunningHubClient {
             let response = self
                 .http
                 .get(parsed.clone())
-                .timeout(self.options.upload_timeout)
+                .timeout(self.options.transfer_timeout)
                 .send()
                 .await
                 .map_err(Failure::from_reqwest)?;

@@ -14,8 +14,9 @@ pub mod progress;
 pub mod webhook;
 pub mod wire;
 
+pub use crate::provider_http::ClientOptions;
 pub use crate::provider_http::RetryPolicy;
-pub use client::{AccountStatus, ClientOptions, NodeInput, RunningHubClient};
+pub use client::{AccountStatus, NodeInput, RunningHubClient};
 pub use error::{ErrorAction, RhError};
 pub use progress::{TaskOutput, TaskProgress};
 pub use webhook::{WebhookEvent, parse_webhook};

@@ -97,7 +97,7 @@ pub fn spawn_with(
         .collect();
     let options = ClientOptions {
         request_timeout: Duration::from_secs(2),
-        upload_timeout: Duration::from_secs(5),
+        transfer_timeout: Duration::from_secs(5),
         retry: RetryPolicy {
             base_delay: Duration::from_millis(5),
             max_delay: Duration::from_millis(50),
