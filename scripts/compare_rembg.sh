@@ -7,7 +7,8 @@
 # u2netp.onnx), placed where rembg looks: ~/.u2net/u2netp.onnx.
 #
 # Env: VENV (default ~/.cache/backdrop-rembg-venv), SET (default target/rembg-compare),
-#      COUNT (24), SIZE (1200x900), SEED (1).
+#      COUNT (24), SIZE (1200x900), SEED (1), REPEAT (5: each image is timed this many
+#      times by both tools and its median counts; shared machines are noisy).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,6 +17,7 @@ SET=${SET:-target/rembg-compare}
 COUNT=${COUNT:-24}
 SIZE=${SIZE:-1200x900}
 SEED=${SEED:-1}
+export REPEAT=${REPEAT:-5}
 
 if [ ! -x "$VENV/bin/python" ]; then
   python3 -m venv "$VENV"
@@ -43,7 +45,7 @@ rm -rf "$SET"
 "$LAB" testset --out "$SET/set" --count "$COUNT" --size "$SIZE" --seed "$SEED"
 
 echo "== backdrop (built-in engine) =="
-"$LAB" eval "$SET/set" --json > "$SET/backdrop.json"
+"$LAB" eval "$SET/set" --repeat "$REPEAT" --json > "$SET/backdrop.json"
 echo "== rembg u2netp =="
 "$VENV/bin/python" scripts/rembg_batch.py "$SET/set" "$SET/rembg" | tee "$SET/rembg_timing.json"
 "$LAB" eval "$SET/set" --preds "$SET/rembg" --json > "$SET/rembg.json"

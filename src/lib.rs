@@ -23,3 +23,9 @@ mod redact;
 pub mod runninghub;
 pub mod secret;
 pub mod store;
+
+/// The built-in engine allocates and frees megabyte planes for every image. The system
+/// allocator hands them back to the kernel and faults them in again, zeroed; mimalloc
+/// keeps and reuses them (measured: a fifth of the built-in cut's time).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -18,6 +18,9 @@ pub struct Sample {
     pub rgb: [f32; 3],
 }
 
+/// The trimmed fit stops once a round moves the surface by less than this (sRGB levels).
+const SETTLED: f32 = 0.05;
+
 #[inline]
 fn basis(u: f64, v: f64) -> [f64; 6] {
     [1.0, u, v, u * u, v * v, u * v]
@@ -42,6 +45,20 @@ impl BackdropModel {
             *o = s.clamp(0.0, 255.0) as f32;
         }
         out
+    }
+
+    /// Largest colour distance (sRGB levels) between two models over the frame, on a grid
+    /// fine enough for smooth quadratic surfaces.
+    pub fn max_difference(&self, other: &Self) -> f32 {
+        const STEPS: usize = 8;
+        let coord = |k: usize| 2.0 * k as f32 / STEPS as f32 - 1.0;
+        (0..=STEPS)
+            .flat_map(|i| (0..=STEPS).map(move |j| (coord(i), coord(j))))
+            .map(|(u, v)| {
+                let (p, q) = (self.at(u, v), other.at(u, v));
+                (0..3).map(|c| (p[c] - q[c]).powi(2)).sum::<f32>().sqrt()
+            })
+            .fold(0.0, f32::max)
     }
 
     /// Trimmed least squares: start from the median colour, then refit on the samples
@@ -70,10 +87,15 @@ impl BackdropModel {
             else {
                 break;
             };
+            // Converged: another round would pick (nearly) the same inliers.
+            let settled = next.max_difference(&model) < SETTLED;
             model = next;
             res.clear();
             res.extend(samples.iter().map(|s| residual(&model, s)));
             scale = robust_scale(&res, cut.max(3.0 * scale));
+            if settled {
+                break;
+            }
         }
         (model, scale)
     }

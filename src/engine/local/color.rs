@@ -77,6 +77,7 @@ fn lab_of_f(fx: f32, fy: f32, fz: f32) -> [f32; 3] {
 
 /// Lab of a row of linear RGB pixels given as planes (`out` = L, a, b planes); written
 /// as a plain loop over equal-length slices so the compiler vectorizes it.
+#[inline(always)]
 pub fn linear_to_lab_row(lin: [&[f32]; 3], out: [&mut [f32]; 3]) {
     let [r, g, b] = lin;
     let [l, a, bb] = out;

@@ -16,6 +16,7 @@
 
 use super::backdrop::{BackdropModel, median};
 use super::blur::box_blur;
+use super::morph::dilate;
 use super::raster::Plane;
 use super::regions::{components, for_each_rim, grow_into};
 use super::segment::norm_coord;
@@ -68,7 +69,7 @@ pub fn regain(
     // Near a strong edge: the product's outline and its mixed pixels.
     let edge: Vec<bool> =
         (y0..=y1).flat_map(|y| gradient[y * w + x0..=y * w + x1].iter().map(|g| *g >= edge_t)).collect();
-    let near_edge = dilate(&dilate(&edge, rw, rh), rw, rh);
+    let near_edge = dilate(&edge, rw, rh, 2);
 
     // Residual against the model (mean over channels, levels), averaged over backdrop
     // pixels only: the product and its outline must not leak into the average.
@@ -201,18 +202,6 @@ fn bounds(mask: &[bool], w: usize, h: usize) -> Option<(usize, usize, usize, usi
         });
     }
     b
-}
-
-/// 3x3 binary dilation, separable: rows, then columns.
-fn dilate(mask: &[bool], w: usize, h: usize) -> Vec<bool> {
-    let mut rows = vec![false; w * h];
-    for y in 0..h {
-        for x in 0..w {
-            let i = y * w + x;
-            rows[i] = mask[i] || (x > 0 && mask[i - 1]) || (x + 1 < w && mask[i + 1]);
-        }
-    }
-    (0..w * h).map(|i| rows[i] || (i >= w && rows[i - w]) || (i + w < w * h && rows[i + w])).collect()
 }
 
 #[cfg(test)]

@@ -158,7 +158,9 @@ fn smoothstep(e0: f32, e1: f32, x: f32) -> f32 {
 /// The product on a transparent background at `full`'s resolution.
 pub fn refine(full: &RgbImage, seg: &Segmentation) -> RgbaImage {
     let (fw, fh) = (full.width() as usize, full.height() as usize);
+    let trace = super::Trace::new();
     let em = edge_model(seg);
+    trace.mark("  edge model");
     let sx = seg.width as f32 / fw.max(1) as f32;
     let sy = seg.height as f32 / fh.max(1) as f32;
     let src = full.as_raw();
@@ -195,6 +197,7 @@ pub fn refine(full: &RgbImage, seg: &Segmentation) -> RgbaImage {
             o.copy_from_slice(&[p[0], p[1], p[2], if opaque { 255 } else { 0 }]);
         }
     });
+    trace.mark("  refine");
     // The buffer length matches the dimensions by construction.
     RgbaImage::from_raw(fw as u32, fh as u32, out).unwrap_or_else(|| RgbaImage::new(fw as u32, fh as u32))
 }

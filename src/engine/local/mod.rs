@@ -40,7 +40,7 @@ pub use segment::MIN_UNIFORMITY;
 
 /// Longest side of the image the cut decision is made on; the matte is refined at full
 /// resolution only along the edges, so big photos cost little more than small ones.
-pub const WORKING_SIDE: u32 = 640;
+pub const WORKING_SIDE: u32 = 576;
 
 /// Why the built-in engine could not produce an image.
 #[derive(Debug, thiserror::Error)]
@@ -89,7 +89,7 @@ pub(crate) struct Cutout {
 /// The product on a transparent background (alpha = matte), at full resolution.
 /// Blocking and CPU-heavy: call it from a blocking thread.
 pub fn cutout(product: &InputImage) -> Result<RgbaImage, LocalError> {
-    Ok(cut(product.decode()?)?.rgba)
+    Ok(cut(product.decode()?, Shadow::Discard)?.rgba)
 }
 
 /// The product placed into the background scene, at the background's size.
@@ -97,12 +97,21 @@ pub fn cutout(product: &InputImage) -> Result<RgbaImage, LocalError> {
 pub fn composite(product: &InputImage, background: &InputImage) -> Result<RgbImage, LocalError> {
     // Decode both at once: each decoder is single-threaded.
     let (product, background) = rayon::join(|| product.decode(), || background.decode());
-    let (cut, background) = rayon::join(|| cut(product?), || Ok::<_, LocalError>(background?.into_rgb8()));
+    let (cut, background) =
+        rayon::join(|| cut(product?, Shadow::Keep), || Ok::<_, LocalError>(background?.into_rgb8()));
     compose::compose(&cut?, background?)
 }
 
+/// Whether a cut keeps the product's cast shadow (composition reuses it; a cut-out
+/// alone does not need it).
+#[derive(Clone, Copy, PartialEq)]
+pub(crate) enum Shadow {
+    Keep,
+    Discard,
+}
+
 /// Cuts a decoded image: its own alpha when it has a real one, otherwise the backdrop cut.
-pub(crate) fn cut(image: DynamicImage) -> Result<Cutout, LocalError> {
+pub(crate) fn cut(image: DynamicImage, shadow: Shadow) -> Result<Cutout, LocalError> {
     if let Some(rgba) = meaningful_alpha(&image) {
         if !rgba.pixels().any(|p| p[3] > 0) {
             return Err(LocalError::NoProduct);
@@ -120,9 +129,10 @@ pub(crate) fn cut(image: DynamicImage) -> Result<Cutout, LocalError> {
         segment::SegmentError::NoProduct => LocalError::NoProduct,
     })?;
     trace.mark("segment");
-    let rgba = matte::refine(&full, &seg);
+    let (rgba, shadow) =
+        rayon::join(|| matte::refine(&full, &seg), || (shadow == Shadow::Keep).then(|| seg.shadow_map()));
     trace.mark("matte");
-    Ok(Cutout { rgba, shadow: Some(seg.shadow) })
+    Ok(Cutout { rgba, shadow })
 }
 
 /// Stage timings on stderr when `BACKDROP_TRACE` is set (for tuning speed).

@@ -6,7 +6,8 @@
 //!    its shadow) and are not on an edge; whatever it cannot reach is the product. Edges
 //!    stop the flood even where a white product is as bright as a white backdrop.
 //! 3. Keep the product's connected body, reopen enclosed holes that really show the
-//!    backdrop (a mug's handle), refit the backdrop on everything now known, repeat once.
+//!    backdrop (a mug's handle), refit the backdrop on everything now known, and repeat
+//!    once if the refit changed the model.
 
 use super::backdrop::{BackdropModel, Sample, median};
 use super::blur::box_blur;
@@ -14,7 +15,7 @@ use super::color::{delta_e, lin_of, linear_to_lab, luminance, shadow_aware_dista
 use super::enclosed::{Evidence, HOLE_OUTLINE_SHARE, enclosed_parts, within_hull};
 use super::features::{Features, features};
 use super::morph::{dilate, erode};
-use super::raster::{Plane, par_row_bands};
+use super::raster::{Plane, par_row_bands, vectorized};
 use super::regions::{components, flood_from_border_monotone, for_each_rim, grow_into, run_components};
 
 /// Below this uniformity score the backdrop is too busy to cut reliably.
@@ -22,6 +23,12 @@ pub const MIN_UNIFORMITY: f32 = 0.65;
 
 /// A backdrop pixel on the border counts as plain within this Lab distance of the model.
 const PLAIN_DELTA_E: f32 = 8.0;
+
+/// The cut is redone on the refitted backdrop model only when the refit moves the model
+/// by at least this much (sRGB levels, somewhere in the frame). Below it the border's
+/// model was right already, and the refit, which also samples whatever the first cut got
+/// wrong (a white face lost to the backdrop), can only make things worse.
+const REFIT_MIN_CHANGE: f32 = 2.0;
 
 /// How much lighter a step of the backdrop flood may get inside a shadow (see
 /// [`flood_from_border_monotone`]); above pixel noise, below a white product's shading.
@@ -35,8 +42,11 @@ pub struct Segmentation {
     /// `true` = product.
     pub mask: Vec<bool>,
     pub model: BackdropModel,
-    /// How much a cast shadow darkens the backdrop (0 = none, 1 = black), outside the product.
-    pub shadow: Plane,
+    /// Per pixel, the shadow-forgiving distance to the backdrop and the darkness (see
+    /// [`distances`]): what [`Segmentation::shadow_map`] reads.
+    shadowed: Vec<f32>,
+    dark: Vec<f32>,
+    colour_t: f32,
     /// Smoothed working image, sRGB 0..255 per channel.
     pub rgb: [Plane; 3],
 }
@@ -67,7 +77,9 @@ pub fn segment(rgb8: &[u8], w: usize, h: usize) -> Result<Segmentation, SegmentE
     let ring = border_ring(w, h);
     let samples: Vec<Sample> = ring.iter().map(|&i| sample_at(rgb, i, w, h)).collect();
     let (model, _) = BackdropModel::fit(&samples);
+    trace.mark("  ring fit");
     let (plain, shadowed, dark) = distances(&pixels, &model, w, h);
+    trace.mark("  distances");
     let inliers: Vec<usize> = ring.iter().copied().filter(|&i| plain[i] < PLAIN_DELTA_E).collect();
     let uniformity = inliers.len() as f32 / ring.len().max(1) as f32;
     if uniformity < MIN_UNIFORMITY {
@@ -98,19 +110,25 @@ pub fn segment(rgb8: &[u8], w: usize, h: usize) -> Result<Segmentation, SegmentE
 
     // Pass 2: refit on every backdrop pixel now known (better behind the product).
     let mut samples = Vec::new();
-    let stride = ((w * h) / 20_000).max(1);
+    let stride = ((w * h) / 10_000).max(1);
     for i in (0..w * h).step_by(stride) {
         if !mask[i] && plain[i] < t.colour {
             samples.push(sample_at(rgb, i, w, h));
         }
     }
-    let model = if samples.len() > 100 { BackdropModel::fit(&samples).0 } else { model };
-    let (plain, shadowed, dark) = distances(&pixels, &model, w, h);
-    trace.mark("  fit2");
-    let mut mask = cut(&plain, &shadowed, &dark, &near_edge, w, h, &t);
+    let refit = (samples.len() > 100).then(|| BackdropModel::fit(&samples).0);
+    let (model, shadowed, dark, mut mask) = match refit {
+        Some(refit) if refit.max_difference(&model) >= REFIT_MIN_CHANGE => {
+            let (plain, shadowed, dark) = distances(&pixels, &refit, w, h);
+            let mask = cut(&plain, &shadowed, &dark, &near_edge, w, h, &t);
+            (refit, shadowed, dark, mask)
+        }
+        _ => (model, shadowed, dark, mask),
+    };
+    trace.mark("  pass2");
     // A lit face whose outline fades into the backdrop shows only when averaged.
     super::lit_faces::regain(&mut mask, rgb, &model, gradient, t.edge, w, h);
-    trace.mark("  cut2");
+    trace.mark("  lit faces");
     if let Some(dir) = std::env::var_os("BACKDROP_DEBUG_DIR") {
         let img = image::GrayImage::from_fn(w as u32, h as u32, |x, y| {
             image::Luma([if mask[y as usize * w + x as usize] { 255 } else { 0 }])
@@ -121,8 +139,7 @@ pub fn segment(rgb8: &[u8], w: usize, h: usize) -> Result<Segmentation, SegmentE
         return Err(SegmentError::NoProduct);
     }
 
-    let shadow = shadow_map(&mask, &shadowed, &dark, t.colour, w, h);
-    Ok(Segmentation { width: w, height: h, mask, model, shadow, rgb: pixels.rgb })
+    Ok(Segmentation { width: w, height: h, mask, model, shadowed, dark, colour_t: t.colour, rgb: pixels.rgb })
 }
 
 struct Thresholds {
@@ -257,14 +274,14 @@ fn border_ring(w: usize, h: usize) -> Vec<usize> {
     let stride = ((2 * (w + h) * band) / 8000).max(1);
     let mut k = 0usize;
     for y in 0..h {
-        for x in 0..w {
-            let on_ring = x < band || y < band || x + band >= w || y + band >= h;
-            if on_ring {
-                if k.is_multiple_of(stride) {
-                    ring.push(y * w + x);
-                }
-                k += 1;
+        let whole_row = y < band || y + band >= h;
+        let right = if whole_row { 0 } else { w.saturating_sub(band).max(band) };
+        let left = if whole_row { w } else { band.min(w) };
+        for x in (0..left).chain(right.max(left)..w) {
+            if k.is_multiple_of(stride) {
+                ring.push(y * w + x);
             }
+            k += 1;
         }
     }
     ring
@@ -316,63 +333,88 @@ fn distances(pixels: &Features, model: &BackdropModel, w: usize, h: usize) -> (V
         let (a, b) = (g[seg], g[(seg + 1).min(g.len() - 1)]);
         (seg, if b > a { (i - a) as f32 / (b - a) as f32 } else { 0.0 })
     };
+    let columns: Vec<(usize, f32)> = (0..w).map(|x| locate(&grid_x, x)).collect();
     let [lr, lg, lb] = &pixels.lin;
     let [l, a, b] = &pixels.lab;
     par_row_bands([&mut plain, &mut shadowed, &mut dark], w, h, |y0, [plain, shadowed, dark]| {
-        let mut row_nodes = vec![[0.0f32; 6]; gw];
-        // The backdrop along the row, planar: linear RGB, Lab, luminance.
-        let mut bg: [Vec<f32>; 6] = std::array::from_fn(|_| vec![0.0f32; w]);
-        let mut bg_y = vec![0.0f32; w];
-        let mut ratio = vec![0.0f32; w];
-        for k in 0..plain.len() / w {
-            let y = y0 + k;
-            let (sy, ty) = locate(&grid_y, y);
-            let (top, bottom) =
-                (&nodes[sy * gw..(sy + 1) * gw], &nodes[(sy + 1).min(grid_y.len() - 1) * gw..][..gw]);
-            for ((o, p), q) in row_nodes.iter_mut().zip(top).zip(bottom) {
-                *o = std::array::from_fn(|c| p[c] + (q[c] - p[c]) * ty);
-            }
-            for x in 0..w {
-                let (sx, tx) = locate(&grid_x, x);
-                let (p, q) = (row_nodes[sx], row_nodes[(sx + 1).min(gw - 1)]);
-                for c in 0..6 {
-                    bg[c][x] = p[c] + (q[c] - p[c]) * tx;
+        vectorized(|| {
+            let mut row_nodes = vec![[0.0f32; 6]; gw];
+            // The backdrop along the row, planar: linear RGB, Lab, luminance.
+            let mut bg: [Vec<f32>; 6] = std::array::from_fn(|_| vec![0.0f32; w]);
+            let mut bg_y = vec![0.0f32; w];
+            let mut ratio = vec![0.0f32; w];
+            for k in 0..plain.len() / w {
+                let y = y0 + k;
+                let (sy, ty) = locate(&grid_y, y);
+                let (top, bottom) =
+                    (&nodes[sy * gw..(sy + 1) * gw], &nodes[(sy + 1).min(grid_y.len() - 1) * gw..][..gw]);
+                for ((o, p), q) in row_nodes.iter_mut().zip(top).zip(bottom) {
+                    *o = std::array::from_fn(|c| p[c] + (q[c] - p[c]) * ty);
                 }
-                bg_y[x] = luminance([bg[0][x], bg[1][x], bg[2][x]]).max(1e-4);
+                for (x, &(sx, tx)) in columns.iter().enumerate() {
+                    let (p, q) = (row_nodes[sx], row_nodes[(sx + 1).min(gw - 1)]);
+                    for c in 0..6 {
+                        bg[c][x] = p[c] + (q[c] - p[c]) * tx;
+                    }
+                    bg_y[x] = luminance([bg[0][x], bg[1][x], bg[2][x]]).max(1e-4);
+                }
+                // Every pixel: plain distance and darkness (a branch-free loop that vectorizes).
+                let row = y * w..(y + 1) * w;
+                let (pl, pa, pb) = (&l[row.clone()], &a[row.clone()], &b[row.clone()]);
+                let (pr, pg, pbl) = (&lr[row.clone()], &lg[row.clone()], &lb[row]);
+                let out = k * w..(k + 1) * w;
+                let (plain, dark) = (&mut plain[out.clone()], &mut dark[out.clone()]);
+                let [_, _, _, bl, ba, bb] = &bg;
+                for x in 0..w {
+                    plain[x] = delta_e([pl[x], pa[x], pb[x]], [bl[x], ba[x], bb[x]]);
+                    ratio[x] = luminance([pr[x], pg[x], pbl[x]]) / bg_y[x];
+                    dark[x] = (1.0 - ratio[x]).max(0.0);
+                }
+                // The shadow analysis only for pixels that might be a shadow (few).
+                for (x, s) in shadowed[out].iter_mut().enumerate() {
+                    let (bg_lin, bg_lab) = ([bg[0][x], bg[1][x], bg[2][x]], [bl[x], ba[x], bb[x]]);
+                    *s = shadow_aware_distance(plain[x], ratio[x], [pl[x], pa[x], pb[x]], bg_lin, bg_lab);
+                }
             }
-            // Every pixel: plain distance and darkness (a branch-free loop that vectorizes).
-            let row = y * w..(y + 1) * w;
-            let (pl, pa, pb) = (&l[row.clone()], &a[row.clone()], &b[row.clone()]);
-            let (pr, pg, pbl) = (&lr[row.clone()], &lg[row.clone()], &lb[row]);
-            let out = k * w..(k + 1) * w;
-            let (plain, dark) = (&mut plain[out.clone()], &mut dark[out.clone()]);
-            let [_, _, _, bl, ba, bb] = &bg;
-            for x in 0..w {
-                plain[x] = delta_e([pl[x], pa[x], pb[x]], [bl[x], ba[x], bb[x]]);
-                ratio[x] = luminance([pr[x], pg[x], pbl[x]]) / bg_y[x];
-                dark[x] = (1.0 - ratio[x]).max(0.0);
-            }
-            // The shadow analysis only for pixels that might be a shadow (few).
-            for (x, s) in shadowed[out].iter_mut().enumerate() {
-                let (bg_lin, bg_lab) = ([bg[0][x], bg[1][x], bg[2][x]], [bl[x], ba[x], bb[x]]);
-                *s = shadow_aware_distance(plain[x], ratio[x], [pl[x], pa[x], pb[x]], bg_lin, bg_lab);
-            }
-        }
+        })
     });
     (plain, shadowed, dark)
 }
 
-/// Darkening of the backdrop by the product's own cast shadow, kept for reuse when the
-/// product is placed into a new scene.
-fn shadow_map(mask: &[bool], shadowed: &[f32], dark: &[f32], colour_t: f32, w: usize, h: usize) -> Plane {
-    let data = (0..w * h)
-        .map(|i| {
-            if mask[i] || shadowed[i] >= colour_t {
-                return 0.0;
-            }
-            // Below a few percent it is vignetting residue or noise, not a shadow.
-            (dark[i] - 0.04).clamp(0.0, 1.0)
-        })
-        .collect();
-    box_blur(&Plane { width: w, height: h, data }, 2)
+impl Segmentation {
+    /// How much the product's own cast shadow darkens the backdrop (0 = none, 1 = black),
+    /// outside the product: reused when the product is placed into a new scene.
+    pub fn shadow_map(&self) -> Plane {
+        let data = (0..self.width * self.height)
+            .map(|i| {
+                if self.mask[i] || self.shadowed[i] >= self.colour_t {
+                    return 0.0;
+                }
+                // Below a few percent it is vignetting residue or noise, not a shadow.
+                (self.dark[i] - 0.04).clamp(0.0, 1.0)
+            })
+            .collect();
+        box_blur(&Plane { width: self.width, height: self.height, data }, 2)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_border_ring_is_the_band_along_the_frame_subsampled_in_order() {
+        for (w, h) in [(3, 3), (7, 200), (640, 480), (576, 432), (2000, 90)] {
+            let band = (w.min(h) / 60).clamp(1, 12);
+            let stride = ((2 * (w + h) * band) / 8000).max(1);
+            let expected: Vec<usize> = (0..w * h)
+                .filter(|&i| {
+                    let (x, y) = (i % w, i / w);
+                    x < band || y < band || x + band >= w || y + band >= h
+                })
+                .step_by(stride)
+                .collect();
+            assert_eq!(border_ring(w, h), expected, "{w}x{h}");
+        }
+    }
 }
