@@ -46,24 +46,48 @@ pub fn flood_from_border_monotone(
     if passable.len() < w * h || level.len() < w * h {
         return reached;
     }
-    // What is reachable does not depend on the visiting order: a stack is cheapest.
-    let mut stack: Vec<(u32, u32)> = Vec::new();
+    // Scanline fill: a stack of runs (x0..=x1 on row y) already reached. Each run grows
+    // sideways, then seeds the runs of the rows above and below that it can step to;
+    // every pixel is then read a few times, in row order, instead of pushed and popped.
+    let step = |from: usize, to: usize| passable[to] && level[to] >= level[from] - tolerance;
+    let mut stack: Vec<(u32, u32, u32)> = Vec::new();
     for (x, y) in border(w, h) {
         let i = y * w + x;
         if passable[i] && !reached[i] {
             reached[i] = true;
-            stack.push((x as u32, y as u32));
+            stack.push((x as u32, x as u32, y as u32));
         }
     }
-    while let Some((x, y)) = stack.pop() {
-        let (x, y) = (x as usize, y as usize);
-        let floor = level[y * w + x] - tolerance;
-        neighbours(x, y, w, h, |j, xx, yy| {
-            if !reached[j] && passable[j] && level[j] >= floor {
-                reached[j] = true;
-                stack.push((xx as u32, yy as u32));
+    while let Some((x0, x1, y)) = stack.pop() {
+        let (mut x0, mut x1, y) = (x0 as usize, x1 as usize, y as usize);
+        let row = y * w;
+        while x0 > 0 && !reached[row + x0 - 1] && step(row + x0, row + x0 - 1) {
+            x0 -= 1;
+            reached[row + x0] = true;
+        }
+        while x1 + 1 < w && !reached[row + x1 + 1] && step(row + x1, row + x1 + 1) {
+            x1 += 1;
+            reached[row + x1] = true;
+        }
+        for yy in [y.wrapping_sub(1), y + 1] {
+            if yy >= h {
+                continue;
             }
-        });
+            let other = yy * w;
+            let mut run: Option<usize> = None;
+            for x in x0..=x1 {
+                let j = other + x;
+                if !reached[j] && step(row + x, j) {
+                    reached[j] = true;
+                    run.get_or_insert(x);
+                } else if let Some(start) = run.take() {
+                    stack.push((start as u32, x as u32 - 1, yy as u32));
+                }
+            }
+            if let Some(start) = run {
+                stack.push((start as u32, x1 as u32, yy as u32));
+            }
+        }
     }
     reached
 }
@@ -232,6 +256,48 @@ pub fn run_components(mask: &[bool], w: usize, h: usize) -> (Vec<(Run, usize)>, 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The flood as a plain pixel walk: the definition the scanline fill must match.
+    fn flood_by_pixels(passable: &[bool], level: &[f32], tolerance: f32, w: usize, h: usize) -> Vec<bool> {
+        let mut reached = vec![false; w * h];
+        let mut stack: Vec<usize> = Vec::new();
+        for (x, y) in border(w, h) {
+            if passable[y * w + x] && !reached[y * w + x] {
+                reached[y * w + x] = true;
+                stack.push(y * w + x);
+            }
+        }
+        while let Some(i) = stack.pop() {
+            neighbours(i % w, i / w, w, h, |j, _, _| {
+                if !reached[j] && passable[j] && level[j] >= level[i] - tolerance {
+                    reached[j] = true;
+                    stack.push(j);
+                }
+            });
+        }
+        reached
+    }
+
+    #[test]
+    fn the_scanline_flood_reaches_what_a_pixel_walk_reaches() {
+        let mut seed = 7u32;
+        let mut next = move || {
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            seed >> 8
+        };
+        for (w, h) in [(1, 1), (1, 9), (9, 1), (23, 17), (64, 48)] {
+            for _ in 0..20 {
+                let passable: Vec<bool> = (0..w * h).map(|_| next() % 10 < 7).collect();
+                // Smooth-ish levels with steps, so the monotone rule both allows and blocks.
+                let level: Vec<f32> = (0..w * h).map(|_| (next() % 8) as f32 * 0.03).collect();
+                assert_eq!(
+                    flood_from_border_monotone(&passable, &level, 0.05, w, h),
+                    flood_by_pixels(&passable, &level, 0.05, w, h),
+                    "{w}x{h}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn runs_find_the_same_components_as_pixels() {
