@@ -40,7 +40,7 @@ pub use segment::MIN_UNIFORMITY;
 
 /// Longest side of the image the cut decision is made on; the matte is refined at full
 /// resolution only along the edges, so big photos cost little more than small ones.
-pub const WORKING_SIDE: u32 = 576;
+pub const WORKING_SIDE: u32 = 544;
 
 /// Why the built-in engine could not produce an image.
 #[derive(Debug, thiserror::Error)]
