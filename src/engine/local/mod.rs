@@ -129,8 +129,16 @@ pub(crate) fn cut(image: DynamicImage, shadow: Shadow) -> Result<Cutout, LocalEr
         segment::SegmentError::NoProduct => LocalError::NoProduct,
     })?;
     trace.mark("segment");
-    let (rgba, shadow) =
-        rayon::join(|| matte::refine(&full, &seg), || (shadow == Shadow::Keep).then(|| seg.shadow_map()));
+    let refine = |seg: &segment::Segmentation| {
+        rayon::join(|| matte::refine(&full, seg), || (shadow == Shadow::Keep).then(|| seg.shadow_map()))
+    };
+    // Lit faces are rare: the matte is refined on the mask at hand meanwhile, and again
+    // only if a face was regained.
+    let (lit, (rgba, shadow)) = rayon::join(|| seg.lit_faces(), || refine(&seg));
+    let (rgba, shadow) = match lit {
+        Some(mask) => refine(&seg.with_mask(mask)),
+        None => (rgba, shadow),
+    };
     trace.mark("matte");
     Ok(Cutout { rgba, shadow })
 }

@@ -47,6 +47,10 @@ pub struct Segmentation {
     shadowed: Vec<f32>,
     dark: Vec<f32>,
     colour_t: f32,
+    /// Step-edge strength and its threshold for an edge: what [`Segmentation::lit_faces`]
+    /// reads.
+    gradient: Vec<f32>,
+    edge_t: f32,
     /// Smoothed working image, sRGB 0..255 per channel.
     pub rgb: [Plane; 3],
 }
@@ -117,7 +121,7 @@ pub fn segment(rgb8: &[u8], w: usize, h: usize) -> Result<Segmentation, SegmentE
         }
     }
     let refit = (samples.len() > 100).then(|| BackdropModel::fit(&samples).0);
-    let (model, shadowed, dark, mut mask) = match refit {
+    let (model, shadowed, dark, mask) = match refit {
         Some(refit) if refit.max_difference(&model) >= REFIT_MIN_CHANGE => {
             let (plain, shadowed, dark) = distances(&pixels, &refit, w, h);
             let mask = cut(&plain, &shadowed, &dark, &near_edge, w, h, &t);
@@ -126,9 +130,6 @@ pub fn segment(rgb8: &[u8], w: usize, h: usize) -> Result<Segmentation, SegmentE
         _ => (model, shadowed, dark, mask),
     };
     trace.mark("  pass2");
-    // A lit face whose outline fades into the backdrop shows only when averaged.
-    super::lit_faces::regain(&mut mask, rgb, &model, gradient, t.edge, w, h);
-    trace.mark("  lit faces");
     if let Some(dir) = std::env::var_os("BACKDROP_DEBUG_DIR") {
         let img = image::GrayImage::from_fn(w as u32, h as u32, |x, y| {
             image::Luma([if mask[y as usize * w + x as usize] { 255 } else { 0 }])
@@ -139,7 +140,18 @@ pub fn segment(rgb8: &[u8], w: usize, h: usize) -> Result<Segmentation, SegmentE
         return Err(SegmentError::NoProduct);
     }
 
-    Ok(Segmentation { width: w, height: h, mask, model, shadowed, dark, colour_t: t.colour, rgb: pixels.rgb })
+    Ok(Segmentation {
+        width: w,
+        height: h,
+        mask,
+        model,
+        shadowed,
+        dark,
+        colour_t: t.colour,
+        gradient: pixels.gradient,
+        edge_t: t.edge,
+        rgb: pixels.rgb,
+    })
 }
 
 struct Thresholds {
@@ -382,6 +394,27 @@ fn distances(pixels: &Features, model: &BackdropModel, w: usize, h: usize) -> (V
 }
 
 impl Segmentation {
+    /// The mask with the lit faces that fade into the backdrop (which show only when
+    /// averaged) regained, or `None` when there are none - the common case.
+    pub fn lit_faces(&self) -> Option<Vec<bool>> {
+        let mut mask = self.mask.clone();
+        super::lit_faces::regain(
+            &mut mask,
+            &self.rgb,
+            &self.model,
+            &self.gradient,
+            self.edge_t,
+            self.width,
+            self.height,
+        );
+        (mask != self.mask).then_some(mask)
+    }
+
+    /// The same segmentation with another product mask.
+    pub fn with_mask(self, mask: Vec<bool>) -> Self {
+        Self { mask, ..self }
+    }
+
     /// How much the product's own cast shadow darkens the backdrop (0 = none, 1 = black),
     /// outside the product: reused when the product is placed into a new scene.
     pub fn shadow_map(&self) -> Plane {
