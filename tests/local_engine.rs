@@ -60,10 +60,11 @@ fn quality_floor_on_generated_shots() {
 /// backdrop's colour (or a grey body look like the backdrop in shadow), or a box's lit
 /// top face is clipped white a few levels above the sweep: the face must not be lost
 /// through the gap in its outline. These shots scored 0.81, 0.12 and 0.59, then (3, 9)
-/// 0.83 with its top face lost (now about 0.985).
+/// 0.83 with its top face lost (now about 0.97), and (8, 15) 0.30 when the backdrop was
+/// refitted on the face the first pass had lost (now about 0.98).
 #[test]
 fn white_on_white_faces_are_kept() {
-    for (seed, index, floor) in [(1u64, 3usize, 0.80), (2, 3, 0.80), (3, 9, 0.95)] {
+    for (seed, index, floor) in [(1u64, 3usize, 0.80), (2, 3, 0.80), (3, 9, 0.95), (8, 15, 0.95)] {
         let s = testset::shot(seed, index, 1200, 900);
         let input = parse(testset::jpeg(&s.image, s.jpeg_quality).unwrap());
         let cut = cutout(&input).unwrap_or_else(|e| panic!("{seed}/{index}: {e}"));
