@@ -5,7 +5,7 @@
 //! row-parallel and planar (one plane per channel), so the inner loops vectorize.
 
 use super::color::{delta_e, lin_of_ninths, linear_to_lab_row};
-use super::raster::{Plane, par_row_bands, vectorized};
+use super::raster::{Plane, par_row_bands};
 
 /// Per-pixel colour of the working image.
 pub struct Features {
@@ -34,47 +34,43 @@ pub fn features(rgb8: &[u8], w: usize, h: usize) -> Features {
         w,
         h,
         |y0, band| {
-            vectorized(|| {
-                let [r, g, b, lr, lg, lb, l, a, bb] = band;
-                let (srgb, lin, mut lab) = ([r, g, b], [lr, lg, lb], [l, a, bb]);
-                let mut column = vec![0u16; w];
-                for k in 0..srgb[0].len() / w {
-                    let y = y0 + k;
-                    let rows = [y.saturating_sub(1), y, (y + 1).min(h - 1)]
-                        .map(|yy| &rgb8[yy * w * 3..(yy + 1) * w * 3]);
-                    let span = k * w..(k + 1) * w;
-                    for c in 0..3 {
-                        // The box is separable and clamps per axis: sum columns, then along the row,
-                        // in integers (the sum of nine bytes indexes the linear-light table).
-                        for (x, s) in column.iter_mut().enumerate() {
-                            *s = rows.iter().map(|row| u16::from(row[x * 3 + c])).sum();
-                        }
-                        let (out, out_lin) = (&mut srgb[c][span.clone()], &mut lin[c][span.clone()]);
-                        for x in 0..w {
-                            let s = column[x.saturating_sub(1)] + column[x] + column[(x + 1).min(w - 1)];
-                            out[x] = f32::from(s) / 9.0;
-                            out_lin[x] = lut[usize::from(s)];
-                        }
+            let [r, g, b, lr, lg, lb, l, a, bb] = band;
+            let (srgb, lin, mut lab) = ([r, g, b], [lr, lg, lb], [l, a, bb]);
+            let mut column = vec![0u16; w];
+            for k in 0..srgb[0].len() / w {
+                let y = y0 + k;
+                let rows = [y.saturating_sub(1), y, (y + 1).min(h - 1)]
+                    .map(|yy| &rgb8[yy * w * 3..(yy + 1) * w * 3]);
+                let span = k * w..(k + 1) * w;
+                for c in 0..3 {
+                    // The box is separable and clamps per axis: sum columns, then along the row,
+                    // in integers (the sum of nine bytes indexes the linear-light table).
+                    for (x, s) in column.iter_mut().enumerate() {
+                        *s = rows.iter().map(|row| u16::from(row[x * 3 + c])).sum();
                     }
-                    let [lr, lg, lb] = &lin;
-                    let [l, a, bb] = &mut lab;
-                    linear_to_lab_row(
-                        [&lr[span.clone()], &lg[span.clone()], &lb[span.clone()]],
-                        [&mut l[span.clone()], &mut a[span.clone()], &mut bb[span.clone()]],
-                    );
+                    let (out, out_lin) = (&mut srgb[c][span.clone()], &mut lin[c][span.clone()]);
+                    for x in 0..w {
+                        let s = column[x.saturating_sub(1)] + column[x] + column[(x + 1).min(w - 1)];
+                        out[x] = f32::from(s) / 9.0;
+                        out_lin[x] = lut[usize::from(s)];
+                    }
                 }
-            })
+                let [lr, lg, lb] = &lin;
+                let [l, a, bb] = &mut lab;
+                linear_to_lab_row(
+                    [&lr[span.clone()], &lg[span.clone()], &lb[span.clone()]],
+                    [&mut l[span.clone()], &mut a[span.clone()], &mut bb[span.clone()]],
+                );
+            }
         },
     );
     let mut gradient = vec![0.0f32; n];
     {
         let lab = [&l[..], &a[..], &bb[..]];
         par_row_bands([&mut gradient], w, h, |y0, [out]| {
-            vectorized(|| {
-                for (k, row) in out.chunks_exact_mut(w).enumerate() {
-                    gradient_row(lab, w, h, y0 + k, row);
-                }
-            })
+            for (k, row) in out.chunks_exact_mut(w).enumerate() {
+                gradient_row(lab, w, h, y0 + k, row);
+            }
         });
     }
     let rgb = [r, g, b].map(|data| Plane { width: w, height: h, data });

@@ -54,7 +54,8 @@ impl Plane {
 
 /// Runs `f` on bands of rows of several `width`-wide planes at once, in parallel: `f`
 /// gets the band's first row and the band's slice of each plane. Per-row work that fills
-/// several planes then needs no per-row buffers or copies.
+/// several planes then needs no per-row buffers or copies. The per-pixel loops this runs
+/// are the engine's heaviest, so they are [`vectorized`].
 pub fn par_row_bands<const K: usize>(
     planes: [&mut [f32]; K],
     width: usize,
@@ -78,7 +79,7 @@ pub fn par_row_bands<const K: usize>(
                 head
             });
             let start = y0;
-            scope.spawn(move |_| f(start, band));
+            scope.spawn(move |_| vectorized(|| f(start, band)));
             y0 += rows;
         }
     });
@@ -88,7 +89,7 @@ pub fn par_row_bands<const K: usize>(
 /// eight lanes wide instead of four), as plain code otherwise. The arithmetic is the same
 /// either way (no fused multiply-add), so results do not depend on the machine.
 #[inline(always)]
-pub fn vectorized<R>(f: impl FnOnce() -> R) -> R {
+fn vectorized<R>(f: impl FnOnce() -> R) -> R {
     #[cfg(target_arch = "x86_64")]
     if std::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU supports AVX2, checked just above.

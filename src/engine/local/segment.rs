@@ -15,7 +15,7 @@ use super::color::{delta_e, lin_of, linear_to_lab, luminance, shadow_aware_dista
 use super::enclosed::{Evidence, HOLE_OUTLINE_SHARE, enclosed_parts, within_hull};
 use super::features::{Features, features};
 use super::morph::{dilate, erode};
-use super::raster::{Plane, par_row_bands, vectorized};
+use super::raster::{Plane, par_row_bands};
 use super::regions::{components, flood_from_border_monotone, for_each_rim, grow_into, run_components};
 
 /// Below this uniformity score the backdrop is too busy to cut reliably.
@@ -349,46 +349,44 @@ fn distances(pixels: &Features, model: &BackdropModel, w: usize, h: usize) -> (V
     let [lr, lg, lb] = &pixels.lin;
     let [l, a, b] = &pixels.lab;
     par_row_bands([&mut plain, &mut shadowed, &mut dark], w, h, |y0, [plain, shadowed, dark]| {
-        vectorized(|| {
-            let mut row_nodes = vec![[0.0f32; 6]; gw];
-            // The backdrop along the row, planar: linear RGB, Lab, luminance.
-            let mut bg: [Vec<f32>; 6] = std::array::from_fn(|_| vec![0.0f32; w]);
-            let mut bg_y = vec![0.0f32; w];
-            let mut ratio = vec![0.0f32; w];
-            for k in 0..plain.len() / w {
-                let y = y0 + k;
-                let (sy, ty) = locate(&grid_y, y);
-                let (top, bottom) =
-                    (&nodes[sy * gw..(sy + 1) * gw], &nodes[(sy + 1).min(grid_y.len() - 1) * gw..][..gw]);
-                for ((o, p), q) in row_nodes.iter_mut().zip(top).zip(bottom) {
-                    *o = std::array::from_fn(|c| p[c] + (q[c] - p[c]) * ty);
-                }
-                for (x, &(sx, tx)) in columns.iter().enumerate() {
-                    let (p, q) = (row_nodes[sx], row_nodes[(sx + 1).min(gw - 1)]);
-                    for c in 0..6 {
-                        bg[c][x] = p[c] + (q[c] - p[c]) * tx;
-                    }
-                    bg_y[x] = luminance([bg[0][x], bg[1][x], bg[2][x]]).max(1e-4);
-                }
-                // Every pixel: plain distance and darkness (a branch-free loop that vectorizes).
-                let row = y * w..(y + 1) * w;
-                let (pl, pa, pb) = (&l[row.clone()], &a[row.clone()], &b[row.clone()]);
-                let (pr, pg, pbl) = (&lr[row.clone()], &lg[row.clone()], &lb[row]);
-                let out = k * w..(k + 1) * w;
-                let (plain, dark) = (&mut plain[out.clone()], &mut dark[out.clone()]);
-                let [_, _, _, bl, ba, bb] = &bg;
-                for x in 0..w {
-                    plain[x] = delta_e([pl[x], pa[x], pb[x]], [bl[x], ba[x], bb[x]]);
-                    ratio[x] = luminance([pr[x], pg[x], pbl[x]]) / bg_y[x];
-                    dark[x] = (1.0 - ratio[x]).max(0.0);
-                }
-                // The shadow analysis only for pixels that might be a shadow (few).
-                for (x, s) in shadowed[out].iter_mut().enumerate() {
-                    let (bg_lin, bg_lab) = ([bg[0][x], bg[1][x], bg[2][x]], [bl[x], ba[x], bb[x]]);
-                    *s = shadow_aware_distance(plain[x], ratio[x], [pl[x], pa[x], pb[x]], bg_lin, bg_lab);
-                }
+        let mut row_nodes = vec![[0.0f32; 6]; gw];
+        // The backdrop along the row, planar: linear RGB, Lab, luminance.
+        let mut bg: [Vec<f32>; 6] = std::array::from_fn(|_| vec![0.0f32; w]);
+        let mut bg_y = vec![0.0f32; w];
+        let mut ratio = vec![0.0f32; w];
+        for k in 0..plain.len() / w {
+            let y = y0 + k;
+            let (sy, ty) = locate(&grid_y, y);
+            let (top, bottom) =
+                (&nodes[sy * gw..(sy + 1) * gw], &nodes[(sy + 1).min(grid_y.len() - 1) * gw..][..gw]);
+            for ((o, p), q) in row_nodes.iter_mut().zip(top).zip(bottom) {
+                *o = std::array::from_fn(|c| p[c] + (q[c] - p[c]) * ty);
             }
-        })
+            for (x, &(sx, tx)) in columns.iter().enumerate() {
+                let (p, q) = (row_nodes[sx], row_nodes[(sx + 1).min(gw - 1)]);
+                for c in 0..6 {
+                    bg[c][x] = p[c] + (q[c] - p[c]) * tx;
+                }
+                bg_y[x] = luminance([bg[0][x], bg[1][x], bg[2][x]]).max(1e-4);
+            }
+            // Every pixel: plain distance and darkness (a branch-free loop that vectorizes).
+            let row = y * w..(y + 1) * w;
+            let (pl, pa, pb) = (&l[row.clone()], &a[row.clone()], &b[row.clone()]);
+            let (pr, pg, pbl) = (&lr[row.clone()], &lg[row.clone()], &lb[row]);
+            let out = k * w..(k + 1) * w;
+            let (plain, dark) = (&mut plain[out.clone()], &mut dark[out.clone()]);
+            let [_, _, _, bl, ba, bb] = &bg;
+            for x in 0..w {
+                plain[x] = delta_e([pl[x], pa[x], pb[x]], [bl[x], ba[x], bb[x]]);
+                ratio[x] = luminance([pr[x], pg[x], pbl[x]]) / bg_y[x];
+                dark[x] = (1.0 - ratio[x]).max(0.0);
+            }
+            // The shadow analysis only for pixels that might be a shadow (few).
+            for (x, s) in shadowed[out].iter_mut().enumerate() {
+                let (bg_lin, bg_lab) = ([bg[0][x], bg[1][x], bg[2][x]], [bl[x], ba[x], bb[x]]);
+                *s = shadow_aware_distance(plain[x], ratio[x], [pl[x], pa[x], pb[x]], bg_lin, bg_lab);
+            }
+        }
     });
     (plain, shadowed, dark)
 }
