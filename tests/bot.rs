@@ -101,14 +101,16 @@ async fn start_bot(rh: Harness, local: bool, webhook: Option<WebhookConfig>) -> 
 }
 
 impl TestApp {
-    /// Stops the bot and checks it stopped cleanly and in time.
-    async fn stop(mut self) {
+    /// Stops the bot and checks it stopped cleanly and in time; hands back the data
+    /// directory for a look at what the bot left in it.
+    async fn stop(mut self) -> tempfile::TempDir {
         self.shutdown.cancel();
         if let Some(bot) = self.bot.take() {
             let ended =
                 tokio::time::timeout(Duration::from_secs(20), bot).await.expect("the bot stops in time");
             ended.expect("the bot task did not panic").expect("the bot ended without error");
         }
+        self.data
     }
 
     async fn wait(&self, what: &str, mut cond: impl FnMut(&FakeTelegram) -> bool) {
@@ -475,6 +477,33 @@ async fn too_many_requests_on_an_edit_is_waited_out() {
     assert_eq!(edits[0].error_code, Some(429));
     assert!(edits[1].at - edits[0].at >= Duration::from_millis(950), "retry_after honoured");
     app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_result_telegram_refused_twice_stays_undelivered_for_the_next_start() {
+    let app = spawn_app(&[1]).await;
+    let refused = || TgFault::Error { code: 400, description: "Bad Request: wrong file".into() };
+    app.tg.fail_next("sendPhoto", 1, refused());
+    app.tg.fail_next("sendDocument", 1, refused());
+    let user = app.tg.user(830, Some("en"));
+    let status = app.submit(&user, Lang::En).await;
+    let job: u64 = job_of(&status.button_data("x:").expect("a Cancel button")).parse().expect("a job id");
+    app.wait("the photo and the document both refused", |tg| {
+        tg.calls_of("sendPhoto").len() == 1 && tg.calls_of("sendDocument").len() == 1
+    })
+    .await;
+    assert_eq!(count(&user.messages(), MessageKind::Photo), 0, "the user has no result");
+    // A clean stop lets the status task finish whatever it still had to record.
+    let data = app.stop().await;
+    let store =
+        backdrop::store::Store::open(&format!("sqlite://{}/backdrop.db", data.path().display()), data.path())
+            .await
+            .expect("the job store opens");
+    let stored = store.job(backdrop::job::JobId(job)).await.expect("readable").expect("the job is stored");
+    assert!(!stored.delivered, "a result Telegram never took is not marked delivered");
+    let unfinished = store.unfinished().await.expect("readable");
+    assert!(unfinished.iter().any(|j| j.id.0 == job), "the next start picks it up and sends it");
+    store.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

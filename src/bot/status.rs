@@ -182,8 +182,13 @@ async fn follow(
         _ => (messages::status_cancelled(lang).to_owned(), None),
     };
     finish_status(&bot, &ctx, &status, &record, job, text, keyboard).await;
-    if let JobState::Done(output) = &end {
-        deliver(&bot, &ctx, job, &record, output).await;
+    if let JobState::Done(output) = &end
+        && !deliver(&bot, &ctx, job, &record, output).await
+    {
+        // Telegram took neither the photo nor the document: the store keeps the job
+        // undelivered, so the next start sends the result again instead of losing it.
+        tracing::error!(%job, "the result was not delivered; it is sent again at the next start");
+        return;
     }
     // Told: a restart from here on does not tell again.
     if let Err(e) = ctx.store.mark_delivered(job).await {
@@ -233,7 +238,14 @@ async fn finish_status(
 }
 
 /// Sends the result: a photo that fits sendPhoto (with the buttons), then the original.
-async fn deliver(bot: &TgBot, ctx: &BotContext, job: JobId, record: &JobRecord, output: &Arc<JobOutput>) {
+/// Returns whether Telegram accepted at least one of the two (the user has the result).
+async fn deliver(
+    bot: &TgBot,
+    ctx: &BotContext,
+    job: JobId,
+    record: &JobRecord,
+    output: &Arc<JobOutput>,
+) -> bool {
     let (chat, lang) = (record.chat, record.lang);
     if let Err(e) = retry::send(bot.send_chat_action(chat, ChatAction::UploadPhoto)).await {
         tracing::debug!(%job, "chat action: {e}");
@@ -269,7 +281,13 @@ async fn deliver(bot: &TgBot, ctx: &BotContext, job: JobId, record: &JobRecord, 
         send = send.caption(messages::result_caption(lang)).reply_markup(keyboards::result(lang, job));
     }
     match send.await {
-        Ok(_) => tracing::info!(%job, "result delivered"),
-        Err(e) => tracing::error!(%job, "could not send the result document: {e}"),
+        Ok(_) => {
+            tracing::info!(%job, "result delivered");
+            true
+        }
+        Err(e) => {
+            tracing::error!(%job, "could not send the result document: {e}");
+            buttons_sent
+        }
     }
 }
