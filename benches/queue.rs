@@ -7,10 +7,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use backdrop::engine::runninghub::{RunningHubAccount, RunningHubEngine, RunningHubSettings};
-use backdrop::engine::{ImageSource, JobInput, LaneId};
 use backdrop::input_image::{ImageLimits, InputImage};
+use backdrop::job::{ImageSource, JobInput, LaneId, Ledger, NoJournal};
 use backdrop::job::{JobId, JobState};
-use backdrop::queue::{JobQueue, NoJournal, QueueConfig};
+use backdrop::queue::{JobQueue, QueueConfig};
 use backdrop::runninghub::{ClientOptions, RunningHubClient};
 use backdrop::secret::Secret;
 use backdrop_fakes::runninghub::{FakeRunningHub, TaskScript};
@@ -68,7 +68,7 @@ async fn throughput() {
     let fake = FakeRunningHub::start().await;
     fake.set_default_script(TaskScript::succeed(TASK));
     let engine = engine_on(&fake).await;
-    let queue = JobQueue::start(engine, Arc::new(NoJournal), QueueConfig::default());
+    let queue = JobQueue::start(engine, Ledger::start(Arc::new(NoJournal)), QueueConfig::default());
     let image = png();
     let input =
         JobInput { product: ImageSource::Memory(image.clone()), background: ImageSource::Memory(image) };
@@ -83,8 +83,8 @@ async fn throughput() {
             loop {
                 let state = rx.borrow_and_update().clone();
                 match state {
-                    JobState::Running { remote_task: Some(t), .. } => task = Some(t),
-                    JobState::Done(_) => return (task, Instant::now()),
+                    JobState::Running { task: Some(t), .. } => task = Some(t),
+                    JobState::Delivering(_) => return (task, Instant::now()),
                     s if s.is_terminal() => panic!("job {i} ended {s:?}"),
                     _ => {}
                 }
@@ -137,7 +137,7 @@ async fn memory() {
     let fake = FakeRunningHub::start().await;
     fake.set_default_script(TaskScript::never_finish());
     let engine = engine_on(&fake).await;
-    let queue = JobQueue::start(engine, Arc::new(NoJournal), QueueConfig::default());
+    let queue = JobQueue::start(engine, Ledger::start(Arc::new(NoJournal)), QueueConfig::default());
     // Fill every slot so that what follows stays queued.
     let image = png();
     let busy =

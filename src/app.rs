@@ -1,13 +1,16 @@
-//! Wiring: from [`Settings`] to a running engine and queue, shared by the CLI and the bot.
+//! Wiring: from [`Settings`] to a running engine, ledger and queue, shared by the CLI and
+//! the bot.
 
 use std::sync::Arc;
 
 use crate::config::{EngineKind, Settings};
+use crate::engine::Engine;
 use crate::engine::comfyui::{ComfyUiEngine, ComfyUiSettings};
 use crate::engine::local::LocalEngine;
 use crate::engine::runninghub::{RunningHubAccount, RunningHubEngine, RunningHubSettings};
-use crate::engine::{Engine, LaneId};
-use crate::queue::{JobJournal, JobQueue, QueueConfig};
+use crate::job::LaneId;
+use crate::job::{JobJournal, Ledger};
+use crate::queue::{JobQueue, QueueConfig};
 use crate::runninghub::{ClientOptions, RunningHubClient};
 
 /// Why the application could not be put together.
@@ -72,19 +75,22 @@ pub fn comfyui_engine(settings: &Settings) -> Result<ComfyUiEngine, BuildError> 
     .map_err(|e| BuildError::ComfyUi(e.to_string()))
 }
 
-/// The engine and the queue that drives it.
+/// The engine, the ledger that owns every job's state (journalled to `journal`), and the
+/// queue that drives the engine.
 pub struct Application {
     pub settings: Settings,
     pub engine: Arc<dyn Engine>,
+    pub ledger: Ledger,
     pub queue: JobQueue,
 }
 
 impl Application {
-    /// Builds the engine and starts the queue on the current runtime.
+    /// Builds the engine and starts the ledger's writer and the queue on the current runtime.
     pub fn build(settings: Settings, journal: Arc<dyn JobJournal>) -> Result<Self, BuildError> {
         let engine = build_engine(&settings)?;
         let config = QueueConfig { deadline: settings.runninghub.task_timeout, ..QueueConfig::default() };
-        let queue = JobQueue::start(Arc::clone(&engine), journal, config);
-        Ok(Self { settings, engine, queue })
+        let ledger = Ledger::start(journal);
+        let queue = JobQueue::start(Arc::clone(&engine), ledger.clone(), config);
+        Ok(Self { settings, engine, ledger, queue })
     }
 }

@@ -9,10 +9,10 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use backdrop::app::Application;
 use backdrop::config::{EngineKind, Settings};
-use backdrop::engine::{ImageSource, JobInput, local};
+use backdrop::engine::local;
 use backdrop::input_image::{ImageLimits, InputImage};
-use backdrop::job::JobState;
-use backdrop::queue::NoJournal;
+use backdrop::job::{ImageSource, JobInput};
+use backdrop::job::{JobEvent, JobState, NoJournal};
 use bytes::Bytes;
 use clap::{Parser, Subcommand};
 
@@ -161,10 +161,12 @@ async fn generate(
         let state = rx.borrow_and_update().clone();
         match &state {
             JobState::Queued { position } => eprintln!("queued (position {position})"),
-            JobState::Running { lane, remote_task, .. } => match remote_task {
-                Some(task) => eprintln!("generating on lane {lane} (task {task})"),
-                None => eprintln!("generating on lane {lane}"),
-            },
+            JobState::Uploading { lane, .. } => eprintln!("uploading to lane {lane}"),
+            JobState::Running { lane, task: Some(task), .. } => {
+                eprintln!("generating on lane {lane} (task {task})")
+            }
+            JobState::Running { lane, task: None, .. } => eprintln!("generating on lane {lane}"),
+            JobState::Downloading { .. } => eprintln!("fetching the result"),
             _ => break state,
         }
         tokio::select! {
@@ -176,8 +178,10 @@ async fn generate(
         }
     };
     match state {
-        JobState::Done(output) => {
+        JobState::Delivering(output) => {
             write_as(out, output.image.clone(), output.extension, format).await?;
+            // Written: the job is done (nothing is journalled for the CLI).
+            let _ = app.ledger.apply(id, JobEvent::Delivered);
             eprintln!("done in {:.1} s: {}", started.elapsed().as_secs_f64(), out.display());
             Ok(())
         }
@@ -205,7 +209,7 @@ async fn cutout(product: &Path, out: &Path) -> anyhow::Result<()> {
 async fn stats() -> anyhow::Result<()> {
     let settings = Settings::from_env()?;
     let store = backdrop::store::Store::open(&settings.database_url, &settings.data_dir).await?;
-    println!("{}", store.stats(None).await?);
+    println!("{}", store.stats().await?);
     store.close().await;
     Ok(())
 }

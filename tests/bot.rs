@@ -8,18 +8,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use backdrop::app::Application;
+use backdrop::bot::context::StatusTiming;
 use backdrop::bot::messages::{self, Lang};
-use backdrop::bot::status::StatusTiming;
 use backdrop::bot::{BotError, BotSettings, serve};
 use backdrop::config::{Settings, Vars, WebhookConfig};
-use backdrop::engine::Engine;
 use backdrop::job::FailReason;
-use backdrop::queue::ShutdownMode;
-use backdrop::secret::Secret;
+use backdrop::store::Store;
 use backdrop_fakes::image_bytes::solid_png;
-use backdrop_fakes::runninghub::TaskScript;
+use backdrop_fakes::runninghub::{FakeRunningHub, TaskScript};
 use backdrop_fakes::{BotMessage, FakeTelegram, FakeUser, MessageKind, TgFault};
-use support::{Harness, key, spawn_runninghub};
+use support::key;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -30,7 +28,7 @@ const WAIT: Duration = Duration::from_secs(30);
 /// The bot running against both fakes.
 struct TestApp {
     tg: FakeTelegram,
-    rh: Harness,
+    rh: FakeRunningHub,
     shutdown: CancellationToken,
     bot: Option<JoinHandle<Result<(), BotError>>>,
     data: tempfile::TempDir,
@@ -39,64 +37,81 @@ struct TestApp {
 /// The user id listed in `ADMIN_IDS`.
 const ADMIN: i64 = 9000;
 
+/// How a test bot is set up, in the environment variables an operator would set.
+struct Setup {
+    /// RunningHub accounts and their slots (`RUNNINGHUB_MAX_JOBS_N`).
+    slots: Vec<usize>,
+    /// `ENGINE=local` instead of RunningHub.
+    local: bool,
+    poll: Duration,
+    /// `WEBHOOK_URL` and `WEBHOOK_LISTEN`; long polling when `None`.
+    webhook: Option<WebhookConfig>,
+}
+
+impl Setup {
+    fn runninghub(slots: &[usize]) -> Self {
+        Self { slots: slots.to_vec(), local: false, poll: Duration::from_millis(20), webhook: None }
+    }
+}
+
 /// Starts the fakes (RunningHub accounts with `slots` each) and the real bot on them.
 async fn spawn_app(slots: &[usize]) -> TestApp {
-    spawn_app_with(slots, false).await
+    start_bot(FakeRunningHub::start().await, Setup::runninghub(slots)).await
 }
 
 /// The same, with the bot on the built-in engine instead of RunningHub when `local`.
 async fn spawn_app_with(slots: &[usize], local: bool) -> TestApp {
-    let rh = spawn_runninghub(slots, Duration::from_millis(20), Duration::from_secs(60)).await;
-    start_bot(rh, local, None).await
+    start_bot(FakeRunningHub::start().await, Setup { local, ..Setup::runninghub(slots) }).await
 }
 
-/// The real bot on `rh`'s engine and queue (or the built-in engine when `local`), with a
-/// fresh fake Bot API, by long polling or by `webhook`.
-async fn start_bot(rh: Harness, local: bool, webhook: Option<WebhookConfig>) -> TestApp {
+/// The real bot, wired by [`Application::build`] from the variables of `setup` as in
+/// production (the store is the journal), on `rh` and a fresh fake Bot API.
+async fn start_bot(rh: FakeRunningHub, setup: Setup) -> TestApp {
     let tg = FakeTelegram::start().await;
-    rh.fake.set_default_script(TaskScript::succeed(Duration::from_millis(150)));
+    rh.set_default_script(TaskScript::succeed(Duration::from_millis(150)));
     let data = tempfile::tempdir().expect("a temporary data directory");
-    let settings = BotSettings {
-        token: Secret::new(TOKEN),
-        api_url: reqwest::Url::parse(&tg.url()).expect("the fake's URL"),
-        data_dir: data.path().to_owned(),
-        on_shutdown: ShutdownMode::Cancel,
-        admin_ids: vec![ADMIN],
-        poll_timeout: Duration::from_secs(1),
-        request_timeout: Duration::from_secs(20),
-        // A little more than production's 1.1 s: a loaded CI machine may delay one
-        // request by more than the 0.1 s margin, and the fake counts arrivals.
-        chat_gap: Duration::from_millis(1200),
-        messages_per_second: 25,
-        timing: StatusTiming {
-            edit_interval: Duration::from_millis(500),
-            elapsed_interval: Duration::from_millis(500),
-            chat_action_interval: Duration::from_millis(500),
-        },
-        webhook,
+    let mut vars: Vec<(String, String)> = [
+        ("ENGINE", if setup.local { "local" } else { "runninghub" }.to_owned()),
+        ("BOT_TOKEN", TOKEN.to_owned()),
+        ("TELEGRAM_API_URL", tg.url()),
+        ("RUNNINGHUB_API_URL", rh.url()),
+        ("RUNNINGHUB_POLL_INTERVAL_MS", setup.poll.as_millis().to_string()),
+        ("RUNNINGHUB_TASK_TIMEOUT_S", "120".to_owned()),
+        ("DATA_DIR", data.path().display().to_string()),
+        ("ADMIN_IDS", ADMIN.to_string()),
+        ("ON_SHUTDOWN", "cancel".to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    for (i, &max_jobs) in setup.slots.iter().enumerate() {
+        let n = i + 1;
+        rh.add_account(&key(n), max_jobs);
+        vars.push((format!("RUNNINGHUB_API_KEY_{n}"), key(n)));
+        vars.push((format!("RUNNINGHUB_MAX_JOBS_{n}"), max_jobs.to_string()));
+        vars.push((format!("RUNNINGHUB_WORKFLOW_PRODUCT_{n}"), support::WORKFLOW.to_owned()));
+    }
+    if let Some(hook) = &setup.webhook {
+        vars.push(("WEBHOOK_URL".into(), hook.public_url.to_string()));
+        vars.push(("WEBHOOK_LISTEN".into(), hook.listen.to_string()));
+    }
+    let settings = Settings::from_vars(&Vars::from_pairs(vars.iter().map(|(k, v)| (k.as_str(), v.as_str()))))
+        .expect("the test's settings are valid");
+    let mut bot_settings = BotSettings::from_settings(&settings).expect("bot settings");
+    bot_settings.poll_timeout = Duration::from_secs(1);
+    bot_settings.request_timeout = Duration::from_secs(20);
+    // A little more than production's 1.1 s: a loaded CI machine may delay one request by
+    // more than the 0.1 s margin, and the fake counts arrivals.
+    bot_settings.chat_gap = Duration::from_millis(1200);
+    bot_settings.timing = StatusTiming {
+        edit_interval: Duration::from_millis(500),
+        elapsed_interval: Duration::from_millis(500),
+        chat_action_interval: Duration::from_millis(500),
     };
-    let settings_of_app = Settings::from_vars(&Vars::from_pairs([("ENGINE", "local")])).expect("settings");
-    let app = if local {
-        let engine: Arc<dyn Engine> = Arc::new(backdrop::engine::local::LocalEngine);
-        let queue = backdrop::queue::JobQueue::start(
-            engine.clone(),
-            Arc::new(backdrop::queue::NoJournal),
-            Default::default(),
-        );
-        Application { settings: settings_of_app, engine, queue }
-    } else {
-        Application {
-            settings: settings_of_app,
-            engine: rh.engine.clone() as Arc<dyn Engine>,
-            queue: rh.queue.clone(),
-        }
-    };
-    let store =
-        backdrop::store::Store::open(&format!("sqlite://{}/backdrop.db", data.path().display()), data.path())
-            .await
-            .expect("the job store opens");
+    let store = Store::open(&settings.database_url, &settings.data_dir).await.expect("the job store opens");
+    let app = Application::build(settings, Arc::new(store.clone())).expect("the application builds");
     let shutdown = CancellationToken::new();
-    let bot = tokio::spawn(serve(settings, app, store, shutdown.clone()));
+    let bot = tokio::spawn(serve(bot_settings, app, store, shutdown.clone()));
     TestApp { tg, rh, shutdown, bot: Some(bot), data }
 }
 
@@ -220,7 +235,7 @@ async fn happy_path(lang: Lang, code: &str) {
     let status = all.iter().find(|m| m.message_id == status.message_id).expect("the status message");
     assert_eq!(status.text_or_caption, messages::status_done(lang));
     assert!(status.buttons().is_empty());
-    assert_eq!(app.rh.fake.tasks().len(), 1);
+    assert_eq!(app.rh.tasks().len(), 1);
     assert!(!app.tg.calls_of("sendChatAction").is_empty(), "upload_photo shown while working");
     assert_eq!(app.tg.tokens(), vec![TOKEN.to_owned()]);
     let commands = app.tg.commands().expect("commands registered");
@@ -291,8 +306,8 @@ async fn bad_inputs_get_a_clear_answer_and_no_task() {
     // Still answering, and nothing reached the provider.
     user.send_command("/help");
     app.wait_text(&user, messages::help(lang)).await;
-    assert_eq!(app.rh.fake.uploads(&key(1)), 0);
-    assert!(app.rh.fake.tasks().is_empty());
+    assert_eq!(app.rh.uploads(&key(1)), 0);
+    assert!(app.rh.tasks().is_empty());
     app.stop().await;
 }
 
@@ -329,11 +344,11 @@ async fn a_photo_taken_sideways_reaches_the_engine_upright() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancelling_a_queued_job_never_creates_its_task() {
     let app = spawn_app(&[1]).await;
-    app.rh.fake.push_script(TaskScript::never_finish());
+    app.rh.push_script(TaskScript::never_finish());
     let first = app.tg.user(301, Some("ru"));
     let second = app.tg.user(302, Some("ru"));
     app.submit(&first, Lang::Ru).await;
-    app.wait("the first task running", |_| app.rh.fake.tasks().len() == 1).await;
+    app.wait("the first task running", |_| app.rh.tasks().len() == 1).await;
     let status = app.submit(&second, Lang::Ru).await;
     assert_eq!(status.text_or_caption, messages::status_queued(Lang::Ru, 1));
     let third = app.tg.user(303, Some("en"));
@@ -345,20 +360,20 @@ async fn cancelling_a_queued_job_never_creates_its_task() {
     // The job behind moves up, and its status says so.
     app.wait_text(&third, &messages::status_queued(Lang::En, 1)).await;
     assert_eq!(callback_answer(&app.tg, &press).as_deref(), Some(messages::answer_cancelling(Lang::Ru)));
-    assert_eq!(app.rh.fake.tasks().len(), 1, "the queued job never reached RunningHub");
+    assert_eq!(app.rh.tasks().len(), 1, "the queued job never reached RunningHub");
     third.send_command("/cancel");
     app.wait_text(&third, messages::status_cancelled(Lang::En)).await;
     // /cancel stops the first user's running job too.
     first.send_command("/cancel");
     app.wait_text(&first, messages::status_cancelled(Lang::Ru)).await;
-    app.wait("the provider task cancelled", |_| app.rh.fake.cancelled_tasks().len() == 1).await;
+    app.wait("the provider task cancelled", |_| app.rh.cancelled_tasks().len() == 1).await;
     app.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancelling_a_running_job_cancels_the_provider_task() {
     let app = spawn_app(&[1]).await;
-    app.rh.fake.push_script(TaskScript::never_finish());
+    app.rh.push_script(TaskScript::never_finish());
     let user = app.tg.user(400, Some("en"));
     let status = app.submit(&user, Lang::En).await;
     app.wait("the status saying generating", |tg| {
@@ -369,7 +384,7 @@ async fn cancelling_a_running_job_cancels_the_provider_task() {
     let data = status.button_data("x:").expect("Cancel");
     user.press_button(status.message_id, &data);
     app.wait_text(&user, messages::status_cancelled(Lang::En)).await;
-    app.wait("the provider task cancelled", |_| app.rh.fake.cancelled_tasks().len() == 1).await;
+    app.wait("the provider task cancelled", |_| app.rh.cancelled_tasks().len() == 1).await;
     assert!(user.messages().iter().all(|m| m.kind == MessageKind::Text), "no result for a cancelled job");
     app.stop().await;
 }
@@ -377,7 +392,7 @@ async fn cancelling_a_running_job_cancels_the_provider_task() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_provider_failure_offers_a_retry_that_works() {
     let app = spawn_app(&[1]).await;
-    app.rh.fake.push_script(TaskScript::fail(Duration::from_millis(50), "CUDA out of memory"));
+    app.rh.push_script(TaskScript::fail(Duration::from_millis(50), "CUDA out of memory"));
     let user = app.tg.user(500, Some("ru"));
     let status = app.submit(&user, Lang::Ru).await;
     let failed = messages::status_failed(Lang::Ru, &FailReason::Provider(String::new()));
@@ -385,20 +400,20 @@ async fn a_provider_failure_offers_a_retry_that_works() {
     let status = user.messages().into_iter().find(|m| m.message_id == status.message_id).expect("status");
     assert!(!status.text_or_caption.contains("CUDA"), "no technical detail for the user");
     let retry = status.button_data("t:").expect("a Retry button");
-    let uploads = app.rh.fake.uploads(&key(1));
+    let uploads = app.rh.uploads(&key(1));
     let get_files = app.tg.calls_of("getFile").len();
     user.press_button(status.message_id, &retry);
     app.wait_result(&user, 1).await;
-    assert_eq!(app.rh.fake.tasks().len(), 2);
+    assert_eq!(app.rh.tasks().len(), 2);
     assert_eq!(app.tg.calls_of("getFile").len(), get_files, "Retry never asks for the images again");
-    assert!(app.rh.fake.uploads(&key(1)) > uploads);
+    assert!(app.rh.uploads(&key(1)) > uploads);
     let status = user.messages().into_iter().find(|m| m.message_id == status.message_id).expect("status");
     assert!(status.buttons().is_empty(), "Retry is pressed once");
     // A second press (a stale client) starts nothing.
     let again = user.press_button(status.message_id, &retry);
     app.wait("the second Retry answered", |tg| callback_answer(tg, &again).is_some()).await;
     assert_eq!(callback_answer(&app.tg, &again).as_deref(), Some(messages::answer_already_retried(Lang::Ru)));
-    assert_eq!(app.rh.fake.tasks().len(), 2);
+    assert_eq!(app.rh.tasks().len(), 2);
     app.stop().await;
 }
 
@@ -414,7 +429,7 @@ async fn regenerate_makes_a_new_job_from_the_same_images() {
     let press = user.press_button(photo.message_id, &again);
     app.wait_result(&user, 2).await;
     assert_eq!(callback_answer(&app.tg, &press).as_deref(), Some(messages::answer_started_again(Lang::En)));
-    assert_eq!(app.rh.fake.tasks().len(), 2);
+    assert_eq!(app.rh.tasks().len(), 2);
     assert_eq!(app.tg.calls_of("getFile").len(), get_files, "Regenerate never asks for the images again");
     // New photo: back to the first step.
     let new = user.press_button(photo.message_id, "n");
@@ -426,7 +441,7 @@ async fn regenerate_makes_a_new_job_from_the_same_images() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_forged_or_garbled_callback_is_refused() {
     let app = spawn_app(&[1]).await;
-    app.rh.fake.push_script(TaskScript::never_finish());
+    app.rh.push_script(TaskScript::never_finish());
     let owner = app.tg.user(700, Some("ru"));
     let intruder = app.tg.user(701, Some("en"));
     let status = app.submit(&owner, Lang::Ru).await;
@@ -440,7 +455,7 @@ async fn a_forged_or_garbled_callback_is_refused() {
     assert_eq!(callback_answer(&app.tg, &forged).as_deref(), Some(messages::answer_not_yours(Lang::En)));
     assert_eq!(callback_answer(&app.tg, &garbled).as_deref(), Some(messages::answer_not_yours(Lang::En)));
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(app.rh.fake.cancelled_tasks().is_empty(), "the owner's job was not touched");
+    assert!(app.rh.cancelled_tasks().is_empty(), "the owner's job was not touched");
     owner.send_command("/cancel");
     app.wait_text(&owner, messages::status_cancelled(Lang::Ru)).await;
     app.stop().await;
@@ -495,12 +510,12 @@ async fn a_result_telegram_refused_twice_stays_undelivered_for_the_next_start() 
     assert_eq!(count(&user.messages(), MessageKind::Photo), 0, "the user has no result");
     // A clean stop lets the status task finish whatever it still had to record.
     let data = app.stop().await;
-    let store =
-        backdrop::store::Store::open(&format!("sqlite://{}/backdrop.db", data.path().display()), data.path())
-            .await
-            .expect("the job store opens");
+    let store = Store::open(&format!("sqlite://{}/backdrop.db", data.path().display()), data.path())
+        .await
+        .expect("the job store opens");
     let stored = store.job(backdrop::job::JobId(job)).await.expect("readable").expect("the job is stored");
-    assert!(!stored.delivered, "a result Telegram never took is not marked delivered");
+    assert!(!stored.told, "a result Telegram never took is not marked delivered");
+    assert_eq!(stored.state, backdrop::job::StateName::Delivering);
     let unfinished = store.unfinished().await.expect("readable");
     assert!(unfinished.iter().any(|j| j.id.0 == job), "the next start picks it up and sends it");
     store.close().await;
@@ -514,7 +529,7 @@ async fn a_result_too_large_for_send_photo_goes_as_a_preview_and_the_original() 
     image::RgbImage::from_pixel(7000, 3200, image::Rgb([20, 90, 160]))
         .write_to(&mut std::io::Cursor::new(&mut big), image::ImageFormat::Png)
         .expect("encoding a PNG");
-    app.rh.fake.set_result_image(big.clone());
+    app.rh.set_result_image(big.clone());
     let user = app.tg.user(820, Some("en"));
     app.submit(&user, Lang::En).await;
     app.wait_result(&user, 1).await;
@@ -550,7 +565,7 @@ async fn the_bot_stops_in_time_even_with_a_call_telegram_never_answers() {
 async fn twenty_users_at_once_on_two_accounts() {
     const USERS: i64 = 20;
     let app = spawn_app(&[2, 2]).await;
-    app.rh.fake.set_default_script(TaskScript::succeed(Duration::from_millis(300)));
+    app.rh.set_default_script(TaskScript::succeed(Duration::from_millis(300)));
     let users: Vec<FakeUser> =
         (0..USERS).map(|i| app.tg.user(1000 + i, Some(if i % 2 == 0 { "ru" } else { "en" }))).collect();
     for user in &users {
@@ -580,10 +595,10 @@ async fn twenty_users_at_once_on_two_accounts() {
         .then_some(())
         .expect("every user got a result");
     for i in 1..=2 {
-        assert_eq!(app.rh.fake.over_limit_attempts(&key(i)), 0);
-        assert!(app.rh.fake.max_running_seen(&key(i)) <= 2);
+        assert_eq!(app.rh.over_limit_attempts(&key(i)), 0);
+        assert!(app.rh.max_running_seen(&key(i)) <= 2);
     }
-    assert_eq!(app.rh.fake.tasks().len(), USERS as usize);
+    assert_eq!(app.rh.tasks().len(), USERS as usize);
     for user in &users {
         assert!(
             app.tg.max_sends_per_second(user.chat_id()) <= 1,
@@ -728,7 +743,7 @@ async fn the_built_in_engine_delivers_and_explains_a_busy_background() {
     .await;
     let shown = app.tg.messages(400).into_iter().find(|m| m.text_or_caption == explained).unwrap();
     assert!(shown.buttons().is_empty(), "no Retry: the same photo would fail again");
-    assert!(app.rh.fake.tasks().is_empty(), "nothing went to RunningHub");
+    assert!(app.rh.tasks().is_empty(), "nothing went to RunningHub");
     app.stop().await;
 }
 
@@ -744,15 +759,9 @@ async fn webhook_mode_takes_pushed_updates_and_runninghub_callbacks() {
     let public_url = reqwest::Url::parse(&format!("http://127.0.0.1:{port}/hook")).expect("a URL");
     let hook = WebhookConfig { public_url, listen: ([127, 0, 0, 1], port).into() };
     // Polling once a minute: only RunningHub's callback can make the result quick.
-    let engine_settings = backdrop::engine::runninghub::RunningHubSettings {
-        poll_interval: Duration::from_secs(60),
-        webhook_url: Some(hook.runninghub_url().to_string()),
-        ..Default::default()
-    };
-    let fake = backdrop_fakes::runninghub::FakeRunningHub::start().await;
-    fake.add_account(&key(1), 2);
-    let rh = support::spawn_with(fake, &[2], engine_settings, Duration::from_secs(120));
-    let app = start_bot(rh, false, Some(hook.clone())).await;
+    let setup =
+        Setup { poll: Duration::from_secs(60), webhook: Some(hook.clone()), ..Setup::runninghub(&[2]) };
+    let app = start_bot(FakeRunningHub::start().await, setup).await;
 
     let user = app.tg.user(1200, Some("en"));
     user.send_command("/start");
@@ -765,7 +774,7 @@ async fn webhook_mode_takes_pushed_updates_and_runninghub_callbacks() {
         .wait_for(|tg| count(&tg.messages(chat), MessageKind::Photo) >= 1, Duration::from_secs(20))
         .await;
     assert!(delivered, "the callback woke the poller long before its next tick");
-    let callbacks = app.rh.fake.webhooks();
+    let callbacks = app.rh.webhooks();
     assert_eq!(callbacks.len(), 1, "one callback, answered at once: {callbacks:?}");
     assert_eq!(callbacks[0].status, Some(200));
     assert!(app.tg.calls_of("getUpdates").is_empty(), "no polling in webhook mode");
@@ -781,7 +790,7 @@ async fn webhook_mode_takes_pushed_updates_and_runninghub_callbacks() {
     assert_eq!(answer.status(), reqwest::StatusCode::BAD_REQUEST);
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(app.tg.messages(1300).is_empty(), "the forged update was not handled");
-    assert_eq!(app.rh.fake.tasks().len(), 1);
+    assert_eq!(app.rh.tasks().len(), 1);
 
     let tg = app.tg.clone();
     app.stop().await;
@@ -796,8 +805,8 @@ async fn a_webhook_address_in_use_is_a_clear_start_up_error() {
         public_url: reqwest::Url::parse("https://bot.example.com").expect("a URL"),
         listen: address,
     };
-    let rh = spawn_runninghub(&[1], Duration::from_millis(20), Duration::from_secs(60)).await;
-    let mut app = start_bot(rh, false, Some(hook)).await;
+    let setup = Setup { webhook: Some(hook), ..Setup::runninghub(&[1]) };
+    let mut app = start_bot(FakeRunningHub::start().await, setup).await;
     let bot = app.bot.take().expect("the bot task");
     let ended = tokio::time::timeout(Duration::from_secs(10), bot).await.expect("it stops at once");
     let err = ended.expect("no panic").expect_err("an error");

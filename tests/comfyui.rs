@@ -8,9 +8,10 @@ use std::time::Duration;
 
 use backdrop::comfyui::{ClientOptions, ComfyError, RetryPolicy};
 use backdrop::engine::comfyui::{ComfyUiEngine, ComfyUiSettings};
-use backdrop::engine::{Engine, EngineError, ImageSource, JobInput, LaneId, RunContext};
+use backdrop::engine::{Engine, EngineError, RunContext};
 use backdrop::input_image::{ImageLimits, InputImage};
 use backdrop::job::{FailReason, JobId, JobOutput, RemoteTaskId};
+use backdrop::job::{ImageSource, JobInput, LaneId};
 use backdrop_fakes::comfyui::{Endpoint, FakeComfyUi, PromptPhase, PromptScript};
 use serde_json::{Value, json};
 

@@ -7,9 +7,10 @@ use std::io::Cursor;
 use backdrop::engine::local::evaluate::score;
 use backdrop::engine::local::testset::{self, Kind};
 use backdrop::engine::local::{LocalEngine, LocalError, composite, cutout, encode};
-use backdrop::engine::{Engine, ImageSource, JobInput, LaneId, RunContext};
+use backdrop::engine::{Engine, RunContext};
 use backdrop::input_image::{ImageLimits, InputImage};
 use backdrop::job::{FailReason, JobId};
+use backdrop::job::{ImageSource, JobInput, LaneId};
 use backdrop_fakes::image_bytes::with_exif_orientation;
 use image::{DynamicImage, GrayImage, ImageFormat, RgbImage, RgbaImage};
 

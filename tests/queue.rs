@@ -1,15 +1,17 @@
 //! The queue's rules against an in-process engine whose every run is scripted: order,
 //! positions, slots, cancel, deadline, panics, busy and refused lanes, resume, journal.
 
+mod support;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use backdrop::engine::{Engine, EngineError, ImageSource, JobInput, LaneId, LaneSpec, RunContext};
-use backdrop::input_image::{ImageLimits, InputImage};
-use backdrop::job::{FailReason, JobId, JobOutput, JobState, RemoteTaskId};
-use backdrop::queue::{JobJournal, JobQueue, QueueConfig, ShutdownMode};
+use backdrop::engine::{Engine, EngineError, LaneSpec, RunContext};
+use backdrop::job::{FailReason, JobId, JobOutput, JobState, LaneId, RemoteTaskId, StateName};
+use backdrop::queue::{JobQueue, QueueConfig, ShutdownMode};
+use support::{JournalSpy, input, queue_with_spy, settled_within};
 use tokio::sync::watch;
 
 /// What one run of a job does.
@@ -24,6 +26,8 @@ enum Step {
     RefuseLane(LaneId),
     /// Runs until cancelled.
     Hang,
+    /// The provider finishes at once; fetching the result then takes this long.
+    SlowDownload(Duration),
 }
 
 #[derive(Default)]
@@ -85,7 +89,7 @@ impl Engine for ScriptEngine {
         match step {
             Step::Succeed(d) => {
                 if ctx.resume.is_none() {
-                    ctx.remote_created(RemoteTaskId(format!("t{}", ctx.job))).await;
+                    ctx.task_created(RemoteTaskId(format!("t{}", ctx.job))).await;
                 }
                 tokio::select! {
                     () = tokio::time::sleep(d) => Ok(output()),
@@ -110,8 +114,14 @@ impl Engine for ScriptEngine {
                 Err(EngineError::LaneRefused("801 key not allowed".into()))
             }
             Step::RefuseLane(_) => Ok(output()),
+            Step::SlowDownload(d) => {
+                ctx.task_created(RemoteTaskId(format!("t{}", ctx.job))).await;
+                ctx.provider_finished();
+                tokio::time::sleep(d).await;
+                Ok(output())
+            }
             Step::Hang => {
-                ctx.remote_created(RemoteTaskId(format!("t{}", ctx.job))).await;
+                ctx.task_created(RemoteTaskId(format!("t{}", ctx.job))).await;
                 ctx.cancel.cancelled().await;
                 self.log.lock().unwrap().cancelled.push(ctx.job);
                 Err(EngineError::Cancelled)
@@ -120,46 +130,13 @@ impl Engine for ScriptEngine {
     }
 }
 
-/// Counts what the queue reports, to check that each job ends exactly once.
-#[derive(Default)]
-struct CountingJournal {
-    records: Mutex<Vec<(JobId, &'static str)>>,
+fn start(engine: Arc<ScriptEngine>, config: QueueConfig) -> (JobQueue, Arc<JournalSpy>) {
+    queue_with_spy(engine, config)
 }
 
-#[async_trait]
-impl JobJournal for CountingJournal {
-    async fn record(&self, job: JobId, state: &JobState) {
-        self.records.lock().unwrap().push((job, state.name()));
-    }
-}
-
-impl CountingJournal {
-    fn terminal_count(&self, job: JobId) -> usize {
-        let records = self.records.lock().unwrap();
-        records.iter().filter(|(j, s)| *j == job && matches!(*s, "done" | "failed" | "cancelled")).count()
-    }
-}
-
-fn input() -> JobInput {
-    let mut png = Vec::new();
-    image::RgbImage::new(2, 2)
-        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
-        .unwrap();
-    let image = InputImage::parse(png, &ImageLimits::default()).unwrap();
-    JobInput { product: ImageSource::Memory(image.clone()), background: ImageSource::Memory(image) }
-}
-
-fn start(engine: Arc<ScriptEngine>, config: QueueConfig) -> (JobQueue, Arc<CountingJournal>) {
-    let journal = Arc::new(CountingJournal::default());
-    (JobQueue::start(engine, journal.clone(), config), journal)
-}
-
+/// Until the job settles; virtual time, so an hour costs nothing unless it hangs.
 async fn ended(rx: &mut watch::Receiver<JobState>) -> JobState {
-    let state = tokio::time::timeout(Duration::from_secs(3600), rx.wait_for(JobState::is_terminal))
-        .await
-        .expect("job ends in time")
-        .expect("queue alive");
-    state.clone()
+    settled_within(rx, Duration::from_secs(3600)).await
 }
 
 #[tokio::test(start_paused = true)]
@@ -171,12 +148,12 @@ async fn first_come_first_served_with_positions() {
     assert!(matches!(*rxs[1].borrow(), JobState::Queued { position: 1 }), "{:?}", *rxs[1].borrow());
     assert!(matches!(*rxs[3].borrow(), JobState::Queued { position: 3 }));
     for rx in &mut rxs {
-        assert!(matches!(ended(rx).await, JobState::Done(_)));
+        assert!(matches!(ended(rx).await, JobState::Delivering(_)));
     }
     let order: Vec<u64> = engine.started().iter().map(|s| s.0.0).collect();
     assert_eq!(order, vec![1, 2, 3, 4]);
     for i in 1..=4 {
-        assert_eq!(journal.terminal_count(JobId(i)), 1);
+        assert_eq!(journal.endings(JobId(i)), 1);
     }
     assert_eq!(queue.lanes()[0].running, 0);
 }
@@ -192,13 +169,14 @@ async fn cancelling_a_queued_job_never_reaches_the_engine() {
     tokio::task::yield_now().await;
     assert!(queue.cancel(JobId(2)));
     assert!(matches!(ended(&mut second).await, JobState::Cancelled));
-    assert!(matches!(*third.borrow(), JobState::Queued { position: 1 }), "third moves up");
-    assert!(matches!(ended(&mut first).await, JobState::Done(_)));
-    assert!(matches!(ended(&mut third).await, JobState::Done(_)));
+    let moved_up = third.wait_for(|s| matches!(s, JobState::Queued { position: 1 }));
+    tokio::time::timeout(Duration::from_secs(1), moved_up).await.expect("third moves up").unwrap();
+    assert!(matches!(ended(&mut first).await, JobState::Delivering(_)));
+    assert!(matches!(ended(&mut third).await, JobState::Delivering(_)));
     assert!(engine.started().iter().all(|s| s.0 != JobId(2)));
     assert!(!queue.cancel(JobId(2)), "an ended job cannot be cancelled again");
     tokio::time::sleep(Duration::from_millis(10)).await;
-    assert_eq!(journal.terminal_count(JobId(2)), 1);
+    assert_eq!(journal.endings(JobId(2)), 1);
 }
 
 #[tokio::test(start_paused = true)]
@@ -208,11 +186,11 @@ async fn cancelling_a_running_job_cancels_it_in_the_engine_and_frees_the_slot() 
     let (queue, _) = start(engine.clone(), QueueConfig::default());
     let mut first = queue.submit(JobId(1), input()).unwrap();
     let mut second = queue.submit(JobId(2), input()).unwrap();
-    first.wait_for(|s| matches!(s, JobState::Running { remote_task: Some(_), .. })).await.unwrap();
+    first.wait_for(|s| matches!(s, JobState::Running { task: Some(_), .. })).await.unwrap();
     assert!(queue.cancel(JobId(1)));
     assert!(matches!(ended(&mut first).await, JobState::Cancelled));
     assert_eq!(engine.log.lock().unwrap().cancelled, vec![JobId(1)]);
-    assert!(matches!(ended(&mut second).await, JobState::Done(_)));
+    assert!(matches!(ended(&mut second).await, JobState::Delivering(_)));
 }
 
 #[tokio::test(start_paused = true)]
@@ -235,7 +213,7 @@ async fn a_panicking_engine_fails_the_job_and_frees_the_slot() {
     let mut first = queue.submit(JobId(1), input()).unwrap();
     let mut second = queue.submit(JobId(2), input()).unwrap();
     assert!(matches!(ended(&mut first).await, JobState::Failed(FailReason::Internal(_))));
-    assert!(matches!(ended(&mut second).await, JobState::Done(_)));
+    assert!(matches!(ended(&mut second).await, JobState::Delivering(_)));
 }
 
 #[tokio::test(start_paused = true)]
@@ -244,7 +222,7 @@ async fn a_busy_lane_sends_the_job_back_to_the_front_and_to_another_lane() {
     engine.script(JobId(1), Step::BusyOnce);
     let (queue, _) = start(engine.clone(), QueueConfig::default());
     let mut rx = queue.submit(JobId(1), input()).unwrap();
-    assert!(matches!(ended(&mut rx).await, JobState::Done(_)));
+    assert!(matches!(ended(&mut rx).await, JobState::Delivering(_)));
     let lanes: Vec<_> = engine.started().iter().map(|s| s.1).collect();
     assert_eq!(lanes, vec![LaneId(1), LaneId(2)], "retried on the other lane at once");
 }
@@ -255,16 +233,16 @@ async fn a_refused_lane_leaves_rotation_and_the_job_runs_elsewhere() {
     engine.script(JobId(1), Step::RefuseLane(LaneId(1)));
     let (queue, journal) = start(engine.clone(), QueueConfig::default());
     let mut rx = queue.submit(JobId(1), input()).unwrap();
-    assert!(matches!(ended(&mut rx).await, JobState::Done(_)));
+    assert!(matches!(ended(&mut rx).await, JobState::Delivering(_)));
     let loads = queue.lanes();
     assert!(loads[0].refused.is_some() && loads[1].refused.is_none());
     // Lane 1 gets no more work.
     let mut rxs: Vec<_> = (2..6).map(|i| queue.submit(JobId(i), input()).unwrap()).collect();
     for rx in &mut rxs {
-        assert!(matches!(ended(rx).await, JobState::Done(_)));
+        assert!(matches!(ended(rx).await, JobState::Delivering(_)));
     }
     assert!(engine.started().iter().skip(1).all(|s| s.1 == LaneId(2)));
-    assert_eq!(journal.terminal_count(JobId(1)), 1);
+    assert_eq!(journal.endings(JobId(1)), 1);
 }
 
 #[tokio::test(start_paused = true)]
@@ -296,7 +274,7 @@ async fn a_resumed_job_polls_its_task_on_its_lane_and_holds_a_slot() {
     let mut rx = queue.resume(JobId(7), input(), LaneId(2), RemoteTaskId("123".into())).unwrap();
     tokio::task::yield_now().await;
     assert_eq!(queue.lanes()[1].running, 1);
-    assert!(matches!(ended(&mut rx).await, JobState::Done(_)));
+    assert!(matches!(ended(&mut rx).await, JobState::Delivering(_)));
     assert_eq!(engine.started(), vec![(JobId(7), LaneId(2), Some(RemoteTaskId("123".into())))]);
     assert_eq!(queue.next_id(), JobId(8), "fresh ids never collide with resumed ones");
 }
@@ -313,4 +291,52 @@ async fn shutdown_refuses_new_jobs_and_keeps_queued_ones_unstarted() {
     assert!(matches!(*first.borrow(), JobState::Cancelled));
     assert_eq!(engine.started().len(), 1, "the queued job was not started");
     assert!(queue.submit(JobId(3), input()).is_err());
+}
+
+#[tokio::test(start_paused = true)]
+async fn every_transition_is_journalled_in_order() {
+    let engine = ScriptEngine::new(&[1]);
+    engine.script(JobId(1), Step::SlowDownload(Duration::from_millis(10)));
+    let (queue, journal) = start(engine.clone(), QueueConfig::default());
+    let mut rx = queue.submit(JobId(1), input()).unwrap();
+    assert!(matches!(ended(&mut rx).await, JobState::Delivering(_)));
+    use StateName::*;
+    assert_eq!(journal.states(JobId(1)), vec![Uploading, Running, Downloading, Delivering]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_requeued_job_is_queued_in_the_journal_before_it_starts_again() {
+    let engine = ScriptEngine::new(&[1, 1]);
+    engine.script(JobId(1), Step::BusyOnce);
+    let (queue, journal) = start(engine.clone(), QueueConfig::default());
+    let mut rx = queue.submit(JobId(1), input()).unwrap();
+    assert!(matches!(ended(&mut rx).await, JobState::Delivering(_)));
+    use StateName::*;
+    assert_eq!(journal.states(JobId(1)), vec![Uploading, Queued, Uploading, Delivering]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_slot_is_free_while_the_result_downloads() {
+    let engine = ScriptEngine::new(&[1]);
+    engine.script(JobId(1), Step::SlowDownload(Duration::from_secs(30)));
+    engine.script(JobId(2), Step::Succeed(Duration::from_secs(1)));
+    let (queue, _) = start(engine.clone(), QueueConfig::default());
+    let mut first = queue.submit(JobId(1), input()).unwrap();
+    let mut second = queue.submit(JobId(2), input()).unwrap();
+    assert!(matches!(ended(&mut second).await, JobState::Delivering(_)));
+    assert!(!first.borrow().is_settled(), "the second job finished while the first was still downloading");
+    assert!(matches!(ended(&mut first).await, JobState::Delivering(_)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_delivered_job_leaves_the_ledger() {
+    let engine = ScriptEngine::new(&[1]);
+    let (queue, journal) = start(engine.clone(), QueueConfig::default());
+    let mut rx = queue.submit(JobId(1), input()).unwrap();
+    assert!(matches!(ended(&mut rx).await, JobState::Delivering(_)));
+    assert!(queue.ledger().current(JobId(1)).is_some(), "kept until Telegram has it");
+    queue.ledger().apply(JobId(1), backdrop::job::JobEvent::Delivered).unwrap().await;
+    assert!(queue.ledger().current(JobId(1)).is_none());
+    assert_eq!(journal.states(JobId(1)).last(), Some(&StateName::Delivered));
+    assert!(!queue.cancel(JobId(1)), "a delivered job cannot be cancelled");
 }

@@ -11,9 +11,10 @@ use axum::Router;
 use axum::http::{StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use backdrop::engine::runninghub::{RunningHubAccount, RunningHubEngine, RunningHubSettings};
-use backdrop::engine::{Engine, EngineError, ImageSource, JobInput, LaneId, RunContext};
+use backdrop::engine::{Engine, EngineError, RunContext};
 use backdrop::input_image::{ImageLimits, InputImage};
 use backdrop::job::{FailReason, JobId, RemoteTaskId};
+use backdrop::job::{ImageSource, JobInput, LaneId};
 use backdrop::runninghub::{
     ClientOptions, ErrorAction, NodeInput, RetryPolicy, RhError, RunningHubClient, TaskProgress, WebhookEvent,
 };

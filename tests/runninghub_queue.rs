@@ -5,8 +5,7 @@ mod support;
 
 use std::time::Duration;
 
-use backdrop::engine::LaneId;
-use backdrop::job::{FailReason, JobId, JobState};
+use backdrop::job::{FailReason, JobId, JobState, LaneId};
 use backdrop::queue::ShutdownMode;
 use backdrop_fakes::runninghub::{Endpoint, TaskScript};
 use support::{input, key, spawn_runninghub};
@@ -15,24 +14,20 @@ use tokio::sync::watch;
 const POLL: Duration = Duration::from_millis(10);
 
 async fn ended(rx: &mut watch::Receiver<JobState>) -> JobState {
-    tokio::time::timeout(Duration::from_secs(20), rx.wait_for(JobState::is_terminal))
-        .await
-        .expect("the job ends in time")
-        .expect("queue alive")
-        .clone()
+    support::settled_within(rx, Duration::from_secs(20)).await
 }
 
 async fn remote_task(rx: &mut watch::Receiver<JobState>) -> String {
     let state = tokio::time::timeout(
         Duration::from_secs(10),
-        rx.wait_for(|s| matches!(s, JobState::Running { remote_task: Some(_), .. })),
+        rx.wait_for(|s| matches!(s, JobState::Running { task: Some(_), .. })),
     )
     .await
     .expect("a task is created in time")
     .expect("queue alive")
     .clone();
     match state {
-        JobState::Running { remote_task: Some(t), .. } => t.0,
+        JobState::Running { task: Some(t), .. } => t.0,
         _ => unreachable!(),
     }
 }
@@ -42,7 +37,7 @@ async fn a_job_is_uploaded_created_polled_and_downloaded() {
     let h = spawn_runninghub(&[1], POLL, Duration::from_secs(10)).await;
     h.fake.set_default_script(TaskScript::succeed(Duration::from_millis(50)));
     let mut rx = h.queue.submit(JobId(1), input()).unwrap();
-    let JobState::Done(output) = ended(&mut rx).await else { panic!("done") };
+    let JobState::Delivering(output) = ended(&mut rx).await else { panic!("done") };
     assert_eq!(output.extension, "png");
     assert!(image::load_from_memory(&output.image).is_ok());
     let tasks = h.fake.tasks();
@@ -81,7 +76,7 @@ async fn a_provider_failure_carries_its_reason_and_frees_the_slot() {
         }
         other => panic!("{other:?}"),
     }
-    assert!(matches!(ended(&mut next).await, JobState::Done(_)));
+    assert!(matches!(ended(&mut next).await, JobState::Delivering(_)));
 }
 
 #[tokio::test]
@@ -102,7 +97,7 @@ async fn a_refused_key_takes_its_account_out_of_rotation() {
     h.fake.set_account_error(&key(1), 416, "WALLET_EMPTY");
     let mut rxs: Vec<_> = (1..=3).map(|i| h.queue.submit(JobId(i), input()).unwrap()).collect();
     for rx in &mut rxs {
-        assert!(matches!(ended(rx).await, JobState::Done(_)));
+        assert!(matches!(ended(rx).await, JobState::Delivering(_)));
     }
     let lanes = h.queue.lanes();
     assert!(lanes[0].refused.as_deref().is_some_and(|why| why.contains("416")), "{lanes:?}");
@@ -127,7 +122,7 @@ async fn shutdown_keeps_provider_tasks_and_a_restart_resumes_without_a_second_ta
     let h2 = support::spawn_on(fake, &[2], POLL, Duration::from_secs(10));
     let mut rx =
         h2.queue.resume(JobId(1), input(), LaneId(1), backdrop::job::RemoteTaskId(task.clone())).unwrap();
-    assert!(matches!(ended(&mut rx).await, JobState::Done(_)));
+    assert!(matches!(ended(&mut rx).await, JobState::Delivering(_)));
     assert_eq!(h2.fake.tasks().len(), 1, "no second task was created");
     assert!(h2.fake.polls(&task) >= 1);
 }
@@ -151,8 +146,9 @@ async fn store(dir: &std::path::Path) -> backdrop::store::Store {
 
 #[tokio::test]
 async fn after_a_restart_the_store_resumes_running_tasks_and_requeues_the_rest_in_order() {
-    use backdrop::queue::JobJournal;
-    use backdrop::store::{NewJob, recover};
+    use backdrop::job::{JobJournal, Transition};
+    use backdrop::queue::recover;
+    use backdrop::store::NewJob;
     let dir = tempfile::tempdir().unwrap();
     let h = spawn_runninghub(&[1], POLL, Duration::from_secs(10)).await;
     h.fake.set_default_script(TaskScript::succeed(Duration::from_millis(300)));
@@ -168,18 +164,18 @@ async fn after_a_restart_the_store_resumes_running_tasks_and_requeues_the_rest_i
     let stored = db.job(ids[0]).await.unwrap().unwrap();
     let mut rx = h.queue.submit(ids[0], stored.input()).unwrap();
     let task = remote_task(&mut rx).await;
-    db.record(ids[0], &rx.borrow().clone()).await;
+    db.record(&[Transition { job: ids[0], event: "task_created", state: rx.borrow().clone() }]).await;
     h.queue.shutdown(ShutdownMode::Keep).await;
     db.close().await;
 
     let db = store(dir.path()).await;
     let h2 = support::spawn_on(h.fake.clone(), &[1], POLL, Duration::from_secs(10));
-    let recovered = recover(db.unfinished().await.unwrap(), &h2.queue);
+    let recovered = recover(db.unfinished().await.unwrap(), &h2.queue).await;
     assert_eq!(recovered.live.iter().map(|(j, _)| j.id).collect::<Vec<_>>(), ids);
-    assert!(recovered.undelivered.is_empty());
+    assert!(recovered.untold.is_empty());
     let mut receivers: Vec<_> = recovered.live.into_iter().map(|(_, rx)| rx).collect();
     for rx in &mut receivers {
-        assert!(matches!(ended(rx).await, JobState::Done(_)));
+        assert!(matches!(ended(rx).await, JobState::Delivering(_)));
     }
     let tasks = h2.fake.tasks();
     assert_eq!(tasks.len(), 3, "one task per job, the first one never created twice");

@@ -4,11 +4,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use backdrop::engine::{ImageSource, LaneId};
 use backdrop::input_image::{ImageLimits, InputImage};
-use backdrop::job::{FailReason, JobOutput, JobState, RemoteTaskId};
-use backdrop::queue::JobJournal;
-use backdrop::store::{NewJob, Store, StoredState};
+use backdrop::job::{
+    FailReason, ImageSource, JobId, JobJournal, JobOutput, JobState, LaneId, RemoteTaskId, StateName,
+    Transition,
+};
+use backdrop::store::{NewJob, Store};
 
 fn image(w: u32) -> InputImage {
     let mut png = Vec::new();
@@ -27,12 +28,18 @@ async fn open(dir: &std::path::Path) -> Store {
     Store::open(&url, dir).await.unwrap()
 }
 
+/// The state of a job on `lane`: uploading until the provider gave it `task`.
 fn running(lane: u16, task: Option<&str>) -> JobState {
-    JobState::Running {
-        lane: LaneId(lane),
-        remote_task: task.map(|t| RemoteTaskId(t.into())),
-        started_at: std::time::SystemTime::now(),
+    let (lane, started_at) = (LaneId(lane), std::time::SystemTime::now());
+    match task {
+        None => JobState::Uploading { lane, started_at },
+        Some(t) => JobState::Running { lane, task: Some(RemoteTaskId(t.into())), started_at },
     }
+}
+
+/// Journals one transition into `state`, as the ledger's writer would.
+async fn record(store: &Store, job: JobId, state: JobState) {
+    store.record(&[Transition { job, event: "test", state }]).await;
 }
 
 #[tokio::test]
@@ -43,8 +50,8 @@ async fn an_accepted_job_and_its_images_survive_a_restart() {
     let ImageSource::File(product) = &input.product else { panic!("stored on disk") };
     assert!(product.exists());
     store.set_status_message(id, 77).await.unwrap();
-    store.record(id, &running(2, None)).await;
-    store.record(id, &running(2, Some("1910246754753896450"))).await;
+    record(&store, id, running(2, None)).await;
+    record(&store, id, running(2, Some("1910246754753896450"))).await;
     store.close().await;
 
     let store = open(dir.path()).await;
@@ -52,7 +59,7 @@ async fn an_accepted_job_and_its_images_survive_a_restart() {
     assert_eq!(unfinished.len(), 1);
     let job = &unfinished[0];
     assert_eq!((job.id, job.user_id, job.status_message_id), (id, 42, Some(77)));
-    assert_eq!(job.state, StoredState::Running);
+    assert_eq!(job.state, StateName::Running);
     assert_eq!(job.lane, Some(LaneId(2)));
     assert_eq!(job.remote_task, Some(RemoteTaskId("1910246754753896450".into())));
     let loaded = job.input().product.load().await.unwrap();
@@ -66,16 +73,20 @@ async fn ended_jobs_stay_unfinished_until_delivered() {
     let (done, _) = store.create_job(&new_job(1), &image(2), &image(2)).await.unwrap();
     let (failed, _) = store.create_job(&new_job(1), &image(2), &image(2)).await.unwrap();
     let output = JobOutput { image: bytes::Bytes::from_static(b"\x89PNG..."), extension: "png" };
-    store.record(done, &JobState::Done(Arc::new(output))).await;
-    store.record(failed, &JobState::Failed(FailReason::Provider("TypeError: bad".into()))).await;
+    record(&store, done, JobState::Delivering(Arc::new(output))).await;
+    record(&store, failed, JobState::Failed(FailReason::Provider("TypeError: bad".into()))).await;
     let unfinished = store.unfinished().await.unwrap();
     assert_eq!(unfinished.len(), 2);
-    assert_eq!(unfinished[0].state, StoredState::Done);
-    assert!(unfinished[0].result_path.as_ref().unwrap().exists(), "result written to disk");
-    assert_eq!(unfinished[1].state, StoredState::Failed(FailReason::Provider("TypeError: bad".into())));
-    store.mark_delivered(done).await.unwrap();
-    store.mark_delivered(failed).await.unwrap();
+    assert_eq!(unfinished[0].state, StateName::Delivering);
+    let result = unfinished[0].load_result().await.expect("result written to disk");
+    assert_eq!((&result.image[..], result.extension), (&b"\x89PNG..."[..], "png"));
+    assert_eq!(unfinished[1].state, StateName::Failed);
+    assert_eq!(unfinished[1].failure, Some(FailReason::Provider("TypeError: bad".into())));
+    record(&store, done, JobState::Delivered).await;
+    store.mark_told(failed).await.unwrap();
     assert!(store.unfinished().await.unwrap().is_empty());
+    let delivered = store.job(done).await.unwrap().unwrap();
+    assert!(delivered.state == StateName::Delivered && delivered.told);
 }
 
 #[tokio::test]
@@ -116,7 +127,7 @@ async fn the_sweep_deletes_old_images_but_keeps_the_rows() {
     let store = open(dir.path()).await;
     let (old, input) = store.create_job(&new_job(1), &image(2), &image(2)).await.unwrap();
     let (live, live_input) = store.create_job(&new_job(1), &image(2), &image(2)).await.unwrap();
-    store.record(old, &JobState::Cancelled).await;
+    record(&store, old, JobState::Cancelled).await;
     let abandoned = dir.path().join("incoming/42-7.png");
     std::fs::create_dir_all(abandoned.parent().unwrap()).unwrap();
     std::fs::write(&abandoned, b"a product photo whose background never came").unwrap();
@@ -140,17 +151,17 @@ async fn statistics_count_what_happened() {
     for (user, end) in [(1, "done"), (2, "done"), (2, "failed"), (3, "cancelled"), (3, "queued")] {
         let (id, _) = store.create_job(&new_job(user), &image(2), &image(2)).await.unwrap();
         if end != "queued" && end != "cancelled" {
-            store.record(id, &running(1, None)).await;
-            store.record(id, &running(1, Some("t"))).await;
+            record(&store, id, running(1, None)).await;
+            record(&store, id, running(1, Some("t"))).await;
         }
         match end {
-            "done" => store.record(id, &JobState::Done(output.clone())).await,
-            "failed" => store.record(id, &JobState::Failed(FailReason::Timeout(600))).await,
-            "cancelled" => store.record(id, &JobState::Cancelled).await,
+            "done" => record(&store, id, JobState::Delivering(output.clone())).await,
+            "failed" => record(&store, id, JobState::Failed(FailReason::Timeout(600))).await,
+            "cancelled" => record(&store, id, JobState::Cancelled).await,
             _ => {}
         }
     }
-    let stats = store.stats(None).await.unwrap();
+    let stats = store.stats().await.unwrap();
     let day = &stats.periods[0];
     assert_eq!((day.jobs, day.done, day.failed, day.cancelled, day.active_users), (5, 2, 1, 1, 3));
     assert_eq!(day.success_rate(), Some(2.0 / 3.0));
@@ -185,4 +196,43 @@ async fn a_dialogue_survives_a_restart() {
     let restored = dialogues.clone().get_dialogue(ChatId(42)).await.unwrap();
     assert_eq!(restored, Some(State::AwaitingBackground { product: "uploads/42/product.jpg".into() }));
     assert_eq!(dialogues.get_dialogue(ChatId(7)).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn a_batch_is_recorded_in_order_and_moves_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).await;
+    let (id, _) = store.create_job(&new_job(1), &image(2), &image(2)).await.unwrap();
+    let lane = LaneId(3);
+    let started_at = std::time::SystemTime::now();
+    let task = Some(RemoteTaskId("77".into()));
+    let batch = [
+        Transition { job: id, event: "moved", state: JobState::Queued { position: 4 } },
+        Transition { job: id, event: "started", state: JobState::Uploading { lane, started_at } },
+        Transition {
+            job: id,
+            event: "task_created",
+            state: JobState::Running { lane, task: task.clone(), started_at },
+        },
+        Transition {
+            job: id,
+            event: "provider_finished",
+            state: JobState::Downloading { lane, task: None, started_at },
+        },
+    ];
+    store.record(&batch).await;
+    let job = store.job(id).await.unwrap().unwrap();
+    assert_eq!(job.state, StateName::Downloading);
+    assert_eq!(job.remote_task, task, "a later state without the task id keeps it");
+    assert_eq!(job.lane, Some(lane));
+}
+
+#[tokio::test]
+async fn a_failure_keeps_its_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).await;
+    let (id, _) = store.create_job(&new_job(1), &image(2), &image(2)).await.unwrap();
+    record(&store, id, JobState::Failed(FailReason::Timeout(5))).await;
+    let job = store.job(id).await.unwrap().unwrap();
+    assert_eq!((job.state, job.failure), (StateName::Failed, Some(FailReason::Timeout(5))));
 }

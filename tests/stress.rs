@@ -61,13 +61,13 @@ async fn random_jobs_over_several_accounts_keep_every_rule() {
 
     let mut ended = [0usize; 3];
     for (i, rx) in receivers.iter_mut().enumerate() {
-        let state = tokio::time::timeout(Duration::from_secs(60), rx.wait_for(JobState::is_terminal))
+        let state = tokio::time::timeout(Duration::from_secs(60), rx.wait_for(JobState::is_settled))
             .await
             .unwrap_or_else(|_| panic!("job {} ends in time", i + 1))
             .expect("queue alive")
             .clone();
         match state {
-            JobState::Done(_) => ended[0] += 1,
+            JobState::Delivering(_) => ended[0] += 1,
             JobState::Failed(_) => ended[1] += 1,
             _ => ended[2] += 1,
         }

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -10,7 +11,6 @@ use tokio_util::task::TaskTracker;
 use crate::bot::dialogue::DialogueStorage;
 use crate::bot::jobs::JobRegistry;
 use crate::bot::pacer::Pacer;
-use crate::bot::status::StatusTiming;
 use crate::input_image::ImageLimits;
 use crate::queue::JobQueue;
 use crate::store::Store;
@@ -37,4 +37,26 @@ pub struct BotContext {
     /// Tells status tasks to stop following jobs that stay live across a restart
     /// (`ON_SHUTDOWN=keep`).
     pub stop: CancellationToken,
+}
+
+/// How often the status task talks to Telegram.
+#[derive(Clone, Copy, Debug)]
+pub struct StatusTiming {
+    /// At most one edit of a status message per this interval.
+    pub edit_interval: Duration,
+    /// At most one edit per this interval when only the elapsed time changed: with
+    /// many jobs generating, ticking clocks must not eat the overall message budget.
+    pub elapsed_interval: Duration,
+    /// How often "sending a photo" is repeated while generating (Telegram shows it ~5 s).
+    pub chat_action_interval: Duration,
+}
+
+impl Default for StatusTiming {
+    fn default() -> Self {
+        Self {
+            edit_interval: Duration::from_millis(2000),
+            elapsed_interval: Duration::from_secs(5),
+            chat_action_interval: Duration::from_millis(4500),
+        }
+    }
 }

@@ -11,8 +11,8 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use teloxide::types::{ChatId, MessageId, UserId};
 
 use crate::bot::messages::Lang;
-use crate::job::JobId;
-use crate::store::{StoredJob, StoredState};
+use crate::job::{JobId, StateName};
+use crate::store::StoredJob;
 
 /// What the bot knows about one of its jobs.
 #[derive(Clone, Debug)]
@@ -42,7 +42,7 @@ impl JobRecord {
             chat: ChatId(job.chat_id),
             lang: Lang::from_code(Some(&job.language)),
             status_message: job.status_message_id.map(MessageId),
-            live: matches!(job.state, StoredState::Queued | StoredState::Running),
+            live: StateName::IN_QUEUE.contains(&job.state),
             retried: false,
         }
     }

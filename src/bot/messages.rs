@@ -288,6 +288,11 @@ pub fn fail_reason(lang: Lang, reason: &FailReason) -> &'static str {
             "сервис генерации сейчас недоступен. Попробуйте чуть позже.",
             "the generation service is unavailable right now. Please try again a little later.",
         ),
+        FailReason::Undeliverable(_) => pick(
+            lang,
+            "результат не удалось отправить в этот чат. Отправьте фото ещё раз.",
+            "the result could not be sent to this chat. Please send the photos again.",
+        ),
         FailReason::Internal(_) => {
             pick(lang, "внутренняя ошибка. Попробуйте ещё раз.", "an internal error. Please try again.")
         }

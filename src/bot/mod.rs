@@ -48,13 +48,13 @@ use crate::queue::ShutdownMode;
 use crate::secret::Secret;
 use crate::store::{DurableDialogues, Store};
 use context::BotContext;
+use context::StatusTiming;
 use dialogue::{DialogueStorage, State};
 use handlers::HandlerError;
 use handlers::base::Command;
 use jobs::JobRegistry;
 use messages::Lang;
 use pacer::Pacer;
-use status::StatusTiming;
 
 /// How long each stage of stopping (handlers, then status messages) may take.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);

@@ -22,29 +22,7 @@ use crate::bot::jobs::JobRecord;
 use crate::bot::messages::{self, Lang};
 use crate::bot::preview::{self, Photo};
 use crate::bot::{TgBot, keyboards, retry};
-use crate::job::{JobId, JobOutput, JobState};
-
-/// How often the status task talks to Telegram.
-#[derive(Clone, Copy, Debug)]
-pub struct StatusTiming {
-    /// At most one edit of a status message per this interval.
-    pub edit_interval: Duration,
-    /// At most one edit per this interval when only the elapsed time changed: with
-    /// many jobs generating, ticking clocks must not eat the overall message budget.
-    pub elapsed_interval: Duration,
-    /// How often "sending a photo" is repeated while generating (Telegram shows it ~5 s).
-    pub chat_action_interval: Duration,
-}
-
-impl Default for StatusTiming {
-    fn default() -> Self {
-        Self {
-            edit_interval: Duration::from_millis(2000),
-            elapsed_interval: Duration::from_secs(5),
-            chat_action_interval: Duration::from_millis(4500),
-        }
-    }
-}
+use crate::job::{JobEvent, JobId, JobOutput, JobState};
 
 /// Starts following `job` in the background.
 pub fn spawn(bot: TgBot, ctx: Arc<BotContext>, job: JobId, record: JobRecord, rx: watch::Receiver<JobState>) {
@@ -56,11 +34,11 @@ pub fn spawn(bot: TgBot, ctx: Arc<BotContext>, job: JobId, record: JobRecord, rx
 fn render(lang: Lang, state: &JobState) -> Option<String> {
     match state {
         JobState::Queued { position } => Some(messages::status_queued(lang, *position)),
-        JobState::Running { started_at, .. } => {
-            let elapsed = SystemTime::now().duration_since(*started_at).unwrap_or_default();
+        _ => {
+            let (_, started_at) = state.started()?;
+            let elapsed = SystemTime::now().duration_since(started_at).unwrap_or_default();
             Some(messages::status_generating(lang, elapsed))
         }
-        _ => None,
     }
 }
 
@@ -111,17 +89,17 @@ async fn follow(
             }
         }
         status.text = text;
-        status.running = matches!(first, JobState::Running { .. });
+        status.running = first.started().is_some();
         status.edited_at = Instant::now();
     }
 
     let mut last_action: Option<Instant> = None;
     let end = loop {
         let state = rx.borrow_and_update().clone();
-        if state.is_terminal() {
+        if state.is_settled() {
             break Some(state);
         }
-        let running = matches!(state, JobState::Running { .. });
+        let running = state.started().is_some();
         if running && last_action.is_none_or(|at| at.elapsed() >= timing.chat_action_interval) {
             if let Err(e) = retry::send(bot.send_chat_action(chat, ChatAction::UploadPhoto)).await {
                 tracing::debug!(%job, "chat action: {e}");
@@ -157,7 +135,7 @@ async fn follow(
         tokio::select! {
             changed = rx.changed() => if changed.is_err() {
                 let last = rx.borrow().clone();
-                break last.is_terminal().then_some(last);
+                break last.is_settled().then_some(last);
             },
             () = sleep_until(wake) => {}
             () = ctx.stop.cancelled() => break None,
@@ -173,7 +151,7 @@ async fn follow(
         return;
     };
     let (text, keyboard) = match &end {
-        JobState::Done(_) => (messages::status_done(lang).to_owned(), None),
+        JobState::Delivering(_) | JobState::Delivered => (messages::status_done(lang).to_owned(), None),
         JobState::Failed(reason) => {
             tracing::info!(%job, "job failed: {reason}");
             let retry = reason.worth_retrying().then(|| keyboards::failed(lang, job));
@@ -182,17 +160,22 @@ async fn follow(
         _ => (messages::status_cancelled(lang).to_owned(), None),
     };
     finish_status(&bot, &ctx, &status, &record, job, text, keyboard).await;
-    if let JobState::Done(output) = &end
-        && !deliver(&bot, &ctx, job, &record, output).await
-    {
-        // Telegram took neither the photo nor the document: the store keeps the job
-        // undelivered, so the next start sends the result again instead of losing it.
+    let JobState::Delivering(output) = &end else {
+        // Told: a restart from here on does not tell again.
+        if let Err(e) = ctx.store.mark_told(job).await {
+            tracing::warn!(%job, "recording that the user was told: {e}");
+        }
+        return;
+    };
+    if !deliver(&bot, &ctx, job, &record, output).await {
+        // Telegram took neither the photo nor the document: the job stays delivering (in
+        // the store too), so the next start sends the result again instead of losing it.
         tracing::error!(%job, "the result was not delivered; it is sent again at the next start");
         return;
     }
-    // Told: a restart from here on does not tell again.
-    if let Err(e) = ctx.store.mark_delivered(job).await {
-        tracing::warn!(%job, "recording the delivery: {e}");
+    match ctx.queue.ledger().apply(job, JobEvent::Delivered) {
+        Ok(recorded) => recorded.await,
+        Err(e) => tracing::error!(%job, "recording the delivery: {e}"),
     }
 }
 

@@ -16,12 +16,12 @@ use serde_json::Value;
 use tokio::time::{Instant, MissedTickBehavior};
 use tracing::{Instrument, field, info, info_span, warn};
 
-use super::{Engine, EngineError, LaneId, LaneSpec, RunContext};
+use super::{Engine, EngineError, LaneSpec, RunContext};
 use crate::comfyui::{
     ClientOptions, ComfyError, ComfyUiClient, ImageRef, PromptOutcome, PromptState, workflow,
 };
 use crate::input_image::{ImageLimits, InputImage};
-use crate::job::{FailReason, JobOutput, RemoteTaskId};
+use crate::job::{FailReason, JobOutput, LaneId, RemoteTaskId};
 
 /// The only lane: one server.
 pub const COMFYUI_LANE: LaneId = LaneId(1);
@@ -91,7 +91,7 @@ impl ComfyUiEngine {
         &self.client
     }
 
-    async fn run_job(&self, mut ctx: RunContext) -> Result<JobOutput, EngineError> {
+    async fn run_job(&self, ctx: RunContext) -> Result<JobOutput, EngineError> {
         if ctx.lane != COMFYUI_LANE {
             return Err(FailReason::Internal(format!("lane {} is not the ComfyUI server", ctx.lane)).into());
         }
@@ -104,14 +104,14 @@ impl ComfyUiEngine {
             None => {
                 let prompt = self.submit(&ctx).await?;
                 let queued_at = Instant::now();
-                ctx.remote_created(prompt.clone()).await;
+                ctx.task_created(prompt.clone()).await;
                 (prompt, queued_at + self.settings.poll_interval)
             }
         };
         tracing::Span::current().record("prompt", field::display(&prompt));
         let images = self.wait(&ctx, &prompt, first_poll).await?;
         // The server is done with the prompt: the lane's slot is free again.
-        ctx.release_slot();
+        ctx.provider_finished();
         tokio::select! {
             biased;
             _ = ctx.cancel.cancelled() => Err(EngineError::Cancelled),

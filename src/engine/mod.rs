@@ -1,35 +1,23 @@
-//! The engine abstraction: what the queue drives to turn a job's two images into a result.
+//! The engine abstraction: what turns a job's two images into a result.
 //!
 //! An engine exposes *lanes* (a RunningHub account, the local CPU, a ComfyUI server), each
-//! able to run a fixed number of jobs at once. The queue owns scheduling: it picks a lane
-//! with a free slot, hands the engine a [`RunContext`] holding that slot, and interprets
-//! the [`EngineError`] that comes back. Engines never queue or retry jobs themselves.
+//! able to run a fixed number of jobs at once. Engines know nothing of queues or slots:
+//! whoever runs a job (the queue's runner) holds the lane's slot, hands the engine a
+//! [`RunContext`] with cancellation tokens, hears its [`Progress`] on a channel (a task
+//! created, the provider done) and interprets the [`EngineError`] that comes back. Engines
+//! never queue or retry jobs themselves.
 
 pub mod comfyui;
 pub mod local;
 pub mod runninghub;
 
-use std::fmt;
-use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use crate::input_image::{ImageLimits, InputImage, InputImageError};
-use crate::job::{FailReason, JobId, JobOutput, RemoteTaskId};
-use crate::queue::SlotGuard;
-
-/// One place an engine runs jobs: RunningHub account N is lane N. Stable across restarts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct LaneId(pub u16);
-
-impl fmt::Display for LaneId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)
-    }
-}
+use crate::job::{FailReason, JobId, JobInput, JobOutput, LaneId, RemoteTaskId};
 
 /// A lane and how many jobs it may run at once.
 #[derive(Clone, Debug)]
@@ -40,46 +28,18 @@ pub struct LaneSpec {
     pub capacity: usize,
 }
 
-/// Where one of a job's images lives: in memory (CLI, tests) or on disk (the bot's store).
-#[derive(Clone, Debug)]
-pub enum ImageSource {
-    Memory(InputImage),
-    File(PathBuf),
-}
-
-impl ImageSource {
-    /// Reads (if needed) and checks the image.
-    pub async fn load(&self) -> Result<InputImage, FailReason> {
-        match self {
-            Self::Memory(image) => Ok(image.clone()),
-            Self::File(path) => {
-                let bytes = tokio::fs::read(path)
-                    .await
-                    .map_err(|e| FailReason::Internal(format!("reading {}: {e}", path.display())))?;
-                InputImage::parse(bytes, &ImageLimits::default()).map_err(bad_input)
-            }
-        }
-    }
-}
-
-/// Turns an image refusal into the job failure the user is told about.
-pub fn bad_input(e: InputImageError) -> FailReason {
-    FailReason::BadInput(e.to_string())
-}
-
-/// The two images of a job.
-#[derive(Clone, Debug)]
-pub struct JobInput {
-    pub product: ImageSource,
-    pub background: ImageSource,
-}
-
-/// Hears what an engine learns while it runs a job, before the job ends. The queue's
-/// listener records a created remote task before the engine polls it, so that a restart
-/// resumes the task instead of creating a second one.
-#[async_trait]
-pub trait RunListener: Send + Sync {
-    async fn remote_created(&self, job: JobId, task: RemoteTaskId);
+/// What an engine learns while it runs a job, before the job ends.
+#[derive(Debug)]
+pub enum Progress {
+    /// The engine computes the job itself, with no provider task.
+    Working,
+    /// The provider created the task. `recorded` answers once the task id is journalled:
+    /// the engine polls only after that, so a restart resumes the task instead of paying
+    /// for a second one.
+    TaskCreated { task: RemoteTaskId, recorded: oneshot::Sender<()> },
+    /// The provider is done with the task: the lane's slot can serve the next job while
+    /// the result is downloaded.
+    ProviderFinished,
 }
 
 /// Everything an engine gets for one run of one job on one lane.
@@ -97,27 +57,25 @@ pub struct RunContext {
     /// leaves the task running and returns [`EngineError::Suspended`] at a point where no
     /// request is half-sent (between polls, before create). A restart resumes the task.
     pub suspend: CancellationToken,
-    listener: Option<Arc<dyn RunListener>>,
-    slot: Option<SlotGuard>,
+    /// Where [`Progress`] goes; `None` when nobody listens (the CLI's `cutout`, tests).
+    progress: Option<mpsc::UnboundedSender<Progress>>,
 }
 
 impl RunContext {
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn new(
+    /// A context whose progress goes to `progress`.
+    pub fn new(
         job: JobId,
         lane: LaneId,
         input: JobInput,
         resume: Option<RemoteTaskId>,
         cancel: CancellationToken,
         suspend: CancellationToken,
-        listener: Arc<dyn RunListener>,
-        slot: SlotGuard,
+        progress: mpsc::UnboundedSender<Progress>,
     ) -> Self {
-        Self { job, lane, input, resume, cancel, suspend, listener: Some(listener), slot: Some(slot) }
+        Self { job, lane, input, resume, cancel, suspend, progress: Some(progress) }
     }
 
-    /// A context outside any queue (the CLI's `cutout`, engine unit tests): nobody listens
-    /// and there is no slot to give back.
+    /// A context nobody listens to (engine tests, one-off runs).
     pub fn detached(job: JobId, lane: LaneId, input: JobInput) -> Self {
         Self {
             job,
@@ -126,22 +84,34 @@ impl RunContext {
             resume: None,
             cancel: CancellationToken::new(),
             suspend: CancellationToken::new(),
-            listener: None,
-            slot: None,
+            progress: None,
         }
     }
 
-    /// Reports that the provider created the task; returns once it is recorded.
-    pub async fn remote_created(&self, task: RemoteTaskId) {
-        if let Some(listener) = &self.listener {
-            listener.remote_created(self.job, task).await;
+    /// Reports that the engine works on the job itself.
+    pub fn working(&self) {
+        if let Some(progress) = &self.progress {
+            let _ = progress.send(Progress::Working);
         }
     }
 
-    /// Gives the lane's slot back early: the provider is done with the task and what is
-    /// left (downloading the result) does not use the account's concurrency.
-    pub fn release_slot(&mut self) {
-        self.slot.take();
+    /// Reports that the provider created the task; returns once it is recorded (or once
+    /// nobody is left to record it: the run is being stopped).
+    pub async fn task_created(&self, task: RemoteTaskId) {
+        if let Some(progress) = &self.progress {
+            let (recorded, done) = oneshot::channel();
+            if progress.send(Progress::TaskCreated { task, recorded }).is_ok() {
+                let _ = done.await;
+            }
+        }
+    }
+
+    /// Reports that the provider is done with the task (what is left, downloading the
+    /// result, does not use the account's concurrency).
+    pub fn provider_finished(&self) {
+        if let Some(progress) = &self.progress {
+            let _ = progress.send(Progress::ProviderFinished);
+        }
     }
 }
 

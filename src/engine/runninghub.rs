@@ -1,7 +1,7 @@
 //! The RunningHub engine: runs a job as a task of the product workflow on one account.
 //!
 //! Each configured account is one lane. A run uploads both images, creates the task,
-//! reports it to the queue (so a restart resumes it instead of paying for a second one),
+//! reports it to the runner (so a restart resumes it instead of paying for a second one),
 //! polls `outputs` until the task ends, frees the account's slot and downloads the result.
 //! A webhook only wakes the poller early; `outputs` stays the source of truth.
 
@@ -17,9 +17,9 @@ use tokio::sync::Notify;
 use tokio::time::{Instant, MissedTickBehavior};
 use tracing::{Instrument, debug, field, info, info_span, warn};
 
-use super::{Engine, EngineError, LaneId, LaneSpec, RunContext, bad_input};
+use super::{Engine, EngineError, LaneSpec, RunContext};
 use crate::input_image::{ImageLimits, InputImage};
-use crate::job::{FailReason, JobOutput, RemoteTaskId};
+use crate::job::{FailReason, JobOutput, LaneId, RemoteTaskId};
 use crate::runninghub::{
     ErrorAction, NodeInput, RhError, RunningHubClient, TaskOutput, TaskProgress, WebhookEvent,
 };
@@ -123,7 +123,7 @@ impl RunningHubEngine {
             .ok_or_else(|| FailReason::Internal(format!("lane {lane} is not a RunningHub account")).into())
     }
 
-    async fn run_job(&self, mut ctx: RunContext) -> Result<JobOutput, EngineError> {
+    async fn run_job(&self, ctx: RunContext) -> Result<JobOutput, EngineError> {
         let account = self.account(ctx.lane)?;
         let (task, first_poll, waker) = match ctx.resume.clone() {
             // After a restart: the task exists, look at it at once.
@@ -136,7 +136,7 @@ impl RunningHubEngine {
                 let task = self.start(&ctx, account).await?;
                 let created_at = Instant::now();
                 let waker = self.watch(&task);
-                ctx.remote_created(task.clone()).await;
+                ctx.task_created(task.clone()).await;
                 info!(%task, "task created");
                 (task, created_at + self.settings.poll_interval, waker)
             }
@@ -144,7 +144,7 @@ impl RunningHubEngine {
         tracing::Span::current().record("task", field::display(&task));
         let outputs = self.wait(&ctx, account, &task, first_poll, &waker.notify).await?;
         // The provider is done with the task: the account's slot is free again.
-        ctx.release_slot();
+        ctx.provider_finished();
         tokio::select! {
             biased;
             _ = ctx.cancel.cancelled() => Err(EngineError::Cancelled),
@@ -426,7 +426,7 @@ async fn fit_for_upload(image: &InputImage, limit: usize) -> Result<(Bytes, &'st
 
 /// JPEG q90 at full size, then at half, quarter... until it fits `limit`. CPU-bound.
 pub fn shrink_to_fit(image: &InputImage, limit: usize) -> Result<Bytes, FailReason> {
-    let mut rgb = flatten(image.decode().map_err(bad_input)?);
+    let mut rgb = flatten(image.decode()?);
     loop {
         let mut out = Vec::new();
         image::codecs::jpeg::JpegEncoder::new_with_quality(Cursor::new(&mut out), JPEG_QUALITY)

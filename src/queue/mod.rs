@@ -1,13 +1,14 @@
 //! The job queue: first come, first served, over the engine's lanes.
 //!
 //! One scheduler task starts jobs whenever a slot is free; each started job runs in a task
-//! of its own ([`runner`]) that enforces the deadline and turns the engine's answer into
-//! the job's end. Every state change goes through [`JobState::apply`] and is published on
-//! the job's `watch` channel (the bot's status message, the CLI's progress) and reported
-//! to the [`JobJournal`] (the store). Handlers only ever submit and return.
+//! of its own ([`runner`]) that holds the slot, enforces the deadline and turns the
+//! engine's answer into the job's end. Every state change is applied through the
+//! [`Ledger`], which journals it (the store) and publishes it on the job's `watch` channel
+//! (the bot's status message, the CLI's progress). Handlers only ever submit and return.
+//! At start-up [`recovery`] puts what the store had in flight back through the same doors.
 
-mod journal;
 mod pool;
+pub mod recovery;
 mod runner;
 mod slot;
 
@@ -16,18 +17,17 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
 use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-pub use journal::{JobJournal, NoJournal};
 pub use pool::LaneLoad;
-pub use slot::SlotGuard;
+pub use recovery::{Recovered, recover};
 
-use crate::engine::{Engine, JobInput, LaneId, RunListener};
-use crate::job::{FailReason, JobEvent, JobId, JobState, RemoteTaskId};
+use crate::engine::Engine;
+use crate::job::{ApplyError, FailReason, JobEvent, JobId, JobInput, JobState, LaneId, Ledger, RemoteTaskId};
 use pool::Pool;
+use slot::SlotGuard;
 
 /// How the queue runs jobs.
 #[derive(Clone, Debug)]
@@ -74,7 +74,7 @@ pub(crate) struct Shared {
     /// Wakes the scheduler: a job arrived, a slot came free, a lane changed.
     wake: Notify,
     engine: Arc<dyn Engine>,
-    journal: Arc<dyn JobJournal>,
+    ledger: Ledger,
     config: QueueConfig,
     next_id: AtomicU64,
     /// The scheduler and every job's runner, so shutdown can wait for them.
@@ -93,16 +93,15 @@ struct State {
     accepting: bool,
 }
 
-/// A live (not yet ended) job.
+/// A job the queue is responsible for: waiting, or started and not yet settled.
 struct Entry {
-    state: watch::Sender<JobState>,
     input: JobInput,
     cancel: CancellationToken,
 }
 
 impl JobQueue {
     /// Starts the scheduler on the current runtime.
-    pub fn start(engine: Arc<dyn Engine>, journal: Arc<dyn JobJournal>, config: QueueConfig) -> Self {
+    pub fn start(engine: Arc<dyn Engine>, ledger: Ledger, config: QueueConfig) -> Self {
         let pool = Pool::new(engine.lanes());
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
@@ -113,7 +112,7 @@ impl JobQueue {
             }),
             wake: Notify::new(),
             engine,
-            journal,
+            ledger,
             config,
             next_id: AtomicU64::new(1),
             tasks: TaskTracker::new(),
@@ -142,8 +141,11 @@ impl JobQueue {
                 return Err(SubmitError::Duplicate(id));
             }
             let position = state.waiting.len() + 1;
-            let (tx, rx) = watch::channel(JobState::Queued { position });
-            state.jobs.insert(id, Entry { state: tx, input, cancel: CancellationToken::new() });
+            let rx = shared
+                .ledger
+                .admit(id, JobState::Queued { position })
+                .map_err(|_| SubmitError::Duplicate(id))?;
+            state.jobs.insert(id, Entry { input, cancel: CancellationToken::new() });
             state.waiting.push_back(id);
             rx
         };
@@ -171,13 +173,14 @@ impl JobQueue {
             if state.jobs.contains_key(&id) {
                 return Err(SubmitError::Duplicate(id));
             }
-            let running = JobState::Queued { position: 0 }
-                .apply(JobEvent::Started { lane })
-                .and_then(|s| s.apply(JobEvent::RemoteCreated(task.clone())))
-                .expect("queued -> running -> created is a legal path");
-            let (tx, rx) = watch::channel(running);
+            let running = JobState::Running {
+                lane,
+                task: Some(task.clone()),
+                started_at: std::time::SystemTime::now(),
+            };
+            let rx = shared.ledger.admit(id, running).map_err(|_| SubmitError::Duplicate(id))?;
             let cancel = CancellationToken::new();
-            state.jobs.insert(id, Entry { state: tx, input: input.clone(), cancel: cancel.clone() });
+            state.jobs.insert(id, Entry { input: input.clone(), cancel: cancel.clone() });
             state.pool.acquire(lane);
             (rx, cancel)
         };
@@ -191,7 +194,13 @@ impl JobQueue {
 
     /// Watches a live job's state; `None` once it has ended (or was never here).
     pub fn subscribe(&self, id: JobId) -> Option<watch::Receiver<JobState>> {
-        self.shared.lock().jobs.get(&id).map(|e| e.state.subscribe())
+        self.shared.ledger.subscribe(id)
+    }
+
+    /// The ledger the queue applies its jobs' transitions through (the bot applies
+    /// delivery there).
+    pub fn ledger(&self) -> &Ledger {
+        &self.shared.ledger
     }
 
     /// Cancels a job. A queued job ends at once and never reaches the provider; a running
@@ -203,17 +212,15 @@ impl JobQueue {
         let Some(entry) = state.jobs.get(&id) else {
             return false;
         };
-        if !matches!(*entry.state.borrow(), JobState::Queued { .. }) {
+        let Some(index) = state.waiting.iter().position(|queued| *queued == id) else {
+            // Started: its runner stops the engine, which cancels the provider task.
             entry.cancel.cancel();
             return true;
-        }
-        state.waiting.retain(|queued| *queued != id);
-        let ended = shared.end_locked(&mut state, id, JobEvent::Cancelled);
-        state.publish_positions();
-        drop(state);
-        if let Some(ended) = ended {
-            shared.tasks.spawn(ended);
-        }
+        };
+        state.waiting.remove(index);
+        state.jobs.remove(&id);
+        shared.apply(id, JobEvent::Cancelled);
+        shared.publish_positions(&state);
         true
     }
 
@@ -269,7 +276,6 @@ impl Shared {
     /// a backed-off lane is the only thing in the way.
     fn dispatch(self: &Arc<Self>) -> Option<Instant> {
         let mut runs = Vec::new();
-        let mut ended = Vec::new();
         let wake_at = {
             let mut state = self.lock();
             if !state.accepting {
@@ -278,8 +284,9 @@ impl Shared {
             if !state.waiting.is_empty() && !state.pool.any_usable() {
                 tracing::error!(jobs = state.waiting.len(), "no lane can run jobs: failing the queued ones");
                 while let Some(id) = state.waiting.pop_front() {
+                    state.jobs.remove(&id);
                     let reason = FailReason::NoCapacity("every account is out of rotation".into());
-                    ended.extend(self.end_locked(&mut state, id, JobEvent::Failed(reason)));
+                    self.apply(id, JobEvent::Failed(reason));
                 }
             }
             let now = Instant::now();
@@ -291,10 +298,17 @@ impl Shared {
                 let Some(entry) = state.jobs.get(&id) else {
                     continue;
                 };
-                if apply(entry, id, JobEvent::Started { lane }).is_none() {
+                if entry.cancel.is_cancelled() {
+                    // Cancelled while it was being put back in the queue.
+                    state.jobs.remove(&id);
+                    self.apply(id, JobEvent::Cancelled);
                     continue;
                 }
                 let (input, cancel) = (entry.input.clone(), entry.cancel.clone());
+                if !self.apply(id, JobEvent::Started { lane }) {
+                    state.jobs.remove(&id);
+                    continue;
+                }
                 state.pool.acquire(lane);
                 let slot = SlotGuard::new(Arc::downgrade(self), lane);
                 runs.push(runner::Run {
@@ -308,110 +322,65 @@ impl Shared {
                 });
             }
             if !runs.is_empty() {
-                state.publish_positions();
+                self.publish_positions(&state);
             }
             if state.waiting.is_empty() { None } else { state.pool.next_wake(now) }
         };
         for run in runs {
             self.tasks.spawn(run.execute());
         }
-        for end in ended {
-            self.tasks.spawn(end);
-        }
         wake_at
     }
 
-    /// Applies a terminal event to a live job and forgets it. The returned future records
-    /// the end and only then publishes it, so whoever acts on an ending (the bot delivering
-    /// a result) acts on something the store already has. Await it outside the lock.
-    fn end_locked(
-        &self,
-        state: &mut State,
-        id: JobId,
-        event: JobEvent,
-    ) -> Option<impl Future<Output = ()> + Send + 'static> {
-        let entry = state.jobs.remove(&id)?;
-        let next = match entry.state.borrow().apply(event) {
-            Ok(next) => next,
+    /// Applies `event` through the ledger without waiting for the record; `false` (and a
+    /// log line) if the ledger refuses it.
+    fn apply(&self, id: JobId, event: JobEvent) -> bool {
+        match self.ledger.apply(id, event) {
+            Ok(_recorded) => true,
             Err(e) => {
-                tracing::error!(job = %id, "{e}");
-                return None;
+                tracing::error!("{e}");
+                false
             }
-        };
-        let journal = Arc::clone(&self.journal);
-        Some(async move {
-            journal.record(id, &next).await;
-            tracing::debug!(job = %id, state = next.name(), "job state");
-            entry.state.send_replace(next);
-        })
+        }
     }
 
-    /// Ends a job after its run.
+    /// Applies an event of a started job and waits until it is recorded.
+    async fn record(&self, id: JobId, event: JobEvent) -> Result<(), ApplyError> {
+        self.ledger.apply(id, event)?.await;
+        Ok(())
+    }
+
+    /// Settles a started job (its result stored, or its end) and forgets it; returns once
+    /// the store has it.
     async fn end(&self, id: JobId, event: JobEvent) {
-        let recorded = self.end_locked(&mut self.lock(), id, event);
-        if let Some(recorded) = recorded {
-            recorded.await;
+        self.lock().jobs.remove(&id);
+        if let Err(e) = self.record(id, event).await {
+            tracing::error!("{e}");
         }
     }
 
-    /// Puts a job whose lane could not take it back at the front of the queue.
+    /// Puts a job whose lane could not take it back at the front of the queue: the store
+    /// has it queued again before the scheduler may start it anew.
     async fn requeue(&self, id: JobId) {
-        let next = {
+        if let Err(e) = self.record(id, JobEvent::Requeued { position: 1 }).await {
+            tracing::error!("{e}");
+            let reason = FailReason::Internal("the job could not be put back in the queue".into());
+            return self.end(id, JobEvent::Failed(reason)).await;
+        }
+        {
             let mut state = self.lock();
-            let Some(entry) = state.jobs.get(&id) else {
-                return;
-            };
-            let next = apply(entry, id, JobEvent::Requeued { position: 1 });
-            if next.is_some() {
-                state.waiting.push_front(id);
-                state.publish_positions();
-            }
-            next
-        };
-        match next {
-            Some(next) => {
-                self.wake.notify_one();
-                self.journal.record(id, &next).await;
-            }
-            None => {
-                let reason = FailReason::Internal("the job could not be put back in the queue".into());
-                self.end(id, JobEvent::Failed(reason)).await;
-            }
+            state.waiting.push_front(id);
+            self.publish_positions(&state);
         }
+        self.wake.notify_one();
     }
-}
 
-impl State {
-    /// Tells every queued job its current position (only those whose position changed).
-    fn publish_positions(&self) {
-        for (index, id) in self.waiting.iter().enumerate() {
-            if let Some(entry) = self.jobs.get(id) {
-                let position = index + 1;
-                entry.state.send_if_modified(|s| match s {
-                    JobState::Queued { position: p } if *p != position => {
-                        *p = position;
-                        true
-                    }
-                    _ => false,
-                });
+    /// Tells every queued job its current position (the ledger ignores unchanged ones).
+    fn publish_positions(&self, state: &State) {
+        for (index, &id) in state.waiting.iter().enumerate() {
+            if let Err(e) = self.ledger.apply(id, JobEvent::Moved { position: index + 1 }) {
+                tracing::error!("{e}");
             }
-        }
-    }
-}
-
-/// Applies `event` to a job and publishes the new state; `None` (and a log line) if the
-/// state machine refuses it.
-fn apply(entry: &Entry, id: JobId, event: JobEvent) -> Option<JobState> {
-    let next = entry.state.borrow().apply(event);
-    match next {
-        Ok(next) => {
-            tracing::debug!(job = %id, state = next.name(), "job state");
-            entry.state.send_replace(next.clone());
-            Some(next)
-        }
-        Err(e) => {
-            tracing::error!(job = %id, "{e}");
-            None
         }
     }
 }
@@ -433,17 +402,4 @@ async fn schedule(shared: Arc<Shared>) {
         }
     }
     tracing::debug!("scheduler stopped");
-}
-
-#[async_trait]
-impl RunListener for Shared {
-    async fn remote_created(&self, job: JobId, task: RemoteTaskId) {
-        let next = {
-            let state = self.lock();
-            state.jobs.get(&job).and_then(|e| apply(e, job, JobEvent::RemoteCreated(task)))
-        };
-        if let Some(next) = next {
-            self.journal.record(job, &next).await;
-        }
-    }
 }

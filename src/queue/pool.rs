@@ -5,7 +5,8 @@
 
 use std::time::Instant;
 
-use crate::engine::{LaneId, LaneSpec};
+use crate::engine::LaneSpec;
+use crate::job::LaneId;
 
 /// The load of one lane at a moment, for logs, `/stats` and tests.
 #[derive(Clone, Debug)]

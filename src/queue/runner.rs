@@ -1,15 +1,16 @@
-//! One job's run on its lane: the deadline, cancel and suspend, panics, and what the
-//! engine's answer means for the job and the lane.
+//! One job's run on its lane: the slot, the deadline, cancel and suspend, panics, the
+//! engine's progress, and what the engine's answer means for the job and the lane.
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use tokio::task::JoinError;
+use tokio::sync::mpsc;
+use tokio::task::{JoinError, JoinHandle};
 use tokio_util::sync::CancellationToken;
 
 use super::{Shared, SlotGuard};
-use crate::engine::{EngineError, JobInput, LaneId, RunContext, RunListener};
-use crate::job::{FailReason, JobEvent, JobId, JobOutput, JobState, RemoteTaskId};
+use crate::engine::{EngineError, Progress, RunContext};
+use crate::job::{FailReason, JobEvent, JobId, JobInput, JobOutput, LaneId, RemoteTaskId};
 
 /// Everything a started job needs to run.
 pub(super) struct Run {
@@ -30,55 +31,113 @@ enum Stop {
     Suspended,
 }
 
+type EngineResult = Result<Result<JobOutput, EngineError>, JoinError>;
+
+/// The engine's run and what the runner still holds for it.
+struct Running {
+    engine: JoinHandle<Result<JobOutput, EngineError>>,
+    progress: mpsc::UnboundedReceiver<Progress>,
+    /// Given back as soon as the provider is done (or when the run ends, at the latest).
+    slot: Option<SlotGuard>,
+}
+
 impl Run {
     #[tracing::instrument(name = "job", skip_all, fields(job = %self.id, lane = %self.lane))]
     pub async fn execute(self) {
         let Run { shared, id, lane, input, resume, cancel, slot } = self;
         let started = Instant::now();
-        if resume.is_none() {
-            let state =
-                JobState::Running { lane, remote_task: None, started_at: std::time::SystemTime::now() };
-            shared.journal.record(id, &state).await;
-        }
-        let listener: Arc<dyn RunListener> = shared.clone();
+        let (progress_tx, progress) = mpsc::unbounded_channel();
         let ctx =
-            RunContext::new(id, lane, input, resume, cancel.clone(), shared.suspend.clone(), listener, slot);
+            RunContext::new(id, lane, input, resume, cancel.clone(), shared.suspend.clone(), progress_tx);
         let engine = Arc::clone(&shared.engine);
         // Its own task, so that a panic in the engine is an error here, not a lost job.
-        let mut run = tokio::spawn(async move { engine.run(ctx).await });
+        let engine = tokio::spawn(async move { engine.run(ctx).await });
+        let mut run = Running { engine, progress, slot: Some(slot) };
 
         let deadline = tokio::time::sleep(shared.config.deadline);
-        let stop = tokio::select! {
+        let stopped = tokio::select! {
             biased;
-            result = &mut run => return finish(&shared, id, lane, Stop::Finished, result, started).await,
-            () = deadline => Stop::Deadline,
-            () = cancel.cancelled() => Stop::Cancelled,
-            () = shared.suspend.cancelled() => Stop::Suspended,
+            result = run.wait(&shared, id) => Ok(result),
+            () = deadline => Err(Stop::Deadline),
+            () = cancel.cancelled() => Err(Stop::Cancelled),
+            () = shared.suspend.cancelled() => Err(Stop::Suspended),
         };
-        // Let the engine cancel (or leave) the provider task, then stop waiting.
-        if matches!(stop, Stop::Deadline) {
-            cancel.cancel();
-        }
-        let result = match tokio::time::timeout(shared.config.grace, &mut run).await {
-            Ok(result) => result,
-            Err(_) => {
-                tracing::warn!("the engine did not stop within the grace period; aborting it");
-                run.abort();
-                run.await
+        let (stop, result) = match stopped {
+            Ok(result) => (Stop::Finished, result),
+            Err(stop) => {
+                // Let the engine cancel (or leave) the provider task, then stop waiting; a
+                // task it creates meanwhile is still recorded.
+                if matches!(stop, Stop::Deadline) {
+                    cancel.cancel();
+                }
+                let result = match tokio::time::timeout(shared.config.grace, run.wait(&shared, id)).await {
+                    Ok(result) => result,
+                    Err(_) => {
+                        tracing::warn!("the engine did not stop within the grace period; aborting it");
+                        run.engine.abort();
+                        (&mut run.engine).await
+                    }
+                };
+                (stop, result)
             }
         };
-        finish(&shared, id, lane, stop, result, started).await;
+        // The engine is done with the lane: the next job may start while this one's end is
+        // being recorded (on a lane the provider turned us away from, not before its
+        // back-off is known).
+        mark_lane(&shared, lane, &result);
+        drop(run);
+        finish(&shared, id, stop, result, started).await;
     }
 }
 
-async fn finish(
-    shared: &Shared,
-    id: JobId,
-    lane: LaneId,
-    stop: Stop,
-    result: Result<Result<JobOutput, EngineError>, JoinError>,
-    started: Instant,
-) {
+impl Running {
+    /// Waits for the engine's answer, acting on its progress meanwhile.
+    async fn wait(&mut self, shared: &Shared, id: JobId) -> EngineResult {
+        loop {
+            tokio::select! {
+                biased;
+                Some(progress) = self.progress.recv() => self.on_progress(shared, id, progress).await,
+                result = &mut self.engine => return result,
+            }
+        }
+    }
+
+    async fn on_progress(&mut self, shared: &Shared, id: JobId, progress: Progress) {
+        let applied = match progress {
+            Progress::Working => shared.record(id, JobEvent::Working).await,
+            Progress::TaskCreated { task, recorded } => {
+                tracing::info!(%task, "task created");
+                let applied = shared.record(id, JobEvent::TaskCreated(task)).await;
+                let _ = recorded.send(());
+                applied
+            }
+            Progress::ProviderFinished => {
+                self.slot.take();
+                shared.record(id, JobEvent::ProviderFinished).await
+            }
+        };
+        if let Err(e) = applied {
+            tracing::error!("{e}");
+        }
+    }
+}
+
+/// Backs a lane off, or takes it out of rotation, when the provider turned the job away.
+fn mark_lane(shared: &Shared, lane: LaneId, result: &EngineResult) {
+    match result {
+        Ok(Err(EngineError::LaneBusy { retry_after })) => {
+            tracing::info!(?retry_after, "lane busy on the provider; requeued");
+            shared.lock().pool.back_off(lane, Instant::now() + *retry_after);
+        }
+        Ok(Err(EngineError::LaneRefused(why))) => {
+            tracing::error!(%why, "lane refused by the provider: taken out of rotation");
+            shared.lock().pool.refuse(lane, why.clone());
+        }
+        _ => {}
+    }
+}
+
+async fn finish(shared: &Shared, id: JobId, stop: Stop, result: EngineResult, started: Instant) {
     let elapsed = started.elapsed();
     let event = match (stop, result) {
         (_, Ok(Ok(output))) => JobEvent::Succeeded(Arc::new(output)),
@@ -91,14 +150,7 @@ async fn finish(
             JobEvent::Failed(FailReason::Timeout(shared.config.deadline.as_secs()))
         }
         (Stop::Cancelled, _) | (_, Ok(Err(EngineError::Cancelled))) => JobEvent::Cancelled,
-        (_, Ok(Err(EngineError::LaneBusy { retry_after }))) => {
-            tracing::info!(?retry_after, "lane busy on the provider; requeued");
-            shared.lock().pool.back_off(lane, Instant::now() + retry_after);
-            return shared.requeue(id).await;
-        }
-        (_, Ok(Err(EngineError::LaneRefused(why)))) => {
-            tracing::error!(%why, "lane refused by the provider: taken out of rotation");
-            shared.lock().pool.refuse(lane, why);
+        (_, Ok(Err(EngineError::LaneBusy { .. } | EngineError::LaneRefused(_)))) => {
             return shared.requeue(id).await;
         }
         (_, Ok(Err(EngineError::Failed(reason)))) => JobEvent::Failed(reason),

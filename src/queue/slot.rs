@@ -7,7 +7,7 @@
 use std::sync::Weak;
 
 use super::Shared;
-use crate::engine::LaneId;
+use crate::job::LaneId;
 
 /// One slot of one lane, held by a running job.
 pub struct SlotGuard {

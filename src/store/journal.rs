@@ -1,77 +1,102 @@
-//! The store as the queue's journal: each state change of a job, persisted as applied.
+//! The store as the ledger's journal: each batch of transitions in one transaction, in
+//! the order applied. A result file is written (and synced) before the row that names it.
 
 use async_trait::async_trait;
+use sqlx::{Sqlite, Transaction};
 
 use super::{Store, StoreError, now_ms};
-use crate::job::{JobId, JobState};
-use crate::queue::JobJournal;
+use crate::job::{JobJournal, JobState, Transition};
 
 impl Store {
-    async fn try_record(&self, job: JobId, state: &JobState) -> Result<(), StoreError> {
-        let id = job.0 as i64;
-        let now = now_ms();
-        let query = match state {
-            JobState::Queued { .. } => {
-                sqlx::query("UPDATE jobs SET state = 'queued', lane = NULL WHERE id = ?").bind(id)
-            }
-            JobState::Running { lane, remote_task: None, .. } => sqlx::query(
-                "UPDATE jobs SET state = 'running', lane = ?, attempts = attempts + 1,
-                 started_at = COALESCE(started_at, ?) WHERE id = ?",
-            )
-            .bind(i64::from(lane.0))
-            .bind(now)
-            .bind(id),
-            JobState::Running { lane, remote_task: Some(task), .. } => {
-                sqlx::query("UPDATE jobs SET state = 'running', lane = ?, remote_task_id = ? WHERE id = ?")
-                    .bind(i64::from(lane.0))
-                    .bind(task.0.clone())
-                    .bind(id)
-            }
-            JobState::Done(output) => {
-                let dir = self.job_dir(job);
-                let name = format!("result.{}", output.extension);
-                let path = dir.join(&name);
+    async fn try_record(&self, batch: &[Transition]) -> Result<(), StoreError> {
+        // Files first: a row never names a result that is not on disk.
+        for t in batch {
+            if let JobState::Delivering(output) = &t.state {
+                let dir = self.job_dir(t.job);
                 tokio::fs::create_dir_all(&dir)
                     .await
                     .map_err(super::io(format!("creating {}", dir.display())))?;
-                super::write_synced(&path, &output.image).await?;
-                sqlx::query("UPDATE jobs SET state = 'done', result_path = ?, finished_at = ? WHERE id = ?")
-                    .bind(name)
-                    .bind(now)
-                    .bind(id)
+                super::write_synced(&dir.join(format!("result.{}", output.extension)), &output.image).await?;
             }
-            JobState::Failed(reason) => sqlx::query(
-                "UPDATE jobs SET state = 'failed', error_kind = ?, error = ?, finished_at = ? WHERE id = ?",
-            )
-            .bind(reason.kind())
-            .bind(reason.detail())
-            .bind(now)
-            .bind(id),
-            JobState::Cancelled => {
-                sqlx::query("UPDATE jobs SET state = 'cancelled', finished_at = ? WHERE id = ?")
-                    .bind(now)
-                    .bind(id)
-            }
-        };
-        query.execute(self.pool()).await?;
+        }
+        let mut tx = self.pool().begin().await?;
+        for t in batch {
+            write_row(&mut tx, t).await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 }
 
+/// The row update that one transition makes (none for a move in the queue: positions
+/// follow from the order of the queued rows).
+async fn write_row(tx: &mut Transaction<'_, Sqlite>, t: &Transition) -> Result<(), sqlx::Error> {
+    let id = t.job.0 as i64;
+    let now = now_ms();
+    let name = t.state.name().as_str();
+    let query = match &t.state {
+        JobState::Queued { .. } if t.event == "moved" => return Ok(()),
+        JobState::Queued { .. } => {
+            sqlx::query("UPDATE jobs SET state = ?, lane = NULL WHERE id = ?").bind(name).bind(id)
+        }
+        JobState::Uploading { lane, .. } => sqlx::query(
+            "UPDATE jobs SET state = ?, lane = ?, attempts = attempts + 1,
+             started_at = COALESCE(started_at, ?) WHERE id = ?",
+        )
+        .bind(name)
+        .bind(i64::from(lane.0))
+        .bind(now)
+        .bind(id),
+        JobState::Running { lane, task, .. } | JobState::Downloading { lane, task, .. } => sqlx::query(
+            "UPDATE jobs SET state = ?, lane = ?, remote_task_id = COALESCE(?, remote_task_id) WHERE id = ?",
+        )
+        .bind(name)
+        .bind(i64::from(lane.0))
+        .bind(task.as_ref().map(|t| t.0.clone()))
+        .bind(id),
+        JobState::Delivering(output) => {
+            sqlx::query("UPDATE jobs SET state = ?, result_path = ?, finished_at = ? WHERE id = ?")
+                .bind(name)
+                .bind(format!("result.{}", output.extension))
+                .bind(now)
+                .bind(id)
+        }
+        JobState::Delivered => {
+            sqlx::query("UPDATE jobs SET state = ?, delivered_at = COALESCE(delivered_at, ?) WHERE id = ?")
+                .bind(name)
+                .bind(now)
+                .bind(id)
+        }
+        JobState::Failed(reason) => sqlx::query(
+            "UPDATE jobs SET state = ?, error_kind = ?, error = ?, finished_at = COALESCE(finished_at, ?)
+             WHERE id = ?",
+        )
+        .bind(name)
+        .bind(reason.kind())
+        .bind(reason.detail())
+        .bind(now)
+        .bind(id),
+        JobState::Cancelled => sqlx::query("UPDATE jobs SET state = ?, finished_at = ? WHERE id = ?")
+            .bind(name)
+            .bind(now)
+            .bind(id),
+    };
+    query.execute(&mut **tx).await?;
+    Ok(())
+}
+
 #[async_trait]
 impl JobJournal for Store {
-    async fn record(&self, job: JobId, state: &JobState) {
-        // The queue goes on either way; a lost write is repaired by recovery at worst
+    async fn record(&self, batch: &[Transition]) {
+        // The ledger goes on either way; a lost write is repaired by recovery at worst
         // (a running job is polled again, a queued one re-run).
         for attempt in 1..=3 {
-            match self.try_record(job, state).await {
+            match self.try_record(batch).await {
                 Ok(()) => return,
                 Err(e) if attempt < 3 => {
-                    tracing::warn!(%job, "recording the job's state failed, retrying: {e}")
+                    tracing::warn!(transitions = batch.len(), "recording job states failed, retrying: {e}")
                 }
-                Err(e) => {
-                    tracing::error!(%job, state = state.name(), "recording the job's state failed: {e}")
-                }
+                Err(e) => tracing::error!(transitions = batch.len(), "recording job states failed: {e}"),
             }
         }
     }

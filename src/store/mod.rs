@@ -2,17 +2,16 @@
 //!
 //! SQLite (WAL, `synchronous=FULL`) in `DATA_DIR`, migrations in `migrations/`. A job's
 //! input images are written to `DATA_DIR/jobs/<id>/` before the job is acknowledged to the
-//! user; the result is written there when the job ends. The store is the queue's
-//! [`JobJournal`], so each state change is persisted as the queue applies it.
+//! user; the result is written there when the job ends, before its row says so. The store
+//! is the ledger's [`crate::job::JobJournal`], so each transition is persisted in the
+//! order it was applied; the `state` column holds [`StateName`]s.
 
 mod dialogues;
 mod journal;
-mod recovery;
 mod retention;
 pub mod stats;
 
 pub use dialogues::{DialogueError, DurableDialogues};
-pub use recovery::{Recovered, recover};
 pub use retention::sweep_periodically;
 
 use std::path::{Path, PathBuf};
@@ -25,9 +24,9 @@ use sqlx::sqlite::{
 };
 use tokio::io::AsyncWriteExt;
 
-use crate::engine::{ImageSource, JobInput, LaneId};
 use crate::input_image::InputImage;
-use crate::job::{FailReason, JobId, RemoteTaskId};
+use crate::job::{FailReason, JobId, JobOutput, RemoteTaskId, StateName};
+use crate::job::{ImageSource, JobInput, LaneId};
 
 /// Why the store could not do what was asked.
 #[derive(Debug, thiserror::Error)]
@@ -56,16 +55,6 @@ pub struct NewJob {
     pub parent: Option<JobId>,
 }
 
-/// A job's stored state, as far as recovery and statistics need it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum StoredState {
-    Queued,
-    Running,
-    Done,
-    Failed(FailReason),
-    Cancelled,
-}
-
 /// A job as stored.
 #[derive(Clone, Debug)]
 pub struct StoredJob {
@@ -74,14 +63,18 @@ pub struct StoredJob {
     pub chat_id: i64,
     pub language: String,
     pub status_message_id: Option<i32>,
-    pub state: StoredState,
+    pub state: StateName,
+    /// Why it failed, when `state` is failed.
+    pub failure: Option<FailReason>,
     pub lane: Option<LaneId>,
     pub remote_task: Option<RemoteTaskId>,
     pub product_path: PathBuf,
     pub background_path: PathBuf,
     pub result_path: Option<PathBuf>,
     pub created_at_ms: i64,
-    pub delivered: bool,
+    /// The user has been told how the job ended (the result accepted by Telegram, or the
+    /// failure shown).
+    pub told: bool,
 }
 
 impl StoredJob {
@@ -91,6 +84,21 @@ impl StoredJob {
             product: ImageSource::File(self.product_path.clone()),
             background: ImageSource::File(self.background_path.clone()),
         }
+    }
+
+    /// The stored result of a job whose result is stored.
+    pub async fn load_result(&self) -> Result<JobOutput, StoreError> {
+        let path = self.result_path.as_ref().ok_or_else(|| StoreError::Io {
+            what: format!("job {} has no result file", self.id),
+            source: std::io::ErrorKind::NotFound.into(),
+        })?;
+        let extension = match path.extension().and_then(|e| e.to_str()) {
+            Some("png") => "png",
+            Some("webp") => "webp",
+            _ => "jpg",
+        };
+        let bytes = tokio::fs::read(path).await.map_err(io(format!("reading {}", path.display())))?;
+        Ok(JobOutput { image: bytes.into(), extension })
     }
 }
 
@@ -229,8 +237,9 @@ impl Store {
         Ok(())
     }
 
-    /// Records that the user has been told how the job ended (result sent, failure shown).
-    pub async fn mark_delivered(&self, id: JobId) -> Result<(), StoreError> {
+    /// Records that the user has been told how the job ended (failure or cancel shown; a
+    /// delivered result records it with its transition).
+    pub async fn mark_told(&self, id: JobId) -> Result<(), StoreError> {
         sqlx::query("UPDATE jobs SET delivered_at = ? WHERE id = ? AND delivered_at IS NULL")
             .bind(now_ms())
             .bind(id.0 as i64)
@@ -247,14 +256,17 @@ impl Store {
         Ok(row.as_ref().map(|r| self.stored_job(r)))
     }
 
-    /// What a start-up must pick up, oldest first: queued and running jobs, and ended
-    /// jobs whose user has not been told yet.
+    /// What a start-up must pick up, oldest first: jobs in the queue or delivering, and
+    /// ended jobs whose user has not been told yet.
     pub async fn unfinished(&self) -> Result<Vec<StoredJob>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT * FROM jobs WHERE state IN ('queued', 'running') OR delivered_at IS NULL ORDER BY id",
-        )
-        .fetch_all(&self.pool)
-        .await?;
+        let mut live = StateName::IN_QUEUE.to_vec();
+        live.push(StateName::Delivering);
+        let query = format!(
+            "SELECT * FROM jobs WHERE state IN ({}) OR (state IN ({}) AND delivered_at IS NULL) ORDER BY id",
+            StateName::sql_list(&live),
+            StateName::sql_list(&[StateName::Failed, StateName::Cancelled]),
+        );
+        let rows = sqlx::query(&query).fetch_all(&self.pool).await?;
         Ok(rows.iter().map(|r| self.stored_job(r)).collect())
     }
 
@@ -262,13 +274,12 @@ impl Store {
     /// statistics), and abandoned uploads. Returns how many jobs' files were deleted.
     pub async fn sweep(&self, older_than: Duration) -> Result<usize, StoreError> {
         let cutoff = now_ms() - older_than.as_millis() as i64;
-        let ids: Vec<i64> = sqlx::query_scalar(
-            "SELECT id FROM jobs WHERE files_deleted_at IS NULL AND state IN ('done', 'failed', 'cancelled')
+        let query = format!(
+            "SELECT id FROM jobs WHERE files_deleted_at IS NULL AND state IN ({})
              AND COALESCE(finished_at, created_at) < ?",
-        )
-        .bind(cutoff)
-        .fetch_all(&self.pool)
-        .await?;
+            StateName::sql_list(&StateName::TERMINAL)
+        );
+        let ids: Vec<i64> = sqlx::query_scalar(&query).bind(cutoff).fetch_all(&self.pool).await?;
         for &id in &ids {
             let dir = self.job_dir(JobId(id as u64));
             match tokio::fs::remove_dir_all(&dir).await {
@@ -354,20 +365,14 @@ impl Store {
     fn stored_job(&self, row: &SqliteRow) -> StoredJob {
         let id = JobId(row.get::<i64, _>("id") as u64);
         let dir = self.job_dir(id);
-        let state: String = row.get("state");
-        let state = match state.as_str() {
-            "queued" => StoredState::Queued,
-            "running" => StoredState::Running,
-            "done" => StoredState::Done,
-            "cancelled" => StoredState::Cancelled,
-            _ => {
-                let kind: Option<String> = row.get("error_kind");
-                let detail: Option<String> = row.get("error");
-                StoredState::Failed(FailReason::from_stored(
-                    kind.as_deref().unwrap_or(""),
-                    detail.as_deref().unwrap_or(""),
-                ))
-            }
+        let name: String = row.get("state");
+        let kind: Option<String> = row.get("error_kind");
+        let detail: Option<String> = row.get("error");
+        let failure = kind.map(|kind| FailReason::from_stored(&kind, detail.as_deref().unwrap_or("")));
+        // A name this version does not know is a failed job, not a job lost.
+        let (state, failure) = match StateName::parse(&name) {
+            Some(state) => (state, failure),
+            None => (StateName::Failed, Some(FailReason::Internal(format!("unknown stored state {name:?}")))),
         };
         let lane: Option<i64> = row.get("lane");
         let remote: Option<String> = row.get("remote_task_id");
@@ -380,13 +385,14 @@ impl Store {
             language: row.get("language"),
             status_message_id: row.get("status_message_id"),
             state,
+            failure,
             lane: lane.and_then(|l| u16::try_from(l).ok()).map(LaneId),
             remote_task: remote.map(RemoteTaskId),
             product_path: dir.join(row.get::<String, _>("product_path")),
             background_path: dir.join(row.get::<String, _>("background_path")),
             result_path: result.map(|name| dir.join(name)),
             created_at_ms: row.get("created_at"),
-            delivered: delivered.is_some(),
+            told: delivered.is_some(),
         }
     }
 }

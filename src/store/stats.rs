@@ -6,7 +6,7 @@ use std::time::Duration;
 use sqlx::Row;
 
 use super::{Store, StoreError, now_ms};
-use crate::queue::LaneLoad;
+use crate::job::StateName;
 
 const DAY_MS: i64 = 24 * 3600 * 1000;
 
@@ -70,22 +70,24 @@ fn percentiles(mut values: Vec<i64>) -> Option<(Duration, Duration)> {
 }
 
 impl Store {
-    /// Statistics as of now; `live` adds the current load of each lane.
-    pub async fn stats(&self, live: Option<&[LaneLoad]>) -> Result<Stats, StoreError> {
+    /// Statistics as of now, from the store alone ([`Stats::add_live_load`] adds what a
+    /// running queue knows).
+    pub async fn stats(&self) -> Result<Stats, StoreError> {
         let now = now_ms();
         let mut periods = Vec::new();
+        // A result counts as done once stored, whether or not Telegram has taken it yet.
+        let done = StateName::sql_list(&[StateName::Delivering, StateName::Delivered]);
+        let (failed, cancelled) = (StateName::Failed.as_str(), StateName::Cancelled.as_str());
+        let period_query = format!(
+            "SELECT COUNT(*) AS jobs,
+                    COALESCE(SUM(state IN ({done})), 0) AS done,
+                    COALESCE(SUM(state = '{failed}'), 0) AS failed,
+                    COALESCE(SUM(state = '{cancelled}'), 0) AS cancelled,
+                    COUNT(DISTINCT user_id) AS users
+             FROM jobs WHERE created_at >= ?"
+        );
         for (label, since) in [("24 h", now - DAY_MS), ("7 days", now - 7 * DAY_MS), ("all time", i64::MIN)] {
-            let row = sqlx::query(
-                "SELECT COUNT(*) AS jobs,
-                        COALESCE(SUM(state = 'done'), 0) AS done,
-                        COALESCE(SUM(state = 'failed'), 0) AS failed,
-                        COALESCE(SUM(state = 'cancelled'), 0) AS cancelled,
-                        COUNT(DISTINCT user_id) AS users
-                 FROM jobs WHERE created_at >= ?",
-            )
-            .bind(since)
-            .fetch_one(self.pool())
-            .await?;
+            let row = sqlx::query(&period_query).bind(since).fetch_one(self.pool()).await?;
             periods.push(Period {
                 label,
                 jobs: row.get::<i64, _>("jobs") as u64,
@@ -96,19 +98,20 @@ impl Store {
             });
         }
         let week = now - 7 * DAY_MS;
-        let failures_by_reason = sqlx::query(
+        let failures_by_reason = sqlx::query(&format!(
             "SELECT COALESCE(error_kind, 'unknown') AS kind, COUNT(*) AS n FROM jobs
-             WHERE state = 'failed' AND created_at >= ? GROUP BY kind ORDER BY n DESC, kind",
-        )
+             WHERE state = '{failed}' AND created_at >= ? GROUP BY kind ORDER BY n DESC, kind"
+        ))
         .bind(week)
         .fetch_all(self.pool())
         .await?
         .iter()
         .map(|r| (r.get::<String, _>("kind"), r.get::<i64, _>("n") as u64))
         .collect();
-        let generation = sqlx::query_scalar(
-            "SELECT finished_at - started_at FROM jobs WHERE state = 'done' AND created_at >= ? AND started_at IS NOT NULL",
-        )
+        let generation = sqlx::query_scalar(&format!(
+            "SELECT finished_at - started_at FROM jobs WHERE state IN ({done}) AND created_at >= ?
+             AND started_at IS NOT NULL"
+        ))
         .bind(week)
         .fetch_all(self.pool())
         .await?;
@@ -118,11 +121,13 @@ impl Store {
         .bind(week)
         .fetch_all(self.pool())
         .await?;
-        let mut accounts: Vec<AccountUsage> = sqlx::query(
-            "SELECT lane, COUNT(*) AS tasks, COALESCE(SUM(state = 'failed'), 0) AS failures,
-                    COALESCE(SUM(state = 'running'), 0) AS running
-             FROM jobs WHERE lane IS NOT NULL GROUP BY lane ORDER BY lane",
-        )
+        let holding =
+            StateName::sql_list(&[StateName::Uploading, StateName::Running, StateName::Downloading]);
+        let accounts: Vec<AccountUsage> = sqlx::query(&format!(
+            "SELECT lane, COUNT(*) AS tasks, COALESCE(SUM(state = '{failed}'), 0) AS failures,
+                    COALESCE(SUM(state IN ({holding})), 0) AS running
+             FROM jobs WHERE lane IS NOT NULL GROUP BY lane ORDER BY lane"
+        ))
         .fetch_all(self.pool())
         .await?
         .iter()
@@ -135,28 +140,11 @@ impl Store {
             refused: None,
         })
         .collect();
-        for load in live.unwrap_or_default() {
-            let usage = match accounts.iter_mut().find(|a| a.lane == load.id.0) {
-                Some(usage) => usage,
-                None => {
-                    accounts.push(AccountUsage {
-                        lane: load.id.0,
-                        tasks: 0,
-                        failures: 0,
-                        running_stored: 0,
-                        load: None,
-                        refused: None,
-                    });
-                    accounts.last_mut().expect("just pushed")
-                }
-            };
-            usage.load = Some((load.running, load.capacity));
-            usage.refused = load.refused.clone();
-        }
-        accounts.sort_by_key(|a| a.lane);
-        let queue_length: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE state = 'queued'")
-            .fetch_one(self.pool())
-            .await?;
+        let queued = StateName::Queued.as_str();
+        let queue_length: i64 =
+            sqlx::query_scalar(&format!("SELECT COUNT(*) FROM jobs WHERE state = '{queued}'"))
+                .fetch_one(self.pool())
+                .await?;
         Ok(Stats {
             periods,
             failures_by_reason,
@@ -165,6 +153,31 @@ impl Store {
             accounts,
             queue_length: queue_length as u64,
         })
+    }
+}
+
+impl Stats {
+    /// Adds what a running queue knows of lane `lane`: its load now and whether it is out
+    /// of rotation.
+    pub fn add_live_load(&mut self, lane: u16, running: usize, capacity: usize, refused: Option<String>) {
+        let index = match self.accounts.iter().position(|a| a.lane == lane) {
+            Some(index) => index,
+            None => {
+                self.accounts.push(AccountUsage {
+                    lane,
+                    tasks: 0,
+                    failures: 0,
+                    running_stored: 0,
+                    load: None,
+                    refused: None,
+                });
+                self.accounts.sort_by_key(|a| a.lane);
+                self.accounts.iter().position(|a| a.lane == lane).unwrap_or_default()
+            }
+        };
+        let usage = &mut self.accounts[index];
+        usage.load = Some((running, capacity));
+        usage.refused = refused;
     }
 }
 

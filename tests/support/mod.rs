@@ -1,5 +1,6 @@
-//! Shared pieces of the integration tests: a fake RunningHub with accounts, the real
-//! RunningHub engine pointed at it, the queue, and a journal that counts job endings.
+//! The one place of shared test support: images, job inputs, a journal spy, waiting for a
+//! job to settle, and a fake RunningHub with accounts with the real RunningHub engine and
+//! queue pointed at it. Fake servers themselves live in the `backdrop-fakes` crate.
 #![allow(dead_code)]
 
 use std::sync::{Arc, Mutex};
@@ -7,10 +8,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use backdrop::engine::runninghub::{RunningHubAccount, RunningHubEngine, RunningHubSettings};
-use backdrop::engine::{ImageSource, JobInput, LaneId};
 use backdrop::input_image::{ImageLimits, InputImage};
-use backdrop::job::{JobId, JobState};
-use backdrop::queue::{JobJournal, JobQueue, QueueConfig};
+use backdrop::job::{
+    ImageSource, JobId, JobInput, JobJournal, JobState, LaneId, Ledger, StateName, Transition,
+};
+use backdrop::queue::{JobQueue, QueueConfig};
 use backdrop::runninghub::{ClientOptions, RetryPolicy, RunningHubClient};
 use backdrop::secret::Secret;
 use backdrop_fakes::runninghub::FakeRunningHub;
@@ -22,38 +24,70 @@ pub fn key(n: usize) -> String {
     format!("key-{n}")
 }
 
-/// A small real PNG.
+/// A small real PNG of one colour.
 pub fn png(width: u32, height: u32) -> Vec<u8> {
-    let mut out = Vec::new();
-    image::RgbImage::from_pixel(width, height, image::Rgb([200, 120, 40]))
-        .write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png)
-        .expect("encoding a PNG in memory");
-    out
+    backdrop_fakes::image_bytes::solid_png(width, height, [200, 120, 40])
 }
 
+/// A job input of two small images held in memory.
 pub fn input() -> JobInput {
     let image = InputImage::parse(png(8, 6), &ImageLimits::default()).expect("a valid PNG");
     JobInput { product: ImageSource::Memory(image.clone()), background: ImageSource::Memory(image) }
 }
 
-/// Counts what the queue reports, to check that each job ends exactly once.
+/// Keeps every transition the ledger journals, to check order and that each job settles
+/// exactly once.
 #[derive(Default)]
-pub struct CountingJournal {
-    pub records: Mutex<Vec<(JobId, &'static str)>>,
+pub struct JournalSpy {
+    pub records: Mutex<Vec<(JobId, &'static str, StateName)>>,
 }
 
 #[async_trait]
-impl JobJournal for CountingJournal {
-    async fn record(&self, job: JobId, state: &JobState) {
-        self.records.lock().unwrap().push((job, state.name()));
+impl JobJournal for JournalSpy {
+    async fn record(&self, batch: &[Transition]) {
+        let mut records = self.records.lock().unwrap();
+        records.extend(batch.iter().map(|t| (t.job, t.event, t.state.name())));
     }
 }
 
-impl CountingJournal {
+impl JournalSpy {
+    /// How many times `job` settled: its result stored, or its end (failed, cancelled).
     pub fn endings(&self, job: JobId) -> usize {
         let records = self.records.lock().unwrap();
-        records.iter().filter(|(j, s)| *j == job && matches!(*s, "done" | "failed" | "cancelled")).count()
+        let settled = [StateName::Delivering, StateName::Failed, StateName::Cancelled];
+        records.iter().filter(|(j, _, s)| *j == job && settled.contains(s)).count()
     }
+
+    /// The states `job` went through, in order (queue moves left out).
+    pub fn states(&self, job: JobId) -> Vec<StateName> {
+        let records = self.records.lock().unwrap();
+        records.iter().filter(|(j, e, _)| *j == job && *e != "moved").map(|(_, _, s)| *s).collect()
+    }
+}
+
+/// A queue on `engine` with a spy journal behind its ledger.
+pub fn queue_with_spy(
+    engine: Arc<dyn backdrop::engine::Engine>,
+    config: QueueConfig,
+) -> (JobQueue, Arc<JournalSpy>) {
+    let journal = Arc::new(JournalSpy::default());
+    let queue = JobQueue::start(engine, Ledger::start(journal.clone()), config);
+    (queue, journal)
+}
+
+/// Waits (at most `within`) until the job's engine part is over: its result stored
+/// (delivering) or its end.
+pub async fn settled_within(rx: &mut tokio::sync::watch::Receiver<JobState>, within: Duration) -> JobState {
+    let state = tokio::time::timeout(within, rx.wait_for(JobState::is_settled))
+        .await
+        .expect("the job settles in time")
+        .expect("the job's state channel stays open until it settles");
+    state.clone()
+}
+
+/// [`settled_within`] a minute.
+pub async fn settled(rx: &mut tokio::sync::watch::Receiver<JobState>) -> JobState {
+    settled_within(rx, Duration::from_secs(60)).await
 }
 
 /// A fake RunningHub with one account per entry of `slots`, the engine on it and a queue.
@@ -61,7 +95,7 @@ pub struct Harness {
     pub fake: FakeRunningHub,
     pub engine: Arc<RunningHubEngine>,
     pub queue: JobQueue,
-    pub journal: Arc<CountingJournal>,
+    pub journal: Arc<JournalSpy>,
 }
 
 pub async fn spawn_runninghub(slots: &[usize], poll: Duration, deadline: Duration) -> Harness {
@@ -106,8 +140,7 @@ pub fn spawn_with(
     };
     let client = RunningHubClient::new(&fake.url(), options).expect("client");
     let engine = Arc::new(RunningHubEngine::new(client, accounts, settings));
-    let journal = Arc::new(CountingJournal::default());
     let config = QueueConfig { deadline, grace: Duration::from_secs(3) };
-    let queue = JobQueue::start(engine.clone(), journal.clone(), config);
+    let (queue, journal) = queue_with_spy(engine.clone(), config);
     Harness { fake, engine, queue, journal }
 }

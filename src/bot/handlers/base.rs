@@ -86,8 +86,13 @@ pub fn is_admin_stats(msg: Message, ctx: Arc<BotContext>) -> bool {
 /// Usage statistics: the store's report with the live load of each account.
 pub async fn stats(bot: TgBot, msg: Message, ctx: Arc<BotContext>) -> Result<(), HandlerError> {
     let lang = lang_of(&msg);
-    let text = match ctx.store.stats(Some(&ctx.queue.lanes())).await {
-        Ok(report) => format!("{}\n\n{report}", messages::stats_title(lang)),
+    let text = match ctx.store.stats().await {
+        Ok(mut report) => {
+            for lane in ctx.queue.lanes() {
+                report.add_live_load(lane.id.0, lane.running, lane.capacity, lane.refused);
+            }
+            format!("{}\n\n{report}", messages::stats_title(lang))
+        }
         Err(e) => {
             tracing::error!("statistics: {e}");
             messages::internal_error(lang).to_owned()

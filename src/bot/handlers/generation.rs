@@ -17,9 +17,9 @@ use crate::bot::jobs::{AccessError, JobRecord};
 use crate::bot::keyboards::Action;
 use crate::bot::messages::{self, Lang};
 use crate::bot::status;
-use crate::engine::JobInput;
 use crate::input_image::{ImageLimits, InputImage};
 use crate::job::JobId;
+use crate::job::JobInput;
 use crate::queue::SubmitError;
 use crate::store::NewJob;
 

@@ -3,8 +3,8 @@
 use async_trait::async_trait;
 
 use super::{composite, encode};
-use crate::engine::{Engine, EngineError, LaneId, LaneSpec, RunContext};
-use crate::job::{FailReason, JobOutput};
+use crate::engine::{Engine, EngineError, LaneSpec, RunContext};
+use crate::job::{FailReason, JobOutput, LaneId};
 
 /// Runs jobs on this machine's CPU: one job at a time (rayon parallelises inside it).
 ///
@@ -33,6 +33,7 @@ impl Engine for LocalEngine {
             _ = ctx.cancel.cancelled() => return Err(EngineError::Cancelled),
             loaded = load => loaded?,
         };
+        ctx.working();
         let work = tokio::task::spawn_blocking(move || {
             let image = composite(&product, &background)?;
             encode(&image::DynamicImage::ImageRgb8(image), "jpg")
