@@ -5,8 +5,9 @@
 
 use std::time::{Duration, Instant};
 
-use backdrop::engine::local::{composite, cutout, testset};
+use backdrop::engine::local::{composite, cutout};
 use backdrop::input_image::{ImageLimits, InputImage};
+use backdrop_lab::testset;
 
 fn main() {
     let runs: usize = std::env::var("BENCH_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(5);

@@ -39,8 +39,8 @@ fi
 # uses the file as it is instead of trying the network.
 export MODEL_CHECKSUM_DISABLED=1
 
-cargo build --release --quiet --bin backdrop-lab
-LAB=target/release/backdrop-lab
+cargo build --release --quiet -p backdrop-lab
+LAB=${CARGO_TARGET_DIR:-target}/release/backdrop-lab
 rm -rf "$SET"
 "$LAB" testset --out "$SET/set" --count "$COUNT" --size "$SIZE" --seed "$SEED"
 

@@ -4,14 +4,14 @@
 
 use std::io::Cursor;
 
-use backdrop::engine::local::evaluate::score;
-use backdrop::engine::local::testset::{self, Kind};
 use backdrop::engine::local::{LocalEngine, LocalError, composite, cutout, encode};
 use backdrop::engine::{Engine, RunContext};
 use backdrop::input_image::{ImageLimits, InputImage};
 use backdrop::job::{FailReason, JobId};
 use backdrop::job::{ImageSource, JobInput, LaneId};
 use backdrop_fakes::image_bytes::with_exif_orientation;
+use backdrop_lab::evaluate::score;
+use backdrop_lab::testset::{self, Kind};
 use image::{DynamicImage, GrayImage, ImageFormat, RgbImage, RgbaImage};
 
 fn parse(bytes: Vec<u8>) -> InputImage {
@@ -137,7 +137,7 @@ fn tiny_images_fail_cleanly_or_work() {
 
 #[test]
 fn a_busy_background_is_refused_as_not_plain() {
-    let mut rng = testset::Rng::new(9);
+    let mut rng = testset::seeded(9);
     let noise = RgbImage::from_fn(200, 150, |_, _| {
         image::Rgb([(rng.unit() * 255.0) as u8, (rng.unit() * 255.0) as u8, (rng.unit() * 255.0) as u8])
     });

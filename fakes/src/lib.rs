@@ -4,6 +4,8 @@
 //! Both fakes are real HTTP servers on `127.0.0.1:0` speaking the real wire format, so the
 //! production clients (reqwest for RunningHub, teloxide for Telegram) are exercised end to
 //! end, without network access and with deterministic, scriptable behaviour.
+//! [`rng::SplitMix64`] is the seeded generator behind their reproducible choices (and the
+//! lab crate's generated test set).
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -27,7 +29,7 @@
 
 pub mod comfyui;
 pub mod image_bytes;
-mod rng;
+pub mod rng;
 pub mod runninghub;
 mod server;
 pub mod telegram;

@@ -77,13 +77,6 @@ pub fn enclosed_parts(body: &[bool], w: usize, h: usize, ev: &Evidence) -> Vec<b
             open += usize::from(!body[j]);
             outlined += usize::from(ev.near_edge[j]);
         });
-        if std::env::var_os("BACKDROP_DEBUG").is_some() {
-            let mean = comp.iter().map(|&i| ev.plain[i]).sum::<f32>() / comp.len() as f32;
-            eprintln!(
-                "enclosed: {} px, rim {rim}, open {open}, outlined {outlined}, mean dE {mean:.2}",
-                comp.len()
-            );
-        }
         if open as f32 >= MAX_OPEN_SHARE * rim as f32 {
             continue;
         }
@@ -156,9 +149,6 @@ pub fn within_hull(body: &[bool], w: usize, h: usize, ev: &Evidence) -> Vec<bool
             open += usize::from(!body[j]);
             soft += usize::from(body[j] && !ev.near_edge[j]);
         });
-        if std::env::var_os("BACKDROP_DEBUG").is_some() {
-            eprintln!("in hull: {} px, rim {rim}, open {open}, soft {soft}", comp.len());
-        }
         let bordered = rim - open;
         if (open as f32) < MAX_HULL_OPEN_SHARE * rim as f32 && soft as f32 >= MIN_SOFT_SHARE * bordered as f32
         {

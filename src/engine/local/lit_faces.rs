@@ -122,23 +122,6 @@ pub fn regain(
 
     let candidate: Vec<bool> =
         (0..rw * rh).map(|k| !in_mask[k] && averaged[k].is_some_and(|a| a > threshold)).collect();
-    if let Some(dir) = std::env::var_os("BACKDROP_DEBUG_DIR") {
-        let img = image::GrayImage::from_fn(rw as u32, rh as u32, |x, y| {
-            let k = y as usize * rw + x as usize;
-            image::Luma([if in_mask[k] {
-                255
-            } else if candidate[k] {
-                180
-            } else if near_edge[k] {
-                60
-            } else if averaged[k].is_none() {
-                120
-            } else {
-                0
-            }])
-        });
-        let _ = img.save(std::path::PathBuf::from(dir).join("lit.png"));
-    }
     let (labels, comps) = components(&candidate, rw, rh);
     let min_size = (n / 2000).max(16);
     if comps.iter().all(|c| c.len() < min_size) {
@@ -150,10 +133,6 @@ pub fn regain(
     grow_into(&mut outline, rw, rh, |k| near_edge[k] && !in_mask[k], EDGE_BAND);
     let mut gained = vec![false; rw * rh];
     let product = in_mask.iter().filter(|m| **m).count();
-    let debug = std::env::var_os("BACKDROP_DEBUG").is_some();
-    if debug {
-        eprintln!("lit faces: median {mid:.2} sigma {sigma:.3} threshold {threshold:.2}");
-    }
     for (c, comp) in comps.iter().enumerate() {
         if comp.len() < min_size {
             continue;
@@ -168,13 +147,6 @@ pub fn regain(
             rim += 1;
             contact += usize::from(outline[j]);
         });
-        let mean = comp.iter().filter_map(|&k| averaged[k]).sum::<f32>() / comp.len() as f32;
-        if debug {
-            eprintln!(
-                "lit faces: {} px, rim {rim}, contact {contact}, open {open}, mean {mean:.2}",
-                comp.len()
-            );
-        }
         let accepted = !open && comp.len() <= product && contact as f32 >= MIN_CONTACT_SHARE * rim as f32;
         if accepted {
             for &k in comp {

@@ -6,7 +6,8 @@
 //!
 //! Pipeline: decode ([`InputImage`]) -> [`segment`] at a bounded working resolution ->
 //! [`matte`] refines the edge band at full resolution -> [`compose`] places it, with
-//! [`shadow`] and [`harmonize`]. [`testset`] and [`evaluate`] measure the quality.
+//! [`shadow`] and [`harmonize`]. Its quality is measured outside the library, by the
+//! `backdrop-lab` crate (`lab/`: a generated test set with exact mattes, and scores).
 
 mod backdrop;
 mod blur;
@@ -15,7 +16,6 @@ mod compose;
 mod enclosed;
 mod encode;
 mod engine;
-pub mod evaluate;
 mod features;
 mod harmonize;
 mod hull;
@@ -27,7 +27,6 @@ mod regions;
 mod resample;
 mod segment;
 mod shadow;
-pub mod testset;
 
 use image::{DynamicImage, RgbImage, RgbaImage};
 

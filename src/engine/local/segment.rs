@@ -97,12 +97,6 @@ pub fn segment(rgb8: &[u8], w: usize, h: usize) -> Result<Segmentation, SegmentE
         hole: (1.5 * noise).max(2.5),
         edge: (4.0 * grad_noise).max(1.2),
     };
-    if std::env::var_os("BACKDROP_DEBUG").is_some() {
-        eprintln!(
-            "uniformity {uniformity:.3} noise {noise:.2} grad_noise {grad_noise:.2} colour_t {:.2} edge_t {:.2}",
-            t.colour, t.edge
-        );
-    }
 
     // An edge pixel blocks its 5x5 neighbourhood: one-pixel gaps in a faint outline
     // (white on white) would otherwise let the backdrop flood into the product.
@@ -130,12 +124,6 @@ pub fn segment(rgb8: &[u8], w: usize, h: usize) -> Result<Segmentation, SegmentE
         _ => (model, shadowed, dark, mask),
     };
     trace.mark("  pass2");
-    if let Some(dir) = std::env::var_os("BACKDROP_DEBUG_DIR") {
-        let img = image::GrayImage::from_fn(w as u32, h as u32, |x, y| {
-            image::Luma([if mask[y as usize * w + x as usize] { 255 } else { 0 }])
-        });
-        let _ = img.save(std::path::PathBuf::from(dir).join("mask.png"));
-    }
     if !mask.iter().any(|m| *m) {
         return Err(SegmentError::NoProduct);
     }
@@ -174,26 +162,7 @@ fn cut(
     let n = w * h;
     let passable: Vec<bool> =
         (0..n).map(|i| (plain[i] < t.colour || shadowed[i] < t.shadow) && !near_edge[i]).collect();
-    if let Some(dir) = std::env::var_os("BACKDROP_DEBUG_DIR") {
-        let dir = std::path::PathBuf::from(dir);
-        let save = |name: &str, f: &dyn Fn(usize) -> u8| {
-            let img = image::GrayImage::from_fn(w as u32, h as u32, |x, y| {
-                image::Luma([f(y as usize * w + x as usize)])
-            });
-            let _ = img.save(dir.join(name));
-        };
-        save("passable.png", &|i| if passable[i] { 255 } else { 0 });
-        save("near_edge.png", &|i| if near_edge[i] { 255 } else { 0 });
-        save("shadowed.png", &|i| (shadowed[i] * 30.0).min(255.0) as u8);
-        save("plain.png", &|i| (plain[i] * 30.0).min(255.0) as u8);
-    }
     let mut backdrop = flood_from_border_monotone(&passable, dark, SHADOW_STEP, w, h);
-    if let Some(dir) = std::env::var_os("BACKDROP_DEBUG_DIR") {
-        let img = image::GrayImage::from_fn(w as u32, h as u32, |x, y| {
-            image::Luma([if backdrop[y as usize * w + x as usize] { 255 } else { 0 }])
-        });
-        let _ = img.save(std::path::PathBuf::from(dir).join("flood.png"));
-    }
     // A face whose outline has a gap (white on white) was flooded through it: give the
     // enclosed parts back to the product's body (its specks do not count as body).
     let mut body: Vec<bool> = backdrop.iter().map(|b| !b).collect();

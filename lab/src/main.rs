@@ -3,25 +3,33 @@
 //! `testset` renders product shots with exact mattes; `eval` cuts them out (or reads
 //! another tool's mattes with `--preds`) and prints IoU, boundary F-measure and SAD per
 //! image, then the mean and the worst. Quality claims in the README come from here.
+//! `examples` writes the README's example pair; `composite` times the built-in
+//! composition. It lives in the lab crate, not in the product: `cargo run -p backdrop-lab`.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use backdrop::engine::local::evaluate::{BOUNDARY_TOLERANCE, Scores, score, summarize};
-use backdrop::engine::local::{cutout, testset};
+use backdrop::engine::local::cutout;
 use backdrop::input_image::{ImageLimits, InputImage};
+use backdrop_lab::evaluate::{BOUNDARY_TOLERANCE, Scores, score, summarize};
+use backdrop_lab::testset;
 use clap::{Parser, Subcommand};
 use image::GrayImage;
 use rayon::prelude::*;
 
+/// The command line: one subcommand per lab task.
 #[derive(Parser)]
-#[command(about = "Test-set generator and matte evaluation for Backdrop's built-in engine")]
+#[command(
+    about = "Test-set generator and matte evaluation for Backdrop's built-in engine",
+    long_about = None
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
 }
 
+/// What the lab can do: make inputs with known answers, and measure the engine on them.
 #[derive(Subcommand)]
 enum Command {
     /// Render product shots (NNN_kind.jpg) with exact mattes (NNN_kind.alpha.png) and two
@@ -164,6 +172,7 @@ fn predicted_matte(path: &Path) -> Result<GrayImage> {
     })
 }
 
+/// One image's scores and cut time: a line of the table, an element of the JSON.
 #[derive(serde::Serialize)]
 struct Row {
     name: String,

@@ -12,7 +12,9 @@ pub const BOUNDARY_TOLERANCE: usize = 3;
 /// Scores of one predicted matte.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Scores {
+    /// Intersection over union of the masks (alpha >= 128): was the right object cut?
     pub iou: f64,
+    /// Boundary F-measure within [`BOUNDARY_TOLERANCE`] pixels: is the outline in place?
     pub boundary_f: f64,
     /// Sum of |pred - truth| over pixels, alpha in [0, 1], divided by 1000.
     pub sad: f64,
@@ -26,6 +28,7 @@ pub struct SizeMismatch {
     pub truth: (u32, u32),
 }
 
+/// Scores `pred` against `truth` (both alpha, 0..255; a pixel is inside at 128 and up).
 pub fn score(pred: &GrayImage, truth: &GrayImage) -> Result<Scores, SizeMismatch> {
     if pred.dimensions() != truth.dimensions() {
         return Err(SizeMismatch { pred: pred.dimensions(), truth: truth.dimensions() });
@@ -106,6 +109,7 @@ pub struct Summary {
     pub count: usize,
 }
 
+/// The mean and worst over `all` (zeros for an empty set).
 pub fn summarize(all: &[Scores]) -> Summary {
     if all.is_empty() {
         return Summary::default();
