@@ -10,8 +10,8 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
-use crate::queue::ShutdownMode;
 use crate::secret::Secret;
+use crate::shutdown::ShutdownMode;
 
 /// Which engine runs the jobs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -106,6 +106,9 @@ pub struct Settings {
     pub database_url: String,
     pub admin_ids: Vec<i64>,
     pub on_shutdown: ShutdownMode,
+    /// How long each stage of stopping may take (`SHUTDOWN_GRACE_S`), and how long an
+    /// engine may take to wind down a cancelled run.
+    pub shutdown_grace: Duration,
     pub retention_days: u32,
     /// `None`: the bot uses long polling.
     pub webhook: Option<WebhookConfig>,
@@ -268,6 +271,7 @@ impl Settings {
             database_url,
             admin_ids: admin_ids(vars)?,
             on_shutdown,
+            shutdown_grace: Duration::from_secs(vars.number_in("SHUTDOWN_GRACE_S", 5, 1..=300)?),
             retention_days: vars.number_in("RETENTION_DAYS", 7, 1..=3650)?,
             webhook: webhook(vars)?,
         })

@@ -7,7 +7,8 @@
 //!   [`runninghub`] and [`comfyui`]: their HTTP clients.
 //! - [`store`]: the durable job store (recovery, retention, statistics).
 //! - [`bot`]: the Telegram bot; [`check`]: `backdrop check`.
-//! - [`input_image`]: checking user images at the door; [`secret`]: keys that never print.
+//! - [`input_image`]: checking user images at the door; [`secret`]: keys that never print;
+//!   [`shutdown`]: stopping in a known order.
 
 pub mod app;
 pub mod bot;
@@ -22,6 +23,7 @@ pub mod queue;
 mod redact;
 pub mod runninghub;
 pub mod secret;
+pub mod shutdown;
 pub mod store;
 
 /// The built-in engine allocates and frees megabyte planes for every image. The system

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio_util::sync::CancellationToken;
+use crate::shutdown::Shutdown;
 use tokio_util::task::TaskTracker;
 
 use crate::bot::dialogue::DialogueStorage;
@@ -34,9 +34,9 @@ pub struct BotContext {
     pub timing: StatusTiming,
     /// The status tasks, so shutdown can let them finish their last edit.
     pub tasks: TaskTracker,
-    /// Tells status tasks to stop following jobs that stay live across a restart
-    /// (`ON_SHUTDOWN=keep`).
-    pub stop: CancellationToken,
+    /// The process's stop: at [`Stage::FinishStatus`](crate::shutdown::Stage) status tasks
+    /// stop following jobs that stay live across the restart (`ON_SHUTDOWN=keep`).
+    pub shutdown: Shutdown,
 }
 
 /// How often the status task talks to Telegram.

@@ -6,8 +6,9 @@
 //! [`keyboards`], and each job's status message in [`status`].
 //!
 //! [`run`] is what the binary calls; [`serve`] runs the bot on an already built
-//! [`Application`] until a cancellation token fires, which is how tests drive the real
-//! bot in-process against fake servers.
+//! [`Application`] until its [`Shutdown`] is triggered, then stops in the order
+//! [`crate::shutdown`] sets out. Tests drive the real bot in-process through [`serve`]
+//! against fake servers.
 
 pub mod context;
 pub mod dialogue;
@@ -38,14 +39,13 @@ use teloxide::error_handlers::LoggingErrorHandler;
 use teloxide::prelude::*;
 use teloxide::types::BotCommand;
 use teloxide::update_listeners::Polling;
-use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::app::{Application, BuildError};
 use crate::config::{Settings, WebhookConfig};
 use crate::input_image::ImageLimits;
-use crate::queue::ShutdownMode;
 use crate::secret::Secret;
+use crate::shutdown::{Shutdown, ShutdownMode, Stage};
 use crate::store::{DurableDialogues, Store};
 use context::BotContext;
 use context::StatusTiming;
@@ -55,9 +55,6 @@ use handlers::base::Command;
 use jobs::JobRegistry;
 use messages::Lang;
 use pacer::Pacer;
-
-/// How long each stage of stopping (handlers, then status messages) may take.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// The bot as handlers use it: every send goes through Telegram's rate limits.
 pub type TgBot = Throttle<Bot>;
@@ -130,46 +127,19 @@ pub enum BotError {
     DataDir { path: PathBuf, source: std::io::Error },
 }
 
-/// `backdrop bot`: opens the job store, builds the engine and queue from `settings` (the
-/// store journals every job's state) and serves until SIGINT or SIGTERM.
+/// `backdrop bot`: opens the job store, builds the engine, ledger and queue from
+/// `settings` (the store journals every job's state) and serves until SIGINT or SIGTERM.
 pub async fn run(settings: Settings) -> Result<(), BotError> {
     let bot_settings = BotSettings::from_settings(&settings)?;
     let store = Store::open(&settings.database_url, &settings.data_dir).await?;
     let retention = Duration::from_secs(u64::from(settings.retention_days) * 24 * 3600);
+    let shutdown = Shutdown::new(settings.shutdown_grace);
+    shutdown.trigger_on_signal();
     let app = Application::build(settings, Arc::new(store.clone()))?;
-    let shutdown = CancellationToken::new();
-    tokio::spawn(stop_on_signal(shutdown.clone()));
     let sweep = tokio::spawn(crate::store::sweep_periodically(store.clone(), retention, shutdown.clone()));
-    let result = serve(bot_settings, app, store.clone(), shutdown).await;
+    let result = serve(bot_settings, app, store, shutdown).await;
     sweep.abort();
-    // In-flight writes finish before the process exits: the store stays consistent.
-    store.close().await;
     result
-}
-
-/// Cancels `token` on SIGINT (Ctrl-C) or SIGTERM.
-async fn stop_on_signal(token: CancellationToken) {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
-    tracing::info!("stopping: finishing the current updates");
-    token.cancel();
 }
 
 /// The teloxide bot: our own HTTP client (long timeout for uploads), the configured API
@@ -183,13 +153,13 @@ fn build_bot(settings: &BotSettings) -> Result<TgBot, BotError> {
     Ok(bot.throttle(Limits::default()))
 }
 
-/// Runs the bot on `app`'s queue until `shutdown` fires; then stops polling, shuts the
-/// queue down per `on_shutdown` and lets status tasks finish their last word.
+/// Runs the bot on `app` until `shutdown` is triggered, then takes the stages of
+/// [`crate::shutdown`] in order; the store is closed when it returns.
 pub async fn serve(
     settings: BotSettings,
     app: Application,
     store: Store,
-    shutdown: CancellationToken,
+    shutdown: Shutdown,
 ) -> Result<(), BotError> {
     let bot = build_bot(&settings)?;
     let me = bot.get_me().await.map_err(BotError::Telegram)?;
@@ -217,7 +187,7 @@ pub async fn serve(
         limits: ImageLimits::default(),
         timing: settings.timing,
         tasks: TaskTracker::new(),
-        stop: CancellationToken::new(),
+        shutdown: shutdown.clone(),
     });
     // Before any new update: what the last run left goes back in the queue, in order.
     recovery::resume(&bot, &ctx).await?;
@@ -245,41 +215,61 @@ pub async fn serve(
     // A handler stuck in a call Telegram never answers must not hold the stop for the
     // whole request timeout: past the grace period the dispatcher is left behind.
     let give_up = async {
-        shutdown.cancelled().await;
-        tokio::time::sleep(SHUTDOWN_GRACE).await;
+        shutdown.reached(Stage::FinishHandlers).await;
+        tokio::time::sleep(shutdown.grace()).await;
     };
     let result = tokio::select! {
         result = dispatch => result,
         () = give_up => {
-            tracing::warn!("handlers still busy after {SHUTDOWN_GRACE:?}; stopping without them");
+            tracing::warn!("handlers still busy after the grace period; stopping without them");
             Ok(())
         }
     };
     stopper.abort();
-    tracing::info!("no longer taking updates");
-
-    app.queue.shutdown(settings.on_shutdown).await;
-    // Jobs that ended (cancelled on shutdown) get their last word; jobs kept for the next
-    // start are no longer followed.
-    ctx.tasks.close();
-    let grace = SHUTDOWN_GRACE;
-    if tokio::time::timeout(grace, ctx.tasks.wait()).await.is_err() {
-        ctx.stop.cancel();
-        if tokio::time::timeout(grace, ctx.tasks.wait()).await.is_err() {
-            tracing::warn!("some status messages were not brought up to date before stopping");
-        }
+    if !shutdown.is_triggered() {
+        // The dispatcher ended on its own (an error): stop everything else the same way.
+        shutdown.trigger();
+        shutdown.enter(Stage::StopUpdates);
+        shutdown.enter(Stage::FinishHandlers);
     }
+    stop_the_rest(&app, &ctx, &store, settings.on_shutdown, &shutdown).await;
     tracing::info!("the bot stopped");
     result.map_err(BotError::Telegram)
 }
 
-/// Tells the dispatcher to stop once `shutdown` fires (retrying while it is still
-/// starting up and cannot take the request yet).
-async fn stop_dispatcher(token: teloxide::dispatching::ShutdownToken, shutdown: CancellationToken) {
-    shutdown.cancelled().await;
+/// The stages after the updates: store writes, engines, last status words, exit.
+async fn stop_the_rest(
+    app: &Application,
+    ctx: &BotContext,
+    store: &Store,
+    mode: ShutdownMode,
+    shutdown: &Shutdown,
+) {
+    shutdown.bounded(Stage::DrainStore, app.ledger.flush()).await;
+    shutdown.bounded(Stage::StopEngines, app.queue.shutdown(mode)).await;
+    // Jobs that ended (cancelled on shutdown) get their last word; jobs kept for the next
+    // start are no longer followed.
+    ctx.tasks.close();
+    if shutdown.bounded(Stage::FinishStatus, ctx.tasks.wait()).await.is_none() {
+        tracing::warn!("some status messages were not brought up to date before stopping");
+    }
+    shutdown
+        .bounded(Stage::Exit, async {
+            app.ledger.flush().await;
+            store.close().await;
+        })
+        .await;
+}
+
+/// Tells the dispatcher to stop once `shutdown` is triggered (retrying while it is still
+/// starting up and cannot take the request yet), and waits for its handlers.
+async fn stop_dispatcher(token: teloxide::dispatching::ShutdownToken, shutdown: Shutdown) {
+    shutdown.triggered().await;
+    shutdown.enter(Stage::StopUpdates);
     for _ in 0..600 {
         match token.shutdown() {
             Ok(done) => {
+                shutdown.enter(Stage::FinishHandlers);
                 done.await;
                 return;
             }
@@ -287,6 +277,7 @@ async fn stop_dispatcher(token: teloxide::dispatching::ShutdownToken, shutdown: 
         }
     }
     tracing::error!("the dispatcher did not stop");
+    shutdown.enter(Stage::FinishHandlers);
 }
 
 /// The command menu, in Russian (default) and English.
@@ -311,16 +302,18 @@ async fn register_commands(bot: &TgBot) {
 /// buttons outside the dialogue (they are checked against the job's owner instead).
 pub fn schema() -> UpdateHandler<HandlerError> {
     use dptree::case;
-    use handlers::{base, generation};
+    use handlers::{base, buttons, generation};
+    use keyboards::Action;
 
     let commands = teloxide::filter_command::<Command, _>()
         .branch(case![Command::Start].endpoint(base::start))
         .branch(case![Command::Help].endpoint(base::help))
-        .branch(case![Command::Cancel].endpoint(base::cancel));
+        .branch(case![Command::Cancel].endpoint(base::cancel))
+        // For anyone not in ADMIN_IDS, /stats falls through to the hint like any text.
+        .branch(case![Command::Stats].filter(base::is_admin).endpoint(base::stats));
 
     let messages = Update::filter_message()
         .chain(tg_dialogue::enter::<Message, DialogueStorage, State, Result<(), HandlerError>>())
-        .branch(dptree::filter(base::is_admin_stats).endpoint(base::stats))
         .branch(commands)
         .branch(
             dptree::filter(generation::has_picture)
@@ -331,7 +324,17 @@ pub fn schema() -> UpdateHandler<HandlerError> {
         )
         .branch(dptree::endpoint(generation::hint));
 
-    let buttons = Update::filter_callback_query().endpoint(generation::button);
+    let job_buttons = dptree::filter_map_async(buttons::owned_by_presser)
+        .branch(case![Action::Cancel(job)].endpoint(buttons::cancel))
+        .branch(dptree::endpoint(buttons::repeat));
+    let buttons = Update::filter_callback_query()
+        .branch(
+            dptree::filter_map(buttons::action_of)
+                .branch(case![Action::NewPhoto].endpoint(buttons::new_photo))
+                .branch(job_buttons)
+                .branch(dptree::endpoint(buttons::refuse)),
+        )
+        .branch(dptree::endpoint(buttons::refuse_unknown));
 
     dptree::entry().branch(messages).branch(buttons)
 }

@@ -23,6 +23,7 @@ use crate::bot::messages::{self, Lang};
 use crate::bot::preview::{self, Photo};
 use crate::bot::{TgBot, keyboards, retry};
 use crate::job::{JobEvent, JobId, JobOutput, JobState};
+use crate::shutdown::Stage;
 
 /// Starts following `job` in the background.
 pub fn spawn(bot: TgBot, ctx: Arc<BotContext>, job: JobId, record: JobRecord, rx: watch::Receiver<JobState>) {
@@ -133,12 +134,17 @@ async fn follow(
             None
         };
         tokio::select! {
+            biased;
             changed = rx.changed() => if changed.is_err() {
                 let last = rx.borrow().clone();
                 break last.is_settled().then_some(last);
             },
             () = sleep_until(wake) => {}
-            () = ctx.stop.cancelled() => break None,
+            () = ctx.shutdown.reached(Stage::FinishStatus) => {
+                // Whatever settled before the engines stopped still gets its last word.
+                let last = rx.borrow().clone();
+                break last.is_settled().then_some(last);
+            }
         }
     };
     if end.is_some() {

@@ -26,6 +26,7 @@ pub use recovery::{Recovered, recover};
 
 use crate::engine::Engine;
 use crate::job::{ApplyError, FailReason, JobEvent, JobId, JobInput, JobState, LaneId, Ledger, RemoteTaskId};
+use crate::shutdown::ShutdownMode;
 use pool::Pool;
 use slot::SlotGuard;
 
@@ -43,15 +44,6 @@ impl Default for QueueConfig {
     fn default() -> Self {
         Self { deadline: Duration::from_secs(600), grace: Duration::from_secs(5) }
     }
-}
-
-/// What to do with running provider tasks when the process stops (`ON_SHUTDOWN`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ShutdownMode {
-    /// Leave them running; a restart resumes and delivers them.
-    Keep,
-    /// Cancel them on the provider; their jobs end cancelled.
-    Cancel,
 }
 
 /// Why a job was not accepted.

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use tokio_util::sync::CancellationToken;
+use crate::shutdown::Shutdown;
 
 use super::Store;
 
@@ -10,11 +10,11 @@ use super::Store;
 const EVERY: Duration = Duration::from_secs(3600);
 
 /// Sweeps now and then every hour until `stop` fires.
-pub async fn sweep_periodically(store: Store, retention: Duration, stop: CancellationToken) {
+pub async fn sweep_periodically(store: Store, retention: Duration, shutdown: Shutdown) {
     let mut ticker = tokio::time::interval(EVERY);
     loop {
         tokio::select! {
-            () = stop.cancelled() => return,
+            () = shutdown.triggered() => return,
             _ = ticker.tick() => {}
         }
         match store.sweep(retention).await {

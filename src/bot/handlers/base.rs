@@ -18,6 +18,8 @@ pub enum Command {
     Start,
     Help,
     Cancel,
+    /// For `ADMIN_IDS` only; not in the command menu.
+    Stats,
 }
 
 /// Greets and waits for the product photo, forgetting any half-started step.
@@ -74,13 +76,9 @@ pub(crate) async fn forget_step(dialogue: &BotDialogue, state: State) -> Result<
     dialogue.update(State::Start).await.map_err(HandlerError::dialogue)
 }
 
-/// `/stats` from a user listed in `ADMIN_IDS`. For anyone else the text is not a command
-/// at all and gets the same answer as any unknown command.
-pub fn is_admin_stats(msg: Message, ctx: Arc<BotContext>) -> bool {
-    let Some(text) = msg.text() else { return false };
-    let command = text.split_whitespace().next().unwrap_or_default();
-    let is_stats = command == "/stats" || command.starts_with("/stats@");
-    is_stats && msg.from.as_ref().is_some_and(|u| ctx.admin_ids.contains(&(u.id.0 as i64)))
+/// Whether the sender is listed in `ADMIN_IDS`.
+pub fn is_admin(msg: Message, ctx: Arc<BotContext>) -> bool {
+    msg.from.as_ref().is_some_and(|u| ctx.admin_ids.contains(&(u.id.0 as i64)))
 }
 
 /// Usage statistics: the store's report with the live load of each account.

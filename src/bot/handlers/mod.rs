@@ -1,9 +1,10 @@
-//! The bot's handlers: `base` (commands) and `generation` (pictures, jobs, buttons).
+//! The bot's handlers: `base` (commands), `generation` (pictures, jobs) and `buttons`.
 //!
 //! Handlers answer at once: they check input, submit jobs and return. Waiting for a
 //! generation is the status task's business, so a Cancel button always gets through.
 
 pub mod base;
+pub mod buttons;
 pub mod generation;
 
 use teloxide::RequestError;

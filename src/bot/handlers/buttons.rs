@@ -1,0 +1,184 @@
+//! The buttons on status and result messages: Cancel, Regenerate, Retry, New photo.
+//!
+//! Routing lives in [`crate::bot::schema`]: callback data is parsed once into an
+//! [`Action`] ([`action_of`]), jobs' buttons pass only when the presser owns the job
+//! ([`owned_by_presser`]), and whatever is left over is refused here ([`refuse`],
+//! [`refuse_unknown`]). Anyone can send any callback data, so nothing is trusted before.
+
+use std::sync::Arc;
+
+use teloxide::dispatching::dialogue::Dialogue;
+use teloxide::prelude::*;
+use teloxide::types::{ChatId, UserId};
+
+use super::generation::start_job;
+use super::{HandlerError, reply};
+use crate::bot::TgBot;
+use crate::bot::context::BotContext;
+use crate::bot::jobs::{AccessError, JobRecord};
+use crate::bot::keyboards::Action;
+use crate::bot::messages::{self, Lang};
+use crate::job::JobId;
+use crate::store::NewJob;
+
+/// The action a button press asks for; `None` for data we never produced.
+pub fn action_of(query: CallbackQuery) -> Option<Action> {
+    query.data.as_deref().and_then(Action::parse)
+}
+
+/// The pressed job's record when the presser owns it; `None` lets [`refuse`] answer.
+pub async fn owned_by_presser(
+    query: CallbackQuery,
+    action: Action,
+    ctx: Arc<BotContext>,
+) -> Option<JobRecord> {
+    owned_job(&ctx, action.job()?, query.from.id).await.ok()
+}
+
+fn lang_of(query: &CallbackQuery) -> Lang {
+    Lang::from_code(query.from.language_code.as_deref())
+}
+
+/// New photo: the chat of the pressed message starts over (the presser's private chat if
+/// Telegram did not say).
+pub async fn new_photo(bot: TgBot, query: CallbackQuery, ctx: Arc<BotContext>) -> Result<(), HandlerError> {
+    let lang = lang_of(&query);
+    let chat = query.message.as_ref().map_or(ChatId::from(query.from.id), |m| m.chat().id);
+    let dialogue = Dialogue::new(Arc::clone(&ctx.dialogues), chat);
+    let state = dialogue.get_or_default().await.map_err(HandlerError::dialogue)?;
+    super::base::forget_step(&dialogue, state).await?;
+    answer(&bot, &query, messages::answer_new_photo(lang), false).await?;
+    reply(&bot, &ctx, chat, messages::ask_product(lang)).await
+}
+
+/// Cancel on a job the presser owns.
+pub async fn cancel(
+    bot: TgBot,
+    query: CallbackQuery,
+    job: JobId,
+    ctx: Arc<BotContext>,
+) -> Result<(), HandlerError> {
+    let lang = lang_of(&query);
+    let text = if ctx.queue.cancel(job) {
+        messages::answer_cancelling(lang)
+    } else {
+        messages::answer_already_finished(lang)
+    };
+    answer(&bot, &query, text, false).await
+}
+
+/// Regenerate (again and again) or Retry (once) on a job the presser owns: a new job on
+/// the same stored images.
+pub async fn repeat(
+    bot: TgBot,
+    query: CallbackQuery,
+    action: Action,
+    record: JobRecord,
+    ctx: Arc<BotContext>,
+) -> Result<(), HandlerError> {
+    let lang = lang_of(&query);
+    let Some(job) = action.job() else { return Ok(()) };
+    let retry = matches!(action, Action::Retry(_));
+    if retry && !ctx.jobs.claim_retry(job) {
+        return answer(&bot, &query, messages::answer_already_retried(lang), false).await;
+    }
+    let user = query.from.id;
+    let repeated = match ctx.store.job(job).await {
+        Ok(Some(earlier)) => {
+            let new = NewJob {
+                user_id: user.0 as i64,
+                chat_id: record.chat.0,
+                language: record.lang.code().into(),
+                engine: ctx.engine.into(),
+                parent: Some(job),
+            };
+            ctx.store.repeat_job(&new, &earlier).await.map_err(|e| e.to_string())
+        }
+        Ok(None) => Err("the job is not in the store".to_owned()),
+        Err(e) => Err(e.to_string()),
+    };
+    let (id, input) = match repeated {
+        Ok(repeated) => repeated,
+        Err(e) => {
+            // Typically: the images are past their retention period.
+            tracing::warn!(%job, "cannot start it again: {e}");
+            return answer(&bot, &query, messages::answer_expired(lang), true).await;
+        }
+    };
+    match start_job(&bot, &ctx, id, input, JobRecord::new(user, record.chat, record.lang)) {
+        Ok(()) => {
+            tracing::info!(job = %id, from = %job, "started again");
+            answer(&bot, &query, messages::answer_started_again(lang), false).await?;
+            if retry {
+                remove_buttons(&bot, &query).await;
+            }
+            Ok(())
+        }
+        Err(e) => {
+            tracing::warn!(job = %id, "not accepted: {e}");
+            answer(&bot, &query, messages::not_accepting(lang), true).await
+        }
+    }
+}
+
+/// A job's button that did not pass the owner check: someone else's job, or one gone.
+pub async fn refuse(
+    bot: TgBot,
+    query: CallbackQuery,
+    action: Action,
+    ctx: Arc<BotContext>,
+) -> Result<(), HandlerError> {
+    let lang = lang_of(&query);
+    let Some(job) = action.job() else { return Ok(()) };
+    let user = query.from.id;
+    match owned_job(&ctx, job, user).await {
+        Err(AccessError::NotOwner) => {
+            tracing::warn!(%user, %job, "refused a button of another user's job");
+            answer(&bot, &query, messages::answer_not_yours(lang), true).await
+        }
+        // Unknown, or (a race) owned by now: the press is stale either way.
+        _ => answer(&bot, &query, messages::answer_expired(lang), true).await,
+    }
+}
+
+/// Callback data we never produced (forged or from another bot's keyboard).
+pub async fn refuse_unknown(bot: TgBot, query: CallbackQuery) -> Result<(), HandlerError> {
+    tracing::info!(user = %query.from.id, "refused unknown callback data");
+    answer(&bot, &query, messages::answer_not_yours(lang_of(&query)), true).await
+}
+
+/// The job, if `user` owns it: from this run's registry, else (a button pressed on a
+/// message from before a restart) from the store.
+async fn owned_job(ctx: &BotContext, id: JobId, user: UserId) -> Result<JobRecord, AccessError> {
+    match ctx.jobs.owned_by(id, user) {
+        Err(AccessError::Unknown) => {}
+        known => return known,
+    }
+    let stored = match ctx.store.job(id).await {
+        Ok(Some(stored)) => stored,
+        Ok(None) => return Err(AccessError::Unknown),
+        Err(e) => {
+            tracing::warn!(job = %id, "reading the job: {e}");
+            return Err(AccessError::Unknown);
+        }
+    };
+    ctx.jobs.insert(id, JobRecord::from_stored(&stored));
+    ctx.jobs.owned_by(id, user)
+}
+
+async fn answer(bot: &TgBot, query: &CallbackQuery, text: &str, alert: bool) -> Result<(), HandlerError> {
+    crate::bot::retry::send(bot.answer_callback_query(query.id.clone()).text(text).show_alert(alert)).await?;
+    Ok(())
+}
+
+/// Takes the buttons off the message whose Retry was pressed, so it is pressed once.
+async fn remove_buttons(bot: &TgBot, query: &CallbackQuery) {
+    let Some(message) = &query.message else {
+        return;
+    };
+    if let Err(e) =
+        crate::bot::retry::send(bot.edit_message_reply_markup(message.chat().id, message.id())).await
+    {
+        tracing::debug!("removing buttons: {e}");
+    }
+}
