@@ -13,13 +13,13 @@ use backdrop::bot::messages::{self, Lang};
 use backdrop::bot::{BotError, BotSettings, serve};
 use backdrop::config::{Settings, Vars, WebhookConfig};
 use backdrop::job::FailReason;
+use backdrop::shutdown::{Shutdown, Stage};
 use backdrop::store::Store;
 use backdrop_fakes::image_bytes::solid_png;
 use backdrop_fakes::runninghub::{FakeRunningHub, TaskScript};
 use backdrop_fakes::{BotMessage, FakeTelegram, FakeUser, MessageKind, TgFault};
 use support::key;
 use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 
 const TOKEN: &str = "123456:TEST-token";
 /// Generous: a conversation paces its messages at about one per second.
@@ -29,7 +29,7 @@ const WAIT: Duration = Duration::from_secs(30);
 struct TestApp {
     tg: FakeTelegram,
     rh: FakeRunningHub,
-    shutdown: CancellationToken,
+    shutdown: Shutdown,
     bot: Option<JoinHandle<Result<(), BotError>>>,
     data: tempfile::TempDir,
 }
@@ -110,7 +110,7 @@ async fn start_bot(rh: FakeRunningHub, setup: Setup) -> TestApp {
     };
     let store = Store::open(&settings.database_url, &settings.data_dir).await.expect("the job store opens");
     let app = Application::build(settings, Arc::new(store.clone())).expect("the application builds");
-    let shutdown = CancellationToken::new();
+    let shutdown = Shutdown::new(Duration::from_secs(5));
     let bot = tokio::spawn(serve(bot_settings, app, store, shutdown.clone()));
     TestApp { tg, rh, shutdown, bot: Some(bot), data }
 }
@@ -119,7 +119,7 @@ impl TestApp {
     /// Stops the bot and checks it stopped cleanly and in time; hands back the data
     /// directory for a look at what the bot left in it.
     async fn stop(mut self) -> tempfile::TempDir {
-        self.shutdown.cancel();
+        self.shutdown.trigger();
         if let Some(bot) = self.bot.take() {
             let ended =
                 tokio::time::timeout(Duration::from_secs(20), bot).await.expect("the bot stops in time");
@@ -813,4 +813,24 @@ async fn a_webhook_address_in_use_is_a_clear_start_up_error() {
     assert!(matches!(err, BotError::WebhookListen { .. }), "{err:?}");
     assert!(err.to_string().contains("WEBHOOK_LISTEN"), "{err}");
     assert_eq!(app.tg.webhook_url(), "", "nothing registered with Telegram");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_takes_its_stages_in_order_and_tells_a_cancelled_user() {
+    let app = spawn_app(&[1]).await;
+    app.rh.push_script(TaskScript::never_finish());
+    let user = app.tg.user(1400, Some("en"));
+    app.submit(&user, Lang::En).await;
+    app.wait("the task running on RunningHub", |_| app.rh.tasks().len() == 1).await;
+    let (tg, shutdown, chat) = (app.tg.clone(), app.shutdown.clone(), user.chat_id());
+    let rh = app.rh.clone();
+    app.stop().await;
+    use Stage::*;
+    assert_eq!(
+        shutdown.stages(),
+        vec![StopUpdates, FinishHandlers, DrainStore, StopEngines, FinishStatus, Exit]
+    );
+    assert_eq!(rh.cancelled_tasks().len(), 1, "ON_SHUTDOWN=cancel cancelled the provider task");
+    let told = tg.messages(chat).iter().any(|m| m.text_or_caption == messages::status_cancelled(Lang::En));
+    assert!(told, "the user was told before the bot exited: {:?}", tg.messages(chat));
 }

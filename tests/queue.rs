@@ -10,7 +10,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use backdrop::engine::{Engine, EngineError, LaneSpec, RunContext};
 use backdrop::job::{FailReason, JobId, JobOutput, JobState, LaneId, RemoteTaskId, StateName};
-use backdrop::queue::{JobQueue, QueueConfig, ShutdownMode};
+use backdrop::queue::{JobQueue, QueueConfig};
+use backdrop::shutdown::ShutdownMode;
 use support::{JournalSpy, input, queue_with_spy, settled_within};
 use tokio::sync::watch;
 

@@ -6,7 +6,7 @@ mod support;
 use std::time::Duration;
 
 use backdrop::job::{FailReason, JobId, JobState, LaneId};
-use backdrop::queue::ShutdownMode;
+use backdrop::shutdown::ShutdownMode;
 use backdrop_fakes::runninghub::{Endpoint, TaskScript};
 use support::{input, key, spawn_runninghub};
 use tokio::sync::watch;

@@ -17,9 +17,8 @@
 use super::backdrop::{BackdropModel, median};
 use super::blur::box_blur;
 use super::morph::dilate;
-use super::raster::Plane;
+use super::raster::{Plane, norm_coord};
 use super::regions::{components, for_each_rim, grow_into};
-use super::segment::norm_coord;
 
 /// Radius (working pixels) of the box over which the residual is averaged: enough to
 /// bring pixel noise well below a level, small against a face.

@@ -15,8 +15,8 @@ use rayon::prelude::*;
 
 use super::blur::box_blur;
 use super::morph::dilate;
-use super::raster::{Plane, par_row_bands};
-use super::segment::{Segmentation, norm_coord};
+use super::raster::{Plane, norm_coord, par_row_bands};
+use super::segment::Segmentation;
 
 /// Below this squared RGB distance between product and backdrop, unmixing is noise.
 const UNMIX_MIN: f32 = 15.0 * 15.0;

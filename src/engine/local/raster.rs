@@ -103,3 +103,9 @@ fn vectorized<R>(f: impl FnOnce() -> R) -> R {
 fn with_avx2<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
+
+/// Normalized coordinate of pixel centre `i` in a span of `n` pixels: [-1, 1].
+#[inline]
+pub fn norm_coord(i: f32, n: usize) -> f32 {
+    2.0 * i / n.max(1) as f32 - 1.0
+}

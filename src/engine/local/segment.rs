@@ -15,7 +15,7 @@ use super::color::{delta_e, lin_of, linear_to_lab, luminance, shadow_aware_dista
 use super::enclosed::{Evidence, HOLE_OUTLINE_SHARE, enclosed_parts, within_hull};
 use super::features::{Features, features};
 use super::morph::{dilate, erode};
-use super::raster::{Plane, par_row_bands};
+use super::raster::{Plane, norm_coord, par_row_bands};
 use super::regions::{components, flood_from_border_monotone, for_each_rim, grow_into, run_components};
 
 /// Below this uniformity score the backdrop is too busy to cut reliably.
@@ -60,12 +60,6 @@ pub struct Segmentation {
 pub enum SegmentError {
     NotPlain { score: f32 },
     NoProduct,
-}
-
-/// Normalized coordinate of pixel centre `i` in a span of `n` pixels: [-1, 1].
-#[inline]
-pub fn norm_coord(i: f32, n: usize) -> f32 {
-    2.0 * i / n.max(1) as f32 - 1.0
 }
 
 pub fn segment(rgb8: &[u8], w: usize, h: usize) -> Result<Segmentation, SegmentError> {
