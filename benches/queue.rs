@@ -8,8 +8,7 @@ use std::time::{Duration, Instant};
 
 use backdrop::engine::runninghub::{RunningHubAccount, RunningHubEngine, RunningHubSettings};
 use backdrop::input_image::{ImageLimits, InputImage};
-use backdrop::job::{ImageSource, JobInput, LaneId, Ledger, NoJournal};
-use backdrop::job::{JobId, JobState};
+use backdrop::job::{ImageSource, JobId, JobInput, JobState, LaneId, Ledger, NoJournal};
 use backdrop::queue::{JobQueue, QueueConfig};
 use backdrop::runninghub::{ClientOptions, RunningHubClient};
 use backdrop::secret::Secret;

@@ -10,28 +10,20 @@ use backdrop::comfyui::{ClientOptions, ComfyError, RetryPolicy};
 use backdrop::engine::comfyui::{ComfyUiEngine, ComfyUiSettings};
 use backdrop::engine::{Engine, EngineError, RunContext};
 use backdrop::input_image::{ImageLimits, InputImage};
-use backdrop::job::{FailReason, JobId, JobOutput, RemoteTaskId};
-use backdrop::job::{ImageSource, JobInput, LaneId};
+use backdrop::job::{FailReason, ImageSource, JobId, JobInput, JobOutput, LaneId, RemoteTaskId};
 use backdrop_fakes::comfyui::{Endpoint, FakeComfyUi, PromptPhase, PromptScript};
+use backdrop_fakes::image_bytes::solid_png;
 use serde_json::{Value, json};
 
 const POLL: Duration = Duration::from_millis(10);
 const BOUND: Duration = Duration::from_secs(15);
 
-fn png(width: u32, height: u32, rgb: [u8; 3]) -> Vec<u8> {
-    let mut out = Vec::new();
-    image::RgbImage::from_pixel(width, height, image::Rgb(rgb))
-        .write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png)
-        .expect("encoding a PNG in memory");
-    out
-}
-
 fn product_png() -> Vec<u8> {
-    png(8, 6, [200, 120, 40])
+    solid_png(8, 6, [200, 120, 40])
 }
 
 fn background_png() -> Vec<u8> {
-    png(12, 9, [30, 90, 160])
+    solid_png(12, 9, [30, 90, 160])
 }
 
 fn input() -> JobInput {

@@ -4,11 +4,11 @@
 
 use std::io::Cursor;
 
+use backdrop::bot::messages::{self, Lang, Refusal};
 use backdrop::engine::local::{LocalEngine, LocalError, composite, cutout, encode};
 use backdrop::engine::{Engine, RunContext};
-use backdrop::input_image::{ImageLimits, InputImage};
-use backdrop::job::{FailReason, JobId};
-use backdrop::job::{ImageSource, JobInput, LaneId};
+use backdrop::input_image::{ImageLimits, InputImage, InputImageError};
+use backdrop::job::{FailReason, ImageSource, JobId, JobInput, LaneId};
 use backdrop_fakes::image_bytes::with_exif_orientation;
 use backdrop_lab::evaluate::score;
 use backdrop_lab::testset::{self, Kind};
@@ -125,12 +125,20 @@ fn exif_orientation_is_applied() {
 }
 
 #[test]
-fn tiny_images_fail_cleanly_or_work() {
+fn a_tiny_empty_backdrop_is_a_bad_photo_the_user_is_told_to_replace() {
     for (w, h) in [(1u32, 1u32), (2, 2), (3, 1), (5, 4), (17, 9)] {
         let img = DynamicImage::ImageRgb8(RgbImage::from_pixel(w, h, image::Rgb([240, 240, 240])));
         match cutout(&parse(png(&img))) {
             Ok(cut) => assert_eq!(cut.dimensions(), (w, h)),
-            Err(e) => assert!(!e.to_string().is_empty()),
+            Err(e) => {
+                assert!(matches!(e, LocalError::NoProduct), "{w}x{h}: {e:?}");
+                let reason = FailReason::from(e);
+                assert!(matches!(reason, FailReason::BadInput(_)) && !reason.worth_retrying(), "{reason:?}");
+                assert_eq!(
+                    messages::fail_reason(Lang::En, &reason),
+                    "one of the photos cannot be used. Start again with other photos."
+                );
+            }
         }
     }
 }
@@ -148,32 +156,27 @@ fn a_busy_background_is_refused_as_not_plain() {
 }
 
 #[test]
-fn a_truncated_file_is_a_clear_error() {
+fn a_truncated_file_is_refused_as_damaged() {
     let s = shot(Kind::Box, 6);
     let jpeg = testset::jpeg(&s.image, 90).unwrap();
     let cut = &jpeg[..jpeg.len() / 3];
-    match InputImage::parse(cut.to_vec(), &ImageLimits::default()) {
-        Err(e) => assert!(!e.to_string().is_empty()),
+    let broken = match InputImage::parse(cut.to_vec(), &ImageLimits::default()) {
+        Err(e) => e,
         Ok(img) => match cutout(&img) {
-            // Some decoders fill a truncated JPEG with grey; then any outcome but a
-            // panic is acceptable.
-            Ok(_) => {}
-            Err(e) => {
-                assert!(
-                    matches!(
-                        e,
-                        LocalError::Image(_) | LocalError::NoProduct | LocalError::BackgroundNotPlain { .. }
-                    ),
-                    "{e}"
-                );
-            }
+            Err(LocalError::Image(e)) => e,
+            // Some decoders fill a truncated JPEG with grey; then any outcome but a panic
+            // or an internal error is acceptable.
+            Ok(_) | Err(LocalError::NoProduct | LocalError::BackgroundNotPlain { .. }) => return,
+            Err(other) => panic!("a truncated file is the user's to fix, not an internal error: {other:?}"),
         },
-    }
-    let png_bytes = png(&DynamicImage::ImageRgb8(s.image.clone()));
-    let img = parse(png_bytes[..png_bytes.len() / 2].to_vec());
-    let err = cutout(&img).unwrap_err();
-    assert!(matches!(err, LocalError::Image(_)), "{err}");
-    assert!(matches!(FailReason::from(err), FailReason::BadInput(_)));
+    };
+    assert!(matches!(broken, InputImageError::Broken(_)), "{broken:?}");
+    let refusal = Refusal::from(&broken);
+    assert_eq!(refusal, Refusal::Broken);
+    assert_eq!(
+        messages::refusal(Lang::En, &refusal),
+        "I can't read this image: the file is damaged. Please send another photo."
+    );
 }
 
 #[test]

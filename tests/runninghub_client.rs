@@ -13,8 +13,7 @@ use axum::response::{IntoResponse, Response};
 use backdrop::engine::runninghub::{RunningHubAccount, RunningHubEngine, RunningHubSettings};
 use backdrop::engine::{Engine, EngineError, RunContext};
 use backdrop::input_image::{ImageLimits, InputImage};
-use backdrop::job::{FailReason, JobId, RemoteTaskId};
-use backdrop::job::{ImageSource, JobInput, LaneId};
+use backdrop::job::{FailReason, ImageSource, JobId, JobInput, LaneId, RemoteTaskId};
 use backdrop::runninghub::{
     ClientOptions, ErrorAction, NodeInput, RetryPolicy, RhError, RunningHubClient, TaskProgress, WebhookEvent,
 };
@@ -130,11 +129,7 @@ fn done(url: &str) -> Reply {
 }
 
 fn png(w: u32, h: u32) -> Vec<u8> {
-    let mut out = Vec::new();
-    image::RgbImage::from_pixel(w, h, image::Rgb([200, 100, 50]))
-        .write_to(&mut Cursor::new(&mut out), image::ImageFormat::Png)
-        .unwrap();
-    out
+    backdrop_fakes::image_bytes::solid_png(w, h, [200, 100, 50])
 }
 
 fn assert_no_key(e: &impl std::fmt::Debug) {
