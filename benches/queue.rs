@@ -10,7 +10,7 @@ use backdrop::engine::runninghub::{RunningHubAccount, RunningHubEngine, RunningH
 use backdrop::input_image::{ImageLimits, InputImage};
 use backdrop::job::{ImageSource, JobId, JobInput, JobState, LaneId, Ledger, NoJournal};
 use backdrop::queue::{JobQueue, QueueConfig};
-use backdrop::runninghub::{ClientOptions, RunningHubClient};
+use backdrop::runninghub_api::{ClientOptions, RunningHubClient};
 use backdrop::secret::Secret;
 use backdrop_fakes::runninghub::{FakeRunningHub, TaskScript};
 
@@ -58,7 +58,11 @@ async fn engine_on(fake: &FakeRunningHub) -> Arc<RunningHubEngine> {
             }
         })
         .collect();
-    let client = RunningHubClient::new(&fake.url(), ClientOptions::default()).expect("client");
+    let client = RunningHubClient::new(
+        &reqwest::Url::parse(&fake.url()).expect("the fake's URL"),
+        ClientOptions::default(),
+    )
+    .expect("client");
     let settings = RunningHubSettings { poll_interval: POLL, ..RunningHubSettings::default() };
     Arc::new(RunningHubEngine::new(client, accounts, settings))
 }

@@ -11,7 +11,7 @@ use crate::engine::runninghub::{RunningHubAccount, RunningHubEngine, RunningHubS
 use crate::job::LaneId;
 use crate::job::{JobJournal, Ledger};
 use crate::queue::{JobQueue, QueueConfig};
-use crate::runninghub::{ClientOptions, RunningHubClient};
+use crate::runninghub_api::{ClientOptions, RunningHubClient};
 
 /// Why the application could not be put together.
 #[derive(Debug, thiserror::Error)]
@@ -67,8 +67,8 @@ pub fn comfyui_engine(settings: &Settings) -> Result<ComfyUiEngine, BuildError> 
     ComfyUiEngine::new(ComfyUiSettings {
         url: url.clone(),
         workflow,
-        product_node: settings.runninghub.product_node.clone(),
-        background_node: settings.runninghub.background_node.clone(),
+        product_node: c.product_node.clone(),
+        background_node: c.background_node.clone(),
         poll_interval: c.poll_interval,
         max_jobs: c.max_jobs,
     })

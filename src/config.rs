@@ -10,6 +10,8 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
+use reqwest::Url;
+
 use crate::secret::Secret;
 use crate::shutdown::ShutdownMode;
 
@@ -47,7 +49,7 @@ pub struct AccountConfig {
 /// Everything about RunningHub.
 #[derive(Clone, Debug)]
 pub struct RunningHubConfig {
-    pub api_url: String,
+    pub api_url: Url,
     pub accounts: Vec<AccountConfig>,
     pub product_node: String,
     pub background_node: String,
@@ -58,7 +60,11 @@ pub struct RunningHubConfig {
 /// A self-hosted ComfyUI server (`COMFYUI_*`).
 #[derive(Clone, Debug)]
 pub struct ComfyUiConfig {
-    pub url: Option<String>,
+    pub url: Option<Url>,
+    /// The workflow's LoadImage nodes (`COMFYUI_NODE_PRODUCT_IMAGE`,
+    /// `COMFYUI_NODE_BACKGROUND_IMAGE`; by default the RunningHub workflow's).
+    pub product_node: String,
+    pub background_node: String,
     /// The workflow in ComfyUI's API format (a JSON file).
     pub workflow: Option<PathBuf>,
     pub max_jobs: usize,
@@ -98,7 +104,7 @@ impl WebhookConfig {
 #[derive(Clone, Debug)]
 pub struct Settings {
     pub bot_token: Option<Secret>,
-    pub telegram_api_url: String,
+    pub telegram_api_url: Url,
     pub engine: EngineKind,
     pub runninghub: RunningHubConfig,
     pub comfyui: ComfyUiConfig,
@@ -173,14 +179,15 @@ impl Vars {
         }
     }
 
-    fn url(&self, name: &str, default: &str) -> Result<String, ConfigError> {
+    /// An http(s) URL with a host, parsed once here.
+    fn url(&self, name: &str, default: &str) -> Result<Url, ConfigError> {
         let raw = self.get(name).unwrap_or(default);
-        let parsed = reqwest::Url::parse(raw)
-            .map_err(|_| ConfigError::new(name, format!("is {raw:?}; it must be an http(s) URL")))?;
+        let refused = || ConfigError::new(name, format!("is {raw:?}; it must be an http(s) URL"));
+        let parsed = Url::parse(raw).map_err(|_| refused())?;
         if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() {
-            return Err(ConfigError::new(name, format!("is {raw:?}; it must be an http(s) URL")));
+            return Err(refused());
         }
-        Ok(raw.trim_end_matches('/').to_owned())
+        Ok(parsed)
     }
 }
 
@@ -206,11 +213,15 @@ impl Settings {
         if engine == EngineKind::Runninghub && accounts.is_empty() {
             return Err(ConfigError::new("RUNNINGHUB_API_KEY_1", "is not set, but ENGINE is runninghub"));
         }
+        let product_node = node(vars, "WORKFLOW_NODE_PRODUCT_PRODUCT_IMAGE", "2")?;
+        let background_node = node(vars, "WORKFLOW_NODE_PRODUCT_BACKGROUND_IMAGE", "32")?;
         let comfyui = ComfyUiConfig {
             url: match vars.get("COMFYUI_URL") {
                 Some(_) => Some(vars.url("COMFYUI_URL", "")?),
                 None => None,
             },
+            product_node: node(vars, "COMFYUI_NODE_PRODUCT_IMAGE", &product_node)?,
+            background_node: node(vars, "COMFYUI_NODE_BACKGROUND_IMAGE", &background_node)?,
             workflow: vars.get("COMFYUI_WORKFLOW").map(PathBuf::from),
             max_jobs: vars.number_in("COMFYUI_MAX_JOBS", 1, 1..=64)?,
             poll_interval: Duration::from_millis(vars.number_in(
@@ -253,8 +264,8 @@ impl Settings {
             runninghub: RunningHubConfig {
                 api_url: vars.url("RUNNINGHUB_API_URL", "https://www.runninghub.ai")?,
                 accounts,
-                product_node: node(vars, "WORKFLOW_NODE_PRODUCT_PRODUCT_IMAGE", "2")?,
-                background_node: node(vars, "WORKFLOW_NODE_PRODUCT_BACKGROUND_IMAGE", "32")?,
+                product_node,
+                background_node,
                 poll_interval: Duration::from_millis(vars.number_in(
                     "RUNNINGHUB_POLL_INTERVAL_MS",
                     2000,
@@ -288,13 +299,11 @@ fn webhook(vars: &Vars) -> Result<Option<WebhookConfig>, ConfigError> {
     if vars.get("WEBHOOK_URL").is_none() {
         return Ok(None);
     }
-    let raw = vars.url("WEBHOOK_URL", "")?;
-    let public_url = reqwest::Url::parse(&raw)
-        .map_err(|_| ConfigError::new("WEBHOOK_URL", format!("is {raw:?}; it must be an http(s) URL")))?;
+    let public_url = vars.url("WEBHOOK_URL", "")?;
     if public_url.query().is_some() || public_url.fragment().is_some() {
         return Err(ConfigError::new(
             "WEBHOOK_URL",
-            format!("is {raw:?}; it must be a base URL without ?query or #fragment"),
+            format!("is {:?}; it must be a base URL without ?query or #fragment", public_url.as_str()),
         ));
     }
     Ok(Some(WebhookConfig { public_url, listen }))
@@ -329,7 +338,7 @@ fn accounts(vars: &Vars) -> Result<Vec<AccountConfig>, ConfigError> {
 
 fn node(vars: &Vars, name: &str, default: &str) -> Result<String, ConfigError> {
     let value = vars.get(name).unwrap_or(default);
-    if value.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+    if !value.is_empty() && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
         Ok(value.to_owned())
     } else {
         Err(ConfigError::new(name, format!("is {value:?}; it must be a node id such as 2")))
@@ -362,8 +371,8 @@ mod tests {
     fn a_fresh_install_runs_the_local_engine_with_defaults() {
         let s = settings(&[]).unwrap();
         assert_eq!(s.engine, EngineKind::Local);
-        assert_eq!(s.telegram_api_url, "https://api.telegram.org");
-        assert_eq!(s.runninghub.api_url, "https://www.runninghub.ai");
+        assert_eq!(s.telegram_api_url.as_str(), "https://api.telegram.org/");
+        assert_eq!(s.runninghub.api_url.as_str(), "https://www.runninghub.ai/");
         assert_eq!(s.runninghub.product_node, "2");
         assert_eq!(s.runninghub.background_node, "32");
         assert_eq!(s.runninghub.poll_interval, Duration::from_millis(2000));
@@ -460,9 +469,21 @@ mod tests {
             ("COMFYUI_WORKFLOW", "workflow.json"),
         ])
         .unwrap();
-        assert_eq!(s.comfyui.url.as_deref(), Some("http://127.0.0.1:8188"));
+        assert_eq!(s.comfyui.url.as_ref().map(|u| u.as_str()), Some("http://127.0.0.1:8188/"));
         assert_eq!(s.comfyui.max_jobs, 1);
         assert_eq!(settings(&[("COMFYUI_MAX_JOBS", "0")]).unwrap_err().variable, "COMFYUI_MAX_JOBS");
+    }
+
+    #[test]
+    fn comfyui_has_its_own_node_ids_defaulting_to_the_workflow_ones() {
+        let s = settings(&[("WORKFLOW_NODE_PRODUCT_PRODUCT_IMAGE", "7")]).unwrap();
+        assert_eq!((s.comfyui.product_node.as_str(), s.comfyui.background_node.as_str()), ("7", "32"));
+        let s = settings(&[("COMFYUI_NODE_PRODUCT_IMAGE", "10"), ("COMFYUI_NODE_BACKGROUND_IMAGE", "11")])
+            .unwrap();
+        assert_eq!((s.comfyui.product_node.as_str(), s.comfyui.background_node.as_str()), ("10", "11"));
+        assert_eq!(s.runninghub.product_node, "2", "RunningHub's stay its own");
+        let err = settings(&[("COMFYUI_NODE_PRODUCT_IMAGE", "")]).unwrap_err();
+        assert_eq!(err.variable, "COMFYUI_NODE_PRODUCT_IMAGE");
     }
 
     #[test]
@@ -486,6 +507,6 @@ mod tests {
         assert_eq!(s.engine, EngineKind::Local);
         assert_eq!(s.admin_ids, vec![1, 2, 3]);
         assert_eq!(s.on_shutdown, ShutdownMode::Cancel);
-        assert_eq!(s.telegram_api_url, "http://127.0.0.1:9");
+        assert_eq!(s.telegram_api_url.as_str(), "http://127.0.0.1:9/");
     }
 }

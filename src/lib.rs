@@ -1,10 +1,11 @@
 //! Backdrop: puts a product photo into the scene of a reference photo.
 //!
 //! The library is the whole product; `src/main.rs` only parses the command line.
-//! - [`config`]: the environment, parsed once; [`app`]: settings -> engine -> queue.
-//! - [`job`]: a job's states and transitions; [`queue`]: first-come scheduling over lanes.
+//! - [`config`]: the environment, parsed once; [`app`]: settings -> engine -> ledger -> queue.
+//! - [`job`]: what a job is, its one state machine and the ledger that owns live jobs'
+//!   states; [`queue`]: first-come scheduling over lanes, and recovery at start-up.
 //! - [`engine`]: what runs a job (RunningHub accounts, ComfyUI, the built-in engine);
-//!   [`runninghub`] and [`comfyui`]: their HTTP clients.
+//!   [`runninghub_api`] and [`comfyui_api`]: their HTTP clients.
 //! - [`store`]: the durable job store (recovery, retention, statistics).
 //! - [`bot`]: the Telegram bot; [`check`]: `backdrop check`.
 //! - [`input_image`]: checking user images at the door; [`secret`]: keys that never print;
@@ -13,7 +14,7 @@
 pub mod app;
 pub mod bot;
 pub mod check;
-pub mod comfyui;
+pub mod comfyui_api;
 pub mod config;
 pub mod engine;
 pub mod input_image;
@@ -21,7 +22,7 @@ pub mod job;
 pub mod provider_http;
 pub mod queue;
 mod redact;
-pub mod runninghub;
+pub mod runninghub_api;
 pub mod secret;
 pub mod shutdown;
 pub mod store;

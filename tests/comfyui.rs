@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use backdrop::comfyui::{ClientOptions, ComfyError, RetryPolicy};
+use backdrop::comfyui_api::{ClientOptions, ComfyError, RetryPolicy};
 use backdrop::engine::comfyui::{ComfyUiEngine, ComfyUiSettings};
 use backdrop::engine::{Engine, EngineError, RunContext};
 use backdrop::input_image::{ImageLimits, InputImage};
@@ -41,7 +41,7 @@ fn sample_workflow() -> Value {
 
 fn engine_with(fake_url: &str, workflow: Value) -> Arc<ComfyUiEngine> {
     let settings = ComfyUiSettings {
-        url: fake_url.to_owned(),
+        url: reqwest::Url::parse(fake_url).expect("the fake's URL"),
         workflow,
         product_node: "2".into(),
         background_node: "32".into(),

@@ -14,7 +14,7 @@ use backdrop::engine::runninghub::{RunningHubAccount, RunningHubEngine, RunningH
 use backdrop::engine::{Engine, EngineError, RunContext};
 use backdrop::input_image::{ImageLimits, InputImage};
 use backdrop::job::{FailReason, ImageSource, JobId, JobInput, LaneId, RemoteTaskId};
-use backdrop::runninghub::{
+use backdrop::runninghub_api::{
     ClientOptions, ErrorAction, NodeInput, RetryPolicy, RhError, RunningHubClient, TaskProgress, WebhookEvent,
 };
 use backdrop::secret::Secret;
@@ -103,7 +103,7 @@ fn client_for(base: &str, timeout: Duration) -> RunningHubClient {
             ..RetryPolicy::default()
         },
     };
-    RunningHubClient::new(base, options).unwrap()
+    RunningHubClient::new(&reqwest::Url::parse(base).expect("a URL"), options).unwrap()
 }
 
 fn key() -> Secret {

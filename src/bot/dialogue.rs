@@ -16,7 +16,7 @@ pub struct PendingProduct(pub PathBuf);
 /// The conversation state of one chat. Serializable, so a durable `Storage` (the job
 /// store's) can keep it across restarts.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub enum State {
+pub enum Step {
     /// Waiting for a product photo.
     #[default]
     Start,
@@ -25,7 +25,7 @@ pub enum State {
 }
 
 /// The storage the dispatcher and the handlers share.
-pub type DialogueStorage = ErasedStorage<State>;
+pub type DialogueStorage = ErasedStorage<Step>;
 
 /// One chat's dialogue handle, as handlers receive it.
-pub type BotDialogue = Dialogue<State, DialogueStorage>;
+pub type BotDialogue = Dialogue<Step, DialogueStorage>;

@@ -49,7 +49,7 @@ use crate::shutdown::{Shutdown, ShutdownMode, Stage};
 use crate::store::{DurableDialogues, Store};
 use context::BotContext;
 use context::StatusTiming;
-use dialogue::{DialogueStorage, State};
+use dialogue::{DialogueStorage, Step};
 use handlers::HandlerError;
 use handlers::base::Command;
 use jobs::JobRegistry;
@@ -87,8 +87,7 @@ impl BotSettings {
     /// Production values from the configuration.
     pub fn from_settings(settings: &Settings) -> Result<Self, BotError> {
         let token = settings.bot_token.clone().ok_or(BotError::NoToken)?;
-        let api_url = reqwest::Url::parse(&settings.telegram_api_url)
-            .map_err(|_| BotError::ApiUrl(settings.telegram_api_url.clone()))?;
+        let api_url = settings.telegram_api_url.clone();
         Ok(Self {
             token,
             api_url,
@@ -110,8 +109,6 @@ impl BotSettings {
 pub enum BotError {
     #[error("BOT_TOKEN is not set: create a bot with @BotFather and put its token in BOT_TOKEN")]
     NoToken,
-    #[error("TELEGRAM_API_URL is {0:?}, which is not a usable URL")]
-    ApiUrl(String),
     #[error("the HTTP client could not be built")]
     HttpClient(#[source] reqwest::Error),
     // teloxide strips the token from network errors before they get here.
@@ -161,20 +158,7 @@ pub async fn serve(
     store: Store,
     shutdown: Shutdown,
 ) -> Result<(), BotError> {
-    let bot = build_bot(&settings)?;
-    let me = bot.get_me().await.map_err(BotError::Telegram)?;
-    let username = me.username.clone().unwrap_or_default();
-    tracing::info!(bot = %username, engine = app.engine.name(), api = %settings.api_url, "starting the bot");
-    for lane in app.engine.lanes() {
-        tracing::info!(lane = %lane.id, label = %lane.label, slots = lane.capacity, "lane");
-    }
-    for dir in [settings.data_dir.join("jobs"), settings.data_dir.join("incoming")] {
-        tokio::fs::create_dir_all(&dir)
-            .await
-            .map_err(|source| BotError::DataDir { path: dir.clone(), source })?;
-    }
-    register_commands(&bot).await;
-
+    let bot = start_up(&settings, &app).await?;
     let ctx = Arc::new(BotContext {
         queue: app.queue.clone(),
         store: store.clone(),
@@ -182,7 +166,7 @@ pub async fn serve(
         admin_ids: settings.admin_ids.clone(),
         jobs: JobRegistry::default(),
         pacer: Pacer::new(settings.chat_gap, settings.messages_per_second),
-        dialogues: DurableDialogues::<State>::new(store.clone()).erase(),
+        dialogues: DurableDialogues::<Step>::new(store.clone()).erase(),
         data_dir: settings.data_dir.clone(),
         limits: ImageLimits::default(),
         timing: settings.timing,
@@ -261,6 +245,25 @@ async fn stop_the_rest(
         .await;
 }
 
+/// The bot, once Telegram accepted its token: the data directories exist and the command
+/// menu is registered.
+async fn start_up(settings: &BotSettings, app: &Application) -> Result<TgBot, BotError> {
+    let bot = build_bot(settings)?;
+    let me = bot.get_me().await.map_err(BotError::Telegram)?;
+    let username = me.username.clone().unwrap_or_default();
+    tracing::info!(bot = %username, engine = app.engine.name(), api = %settings.api_url, "starting the bot");
+    for lane in app.engine.lanes() {
+        tracing::info!(lane = %lane.id, label = %lane.label, slots = lane.capacity, "lane");
+    }
+    for dir in [settings.data_dir.join("jobs"), settings.data_dir.join("incoming")] {
+        tokio::fs::create_dir_all(&dir)
+            .await
+            .map_err(|source| BotError::DataDir { path: dir.clone(), source })?;
+    }
+    register_commands(&bot).await;
+    Ok(bot)
+}
+
 /// Tells the dispatcher to stop once `shutdown` is triggered (retrying while it is still
 /// starting up and cannot take the request yet), and waits for its handlers.
 async fn stop_dispatcher(token: teloxide::dispatching::ShutdownToken, shutdown: Shutdown) {
@@ -313,14 +316,12 @@ pub fn schema() -> UpdateHandler<HandlerError> {
         .branch(case![Command::Stats].filter(base::is_admin).endpoint(base::stats));
 
     let messages = Update::filter_message()
-        .chain(tg_dialogue::enter::<Message, DialogueStorage, State, Result<(), HandlerError>>())
+        .chain(tg_dialogue::enter::<Message, DialogueStorage, Step, Result<(), HandlerError>>())
         .branch(commands)
         .branch(
             dptree::filter(generation::has_picture)
-                .branch(case![State::Start].endpoint(generation::receive_product))
-                .branch(
-                    case![State::AwaitingBackground { product }].endpoint(generation::receive_background),
-                ),
+                .branch(case![Step::Start].endpoint(generation::receive_product))
+                .branch(case![Step::AwaitingBackground { product }].endpoint(generation::receive_background)),
         )
         .branch(dptree::endpoint(generation::hint));
 

@@ -59,14 +59,32 @@ async fn follow(
     record: JobRecord,
     mut rx: watch::Receiver<JobState>,
 ) {
-    let (chat, lang) = (record.chat, record.lang);
-    let timing = ctx.timing;
-    let mut status =
-        StatusMessage { id: None, text: String::new(), running: false, edited_at: Instant::now() };
     let first = rx.borrow_and_update().clone();
-    // A job taken over from before a restart keeps its status message.
-    status.id = record.status_message;
-    if let Some(text) = render(lang, &first) {
+    let mut status = StatusMessage::show(&bot, &ctx, job, &record, &first).await;
+    // The queue stopped (shutdown) with the job still live: it is kept for the next
+    // start, so the user is not told it failed.
+    let Some(end) = keep_current(&bot, &ctx, job, &record, &mut status, &mut rx).await else {
+        tracing::info!(%job, "stopped following a job that has not ended");
+        return;
+    };
+    ctx.jobs.mark_ended(job);
+    tell_the_end(&bot, &ctx, job, &record, &status, end).await;
+}
+
+impl StatusMessage {
+    /// Shows a job's first state: edits the status message a job taken over from before a
+    /// restart already has, or sends (and records) a new one.
+    async fn show(bot: &TgBot, ctx: &BotContext, job: JobId, record: &JobRecord, first: &JobState) -> Self {
+        let (chat, lang) = (record.chat, record.lang);
+        let mut status = Self {
+            id: record.status_message,
+            text: String::new(),
+            running: false,
+            edited_at: Instant::now(),
+        };
+        let Some(text) = render(lang, first) else {
+            return status;
+        };
         ctx.pacer.wait(chat).await;
         match status.id {
             Some(id) => {
@@ -89,16 +107,33 @@ async fn follow(
                 }
             }
         }
-        status.text = text;
-        status.running = first.started().is_some();
-        status.edited_at = Instant::now();
+        status.shown(text, first.started().is_some());
+        status
     }
 
+    fn shown(&mut self, text: String, running: bool) {
+        self.text = text;
+        self.running = running;
+        self.edited_at = Instant::now();
+    }
+}
+
+/// Keeps the status message current until the job settles (its result stored, or its
+/// end) and returns that state; `None` when the bot stops with the job still live.
+async fn keep_current(
+    bot: &TgBot,
+    ctx: &BotContext,
+    job: JobId,
+    record: &JobRecord,
+    status: &mut StatusMessage,
+    rx: &mut watch::Receiver<JobState>,
+) -> Option<JobState> {
+    let (chat, lang, timing) = (record.chat, record.lang, ctx.timing);
     let mut last_action: Option<Instant> = None;
-    let end = loop {
+    loop {
         let state = rx.borrow_and_update().clone();
         if state.is_settled() {
-            break Some(state);
+            return Some(state);
         }
         let running = state.started().is_some();
         if running && last_action.is_none_or(|at| at.elapsed() >= timing.chat_action_interval) {
@@ -119,9 +154,7 @@ async fn follow(
                     tracing::debug!(%job, "status edit: {e}");
                 }
             }
-            status.text = text;
-            status.running = running;
-            status.edited_at = Instant::now();
+            status.shown(text, running);
             continue;
         }
         // Wake for a new state, for the next allowed edit if one is pending, and each
@@ -137,25 +170,30 @@ async fn follow(
             biased;
             changed = rx.changed() => if changed.is_err() {
                 let last = rx.borrow().clone();
-                break last.is_settled().then_some(last);
+                return last.is_settled().then_some(last);
             },
             () = sleep_until(wake) => {}
             () = ctx.shutdown.reached(Stage::FinishStatus) => {
                 // Whatever settled before the engines stopped still gets its last word.
                 let last = rx.borrow().clone();
-                break last.is_settled().then_some(last);
+                return last.is_settled().then_some(last);
             }
         }
-    };
-    if end.is_some() {
-        ctx.jobs.mark_ended(job);
     }
-    // The queue stopped (shutdown) with the job still live: it is kept for the next
-    // start, so the user is not told it failed.
-    let Some(end) = end else {
-        tracing::info!(%job, "stopped following a job that has not ended");
-        return;
-    };
+}
+
+/// The end as the user sees it: the final status text, then the result (recorded as
+/// delivered only once Telegram took it) or, for a failure or cancel, a note that the user
+/// was told.
+async fn tell_the_end(
+    bot: &TgBot,
+    ctx: &BotContext,
+    job: JobId,
+    record: &JobRecord,
+    status: &StatusMessage,
+    end: JobState,
+) {
+    let lang = record.lang;
     let (text, keyboard) = match &end {
         JobState::Delivering(_) | JobState::Delivered => (messages::status_done(lang).to_owned(), None),
         JobState::Failed(reason) => {
@@ -165,7 +203,7 @@ async fn follow(
         }
         _ => (messages::status_cancelled(lang).to_owned(), None),
     };
-    finish_status(&bot, &ctx, &status, &record, job, text, keyboard).await;
+    finish_status(bot, ctx, status, record, job, text, keyboard).await;
     let JobState::Delivering(output) = &end else {
         // Told: a restart from here on does not tell again.
         if let Err(e) = ctx.store.mark_told(job).await {
@@ -173,7 +211,7 @@ async fn follow(
         }
         return;
     };
-    if !deliver(&bot, &ctx, job, &record, output).await {
+    if !deliver(bot, ctx, job, record, output).await {
         // Telegram took neither the photo nor the document: the job stays delivering (in
         // the store too), so the next start sends the result again instead of losing it.
         tracing::error!(%job, "the result was not delivered; it is sent again at the next start");

@@ -21,7 +21,7 @@ use teloxide::update_listeners::webhooks::{Options, axum_to_router};
 use super::{BotError, TgBot};
 use crate::config::WebhookConfig;
 use crate::engine::Engine;
-use crate::runninghub::parse_webhook;
+use crate::runninghub_api::parse_webhook;
 
 /// Binds `hook.listen`, registers the webhook with Telegram and serves both routes until
 /// the returned listener is stopped (the dispatcher's shutdown).

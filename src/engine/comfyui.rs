@@ -17,7 +17,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 use tracing::{Instrument, field, info, info_span, warn};
 
 use super::{Engine, EngineError, LaneSpec, RunContext};
-use crate::comfyui::{
+use crate::comfyui_api::{
     ClientOptions, ComfyError, ComfyUiClient, ImageRef, PromptOutcome, PromptState, workflow,
 };
 use crate::input_image::{ImageLimits, InputImage};
@@ -36,7 +36,7 @@ const MAX_RESULT_BYTES: usize = 100 * 1024 * 1024;
 #[derive(Clone, Debug)]
 pub struct ComfyUiSettings {
     /// Base URL of the server (`COMFYUI_URL`), e.g. `http://127.0.0.1:8188`.
-    pub url: String,
+    pub url: reqwest::Url,
     /// The API-format workflow (`COMFYUI_WORKFLOW`, read by [`ComfyUiEngine::load_workflow`]).
     pub workflow: Value,
     /// LoadImage node of the product (`WORKFLOW_NODE_PRODUCT_PRODUCT_IMAGE`).
@@ -308,7 +308,7 @@ mod tests {
 
     fn settings() -> ComfyUiSettings {
         ComfyUiSettings {
-            url: "http://127.0.0.1:8188".into(),
+            url: reqwest::Url::parse("http://127.0.0.1:8188").unwrap(),
             workflow: json!({
                 "2": {"class_type": "LoadImage", "inputs": {"image": "a.png"}},
                 "32": {"class_type": "LoadImage", "inputs": {"image": "b.png"}},
@@ -340,7 +340,7 @@ mod tests {
         assert!(matches!(ComfyUiEngine::new(wrong_node), Err(ComfyError::Workflow(_))));
         let same = ComfyUiSettings { background_node: "2".into(), ..settings() };
         assert!(ComfyUiEngine::new(same).is_err());
-        let url = ComfyUiSettings { url: "localhost:8188".into(), ..settings() };
+        let url = ComfyUiSettings { url: reqwest::Url::parse("localhost:8188").unwrap(), ..settings() };
         assert!(ComfyUiEngine::new(url).is_err());
     }
 

@@ -20,7 +20,7 @@ use tracing::{Instrument, debug, field, info, info_span, warn};
 use super::{Engine, EngineError, LaneSpec, RunContext};
 use crate::input_image::{ImageLimits, InputImage};
 use crate::job::{FailReason, JobOutput, LaneId, RemoteTaskId};
-use crate::runninghub::{
+use crate::runninghub_api::{
     ErrorAction, NodeInput, RhError, RunningHubClient, TaskOutput, TaskProgress, WebhookEvent,
 };
 use crate::secret::Secret;

@@ -265,6 +265,46 @@ mod tests {
         assert!(rx.changed().await.is_err(), "the channel closes after the end");
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_transition_reaches_the_journal_exactly_once_in_its_jobs_order() {
+        let spy = Arc::new(Spy::default());
+        let ledger = Ledger::start(spy.clone());
+        let output = Arc::new(crate::job::JobOutput { image: bytes::Bytes::new(), extension: "jpg" });
+        let mut tasks = Vec::new();
+        for t in 0..4u64 {
+            let (ledger, output) = (ledger.clone(), output.clone());
+            tasks.push(tokio::spawn(async move {
+                for i in 0..50 {
+                    let job = JobId(t * 1000 + i);
+                    ledger.admit(job, JobState::Queued { position: 1 }).unwrap();
+                    let task = crate::job::RemoteTaskId(job.to_string());
+                    for event in [
+                        JobEvent::Started { lane: LaneId(1) },
+                        JobEvent::TaskCreated(task),
+                        JobEvent::ProviderFinished,
+                        JobEvent::Succeeded(output.clone()),
+                        JobEvent::Delivered,
+                    ] {
+                        let _recorded = ledger.apply(job, event).unwrap();
+                    }
+                }
+            }));
+        }
+        for task in tasks {
+            task.await.unwrap();
+        }
+        ledger.flush().await;
+        let seen = spy.seen.lock().unwrap().clone();
+        assert_eq!(seen.len(), 4 * 50 * 5);
+        let mut by_job: HashMap<JobId, Vec<StateName>> = HashMap::new();
+        for (job, _, state) in seen {
+            by_job.entry(job).or_default().push(state);
+        }
+        use StateName::*;
+        assert!(by_job.values().all(|s| *s == [Uploading, Running, Downloading, Delivering, Delivered]));
+        assert!(ledger.is_empty());
+    }
+
     #[tokio::test]
     async fn moving_to_the_same_position_writes_nothing() {
         let spy = Arc::new(Spy::default());

@@ -300,6 +300,25 @@ mod tests {
     }
 
     #[test]
+    fn a_delivered_job_cannot_run_again() {
+        let delivered = JobState::Delivering(out()).apply(JobEvent::Delivered).unwrap();
+        for e in [
+            JobEvent::Started { lane: LaneId(1) },
+            JobEvent::Requeued { position: 1 },
+            JobEvent::Succeeded(out()),
+        ] {
+            assert!(delivered.apply(e).is_err());
+        }
+    }
+
+    #[test]
+    fn a_cancelled_job_is_never_delivered() {
+        let cancelled = JobState::Queued { position: 1 }.apply(JobEvent::Cancelled).unwrap();
+        assert!(cancelled.apply(JobEvent::Succeeded(out())).is_err());
+        assert!(cancelled.apply(JobEvent::Delivered).is_err());
+    }
+
+    #[test]
     fn a_created_task_is_never_requeued() {
         let s = run(
             JobState::Queued { position: 1 },

@@ -58,11 +58,11 @@ pub enum SubmitError {
 /// A handle to the queue; cheap to clone.
 #[derive(Clone)]
 pub struct JobQueue {
-    shared: Arc<Shared>,
+    shared: Arc<Scheduler>,
 }
 
-pub(crate) struct Shared {
-    state: Mutex<State>,
+pub(crate) struct Scheduler {
+    state: Mutex<Schedule>,
     /// Wakes the scheduler: a job arrived, a slot came free, a lane changed.
     wake: Notify,
     engine: Arc<dyn Engine>,
@@ -77,7 +77,7 @@ pub(crate) struct Shared {
     suspend: CancellationToken,
 }
 
-struct State {
+struct Schedule {
     jobs: HashMap<JobId, Entry>,
     /// Queued jobs, next first.
     waiting: VecDeque<JobId>,
@@ -95,8 +95,8 @@ impl JobQueue {
     /// Starts the scheduler on the current runtime.
     pub fn start(engine: Arc<dyn Engine>, ledger: Ledger, config: QueueConfig) -> Self {
         let pool = Pool::new(engine.lanes());
-        let shared = Arc::new(Shared {
-            state: Mutex::new(State {
+        let shared = Arc::new(Scheduler {
+            state: Mutex::new(Schedule {
                 jobs: HashMap::new(),
                 waiting: VecDeque::new(),
                 pool,
@@ -252,8 +252,8 @@ impl JobQueue {
     }
 }
 
-impl Shared {
-    fn lock(&self) -> MutexGuard<'_, State> {
+impl Scheduler {
+    fn lock(&self) -> MutexGuard<'_, Schedule> {
         // A panic never happens while the lock is held; if one did, the state is still
         // consistent enough to keep serving the other jobs.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
@@ -368,7 +368,7 @@ impl Shared {
     }
 
     /// Tells every queued job its current position (the ledger ignores unchanged ones).
-    fn publish_positions(&self, state: &State) {
+    fn publish_positions(&self, state: &Schedule) {
         for (index, &id) in state.waiting.iter().enumerate() {
             if let Err(e) = self.ledger.apply(id, JobEvent::Moved { position: index + 1 }) {
                 tracing::error!("{e}");
@@ -378,7 +378,7 @@ impl Shared {
 }
 
 /// The scheduler: starts jobs whenever something changed, until shutdown.
-async fn schedule(shared: Arc<Shared>) {
+async fn schedule(shared: Arc<Scheduler>) {
     loop {
         let wake_at = shared.dispatch();
         let backoff = async {

@@ -8,13 +8,13 @@ use tokio::sync::mpsc;
 use tokio::task::{JoinError, JoinHandle};
 use tokio_util::sync::CancellationToken;
 
-use super::{Shared, SlotGuard};
+use super::{Scheduler, SlotGuard};
 use crate::engine::{EngineError, Progress, RunContext};
 use crate::job::{FailReason, JobEvent, JobId, JobInput, JobOutput, LaneId, RemoteTaskId};
 
 /// Everything a started job needs to run.
 pub(super) struct Run {
-    pub shared: Arc<Shared>,
+    pub shared: Arc<Scheduler>,
     pub id: JobId,
     pub lane: LaneId,
     pub input: JobInput,
@@ -92,7 +92,7 @@ impl Run {
 
 impl Running {
     /// Waits for the engine's answer, acting on its progress meanwhile.
-    async fn wait(&mut self, shared: &Shared, id: JobId) -> EngineResult {
+    async fn wait(&mut self, shared: &Scheduler, id: JobId) -> EngineResult {
         loop {
             tokio::select! {
                 biased;
@@ -102,7 +102,7 @@ impl Running {
         }
     }
 
-    async fn on_progress(&mut self, shared: &Shared, id: JobId, progress: Progress) {
+    async fn on_progress(&mut self, shared: &Scheduler, id: JobId, progress: Progress) {
         let applied = match progress {
             Progress::Working => shared.record(id, JobEvent::Working).await,
             Progress::TaskCreated { task, recorded } => {
@@ -123,7 +123,7 @@ impl Running {
 }
 
 /// Backs a lane off, or takes it out of rotation, when the provider turned the job away.
-fn mark_lane(shared: &Shared, lane: LaneId, result: &EngineResult) {
+fn mark_lane(shared: &Scheduler, lane: LaneId, result: &EngineResult) {
     match result {
         Ok(Err(EngineError::LaneBusy { retry_after })) => {
             tracing::info!(?retry_after, "lane busy on the provider; requeued");
@@ -137,7 +137,7 @@ fn mark_lane(shared: &Shared, lane: LaneId, result: &EngineResult) {
     }
 }
 
-async fn finish(shared: &Shared, id: JobId, stop: Stop, result: EngineResult, started: Instant) {
+async fn finish(shared: &Scheduler, id: JobId, stop: Stop, result: EngineResult, started: Instant) {
     let elapsed = started.elapsed();
     let event = match (stop, result) {
         (_, Ok(Ok(output))) => JobEvent::Succeeded(Arc::new(output)),

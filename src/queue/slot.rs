@@ -6,17 +6,17 @@
 
 use std::sync::Weak;
 
-use super::Shared;
+use super::Scheduler;
 use crate::job::LaneId;
 
 /// One slot of one lane, held by a running job.
 pub struct SlotGuard {
-    queue: Weak<Shared>,
+    queue: Weak<Scheduler>,
     lane: LaneId,
 }
 
 impl SlotGuard {
-    pub(super) fn new(queue: Weak<Shared>, lane: LaneId) -> Self {
+    pub(super) fn new(queue: Weak<Scheduler>, lane: LaneId) -> Self {
         Self { queue, lane }
     }
 }

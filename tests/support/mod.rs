@@ -13,7 +13,7 @@ use backdrop::job::{
     ImageSource, JobId, JobInput, JobJournal, JobState, LaneId, Ledger, StateName, Transition,
 };
 use backdrop::queue::{JobQueue, QueueConfig};
-use backdrop::runninghub::{ClientOptions, RetryPolicy, RunningHubClient};
+use backdrop::runninghub_api::{ClientOptions, RetryPolicy, RunningHubClient};
 use backdrop::secret::Secret;
 use backdrop_fakes::runninghub::FakeRunningHub;
 
@@ -138,7 +138,8 @@ pub fn spawn_with(
             ..RetryPolicy::default()
         },
     };
-    let client = RunningHubClient::new(&fake.url(), options).expect("client");
+    let client = RunningHubClient::new(&reqwest::Url::parse(&fake.url()).expect("the fake's URL"), options)
+        .expect("client");
     let engine = Arc::new(RunningHubEngine::new(client, accounts, settings));
     let config = QueueConfig { deadline, grace: Duration::from_secs(3) };
     let (queue, journal) = queue_with_spy(engine.clone(), config);

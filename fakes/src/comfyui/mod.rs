@@ -20,16 +20,16 @@ pub use script::{PromptOutcome, PromptScript};
 pub use state::{Endpoint, PromptPhase, PromptRecord, UploadRecord};
 
 use crate::server::ServerHandle;
-use state::State;
+use state::ComfyState;
 
-/// State shared by the handlers and the test-facing handle.
+/// ComfyState shared by the handlers and the test-facing handle.
 pub(crate) struct Shared {
-    state: Mutex<State>,
+    state: Mutex<ComfyState>,
 }
 
 impl Shared {
     /// Locks the state; a panic elsewhere never poisons the fake for later calls.
-    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, ComfyState> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
@@ -56,7 +56,7 @@ impl FakeComfyUi {
         let (listener, addr) = ServerHandle::bind().await;
         let url = format!("http://{addr}");
         let (stop_tx, _stop_rx) = watch::channel(false);
-        let shared = Arc::new(Shared { state: Mutex::new(State::new()) });
+        let shared = Arc::new(Shared { state: Mutex::new(ComfyState::new()) });
         let router = routes::router(shared.clone());
         let server = ServerHandle::serve(listener, router, stop_tx);
         FakeComfyUi { shared, server: Arc::new(server), url }
@@ -72,7 +72,7 @@ impl FakeComfyUi {
         self.server.shutdown();
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
+    fn lock(&self) -> MutexGuard<'_, ComfyState> {
         let mut state = self.shared.lock();
         state.advance(Instant::now());
         state

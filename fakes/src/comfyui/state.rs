@@ -1,7 +1,7 @@
 //! The fake ComfyUI's bookkeeping: inputs, the one-at-a-time execution queue, history,
 //! and what tests observe.
 //!
-//! Execution is never "ticked": [`State::advance`] computes, from `Instant::now()`, which
+//! Execution is never "ticked": [`ComfyState::advance`] computes, from `Instant::now()`, which
 //! prompts have ended and which one executes, every time anyone looks. A prompt starts when
 //! the one before it ends (or when it is queued on an idle server), as in ComfyUI.
 
@@ -95,7 +95,7 @@ pub(crate) struct Running {
 }
 
 /// All mutable state of one fake ComfyUI.
-pub(crate) struct State {
+pub(crate) struct ComfyState {
     pub(crate) pending: VecDeque<Entry>,
     pub(crate) running: Option<Running>,
     /// Ended prompts in order, as `/history` returns them.
@@ -143,9 +143,9 @@ pub(crate) fn output_kind(class: &str) -> Option<&'static str> {
     }
 }
 
-impl State {
+impl ComfyState {
     pub(crate) fn new() -> Self {
-        State {
+        ComfyState {
             pending: VecDeque::new(),
             running: None,
             history: Map::new(),

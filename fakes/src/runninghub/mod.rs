@@ -25,18 +25,18 @@ pub use state::{NodeInput, TaskEnd, TaskRecord, WebhookDelivery};
 
 use crate::rng::SplitMix64;
 use crate::server::ServerHandle;
-use state::{Account, Phase, State};
+use state::{Account, HubState, Phase};
 
-/// State shared by the handlers, the webhook timers and the test-facing handle.
+/// HubState shared by the handlers, the webhook timers and the test-facing handle.
 pub(crate) struct Shared {
-    state: Mutex<State>,
+    state: Mutex<HubState>,
     stop: watch::Receiver<bool>,
     http: reqwest::Client,
 }
 
 impl Shared {
     /// Locks the state; a panic elsewhere never poisons the fake for later calls.
-    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, HubState> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
@@ -64,7 +64,7 @@ impl FakeRunningHub {
         let url = format!("http://{addr}");
         let (stop_tx, stop_rx) = watch::channel(false);
         let shared = Arc::new(Shared {
-            state: Mutex::new(State::new(url.clone())),
+            state: Mutex::new(HubState::new(url.clone())),
             stop: stop_rx,
             http: reqwest::Client::new(),
         });
@@ -83,7 +83,7 @@ impl FakeRunningHub {
         self.server.shutdown();
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
+    fn lock(&self) -> MutexGuard<'_, HubState> {
         self.shared.lock()
     }
 

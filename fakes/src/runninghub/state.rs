@@ -183,7 +183,7 @@ impl Quirks {
 }
 
 /// All mutable state of one fake RunningHub.
-pub(crate) struct State {
+pub(crate) struct HubState {
     pub(crate) base_url: String,
     pub(crate) accounts: HashMap<String, Account>,
     pub(crate) tasks: Vec<Task>,
@@ -205,9 +205,9 @@ pub(crate) struct State {
 /// First task id: 19 digits like the real ones.
 const FIRST_TASK_ID: u64 = 1_910_246_754_753_896_450;
 
-impl State {
+impl HubState {
     pub(crate) fn new(base_url: String) -> Self {
-        State {
+        HubState {
             base_url,
             accounts: HashMap::new(),
             tasks: Vec::new(),

@@ -11,7 +11,7 @@ use super::html;
 use super::json as tj;
 use super::params::{FilePart, Params};
 use super::screen::MessageKind;
-use super::state::{State, StoredMessage, unix_now};
+use super::state::{BotApiState, StoredMessage, unix_now};
 use crate::image_bytes::{dimensions, sniff_mime};
 
 /// A Bot API error answer (`ok: false`).
@@ -69,7 +69,11 @@ pub(crate) fn creates_message(method: &str) -> bool {
 
 /// The file given for `field` (`photo`/`document`): an `attach://` part, a direct part,
 /// or an existing file_id. `Ok(None)` when absent.
-pub(crate) fn input_file(state: &State, params: &Params, field: &str) -> Result<Option<FilePart>, ApiError> {
+pub(crate) fn input_file(
+    state: &BotApiState,
+    params: &Params,
+    field: &str,
+) -> Result<Option<FilePart>, ApiError> {
     match params.str(field) {
         Some(value) => resolve_source(state, params, &value, field).map(Some),
         None => Ok(params.files.get(field).cloned()),
@@ -77,7 +81,12 @@ pub(crate) fn input_file(state: &State, params: &Params, field: &str) -> Result<
 }
 
 /// Resolves `attach://<name>` to its uploaded part, or a file_id to a stored file.
-fn resolve_source(state: &State, params: &Params, value: &str, field: &str) -> Result<FilePart, ApiError> {
+fn resolve_source(
+    state: &BotApiState,
+    params: &Params,
+    value: &str,
+    field: &str,
+) -> Result<FilePart, ApiError> {
     if let Some(name) = value.strip_prefix("attach://") {
         return params
             .files
@@ -98,7 +107,7 @@ fn resolve_source(state: &State, params: &Params, value: &str, field: &str) -> R
 /// Stores an outgoing photo/document; returns the message's `photo`/`document` JSON and
 /// the document's file name.
 fn store_media(
-    state: &mut State,
+    state: &mut BotApiState,
     kind: MessageKind,
     part: FilePart,
 ) -> Result<(Value, Option<String>), ApiError> {
@@ -126,7 +135,7 @@ fn store_media(
 }
 
 /// Runs one synchronous method.
-pub(crate) fn handle(state: &mut State, method: &str, p: &Params) -> Res {
+pub(crate) fn handle(state: &mut BotApiState, method: &str, p: &Params) -> Res {
     match method {
         "GetMe" => Ok(tj::me()),
         "GetWebhookInfo" => Ok(json!({
@@ -223,7 +232,7 @@ fn visible_in(parse_mode: Option<&str>, raw: String) -> Result<String, ApiError>
 }
 
 /// Resolves `chat_id` to a known private chat (403 when the user blocked the bot).
-fn chat(state: &State, p: &Params) -> Result<i64, ApiError> {
+fn chat(state: &BotApiState, p: &Params) -> Result<i64, ApiError> {
     if p.fields.get("chat_id").is_none() {
         return Err(bad_request("chat_id is empty"));
     }
@@ -253,7 +262,7 @@ fn check_markup(markup: &Option<Value>) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn send(state: &mut State, p: &Params, kind: MessageKind) -> Res {
+fn send(state: &mut BotApiState, p: &Params, kind: MessageKind) -> Res {
     let chat_id = chat(state, p)?;
     let reply_markup = p.object("reply_markup");
     check_markup(&reply_markup)?;
@@ -325,7 +334,7 @@ enum Edit {
     Markup,
 }
 
-fn edit(state: &mut State, p: &Params, what: Edit) -> Res {
+fn edit(state: &mut BotApiState, p: &Params, what: Edit) -> Res {
     if p.fields.contains_key("inline_message_id") {
         return Err(bad_request("message to edit not found"));
     }
@@ -379,7 +388,7 @@ fn edit(state: &mut State, p: &Params, what: Edit) -> Res {
 }
 
 /// editMessageMedia: replaces a photo/document message's file (and caption, markup).
-fn edit_media(state: &mut State, p: &Params) -> Res {
+fn edit_media(state: &mut BotApiState, p: &Params) -> Res {
     if p.fields.contains_key("inline_message_id") {
         return Err(bad_request("message to edit not found"));
     }

@@ -29,11 +29,11 @@ pub use user::FakeUser;
 pub use webhook::WebhookPush;
 
 use crate::server::ServerHandle;
-use state::{State, UserInfo};
+use state::{BotApiState, UserInfo};
 
-/// State shared by the handlers and the test-facing handle.
+/// BotApiState shared by the handlers and the test-facing handle.
 pub(crate) struct Shared {
-    state: Mutex<State>,
+    state: Mutex<BotApiState>,
     /// Woken whenever an update is queued (the long poll waits on it).
     updates_changed: Notify,
     stop: watch::Receiver<bool>,
@@ -41,7 +41,7 @@ pub(crate) struct Shared {
 
 impl Shared {
     /// Locks the state; a panic elsewhere never poisons the fake for later calls.
-    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, BotApiState> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
@@ -68,7 +68,7 @@ impl FakeTelegram {
         let url = format!("http://{addr}");
         let (stop_tx, stop_rx) = watch::channel(false);
         let shared = Arc::new(Shared {
-            state: Mutex::new(State::new()),
+            state: Mutex::new(BotApiState::new()),
             updates_changed: Notify::new(),
             stop: stop_rx,
         });
@@ -99,7 +99,7 @@ impl FakeTelegram {
         self.server.shutdown();
     }
 
-    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, BotApiState> {
         self.shared.lock()
     }
 

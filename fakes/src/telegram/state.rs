@@ -77,7 +77,7 @@ pub(crate) struct StoredFile {
 
 /// All mutable state of one fake Bot API.
 #[derive(Default)]
-pub(crate) struct State {
+pub(crate) struct BotApiState {
     pub(crate) tokens: Vec<String>,
     pub(crate) next_update_id: i64,
     pub(crate) updates: VecDeque<(i64, Value)>,
@@ -103,9 +103,9 @@ pub(crate) fn unix_now() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(1)
 }
 
-impl State {
+impl BotApiState {
     pub(crate) fn new() -> Self {
-        State { next_update_id: 1, ..Default::default() }
+        BotApiState { next_update_id: 1, ..Default::default() }
     }
 
     /// Queues an update; returns its id.

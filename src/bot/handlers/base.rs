@@ -7,7 +7,7 @@ use teloxide::utils::command::BotCommands;
 
 use crate::bot::TgBot;
 use crate::bot::context::BotContext;
-use crate::bot::dialogue::{BotDialogue, PendingProduct, State};
+use crate::bot::dialogue::{BotDialogue, PendingProduct, Step};
 use crate::bot::handlers::{HandlerError, lang_of, reply};
 use crate::bot::messages;
 
@@ -26,7 +26,7 @@ pub enum Command {
 pub async fn start(
     bot: TgBot,
     dialogue: BotDialogue,
-    state: State,
+    state: Step,
     msg: Message,
     ctx: Arc<BotContext>,
 ) -> Result<(), HandlerError> {
@@ -42,12 +42,12 @@ pub async fn help(bot: TgBot, msg: Message, ctx: Arc<BotContext>) -> Result<(), 
 pub async fn cancel(
     bot: TgBot,
     dialogue: BotDialogue,
-    state: State,
+    state: Step,
     msg: Message,
     ctx: Arc<BotContext>,
 ) -> Result<(), HandlerError> {
     let lang = lang_of(&msg);
-    let had_step = matches!(state, State::AwaitingBackground { .. });
+    let had_step = matches!(state, Step::AwaitingBackground { .. });
     forget_step(&dialogue, state).await?;
     let mut cancelled = false;
     if let Some(user) = &msg.from {
@@ -67,13 +67,13 @@ pub async fn cancel(
 
 /// Back to the start of the conversation, removing a product photo that waited for its
 /// background.
-pub(crate) async fn forget_step(dialogue: &BotDialogue, state: State) -> Result<(), HandlerError> {
-    if let State::AwaitingBackground { product: PendingProduct(path) } = state
+pub(crate) async fn forget_step(dialogue: &BotDialogue, state: Step) -> Result<(), HandlerError> {
+    if let Step::AwaitingBackground { product: PendingProduct(path) } = state
         && let Err(e) = tokio::fs::remove_file(&path).await
     {
         tracing::debug!("removing {}: {e}", path.display());
     }
-    dialogue.update(State::Start).await.map_err(HandlerError::dialogue)
+    dialogue.update(Step::Start).await.map_err(HandlerError::dialogue)
 }
 
 /// Whether the sender is listed in `ADMIN_IDS`.

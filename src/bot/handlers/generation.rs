@@ -7,7 +7,7 @@ use teloxide::prelude::*;
 
 use crate::bot::TgBot;
 use crate::bot::context::BotContext;
-use crate::bot::dialogue::{BotDialogue, PendingProduct, State};
+use crate::bot::dialogue::{BotDialogue, PendingProduct, Step};
 use crate::bot::handlers::{HandlerError, lang_of, reply};
 use crate::bot::intake;
 use crate::bot::jobs::JobRecord;
@@ -58,7 +58,7 @@ pub async fn receive_product(
     let path = dir.join(format!("{}-{}.{}", msg.chat.id, msg.id, image.extension()));
     tokio::fs::write(&path, image.bytes()).await?;
     dialogue
-        .update(State::AwaitingBackground { product: PendingProduct(path) })
+        .update(Step::AwaitingBackground { product: PendingProduct(path) })
         .await
         .map_err(HandlerError::dialogue)?;
     reply(&bot, &ctx, msg.chat.id, messages::ask_background(lang_of(&msg))).await
@@ -80,7 +80,7 @@ pub async fn receive_background(
         return Ok(());
     };
     // The next picture starts a new product, whatever happens to this job.
-    dialogue.update(State::Start).await.map_err(HandlerError::dialogue)?;
+    dialogue.update(Step::Start).await.map_err(HandlerError::dialogue)?;
     let new = NewJob {
         user_id: owner.0 as i64,
         chat_id: msg.chat.id.0,
@@ -140,11 +140,11 @@ pub(super) fn start_job(
 }
 
 /// Anything else: a hint of what the current step expects.
-pub async fn hint(bot: TgBot, state: State, msg: Message, ctx: Arc<BotContext>) -> Result<(), HandlerError> {
+pub async fn hint(bot: TgBot, state: Step, msg: Message, ctx: Arc<BotContext>) -> Result<(), HandlerError> {
     let lang = lang_of(&msg);
     let text = match state {
-        State::Start => messages::hint_product(lang),
-        State::AwaitingBackground { .. } => messages::hint_background(lang),
+        Step::Start => messages::hint_product(lang),
+        Step::AwaitingBackground { .. } => messages::hint_background(lang),
     };
     reply(&bot, &ctx, msg.chat.id, text).await
 }

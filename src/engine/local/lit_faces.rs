@@ -56,30 +56,77 @@ pub fn regain(
     if n == 0 || mask.len() < n || gradient.len() < n || rgb.iter().any(|p| p.data.len() < n) {
         return;
     }
-    // Work in a window around the product: a face lies next to it.
-    let Some((x0, y0, x1, y1)) = bounds(mask, w, h) else { return };
-    let margin = (x1 - x0).max(y1 - y0) / 2 + 2 * AVERAGE_RADIUS;
-    let (x0, y0) = (x0.saturating_sub(margin), y0.saturating_sub(margin));
-    let (x1, y1) = ((x1 + margin).min(w - 1), (y1 + margin).min(h - 1));
-    let (rw, rh) = (x1 - x0 + 1, y1 - y0 + 1);
-    let at = |x: usize, y: usize| (y0 + y) * w + x0 + x;
-
-    let in_mask: Vec<bool> = (y0..=y1).flat_map(|y| mask[y * w + x0..=y * w + x1].iter().copied()).collect();
+    let Some(win) = Window::around(mask, w, h) else { return };
+    let in_mask = win.crop(mask, |m| *m);
     // Near a strong edge: the product's outline and its mixed pixels.
-    let edge: Vec<bool> =
-        (y0..=y1).flat_map(|y| gradient[y * w + x0..=y * w + x1].iter().map(|g| *g >= edge_t)).collect();
-    let near_edge = dilate(&edge, rw, rh, 2);
+    let near_edge = dilate(&win.crop(gradient, |g| *g >= edge_t), win.rw, win.rh, 2);
+    let (averaged, weight) = backdrop_residual(rgb, model, &win, &in_mask, &near_edge, h);
+    let Some(threshold) = brighter_than_noise(&averaged, &weight) else { return };
+    let candidate: Vec<bool> =
+        (0..win.len()).map(|k| !in_mask[k] && averaged[k].is_some_and(|a| a > threshold)).collect();
+    let gained = faces_against_the_product(&candidate, &in_mask, &near_edge, &win, (n / 2000).max(16));
+    for (k, g) in gained.iter().enumerate() {
+        if *g {
+            mask[win.at(k % win.rw, k / win.rw)] = true;
+        }
+    }
+}
 
-    // Residual against the model (mean over channels, levels), averaged over backdrop
-    // pixels only: the product and its outline must not leak into the average.
+/// The part of the working image around the product where a lit face can lie.
+struct Window {
+    x0: usize,
+    y0: usize,
+    rw: usize,
+    rh: usize,
+    /// Width of the whole image.
+    w: usize,
+}
+
+impl Window {
+    fn around(mask: &[bool], w: usize, h: usize) -> Option<Self> {
+        let (x0, y0, x1, y1) = bounds(mask, w, h)?;
+        let margin = (x1 - x0).max(y1 - y0) / 2 + 2 * AVERAGE_RADIUS;
+        let (x0, y0) = (x0.saturating_sub(margin), y0.saturating_sub(margin));
+        let (x1, y1) = ((x1 + margin).min(w - 1), (y1 + margin).min(h - 1));
+        Some(Self { x0, y0, rw: x1 - x0 + 1, rh: y1 - y0 + 1, w })
+    }
+
+    fn len(&self) -> usize {
+        self.rw * self.rh
+    }
+
+    /// Index in the whole image of window pixel (x, y).
+    fn at(&self, x: usize, y: usize) -> usize {
+        (self.y0 + y) * self.w + self.x0 + x
+    }
+
+    /// The window's part of a whole-image plane, mapped by `f`.
+    fn crop<T, U>(&self, plane: &[T], f: impl Fn(&T) -> U) -> Vec<U> {
+        (0..self.rh).flat_map(|y| plane[self.at(0, y)..self.at(self.rw, y)].iter().map(&f)).collect()
+    }
+}
+
+/// Residual against the backdrop model (mean over channels, in levels), averaged over
+/// backdrop pixels only: the product and its outline must not leak into the average.
+/// Returns the average (`None` where too little of the box is backdrop) and which pixels
+/// are backdrop samples.
+fn backdrop_residual(
+    rgb: &[Plane; 3],
+    model: &BackdropModel,
+    win: &Window,
+    in_mask: &[bool],
+    near_edge: &[bool],
+    h: usize,
+) -> (Vec<Option<f32>>, Plane) {
+    let (rw, rh) = (win.rw, win.rh);
     let mut value = Plane::new(rw, rh, 0.0);
     let mut weight = Plane::new(rw, rh, 0.0);
     for y in 0..rh {
-        let v = norm_coord((y0 + y) as f32 + 0.5, h);
+        let v = norm_coord((win.y0 + y) as f32 + 0.5, h);
         // The model is a smooth surface: its mean over channels, evaluated every few
         // pixels and interpolated, is far within a tenth of a level.
         let anchor = |x: usize| {
-            let m = model.at(norm_coord((x0 + x) as f32 + 0.5, w), v);
+            let m = model.at(norm_coord((win.x0 + x) as f32 + 0.5, win.w), v);
             (m[0] + m[1] + m[2]) / 3.0
         };
         let mut left = anchor(0);
@@ -88,7 +135,7 @@ pub fn regain(
             let right = anchor(end);
             let span = (end - start).max(1) as f32;
             for x in start..(start + MODEL_STEP).min(rw) {
-                let (k, i) = (y * rw + x, at(x, y));
+                let (k, i) = (y * rw + x, win.at(x, y));
                 if in_mask[k] || near_edge[k] {
                     continue;
                 }
@@ -102,35 +149,50 @@ pub fn regain(
     let num = box_blur(&value, AVERAGE_RADIUS);
     let den = box_blur(&weight, AVERAGE_RADIUS);
     // Only where most of the box is backdrop is the average meaningful.
-    let averaged: Vec<Option<f32>> =
-        num.data.iter().zip(&den.data).map(|(s, d)| (*d > 0.3).then(|| s / d)).collect();
+    let averaged = num.data.iter().zip(&den.data).map(|(s, d)| (*d > 0.3).then(|| s / d)).collect();
+    (averaged, weight)
+}
 
-    // Noise of the average, robustly over (a sample of) the window's backdrop.
-    let stride = (rw * rh / 8000).max(1);
-    let mut spread: Vec<f32> =
-        (0..rw * rh).step_by(stride).filter(|&k| weight.data[k] > 0.0).filter_map(|k| averaged[k]).collect();
+/// The level above which an averaged residual is brighter than the backdrop's noise
+/// (robustly, over a sample of the window's backdrop); `None` with too few samples.
+fn brighter_than_noise(averaged: &[Option<f32>], weight: &Plane) -> Option<f32> {
+    let stride = (averaged.len() / 8000).max(1);
+    let mut spread: Vec<f32> = (0..averaged.len())
+        .step_by(stride)
+        .filter(|&k| weight.data[k] > 0.0)
+        .filter_map(|k| averaged[k])
+        .collect();
     if spread.len() < 16 {
-        return;
+        return None;
     }
     let mid = median(&mut spread.clone());
     for s in &mut spread {
         *s = (*s - mid).abs();
     }
     let sigma = 1.4826 * median(&mut spread);
-    let threshold = (NOISE_FACTOR * sigma).max(MIN_BRIGHTER) + mid.max(0.0);
+    Some((NOISE_FACTOR * sigma).max(MIN_BRIGHTER) + mid.max(0.0))
+}
 
-    let candidate: Vec<bool> =
-        (0..rw * rh).map(|k| !in_mask[k] && averaged[k].is_some_and(|a| a > threshold)).collect();
-    let (labels, comps) = components(&candidate, rw, rh);
-    let min_size = (n / 2000).max(16);
+/// The candidate regions that are faces of the product: closed (not touching the window's
+/// border), no larger than the product, and against its outline for enough of their rim;
+/// each with the edge band between it and the product.
+fn faces_against_the_product(
+    candidate: &[bool],
+    in_mask: &[bool],
+    near_edge: &[bool],
+    win: &Window,
+    min_size: usize,
+) -> Vec<bool> {
+    let (rw, rh) = (win.rw, win.rh);
+    let mut gained = vec![false; rw * rh];
+    let (labels, comps) = components(candidate, rw, rh);
     if comps.iter().all(|c| c.len() < min_size) {
-        return;
+        return gained;
     }
     // The product's outline keeps a band of edge pixels between a face and the rest of
     // the product; contact is measured across it.
-    let mut outline = in_mask.clone();
+    let mut outline = in_mask.to_vec();
     grow_into(&mut outline, rw, rh, |k| near_edge[k] && !in_mask[k], EDGE_BAND);
-    let mut gained = vec![false; rw * rh];
     let product = in_mask.iter().filter(|m| **m).count();
     for (c, comp) in comps.iter().enumerate() {
         if comp.len() < min_size {
@@ -155,11 +217,7 @@ pub fn regain(
     }
     // The face takes the edge band between it and the rest of the product with it.
     grow_into(&mut gained, rw, rh, |k| near_edge[k] && !in_mask[k], EDGE_BAND);
-    for (k, g) in gained.iter().enumerate() {
-        if *g {
-            mask[at(k % rw, k / rw)] = true;
-        }
-    }
+    gained
 }
 
 /// Bounding box of the set pixels: (x0, y0, x1, y1), inclusive.

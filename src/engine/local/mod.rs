@@ -15,10 +15,10 @@ mod color;
 mod compose;
 mod enclosed;
 mod encode;
-mod engine;
 mod features;
 mod harmonize;
 mod hull;
+mod lane;
 mod lit_faces;
 mod matte;
 mod morph;
@@ -34,7 +34,7 @@ use crate::input_image::{InputImage, InputImageError};
 use crate::job::FailReason;
 
 pub use encode::{JPEG_QUALITY, encode};
-pub use engine::LocalEngine;
+pub use lane::LocalEngine;
 pub use segment::MIN_UNIFORMITY;
 
 /// Longest side of the image the cut decision is made on; the matte is refined at full

@@ -82,15 +82,13 @@ impl Safety {
 
 impl RunningHubClient {
     /// A client for `base_url` (`https://www.runninghub.ai`); checks the URL.
-    pub fn new(base_url: &str, options: ClientOptions) -> Result<Self, RhError> {
-        let parsed = reqwest::Url::parse(base_url)
-            .map_err(|e| RhError::Config(format!("base URL is not a URL: {e}")))?;
-        if !matches!(parsed.scheme(), "http" | "https") {
+    pub fn new(base_url: &reqwest::Url, options: ClientOptions) -> Result<Self, RhError> {
+        if !matches!(base_url.scheme(), "http" | "https") {
             return Err(RhError::Config("base URL must be http or https".into()));
         }
         let http = provider_http::http_client(options.request_timeout)
             .map_err(|e| RhError::Config(RhError::from_reqwest(e).to_string()))?;
-        Ok(Self { http, base_url: base_url.trim_end_matches('/').to_owned(), options })
+        Ok(Self { http, base_url: base_url.as_str().trim_end_matches('/').to_owned(), options })
     }
 
     pub fn options(&self) -> &ClientOptions {
@@ -331,16 +329,20 @@ mod tests {
         assert!(!format!("{e} {e:?}").contains("k-123456"));
     }
 
+    fn url(raw: &str) -> reqwest::Url {
+        reqwest::Url::parse(raw).unwrap()
+    }
+
     #[test]
     fn bad_base_urls_are_refused() {
         assert!(matches!(
-            RunningHubClient::new("not a url", ClientOptions::default()),
+            RunningHubClient::new(&url("mailto:a@b.c"), ClientOptions::default()),
             Err(RhError::Config(_))
         ));
         assert!(matches!(
-            RunningHubClient::new("ftp://x", ClientOptions::default()),
+            RunningHubClient::new(&url("ftp://x"), ClientOptions::default()),
             Err(RhError::Config(_))
         ));
-        assert!(RunningHubClient::new("https://www.runninghub.ai/", ClientOptions::default()).is_ok());
+        assert!(RunningHubClient::new(&url("https://www.runninghub.ai/"), ClientOptions::default()).is_ok());
     }
 }

@@ -68,15 +68,13 @@ impl Safety {
 
 impl ComfyUiClient {
     /// A client for `base_url` (`http://127.0.0.1:8188`); checks the URL.
-    pub fn new(base_url: &str, options: ClientOptions) -> Result<Self, ComfyError> {
-        let parsed = reqwest::Url::parse(base_url)
-            .map_err(|e| ComfyError::Config(format!("COMFYUI_URL is not a URL: {e}")))?;
-        if !matches!(parsed.scheme(), "http" | "https") {
+    pub fn new(base_url: &reqwest::Url, options: ClientOptions) -> Result<Self, ComfyError> {
+        if !matches!(base_url.scheme(), "http" | "https") {
             return Err(ComfyError::Config("COMFYUI_URL must be http or https".into()));
         }
         let http = provider_http::http_client(options.request_timeout)
             .map_err(|e| ComfyError::Config(ComfyError::from_reqwest(e).to_string()))?;
-        Ok(Self { http, base_url: base_url.trim_end_matches('/').to_owned(), options })
+        Ok(Self { http, base_url: base_url.as_str().trim_end_matches('/').to_owned(), options })
     }
 
     pub fn options(&self) -> &ClientOptions {
@@ -323,14 +321,21 @@ mod tests {
         assert!(!Safety::Idempotent.allows_retry(&f(ComfyError::Http { status: 404 }, false)));
     }
 
+    fn url(raw: &str) -> reqwest::Url {
+        reqwest::Url::parse(raw).unwrap()
+    }
+
     #[test]
     fn bad_urls_are_refused() {
-        assert!(matches!(ComfyUiClient::new("nope", ClientOptions::default()), Err(ComfyError::Config(_))));
         assert!(matches!(
-            ComfyUiClient::new("ftp://x", ClientOptions::default()),
+            ComfyUiClient::new(&url("file:///x"), ClientOptions::default()),
             Err(ComfyError::Config(_))
         ));
-        let c = ComfyUiClient::new("http://127.0.0.1:8188/", ClientOptions::default()).unwrap();
+        assert!(matches!(
+            ComfyUiClient::new(&url("ftp://x"), ClientOptions::default()),
+            Err(ComfyError::Config(_))
+        ));
+        let c = ComfyUiClient::new(&url("http://127.0.0.1:8188/"), ClientOptions::default()).unwrap();
         assert_eq!(c.url("/prompt"), "http://127.0.0.1:8188/prompt");
     }
 

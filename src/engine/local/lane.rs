@@ -1,4 +1,4 @@
-//! `LocalEngine`: the built-in engine as the job queue sees it.
+//! `LocalEngine`: the built-in engine as one lane of the queue (the local CPU, one job at a time).
 
 use async_trait::async_trait;
 
