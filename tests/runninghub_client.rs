@@ -1,4 +1,5 @@
-//! The RunningHub client and engine against a tiny scripted HTTP server on loopback.
+//! The RunningHub client and engine against a scripted HTTP server on loopback
+//! (`backdrop_fakes::scripted`).
 //!
 //! Each test scripts the answers per path and call number, then checks what the client
 //! made of them and how many requests it sent. Every wait is bounded.
@@ -7,9 +8,6 @@ use std::io::Cursor;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::Router;
-use axum::http::{StatusCode, Uri, header};
-use axum::response::{IntoResponse, Response};
 use backdrop::engine::runninghub::{RunningHubAccount, RunningHubEngine, RunningHubSettings};
 use backdrop::engine::{Engine, EngineError, RunContext};
 use backdrop::input_image::{ImageLimits, InputImage};
@@ -18,79 +16,20 @@ use backdrop::runninghub_api::{
     ClientOptions, ErrorAction, NodeInput, RetryPolicy, RhError, RunningHubClient, TaskProgress, WebhookEvent,
 };
 use backdrop::secret::Secret;
+use backdrop_fakes::scripted::{Reply, ScriptedServer};
 use bytes::Bytes;
 use serde_json::{Value, json};
 
 const KEY: &str = "sk-test-key-do-not-print-0123456789";
 
-/// What the fake answers to one request.
-enum Reply {
-    Json(Value),
-    Status(u16),
-    /// A 200 whose body is not the JSON it claims to be.
-    Raw(&'static str),
-    /// Never answers (well, after a minute).
-    Hang,
-    Png(Vec<u8>),
-}
-
-type Hits = Arc<Mutex<Vec<(String, Bytes)>>>;
+/// The scripted server the client tests talk to.
+type Fake = ScriptedServer;
+/// A server's answers, installed after it started (see [`fake_with_base`]).
 type Script = Box<dyn Fn(&str, usize, &[u8]) -> Reply + Send + Sync>;
 
-/// A running fake: its base URL and every request it received.
-struct Fake {
-    base: String,
-    hits: Hits,
-}
-
-impl Fake {
-    /// Starts a server that answers `script(path, n, body)`, `n` counting calls per path from 1.
-    async fn start(script: impl Fn(&str, usize, &[u8]) -> Reply + Send + Sync + 'static) -> Self {
-        let hits: Hits = Arc::default();
-        let script = Arc::new(script);
-        let recorded = hits.clone();
-        let app = Router::new().fallback(move |uri: Uri, body: Bytes| {
-            let recorded = recorded.clone();
-            let script = script.clone();
-            async move {
-                let path = uri.path().to_owned();
-                let n = {
-                    let mut hits = recorded.lock().unwrap();
-                    hits.push((path.clone(), body.clone()));
-                    hits.iter().filter(|(p, _)| *p == path).count()
-                };
-                let response: Response = match script(&path, n, &body) {
-                    Reply::Json(v) => axum::Json(v).into_response(),
-                    Reply::Status(s) => StatusCode::from_u16(s).unwrap().into_response(),
-                    Reply::Raw(s) => ([(header::CONTENT_TYPE, "application/json")], s).into_response(),
-                    Reply::Hang => {
-                        tokio::time::sleep(Duration::from_secs(60)).await;
-                        StatusCode::OK.into_response()
-                    }
-                    Reply::Png(bytes) => ([(header::CONTENT_TYPE, "image/png")], bytes).into_response(),
-                };
-                response
-            }
-        });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        Self { base, hits }
-    }
-
-    fn count(&self, path: &str) -> usize {
-        self.hits.lock().unwrap().iter().filter(|(p, _)| p == path).count()
-    }
-
-    fn bodies(&self, path: &str) -> Vec<Bytes> {
-        self.hits.lock().unwrap().iter().filter(|(p, _)| p == path).map(|(_, b)| b.clone()).collect()
-    }
-
-    fn client(&self) -> RunningHubClient {
-        client_for(&self.base, Duration::from_secs(2))
-    }
+/// A client of `fake` with short timeouts.
+fn client_of(fake: &Fake) -> RunningHubClient {
+    client_for(fake.url(), Duration::from_secs(2))
 }
 
 fn client_for(base: &str, timeout: Duration) -> RunningHubClient {
@@ -142,7 +81,7 @@ fn assert_no_key(e: &impl std::fmt::Debug) {
 #[tokio::test]
 async fn http_500_twice_then_success_is_retried() {
     let fake = Fake::start(|_, n, _| if n <= 2 { Reply::Status(500) } else { done("https://x/o.png") }).await;
-    let progress = fake.client().outputs(&key(), &task()).await.unwrap();
+    let progress = client_of(&fake).outputs(&key(), &task()).await.unwrap();
     assert!(
         matches!(progress, TaskProgress::Succeeded(ref o) if o[0].file_url == "https://x/o.png"),
         "{progress:?}"
@@ -153,7 +92,7 @@ async fn http_500_twice_then_success_is_retried() {
 #[tokio::test]
 async fn http_500_forever_stops_after_three_attempts() {
     let fake = Fake::start(|_, _, _| Reply::Status(500)).await;
-    let err = fake.client().outputs(&key(), &task()).await.unwrap_err();
+    let err = client_of(&fake).outputs(&key(), &task()).await.unwrap_err();
     assert_eq!(err, RhError::Http { status: 500 });
     assert_eq!(fake.count("/task/openapi/outputs"), 3);
 }
@@ -163,14 +102,14 @@ async fn code_500_answers_are_retried_too() {
     let fake =
         Fake::start(|_, n, _| if n == 1 { code(500, "unknown") } else { code(813, "APIKEY_TASK_IS_QUEUED") })
             .await;
-    assert_eq!(fake.client().outputs(&key(), &task()).await.unwrap(), TaskProgress::Queued);
+    assert_eq!(client_of(&fake).outputs(&key(), &task()).await.unwrap(), TaskProgress::Queued);
     assert_eq!(fake.count("/task/openapi/outputs"), 2);
 }
 
 #[tokio::test]
 async fn a_hang_times_out_within_bounds() {
     let fake = Fake::start(|_, _, _| Reply::Hang).await;
-    let client = client_for(&fake.base, Duration::from_millis(200));
+    let client = client_for(fake.url(), Duration::from_millis(200));
     let started = Instant::now();
     let err = tokio::time::timeout(Duration::from_secs(5), client.outputs(&key(), &task()))
         .await
@@ -184,7 +123,7 @@ async fn a_hang_times_out_within_bounds() {
 #[tokio::test]
 async fn malformed_json_is_retried_then_reported() {
     let fake = Fake::start(|_, _, _| Reply::Raw("{\"code\": 0, \"data\": [")).await;
-    let err = fake.client().outputs(&key(), &task()).await.unwrap_err();
+    let err = client_of(&fake).outputs(&key(), &task()).await.unwrap_err();
     assert!(matches!(err, RhError::Decode(_)), "{err:?}");
     assert_eq!(fake.count("/task/openapi/outputs"), 3);
 
@@ -192,13 +131,13 @@ async fn malformed_json_is_retried_then_reported() {
         |_, n, _| if n == 1 { Reply::Raw("<html>") } else { code(804, "APIKEY_TASK_IS_RUNNING") },
     )
     .await;
-    assert_eq!(fake.client().outputs(&key(), &task()).await.unwrap(), TaskProgress::Running);
+    assert_eq!(client_of(&fake).outputs(&key(), &task()).await.unwrap(), TaskProgress::Running);
 }
 
 #[tokio::test]
 async fn runaway_answers_are_cut_off() {
     let fake = Fake::start(|_, _, _| Reply::Png(vec![b' '; 5 * 1024 * 1024])).await;
-    let err = fake.client().outputs(&key(), &task()).await.unwrap_err();
+    let err = client_of(&fake).outputs(&key(), &task()).await.unwrap_err();
     assert!(matches!(err, RhError::TooLarge { .. }), "{err:?}");
     assert_eq!(fake.count("/task/openapi/outputs"), 1);
 }
@@ -206,7 +145,7 @@ async fn runaway_answers_are_cut_off() {
 #[tokio::test]
 async fn http_4xx_is_terminal() {
     let fake = Fake::start(|_, _, _| Reply::Status(404)).await;
-    let err = fake.client().outputs(&key(), &task()).await.unwrap_err();
+    let err = client_of(&fake).outputs(&key(), &task()).await.unwrap_err();
     assert_eq!(err, RhError::Http { status: 404 });
     assert_eq!(fake.count("/task/openapi/outputs"), 1);
 }
@@ -219,7 +158,7 @@ async fn outputs_report_805_with_its_reason() {
             "exception_message": "bad input", "traceback": "..."}}}))
     })
     .await;
-    let progress = fake.client().outputs(&key(), &task()).await.unwrap();
+    let progress = client_of(&fake).outputs(&key(), &task()).await.unwrap();
     assert_eq!(progress, TaskProgress::Failed("TypeError: bad input (node 276 \"Load Image\")".into()));
     assert_eq!(fake.count("/task/openapi/outputs"), 1);
 }
@@ -227,7 +166,7 @@ async fn outputs_report_805_with_its_reason() {
 #[tokio::test]
 async fn outputs_send_the_key_and_task_id_in_the_body() {
     let fake = Fake::start(|_, _, _| code(0, "APIKEY_TASK_IS_RUNNING")).await;
-    assert_eq!(fake.client().outputs(&key(), &task()).await.unwrap(), TaskProgress::Running);
+    assert_eq!(client_of(&fake).outputs(&key(), &task()).await.unwrap(), TaskProgress::Running);
     let body: Value = serde_json::from_slice(&fake.bodies("/task/openapi/outputs")[0]).unwrap();
     assert_eq!(body, json!({"apiKey": KEY, "taskId": "1910246754753896450"}));
 }
@@ -235,7 +174,7 @@ async fn outputs_send_the_key_and_task_id_in_the_body() {
 #[tokio::test]
 async fn queue_maxed_on_create_is_returned_not_retried() {
     let fake = Fake::start(|_, _, _| code(421, "TASK_QUEUE_MAXED")).await;
-    let err = fake.client().create_task(&key(), "wf", &[], None).await.unwrap_err();
+    let err = client_of(&fake).create_task(&key(), "wf", &[], None).await.unwrap_err();
     assert!(matches!(err.action(), ErrorAction::AccountBusy { .. }), "{err:?}");
     assert_eq!(fake.count("/task/openapi/create"), 1);
 }
@@ -243,7 +182,7 @@ async fn queue_maxed_on_create_is_returned_not_retried() {
 #[tokio::test]
 async fn create_is_not_retried_after_a_timeout() {
     let fake = Fake::start(|_, _, _| Reply::Hang).await;
-    let client = client_for(&fake.base, Duration::from_millis(200));
+    let client = client_for(fake.url(), Duration::from_millis(200));
     let err = client.create_task(&key(), "wf", &[], None).await.unwrap_err();
     assert_eq!(err, RhError::Timeout);
     assert_eq!(fake.count("/task/openapi/create"), 1, "a second create could pay twice");
@@ -252,7 +191,7 @@ async fn create_is_not_retried_after_a_timeout() {
 #[tokio::test]
 async fn create_is_not_retried_after_malformed_json() {
     let fake = Fake::start(|_, _, _| Reply::Raw("{oops")).await;
-    let err = fake.client().create_task(&key(), "wf", &[], None).await.unwrap_err();
+    let err = client_of(&fake).create_task(&key(), "wf", &[], None).await.unwrap_err();
     assert!(matches!(err, RhError::Decode(_)));
     assert_eq!(fake.count("/task/openapi/create"), 1);
 }
@@ -272,8 +211,7 @@ async fn create_is_retried_on_503_and_sends_the_documented_body() {
         NodeInput { node_id: "2".into(), field_name: "image".into(), field_value: "api/p.png".into() },
         NodeInput { node_id: "32".into(), field_name: "image".into(), field_value: "api/b.png".into() },
     ];
-    let id = fake
-        .client()
+    let id = client_of(&fake)
         .create_task(
             &key(),
             "1871659613585305601",
@@ -301,14 +239,14 @@ async fn node_errors_in_prompt_tips_are_an_error() {
             "{\"result\": false, \"node_errors\": {\"2\": {\"errors\": [{\"message\": \"Value not in list\"}], \"class_type\": \"LoadImage\"}}}"}))
     })
     .await;
-    let err = fake.client().create_task(&key(), "wf", &[], None).await.unwrap_err();
+    let err = client_of(&fake).create_task(&key(), "wf", &[], None).await.unwrap_err();
     assert!(matches!(err, RhError::Rejected(ref r) if r.contains("node 2")), "{err:?}");
 }
 
 #[tokio::test]
 async fn upload_sends_a_multipart_form_and_accepts_file_type_input() {
     let fake = Fake::start(|_, _, _| ok(json!({"fileName": "api/abc.png", "fileType": "input"}))).await;
-    let name = fake.client().upload(&key(), Bytes::from(png(2, 2)), "product.png").await.unwrap();
+    let name = client_of(&fake).upload(&key(), Bytes::from(png(2, 2)), "product.png").await.unwrap();
     assert_eq!(name, "api/abc.png");
     let body = String::from_utf8_lossy(&fake.bodies("/task/openapi/upload")[0]).into_owned();
     assert!(body.contains("name=\"apiKey\""), "{body}");
@@ -320,7 +258,7 @@ async fn upload_sends_a_multipart_form_and_accepts_file_type_input() {
 #[tokio::test]
 async fn upload_too_large_is_reported_as_such() {
     let fake = Fake::start(|_, _, _| code(809, "APIKEY_FILE_SIZE_EXCEEDED")).await;
-    let err = fake.client().upload(&key(), Bytes::from(png(2, 2)), "product.png").await.unwrap_err();
+    let err = client_of(&fake).upload(&key(), Bytes::from(png(2, 2)), "product.png").await.unwrap_err();
     assert_eq!(err.action(), ErrorAction::FileTooLarge);
     assert_eq!(fake.count("/task/openapi/upload"), 1);
 }
@@ -334,7 +272,7 @@ async fn cancel_accepts_success_and_unknown_tasks() {
         _ => code(802, "APIKEY_UNAUTHORIZED"),
     })
     .await;
-    let client = fake.client();
+    let client = client_of(&fake);
     client.cancel(&key(), &task()).await.unwrap();
     client.cancel(&key(), &task()).await.unwrap();
     client.cancel(&key(), &task()).await.unwrap();
@@ -350,7 +288,7 @@ async fn account_status_uses_lowercase_apikey() {
         ok(json!({"remainCoins": "177814", "currentTaskCounts": "0", "remainMoney": null, "currency": null, "apiType": "NORMAL"}))
     })
     .await;
-    let status = fake.client().account_status(&key()).await.unwrap();
+    let status = client_of(&fake).account_status(&key()).await.unwrap();
     assert_eq!(status.remain_coins, Some(177814.0));
     assert_eq!(status.current_task_counts, Some(0));
     assert_eq!(status.api_type.as_deref(), Some("NORMAL"));
@@ -363,12 +301,12 @@ async fn download_streams_and_refuses_oversized_files() {
     let image = png(8, 8);
     let size = image.len();
     let fake = Fake::start(move |_, _, _| Reply::Png(image.clone())).await;
-    let url = format!("{}/files/out.png", fake.base);
-    let got = fake.client().download(&url, 1024 * 1024).await.unwrap();
+    let url = format!("{}/files/out.png", fake.url());
+    let got = client_of(&fake).download(&url, 1024 * 1024).await.unwrap();
     assert_eq!(got.len(), size);
-    let err = fake.client().download(&url, size - 1).await.unwrap_err();
+    let err = client_of(&fake).download(&url, size - 1).await.unwrap_err();
     assert_eq!(err, RhError::TooLarge { limit: size - 1 });
-    let err = fake.client().download("file:///etc/passwd", 10).await.unwrap_err();
+    let err = client_of(&fake).download("file:///etc/passwd", 10).await.unwrap_err();
     assert!(matches!(err, RhError::Decode(_)));
 }
 
@@ -388,7 +326,7 @@ async fn errors_never_contain_the_key() {
 
     // A server that echoes the key in its message.
     let fake = Fake::start(|_, _, _| code(802, &format!("bad key {KEY}"))).await;
-    let err = fake.client().account_status(&key()).await.unwrap_err();
+    let err = client_of(&fake).account_status(&key()).await.unwrap_err();
     assert_no_key(&err);
     assert!(!err.to_string().contains(KEY));
 }
@@ -402,7 +340,7 @@ fn settings(poll: Duration) -> RunningHubSettings {
 fn engine(fake: &Fake, poll: Duration) -> Arc<RunningHubEngine> {
     let account =
         RunningHubAccount { lane: LaneId(1), api_key: key(), max_jobs: 2, workflow_id: "wf-1".into() };
-    Arc::new(RunningHubEngine::new(fake.client(), vec![account], settings(poll)))
+    Arc::new(RunningHubEngine::new(client_of(&fake), vec![account], settings(poll)))
 }
 
 fn context() -> RunContext {
@@ -460,7 +398,7 @@ async fn fake_with_base(script: impl FnOnce(String) -> Script) -> Fake {
         None => Reply::Status(503),
     })
     .await;
-    *holder.lock().unwrap() = Some(script(fake.base.clone()));
+    *holder.lock().unwrap() = Some(script(fake.url().to_owned()));
     fake
 }
 
@@ -693,7 +631,7 @@ async fn engine_shrinks_inputs_over_the_upload_limit_before_sending() {
     let account =
         RunningHubAccount { lane: LaneId(1), api_key: key(), max_jobs: 1, workflow_id: "wf-1".into() };
     let settings = RunningHubSettings { max_upload_bytes: 100_000, ..settings(Duration::from_millis(20)) };
-    let engine = RunningHubEngine::new(fake.client(), vec![account], settings);
+    let engine = RunningHubEngine::new(client_of(&fake), vec![account], settings);
     let product = noisy_png(300, 300);
     assert!(product.len() > 100_000);
     let out = tokio::time::timeout(Duration::from_secs(20), engine.run(context_with(product)))

@@ -4,6 +4,7 @@
 //! Both fakes are real HTTP servers on `127.0.0.1:0` speaking the real wire format, so the
 //! production clients (reqwest for RunningHub, teloxide for Telegram) are exercised end to
 //! end, without network access and with deterministic, scriptable behaviour.
+//! [`scripted::ScriptedServer`] answers whatever a wire-level test scripts.
 //! [`rng::SplitMix64`] is the seeded generator behind their reproducible choices (and the
 //! lab crate's generated test set).
 //!
@@ -31,6 +32,7 @@ pub mod comfyui;
 pub mod image_bytes;
 pub mod rng;
 pub mod runninghub;
+pub mod scripted;
 mod server;
 pub mod telegram;
 mod wait;
