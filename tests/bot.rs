@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use backdrop::app::Application;
 use backdrop::bot::context::StatusTiming;
+use backdrop::bot::delivery::DeliveryPolicy;
 use backdrop::bot::messages::{self, Lang};
 use backdrop::bot::{BotError, BotSettings, serve};
 use backdrop::config::{Settings, Vars, WebhookConfig};
@@ -107,6 +108,12 @@ async fn start_bot(rh: FakeRunningHub, setup: Setup) -> TestApp {
         edit_interval: Duration::from_millis(500),
         elapsed_interval: Duration::from_millis(500),
         chat_action_interval: Duration::from_millis(500),
+    };
+    bot_settings.delivery = DeliveryPolicy {
+        first_retry: Duration::from_millis(100),
+        longest_wait: Duration::from_millis(500),
+        deadline: Duration::from_secs(60),
+        odd_refusals: 5,
     };
     let store = Store::open(&settings.database_url, &settings.data_dir).await.expect("the job store opens");
     let app = Application::build(settings, Arc::new(store.clone())).expect("the application builds");
@@ -494,31 +501,72 @@ async fn too_many_requests_on_an_edit_is_waited_out() {
     app.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_result_telegram_refused_twice_stays_undelivered_for_the_next_start() {
-    let app = spawn_app(&[1]).await;
-    let refused = || TgFault::Error { code: 400, description: "Bad Request: wrong file".into() };
-    app.tg.fail_next("sendPhoto", 1, refused());
-    app.tg.fail_next("sendDocument", 1, refused());
-    let user = app.tg.user(830, Some("en"));
-    let status = app.submit(&user, Lang::En).await;
-    let job: u64 = job_of(&status.button_data("x:").expect("a Cancel button")).parse().expect("a job id");
-    app.wait("the photo and the document both refused", |tg| {
-        tg.calls_of("sendPhoto").len() == 1 && tg.calls_of("sendDocument").len() == 1
-    })
-    .await;
-    assert_eq!(count(&user.messages(), MessageKind::Photo), 0, "the user has no result");
-    // A clean stop lets the status task finish whatever it still had to record.
-    let data = app.stop().await;
+/// The job a status message's Cancel button is about.
+fn job_of_status(status: &BotMessage) -> backdrop::job::JobId {
+    backdrop::job::JobId(
+        job_of(&status.button_data("x:").expect("a Cancel button")).parse().expect("a job id"),
+    )
+}
+
+/// The job as the store has it once the bot has stopped.
+async fn stored_job(data: &tempfile::TempDir, job: backdrop::job::JobId) -> backdrop::store::StoredJob {
     let store = Store::open(&format!("sqlite://{}/backdrop.db", data.path().display()), data.path())
         .await
         .expect("the job store opens");
-    let stored = store.job(backdrop::job::JobId(job)).await.expect("readable").expect("the job is stored");
-    assert!(!stored.told, "a result Telegram never took is not marked delivered");
-    assert_eq!(stored.state, backdrop::job::StateName::Delivering);
-    let unfinished = store.unfinished().await.expect("readable");
-    assert!(unfinished.iter().any(|j| j.id.0 == job), "the next start picks it up and sends it");
+    let stored = store.job(job).await.expect("readable").expect("the job is stored");
     store.close().await;
+    stored
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_result_is_offered_again_until_telegram_takes_it() {
+    let app = spawn_app(&[1]).await;
+    let refused = || TgFault::Error { code: 400, description: "Bad Request: wrong file".into() };
+    app.tg.fail_next("sendPhoto", 3, refused());
+    app.tg.fail_next("sendDocument", 3, refused());
+    let user = app.tg.user(830, Some("en"));
+    let job = job_of_status(&app.submit(&user, Lang::En).await);
+    app.wait_result(&user, 1).await;
+    let photos = app.tg.calls_of("sendPhoto");
+    assert_eq!(photos.len(), 4, "three refusals, then taken");
+    assert!(photos[1].at - photos[0].at >= Duration::from_millis(90), "with a pause between attempts");
+    assert_eq!(count(&user.messages(), MessageKind::Photo), 1, "exactly one result photo");
+    let data = app.stop().await;
+    let stored = stored_job(&data, job).await;
+    assert_eq!(stored.state, backdrop::job::StateName::Delivered);
+    assert!(stored.told);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_result_not_yet_taken_at_shutdown_stays_delivering_for_the_next_start() {
+    let app = spawn_app(&[1]).await;
+    app.tg.fail_next("sendPhoto", 1, TgFault::Hang);
+    let user = app.tg.user(831, Some("en"));
+    let job = job_of_status(&app.submit(&user, Lang::En).await);
+    app.wait("the result photo on its way", |tg| tg.calls_of("sendPhoto").len() == 1).await;
+    let data = app.stop().await;
+    assert_eq!(count(&user.messages(), MessageKind::Photo), 0, "the user has no result yet");
+    let stored = stored_job(&data, job).await;
+    assert!(!stored.told, "a result Telegram never took is not marked delivered");
+    assert_eq!(stored.state, backdrop::job::StateName::Delivering, "the next start sends it");
+    assert!(stored.load_result().await.is_ok(), "the result is on disk for it");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_who_blocked_the_bot_is_not_offered_the_result_again() {
+    let app = spawn_app(&[1]).await;
+    let blocked = TgFault::Error { code: 403, description: "Forbidden: bot was blocked by the user".into() };
+    app.tg.fail_next("sendPhoto", 1, blocked);
+    let user = app.tg.user(832, Some("en"));
+    let job = job_of_status(&app.submit(&user, Lang::En).await);
+    app.wait("the result photo refused", |tg| tg.calls_of("sendPhoto").len() == 1).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (photos, documents) = (app.tg.calls_of("sendPhoto").len(), app.tg.calls_of("sendDocument").len());
+    let data = app.stop().await;
+    assert_eq!((photos, documents), (1, 0), "nothing more is sent to a chat that blocked the bot");
+    let stored = stored_job(&data, job).await;
+    assert_eq!(stored.state, backdrop::job::StateName::Failed);
+    assert!(matches!(stored.failure, Some(FailReason::Undeliverable(_))), "{:?}", stored.failure);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

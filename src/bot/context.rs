@@ -8,6 +8,7 @@ use std::time::Duration;
 use crate::shutdown::Shutdown;
 use tokio_util::task::TaskTracker;
 
+use crate::bot::delivery::DeliveryPolicy;
 use crate::bot::dialogue::DialogueStorage;
 use crate::bot::jobs::JobRegistry;
 use crate::bot::pacer::Pacer;
@@ -32,6 +33,7 @@ pub struct BotContext {
     pub data_dir: PathBuf,
     pub limits: ImageLimits,
     pub timing: StatusTiming,
+    pub delivery: DeliveryPolicy,
     /// The status tasks, so shutdown can let them finish their last edit.
     pub tasks: TaskTracker,
     /// The process's stop: at [`Stage::FinishStatus`](crate::shutdown::Stage) status tasks

@@ -11,6 +11,7 @@
 //! against fake servers.
 
 pub mod context;
+pub mod delivery;
 pub mod dialogue;
 pub mod handlers;
 pub mod intake;
@@ -49,6 +50,7 @@ use crate::shutdown::{Shutdown, ShutdownMode, Stage};
 use crate::store::{DurableDialogues, Store};
 use context::BotContext;
 use context::StatusTiming;
+use delivery::DeliveryPolicy;
 use dialogue::{DialogueStorage, Step};
 use handlers::HandlerError;
 use handlers::base::Command;
@@ -79,6 +81,7 @@ pub struct BotSettings {
     /// At most this many messages and edits per second overall (Telegram: 30).
     pub messages_per_second: u32,
     pub timing: StatusTiming,
+    pub delivery: DeliveryPolicy,
     /// `None`: long polling.
     pub webhook: Option<WebhookConfig>,
 }
@@ -99,6 +102,7 @@ impl BotSettings {
             chat_gap: Duration::from_millis(1100),
             messages_per_second: 25,
             timing: StatusTiming::default(),
+            delivery: DeliveryPolicy::default(),
             webhook: settings.webhook.clone(),
         })
     }
@@ -170,6 +174,7 @@ pub async fn serve(
         data_dir: settings.data_dir.clone(),
         limits: ImageLimits::default(),
         timing: settings.timing,
+        delivery: settings.delivery,
         tasks: TaskTracker::new(),
         shutdown: shutdown.clone(),
     });

@@ -1,9 +1,11 @@
-//! Fits a result into what `sendPhoto` accepts; the original always goes as a document.
+//! Fits a result into what `sendPhoto` and `sendDocument` accept.
 //!
 //! `sendPhoto` takes at most 10 MB, width + height at most 10000 and an aspect ratio of at
 //! most 20. Most results already fit and are sent as they are; larger ones are scaled
-//! down and re-encoded as JPEG. This is CPU-bound: call [`photo_for`] from
-//! `spawn_blocking`.
+//! down and re-encoded as JPEG. The original goes as a document, which Telegram takes up
+//! to 50 MB: a larger one (a ComfyUI result may be 100 MiB) is re-encoded as JPEG, and
+//! scaled down only if that is not enough. This is CPU-bound: call [`photo_for`] and
+//! [`document_for`] from `spawn_blocking`.
 
 use std::io::Cursor;
 
@@ -17,6 +19,9 @@ pub const MAX_PHOTO_BYTES: usize = 10 * 1024 * 1024;
 pub const MAX_PHOTO_SIDES: u32 = 10_000;
 /// sendPhoto's limit on the ratio of the long side to the short one.
 pub const MAX_PHOTO_ASPECT: f64 = 20.0;
+
+/// sendDocument's size limit (bots on the public Bot API server).
+pub const MAX_DOCUMENT_BYTES: usize = 50 * 1024 * 1024;
 
 /// The long side of a re-encoded preview: plenty for a phone screen, far below the limits.
 const PREVIEW_LONG_SIDE: u32 = 4096;
@@ -97,6 +102,31 @@ fn flatten(image: &DynamicImage) -> image::RgbImage {
     rgb
 }
 
+/// The document for a result: the result itself when it fits `limit` bytes, else a JPEG
+/// of it (quality 92, then scaled down by steps of 3/4 until it fits). `None` when the
+/// result cannot be read or made to fit.
+pub fn document_for(result: Bytes, extension: &'static str, limit: usize) -> Option<(Bytes, &'static str)> {
+    if result.len() <= limit {
+        return Some((result, extension));
+    }
+    let image = image::load_from_memory(&result).ok()?;
+    let mut rgb = flatten(&image);
+    for _ in 0..8 {
+        let mut out = Vec::new();
+        let encoder = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 92);
+        rgb.write_with_encoder(encoder).ok()?;
+        if out.len() <= limit {
+            return Some((Bytes::from(out), "jpg"));
+        }
+        let (w, h) = (rgb.width() * 3 / 4, rgb.height() * 3 / 4);
+        if w == 0 || h == 0 {
+            return None;
+        }
+        rgb = image::imageops::resize(&rgb, w, h, FilterType::Triangle);
+    }
+    None
+}
+
 /// The file name of the full-resolution document.
 pub fn document_name(extension: &str) -> String {
     format!("backdrop.{extension}")
@@ -130,6 +160,24 @@ mod tests {
         let (w, h) = image::load_from_memory(&jpeg).unwrap().into_rgb8().dimensions();
         assert_eq!((w, h), (4096, 910));
         assert!(jpeg.len() <= MAX_PHOTO_BYTES);
+    }
+
+    #[test]
+    fn a_document_over_the_limit_is_re_encoded_to_fit() {
+        let original = Bytes::from(png(300, 200));
+        let (same, ext) = document_for(original.clone(), "png", original.len()).unwrap();
+        assert_eq!((same.len(), ext), (original.len(), "png"), "a document that fits goes as it is");
+        // Noise compresses badly: the JPEG must also be scaled down to fit.
+        let noise = image::RgbImage::from_fn(600, 400, |x, y| {
+            let v = (x.wrapping_mul(2_654_435_761) ^ y.wrapping_mul(40_503)).to_le_bytes();
+            image::Rgb([v[0], v[1], v[2]])
+        });
+        let mut big = Vec::new();
+        noise.write_to(&mut Cursor::new(&mut big), ImageFormat::Png).unwrap();
+        let limit = big.len() / 6;
+        let (fitted, ext) = document_for(Bytes::from(big), "png", limit).expect("made to fit");
+        assert!(fitted.len() <= limit && ext == "jpg", "{} > {limit}", fitted.len());
+        assert!(document_for(Bytes::from_static(b"not an image"), "png", 3).is_none());
     }
 
     #[test]

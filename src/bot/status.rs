@@ -12,17 +12,17 @@ use std::time::{Duration, SystemTime};
 
 use teloxide::prelude::*;
 use teloxide::requests::HasPayload;
-use teloxide::types::{ChatAction, InputFile, MessageId};
+use teloxide::types::{ChatAction, MessageId};
 use teloxide::{ApiError, RequestError};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::bot::context::BotContext;
+use crate::bot::delivery::{self, Delivery};
 use crate::bot::jobs::JobRecord;
 use crate::bot::messages::{self, Lang};
-use crate::bot::preview::{self, Photo};
 use crate::bot::{TgBot, keyboards, retry};
-use crate::job::{JobEvent, JobId, JobOutput, JobState};
+use crate::job::{FailReason, JobEvent, JobId, JobState};
 use crate::shutdown::Stage;
 
 /// Starts following `job` in the background.
@@ -211,13 +211,16 @@ async fn tell_the_end(
         }
         return;
     };
-    if !deliver(bot, ctx, job, record, output).await {
-        // Telegram took neither the photo nor the document: the job stays delivering (in
-        // the store too), so the next start sends the result again instead of losing it.
-        tracing::error!(%job, "the result was not delivered; it is sent again at the next start");
-        return;
-    }
-    match ctx.queue.ledger().apply(job, JobEvent::Delivered) {
+    let event = match delivery::deliver(bot, ctx, job, record, output).await {
+        Delivery::Accepted => JobEvent::Delivered,
+        Delivery::Undeliverable(why) => JobEvent::Failed(FailReason::Undeliverable(why)),
+        Delivery::Postponed => {
+            // The job stays delivering (in the store too): the next start sends it again.
+            tracing::info!(%job, "the result is sent again at the next start");
+            return;
+        }
+    };
+    match ctx.queue.ledger().apply(job, event) {
         Ok(recorded) => recorded.await,
         Err(e) => tracing::error!(%job, "recording the delivery: {e}"),
     }
@@ -261,60 +264,5 @@ async fn finish_status(
     send.payload_mut().reply_markup = keyboard.map(Into::into);
     if let Err(e) = send.await {
         tracing::warn!(%job, "could not show the job's end: {e}");
-    }
-}
-
-/// Sends the result: a photo that fits sendPhoto (with the buttons), then the original.
-/// Returns whether Telegram accepted at least one of the two (the user has the result).
-async fn deliver(
-    bot: &TgBot,
-    ctx: &BotContext,
-    job: JobId,
-    record: &JobRecord,
-    output: &Arc<JobOutput>,
-) -> bool {
-    let (chat, lang) = (record.chat, record.lang);
-    if let Err(e) = retry::send(bot.send_chat_action(chat, ChatAction::UploadPhoto)).await {
-        tracing::debug!(%job, "chat action: {e}");
-    }
-    let image = output.image.clone();
-    let photo = tokio::task::spawn_blocking(move || preview::photo_for(&image)).await.unwrap_or(Photo::None);
-    let photo = match photo {
-        Photo::Original => {
-            Some(InputFile::memory(output.image.clone()).file_name(preview::document_name(output.extension)))
-        }
-        Photo::Preview(jpeg) => Some(InputFile::memory(jpeg).file_name(preview::document_name("jpg"))),
-        Photo::None => None,
-    };
-    let mut buttons_sent = false;
-    if let Some(photo) = photo {
-        ctx.pacer.wait(chat).await;
-        let sent = bot
-            .send_photo(chat, photo)
-            .caption(messages::result_caption(lang))
-            .reply_markup(keyboards::result(lang, job))
-            .await;
-        match sent {
-            Ok(_) => buttons_sent = true,
-            Err(e) => tracing::warn!(%job, "could not send the result photo: {e}"),
-        }
-    }
-    ctx.pacer.wait(chat).await;
-    let document =
-        InputFile::memory(output.image.clone()).file_name(preview::document_name(output.extension));
-    let mut send = bot.send_document(chat, document).caption(messages::original_caption(lang));
-    if !buttons_sent {
-        // No photo went out: the buttons ride on the document instead.
-        send = send.caption(messages::result_caption(lang)).reply_markup(keyboards::result(lang, job));
-    }
-    match send.await {
-        Ok(_) => {
-            tracing::info!(%job, "result delivered");
-            true
-        }
-        Err(e) => {
-            tracing::error!(%job, "could not send the result document: {e}");
-            buttons_sent
-        }
     }
 }
