@@ -7,7 +7,7 @@ use teloxide::requests::Requester;
 
 use crate::config::{Settings, WebhookConfig};
 use crate::runninghub_api::{ClientOptions, RunningHubClient};
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 
 /// The outcome of one check, for one line of the report.
 #[derive(Debug)]
@@ -39,6 +39,16 @@ pub async fn run(settings: &Settings) -> Vec<Check> {
             store.close().await;
             Check { what: "data directory".into(), ok: true, detail: settings.data_dir.display().to_string() }
         }
+        // A running bot holds it: the directory is evidently usable.
+        Err(StoreError::InUse { holder, .. }) => Check {
+            what: "data directory".into(),
+            ok: true,
+            detail: format!(
+                "{} (in use by a running Backdrop{})",
+                settings.data_dir.display(),
+                holder.map(|pid| format!(", pid {pid}")).unwrap_or_default()
+            ),
+        },
         Err(e) => Check { what: "data directory".into(), ok: false, detail: e.to_string() },
     });
     if !settings.runninghub.accounts.is_empty() {

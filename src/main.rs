@@ -208,7 +208,8 @@ async fn cutout(product: &Path, out: &Path) -> anyhow::Result<()> {
 
 async fn stats() -> anyhow::Result<()> {
     let settings = Settings::from_env()?;
-    let store = backdrop::store::Store::open(&settings.database_url, &settings.data_dir).await?;
+    // Read only: the bot may be running on the same store.
+    let store = backdrop::store::Store::open_read_only(&settings.database_url, &settings.data_dir).await?;
     println!("{}", store.stats().await?);
     store.close().await;
     Ok(())

@@ -160,3 +160,31 @@ async fn on_shutdown_cancel_cancels_running_tasks_and_tells_the_user() {
     assert_eq!(rh.tasks().len(), 1);
     terminate(bot).await;
 }
+
+#[tokio::test]
+async fn a_second_bot_on_the_same_data_dir_refuses_to_start_and_says_who_holds_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let tg = FakeTelegram::start().await;
+    let rh = FakeRunningHub::start().await;
+    rh.add_account(KEY, 1);
+    let first = start_bot(dir.path(), &tg, &rh, &[]);
+    let pid = first.id().expect("running");
+    wait(&tg, "the first bot polling", |tg| !tg.calls_of("getUpdates").is_empty()).await;
+    let second = Command::new(env!("CARGO_BIN_EXE_backdrop"))
+        .arg("bot")
+        .current_dir(dir.path())
+        .env_clear()
+        .env("BOT_TOKEN", TOKEN)
+        .env("TELEGRAM_API_URL", tg.url())
+        .env("ENGINE", "local")
+        .env("DATA_DIR", dir.path().join("data"))
+        .output();
+    let second = tokio::time::timeout(WAIT, second).await.expect("it stops at once").expect("it ran");
+    assert!(!second.status.success());
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        stderr.contains("in use by another Backdrop process") && stderr.contains(&format!("pid {pid}")),
+        "{stderr}"
+    );
+    terminate(first).await;
+}

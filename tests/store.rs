@@ -186,11 +186,13 @@ async fn a_dialogue_survives_a_restart() {
         AwaitingBackground { product: String },
     }
     let dir = tempfile::tempdir().unwrap();
-    let dialogues = DurableDialogues::<State>::new(open(dir.path()).await);
+    let store = open(dir.path()).await;
+    let dialogues = DurableDialogues::<State>::new(store.clone());
     let state = State::AwaitingBackground { product: "uploads/42/product.jpg".into() };
     dialogues.clone().update_dialogue(ChatId(42), state).await.unwrap();
     dialogues.clone().update_dialogue(ChatId(7), State::Start).await.unwrap();
     dialogues.clone().remove_dialogue(ChatId(7)).await.unwrap();
+    store.close().await;
 
     let dialogues = DurableDialogues::<State>::new(open(dir.path()).await);
     let restored = dialogues.clone().get_dialogue(ChatId(42)).await.unwrap();
@@ -235,4 +237,20 @@ async fn a_failure_keeps_its_reason() {
     record(&store, id, JobState::Failed(FailReason::Timeout(5))).await;
     let job = store.job(id).await.unwrap().unwrap();
     assert_eq!((job.state, job.failure), (StateName::Failed, Some(FailReason::Timeout(5))));
+}
+
+#[tokio::test]
+async fn one_process_per_data_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = open(dir.path()).await;
+    let url = format!("sqlite://{}/backdrop.db", dir.path().display());
+    let err = Store::open(&url, dir.path()).await.expect_err("the directory is taken");
+    let text = err.to_string();
+    assert!(text.contains(&format!("pid {}", std::process::id())), "says who holds it: {text}");
+    let reader = Store::open_read_only(&url, dir.path()).await.expect("a read-only look is fine");
+    assert_eq!(reader.stats().await.unwrap().queue_length, 0);
+    reader.close().await;
+    first.close().await;
+    let again = Store::open(&url, dir.path()).await.expect("free again once closed");
+    again.close().await;
 }

@@ -14,8 +14,10 @@ pub mod stats;
 pub use dialogues::{DialogueError, DurableDialogues};
 pub use retention::sweep_periodically;
 
+use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sqlx::Row;
@@ -37,6 +39,13 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("job store: {what}: {source}")]
     Io { what: String, source: std::io::Error },
+    #[error(
+        "DATA_DIR {} is in use by another Backdrop process{}: one process per DATA_DIR \
+         (stop it, or give this one its own DATA_DIR)",
+        dir.display(),
+        holder.as_deref().map(|pid| format!(" (pid {pid})")).unwrap_or_default()
+    )]
+    InUse { dir: PathBuf, holder: Option<String> },
 }
 
 fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> StoreError {
@@ -107,6 +116,9 @@ impl StoredJob {
 pub struct Store {
     pool: SqlitePool,
     data_dir: PathBuf,
+    /// `DATA_DIR/backdrop.lock`, locked while the store is open: SQLite and the job files
+    /// belong to one process (released by [`Store::close`], or when the process dies).
+    lock: Arc<Mutex<Option<std::fs::File>>>,
 }
 
 pub(crate) fn now_ms() -> i64 {
@@ -119,6 +131,10 @@ impl Store {
         tokio::fs::create_dir_all(data_dir.join("jobs"))
             .await
             .map_err(io(format!("creating {}", data_dir.display())))?;
+        let dir = data_dir.to_owned();
+        let lock = tokio::task::spawn_blocking(move || lock_data_dir(&dir))
+            .await
+            .map_err(|e| io("locking DATA_DIR")(std::io::Error::other(e)))??;
         let options = SqliteConnectOptions::from_str(database_url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -128,12 +144,25 @@ impl Store {
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
-        Ok(Self { pool, data_dir: data_dir.to_owned() })
+        Ok(Self { pool, data_dir: data_dir.to_owned(), lock: Arc::new(Mutex::new(Some(lock))) })
     }
 
-    /// Waits for in-flight writes and closes the database (at shutdown).
+    /// Opens the database of a store that may be in use by a running bot, to read it only
+    /// (`backdrop stats`): no lock, no migrations, no writes.
+    pub async fn open_read_only(database_url: &str, data_dir: &Path) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str(database_url)?
+            .read_only(true)
+            .busy_timeout(Duration::from_secs(30));
+        let pool = SqlitePoolOptions::new().max_connections(1).connect_with(options).await?;
+        Ok(Self { pool, data_dir: data_dir.to_owned(), lock: Arc::new(Mutex::new(None)) })
+    }
+
+    /// Waits for in-flight writes, closes the database and gives `DATA_DIR` up (at
+    /// shutdown).
     pub async fn close(&self) {
         self.pool.close().await;
+        // Dropping the file releases the lock.
+        self.lock.lock().unwrap_or_else(PoisonError::into_inner).take();
     }
 
     fn job_dir(&self, id: JobId) -> PathBuf {
@@ -352,6 +381,36 @@ impl Store {
     pub(crate) fn pool(&self) -> &SqlitePool {
         &self.pool
     }
+}
+
+/// Takes `DATA_DIR/backdrop.lock` for this process (an OS lock, released when the process
+/// dies however it dies), writing our pid into it for whoever finds it taken.
+fn lock_data_dir(data_dir: &Path) -> Result<std::fs::File, StoreError> {
+    let path = data_dir.join("backdrop.lock");
+    let what = || format!("locking {}", path.display());
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(io(what()))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            let holder = Some(holder.trim().to_owned()).filter(|h| !h.is_empty());
+            return Err(StoreError::InUse { dir: data_dir.to_owned(), holder });
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(io(what())(e)),
+    }
+    let written = file.set_len(0).and_then(|()| file.rewind()).and_then(|()| {
+        writeln!(file, "{}", std::process::id())?;
+        file.sync_all()
+    });
+    written.map_err(io(what()))?;
+    Ok(file)
 }
 
 async fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
