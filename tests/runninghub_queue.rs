@@ -182,3 +182,30 @@ async fn after_a_restart_the_store_resumes_running_tasks_and_requeues_the_rest_i
     assert_eq!(tasks[0].id, task);
     assert!(tasks[1].created_at < tasks[2].created_at, "the waiting jobs kept their order");
 }
+
+#[tokio::test]
+async fn answers_that_mean_wait_never_fail_a_healthy_task() {
+    use backdrop_fakes::runninghub::Fault;
+    let h = spawn_runninghub(&[1], POLL, Duration::from_secs(20)).await;
+    h.fake.set_default_script(TaskScript::succeed(Duration::from_millis(600)));
+    // More than the ten failed polls in a row that give up on a task: each of these only
+    // says "not now" (421 and 1011 arrive as HTTP 200, rate limits, a 5xx).
+    h.fake.inject(Endpoint::Outputs, Fault::Code(421, "TASK_QUEUE_MAXED".into()), 6);
+    h.fake.inject(Endpoint::Outputs, Fault::Code(1011, "RATE_LIMIT".into()), 6);
+    h.fake.inject(Endpoint::Outputs, Fault::Http500, 4);
+    let mut rx = h.queue.submit(JobId(1), input()).unwrap();
+    assert!(matches!(ended(&mut rx).await, JobState::Delivering(_)), "{:?}", *rx.borrow());
+    assert!(h.fake.calls(Endpoint::Outputs) > 16, "every fault was met");
+    assert!(h.fake.cancelled_tasks().is_empty(), "the task was never given up");
+}
+
+#[tokio::test]
+async fn answers_that_cannot_be_read_still_give_up_in_the_end() {
+    use backdrop_fakes::runninghub::Fault;
+    let h = spawn_runninghub(&[1], POLL, Duration::from_secs(20)).await;
+    h.fake.set_default_script(TaskScript::never_finish());
+    h.fake.inject(Endpoint::Outputs, Fault::MalformedJson, 1000);
+    let mut rx = h.queue.submit(JobId(1), input()).unwrap();
+    assert!(matches!(ended(&mut rx).await, JobState::Failed(FailReason::Unavailable(_))));
+    assert_eq!(h.fake.cancelled_tasks().len(), 1, "the abandoned task is cancelled on the provider");
+}

@@ -274,6 +274,12 @@ impl RunningHubEngine {
                     errors = 0;
                     progress
                 }
+                // Rate limited, account busy, queued, a 5xx, no connection: the task is
+                // still there; only the deadline bounds how long we wait for it.
+                Err(e) if means_wait(&e) => {
+                    debug!(error = %e, "the provider says wait");
+                    continue;
+                }
                 Err(e) => {
                     errors += 1;
                     warn!(errors, error = %e, "polling the task failed");
@@ -460,6 +466,14 @@ fn flatten(image: DynamicImage) -> RgbImage {
     })
 }
 
+/// Whether a failed poll only means "not now" (and so never counts toward giving up on a
+/// healthy task): rate limits, a busy account, a queued task, server errors, no
+/// connection. An answer that cannot be read, or a refusal, is a real error.
+fn means_wait(e: &RhError) -> bool {
+    !matches!(e, RhError::Decode(_))
+        && matches!(e.action(), ErrorAction::Retry | ErrorAction::AccountBusy { .. } | ErrorAction::KeepPolling)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -533,3 +547,4 @@ mod tests {
         assert!(matches!(lane_error(api(301, ""), "create"), EngineError::Failed(FailReason::Internal(_))));
     }
 }
+
