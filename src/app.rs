@@ -50,7 +50,7 @@ pub fn runninghub_engine(settings: &Settings) -> Result<RunningHubEngine, BuildE
         product_node: rh.product_node.clone(),
         background_node: rh.background_node.clone(),
         poll_interval: rh.poll_interval,
-        webhook_url: settings.webhook.as_ref().map(|hook| hook.runninghub_url().to_string()),
+        webhook_url: settings.webhook.as_ref().map(|hook| hook.runninghub_url()),
         ..RunningHubSettings::default()
     };
     Ok(RunningHubEngine::new(client, accounts, engine_settings))

@@ -73,12 +73,15 @@ pub struct ComfyUiConfig {
 
 /// Webhook mode of `backdrop bot` (`WEBHOOK_URL`, `WEBHOOK_LISTEN`): Telegram pushes
 /// updates to `public_url` + `/telegram`, RunningHub its task callbacks to
-/// `public_url` + `/runninghub`; a reverse proxy forwards both to `listen`.
+/// `public_url` + `/runninghub/<secret>`; a reverse proxy forwards both to `listen`.
 #[derive(Clone, Debug)]
 pub struct WebhookConfig {
     /// Base URL the outside world reaches the bot at, without a trailing slash.
     pub public_url: reqwest::Url,
     pub listen: SocketAddr,
+    /// Telegram's `secret_token` and the key in RunningHub's callback path: shared by every
+    /// replica (`WEBHOOK_SECRET`, else derived from `BOT_TOKEN`), never random per process.
+    pub secret: Secret,
 }
 
 impl WebhookConfig {
@@ -87,9 +90,14 @@ impl WebhookConfig {
         self.join("telegram")
     }
 
-    /// Where RunningHub posts its task-end callbacks.
-    pub fn runninghub_url(&self) -> reqwest::Url {
-        self.join("runninghub")
+    /// Where RunningHub posts its task-end callbacks (it carries the secret: never log it).
+    pub fn runninghub_url(&self) -> Secret {
+        Secret::new(self.join(&format!("runninghub/{}", self.secret.expose())).to_string())
+    }
+
+    /// The path of [`Self::runninghub_url`] without its secret: `/…/runninghub`.
+    pub fn runninghub_path(&self) -> String {
+        self.join("runninghub").path().to_owned()
     }
 
     fn join(&self, leaf: &str) -> reqwest::Url {
@@ -257,6 +265,7 @@ impl Settings {
                 ));
             }
         };
+        let webhook = webhook(vars, bot_token.as_ref())?;
         Ok(Self {
             bot_token,
             telegram_api_url: vars.url("TELEGRAM_API_URL", "https://api.telegram.org")?,
@@ -284,13 +293,13 @@ impl Settings {
             on_shutdown,
             shutdown_grace: Duration::from_secs(vars.number_in("SHUTDOWN_GRACE_S", 5, 1..=300)?),
             retention_days: vars.number_in("RETENTION_DAYS", 7, 1..=3650)?,
-            webhook: webhook(vars)?,
+            webhook,
         })
     }
 }
 
 /// `WEBHOOK_URL` turns webhook mode on; `WEBHOOK_LISTEN` is where it is served locally.
-fn webhook(vars: &Vars) -> Result<Option<WebhookConfig>, ConfigError> {
+fn webhook(vars: &Vars, bot_token: Option<&Secret>) -> Result<Option<WebhookConfig>, ConfigError> {
     let listen = vars.parse(
         "WEBHOOK_LISTEN",
         SocketAddr::from(([0, 0, 0, 0], 8080)),
@@ -306,7 +315,38 @@ fn webhook(vars: &Vars) -> Result<Option<WebhookConfig>, ConfigError> {
             format!("is {:?}; it must be a base URL without ?query or #fragment", public_url.as_str()),
         ));
     }
-    Ok(Some(WebhookConfig { public_url, listen }))
+    let secret = match (vars.get("WEBHOOK_SECRET"), bot_token) {
+        (Some(secret), _) => {
+            let usable = (16..=256).contains(&secret.len())
+                && secret.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+            if !usable {
+                return Err(ConfigError::new(
+                    "WEBHOOK_SECRET",
+                    "must be 16 to 256 characters of A-Z, a-z, 0-9, _ and -",
+                ));
+            }
+            Secret::new(secret)
+        }
+        (None, Some(token)) => derived_secret(token),
+        (None, None) => {
+            return Err(ConfigError::new(
+                "WEBHOOK_SECRET",
+                "is not set, and there is no BOT_TOKEN to derive it from",
+            ));
+        }
+    };
+    Ok(Some(WebhookConfig { public_url, listen, secret }))
+}
+
+/// The webhook secret of a bot whose operator set none: the same for every replica of
+/// the bot, and no use to anyone who does not know the token.
+fn derived_secret(token: &Secret) -> Secret {
+    use sha2::Digest;
+    let digest = sha2::Sha256::new()
+        .chain_update(b"backdrop webhook secret\0")
+        .chain_update(token.expose())
+        .finalize();
+    Secret::new(digest.iter().take(24).map(|b| format!("{b:02x}")).collect::<String>())
 }
 
 /// Accounts `_1`, `_2`, ... up to the first missing key. A missing workflow id falls back
@@ -433,14 +473,18 @@ mod tests {
     fn webhook_mode_is_on_only_with_a_public_url() {
         assert!(settings(&[]).unwrap().webhook.is_none());
         assert!(settings(&[("WEBHOOK_LISTEN", "127.0.0.1:9000")]).unwrap().webhook.is_none());
-        let s = settings(&[("WEBHOOK_URL", "https://bot.example.com/backdrop/")]).unwrap();
+        let s =
+            settings(&[("WEBHOOK_URL", "https://bot.example.com/backdrop/"), ("BOT_TOKEN", "1:t")]).unwrap();
         let hook = s.webhook.unwrap();
         assert_eq!(hook.listen, SocketAddr::from(([0, 0, 0, 0], 8080)));
         assert_eq!(hook.telegram_url().as_str(), "https://bot.example.com/backdrop/telegram");
-        assert_eq!(hook.runninghub_url().as_str(), "https://bot.example.com/backdrop/runninghub");
-        let root =
-            settings(&[("WEBHOOK_URL", "https://bot.example.com"), ("WEBHOOK_LISTEN", "127.0.0.1:9000")])
-                .unwrap();
+        assert_eq!(hook.runninghub_path(), "/backdrop/runninghub");
+        let root = settings(&[
+            ("WEBHOOK_URL", "https://bot.example.com"),
+            ("WEBHOOK_LISTEN", "127.0.0.1:9000"),
+            ("BOT_TOKEN", "1:t"),
+        ])
+        .unwrap();
         assert_eq!(
             root.webhook.as_ref().unwrap().telegram_url().as_str(),
             "https://bot.example.com/telegram"
@@ -482,8 +526,29 @@ mod tests {
             .unwrap();
         assert_eq!((s.comfyui.product_node.as_str(), s.comfyui.background_node.as_str()), ("10", "11"));
         assert_eq!(s.runninghub.product_node, "2", "RunningHub's stay its own");
-        let err = settings(&[("COMFYUI_NODE_PRODUCT_IMAGE", "")]).unwrap_err();
+        let err = settings(&[("COMFYUI_NODE_PRODUCT_IMAGE", "a b")]).unwrap_err();
         assert_eq!(err.variable, "COMFYUI_NODE_PRODUCT_IMAGE");
+    }
+
+    #[test]
+    fn the_webhook_secret_is_shared_configuration_not_random() {
+        let hook = |extra: &[(&str, &str)]| {
+            let mut vars = vec![("WEBHOOK_URL", "https://bot.example.com/hook"), ("BOT_TOKEN", "123:abc")];
+            vars.extend_from_slice(extra);
+            settings(&vars).map(|s| s.webhook.expect("webhook mode"))
+        };
+        let (a, b) = (hook(&[]).unwrap(), hook(&[]).unwrap());
+        assert_eq!(a.secret.expose(), b.secret.expose(), "every replica derives the same secret");
+        assert!(a.secret.expose().len() >= 32 && !a.secret.expose().contains("abc"));
+        let other = hook(&[("BOT_TOKEN", "123:other")]).unwrap();
+        assert_ne!(other.secret.expose(), a.secret.expose());
+        let set = hook(&[("WEBHOOK_SECRET", "an-operators-secret_0123")]).unwrap();
+        assert_eq!(set.secret.expose(), "an-operators-secret_0123");
+        assert!(set.runninghub_url().expose().ends_with("/hook/runninghub/an-operators-secret_0123"));
+        assert_eq!(set.runninghub_path(), "/hook/runninghub");
+        let err = hook(&[("WEBHOOK_SECRET", "short")]).unwrap_err();
+        assert_eq!(err.variable, "WEBHOOK_SECRET");
+        assert!(!err.to_string().contains("short"), "a secret is never shown");
     }
 
     #[test]

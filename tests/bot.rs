@@ -14,6 +14,7 @@ use backdrop::bot::messages::{self, Lang};
 use backdrop::bot::{BotError, BotSettings, serve};
 use backdrop::config::{Settings, Vars, WebhookConfig};
 use backdrop::job::FailReason;
+use backdrop::secret::Secret;
 use backdrop::shutdown::{Shutdown, Stage};
 use backdrop::store::Store;
 use backdrop_fakes::image_bytes::solid_png;
@@ -95,6 +96,7 @@ async fn start_bot(rh: FakeRunningHub, setup: Setup) -> TestApp {
     if let Some(hook) = &setup.webhook {
         vars.push(("WEBHOOK_URL".into(), hook.public_url.to_string()));
         vars.push(("WEBHOOK_LISTEN".into(), hook.listen.to_string()));
+        vars.push(("WEBHOOK_SECRET".into(), hook.secret.expose().to_owned()));
     }
     let settings = Settings::from_vars(&Vars::from_pairs(vars.iter().map(|(k, v)| (k.as_str(), v.as_str()))))
         .expect("the test's settings are valid");
@@ -805,7 +807,8 @@ fn free_port() -> u16 {
 async fn webhook_mode_takes_pushed_updates_and_runninghub_callbacks() {
     let port = free_port();
     let public_url = reqwest::Url::parse(&format!("http://127.0.0.1:{port}/hook")).expect("a URL");
-    let hook = WebhookConfig { public_url, listen: ([127, 0, 0, 1], port).into() };
+    let secret = Secret::new("test-webhook-secret-0123456789");
+    let hook = WebhookConfig { public_url, listen: ([127, 0, 0, 1], port).into(), secret };
     // Polling once a minute: only RunningHub's callback can make the result quick.
     let setup =
         Setup { poll: Duration::from_secs(60), webhook: Some(hook.clone()), ..Setup::runninghub(&[2]) };
@@ -834,11 +837,27 @@ async fn webhook_mode_takes_pushed_updates_and_runninghub_callbacks() {
         "chat": {"id": 1300, "type": "private"}, "from": {"id": 1300, "is_bot": false, "first_name": "Eve"}, "text": "/start"}});
     let answer = http.post(hook.telegram_url()).json(&forged).send().await.expect("the server answers");
     assert_eq!(answer.status(), reqwest::StatusCode::UNAUTHORIZED, "no secret token, no update");
-    let answer = http.post(hook.runninghub_url()).body("{oops").send().await.expect("the server answers");
+    let callback_url = hook.runninghub_url().expose().to_owned();
+    let answer = http.post(&callback_url).body("{oops").send().await.expect("the server answers");
     assert_eq!(answer.status(), reqwest::StatusCode::BAD_REQUEST);
+    let polls_before = app.rh.calls(backdrop_fakes::runninghub::Endpoint::Outputs);
+    let unknown =
+        serde_json::json!({"event": "TASK_END", "taskId": "1999999999999999999", "eventData": null});
+    let answer = http.post(&callback_url).json(&unknown).send().await.expect("the server answers");
+    assert_eq!(answer.status(), reqwest::StatusCode::OK, "an unknown task is answered and ignored");
+    let base = hook.public_url.as_str().trim_end_matches('/').to_owned();
+    for forged in [format!("{base}/runninghub"), format!("{base}/runninghub/not-the-secret")] {
+        let answer = http.post(&forged).json(&unknown).send().await.expect("the server answers");
+        assert_eq!(answer.status(), reqwest::StatusCode::UNAUTHORIZED, "{forged}");
+    }
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(app.tg.messages(1300).is_empty(), "the forged update was not handled");
     assert_eq!(app.rh.tasks().len(), 1);
+    assert_eq!(
+        app.rh.calls(backdrop_fakes::runninghub::Endpoint::Outputs),
+        polls_before,
+        "no poll for a stranger"
+    );
 
     let tg = app.tg.clone();
     app.stop().await;
@@ -852,6 +871,7 @@ async fn a_webhook_address_in_use_is_a_clear_start_up_error() {
     let hook = WebhookConfig {
         public_url: reqwest::Url::parse("https://bot.example.com").expect("a URL"),
         listen: address,
+        secret: Secret::new("test-webhook-secret-0123456789"),
     };
     let setup = Setup { webhook: Some(hook), ..Setup::runninghub(&[1]) };
     let mut app = start_bot(FakeRunningHub::start().await, setup).await;

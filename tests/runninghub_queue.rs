@@ -209,3 +209,26 @@ async fn answers_that_cannot_be_read_still_give_up_in_the_end() {
     assert!(matches!(ended(&mut rx).await, JobState::Failed(FailReason::Unavailable(_))));
     assert_eq!(h.fake.cancelled_tasks().len(), 1, "the abandoned task is cancelled on the provider");
 }
+
+#[tokio::test]
+async fn a_stream_of_callbacks_cannot_make_polls_back_to_back() {
+    use backdrop::engine::Engine;
+    use backdrop::engine::runninghub::RunningHubSettings;
+    let fake = backdrop_fakes::runninghub::FakeRunningHub::start().await;
+    fake.add_account(&key(1), 1);
+    fake.set_default_script(TaskScript::never_finish());
+    let settings = RunningHubSettings { poll_interval: Duration::from_secs(60), ..RunningHubSettings::default() };
+    let h = support::spawn_with(fake, &[1], settings, Duration::from_secs(30));
+    let mut rx = h.queue.submit(JobId(1), input()).unwrap();
+    let task = backdrop::job::RemoteTaskId(remote_task(&mut rx).await);
+    let before = h.fake.polls(&task.0);
+    let started = std::time::Instant::now();
+    for _ in 0..60 {
+        h.engine.hint_task_ended(&task);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let polls = h.fake.polls(&task.0) - before;
+    let allowed = started.elapsed().as_millis() / 250 + 2;
+    assert!((1..=allowed as usize).contains(&polls), "{polls} polls for 60 callbacks in {:?}", started.elapsed());
+    assert!(h.queue.cancel(JobId(1)));
+}

@@ -1,18 +1,20 @@
 //! Webhook mode (`WEBHOOK_URL`): Telegram pushes updates instead of being polled, and
 //! RunningHub calls back when a task ends. One HTTP server on `WEBHOOK_LISTEN` takes both.
 //!
-//! Telegram's route is teloxide's own: it registers the URL with a fresh secret token
-//! (`setWebhook`), refuses posts without that token, and calls `deleteWebhook` when the
-//! listener stops, so updates that arrive while the bot is down wait at Telegram for the
-//! next start. RunningHub's callback is unsigned, so it is only a hint: it makes the engine
-//! poll that task now, and polling stays the source of truth.
+//! Telegram's route is teloxide's own: it registers the URL with the webhook secret as its
+//! secret token (`setWebhook`; the same for every replica), refuses posts without that
+//! token, and calls `deleteWebhook` when the listener stops, so updates that arrive while
+//! the bot is down wait at Telegram for the next start. RunningHub's callback carries the
+//! secret in its path (a post without it is refused); it is still only a hint: it makes
+//! the engine poll that task soon, and polling stays the source of truth. A callback for a
+//! task nobody waits for is answered 200 and changes nothing.
 
 use std::convert::Infallible;
 use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::post;
 use teloxide::update_listeners::UpdateListener;
@@ -22,6 +24,7 @@ use super::{BotError, TgBot};
 use crate::config::WebhookConfig;
 use crate::engine::Engine;
 use crate::runninghub_api::parse_webhook;
+use crate::secret::Secret;
 
 /// Binds `hook.listen`, registers the webhook with Telegram and serves both routes until
 /// the returned listener is stopped (the dispatcher's shutdown).
@@ -34,10 +37,15 @@ pub async fn listen(
     let tcp = tokio::net::TcpListener::bind(hook.listen)
         .await
         .map_err(|source| BotError::WebhookListen { address: hook.listen, source })?;
-    let options = Options::new(hook.listen, hook.telegram_url());
+    let options =
+        Options::new(hook.listen, hook.telegram_url()).secret_token(hook.secret.expose().to_owned());
     let (updates, stopped, telegram) = axum_to_router(bot, options).await.map_err(BotError::Telegram)?;
-    let runninghub =
-        Router::new().route(hook.runninghub_url().path(), post(runninghub_callback)).with_state(engine);
+    let callbacks = Callbacks { engine, secret: hook.secret.clone() };
+    let path = hook.runninghub_path();
+    let runninghub = Router::new()
+        .route(&format!("{path}/{{key}}"), post(runninghub_callback))
+        .route(&path, post(|| async { StatusCode::UNAUTHORIZED }))
+        .with_state(callbacks);
     let routes = telegram.merge(runninghub);
     tracing::info!(address = %hook.listen, url = %hook.public_url, "taking updates by webhook");
     tokio::spawn(async move {
@@ -48,9 +56,26 @@ pub async fn listen(
     Ok(updates)
 }
 
-/// `POST …/runninghub`: a task ended, says RunningHub. Answered at once (RunningHub
-/// retries slow answers); an unreadable body is refused and changes nothing.
-async fn runninghub_callback(State(engine): State<Arc<dyn Engine>>, body: Bytes) -> StatusCode {
+/// What RunningHub's callback route needs.
+#[derive(Clone)]
+struct Callbacks {
+    engine: Arc<dyn Engine>,
+    secret: Secret,
+}
+
+/// `POST …/runninghub/<secret>`: a task ended, says RunningHub. Answered at once
+/// (RunningHub retries slow answers); a wrong secret or an unreadable body is refused and
+/// changes nothing.
+async fn runninghub_callback(
+    State(callbacks): State<Callbacks>,
+    Path(key): Path<String>,
+    body: Bytes,
+) -> StatusCode {
+    if !same_secret(key.as_bytes(), callbacks.secret.expose().as_bytes()) {
+        tracing::warn!("a RunningHub callback with a wrong secret was refused");
+        return StatusCode::UNAUTHORIZED;
+    }
+    let engine = callbacks.engine;
     match parse_webhook(&body) {
         Ok(event) => {
             engine.hint_task_ended(&event.task_id);
@@ -61,4 +86,9 @@ async fn runninghub_callback(State(engine): State<Arc<dyn Engine>>, body: Bytes)
             StatusCode::BAD_REQUEST
         }
     }
+}
+
+/// Compares in time independent of where the two differ.
+fn same_secret(given: &[u8], expected: &[u8]) -> bool {
+    given.len() == expected.len() && given.iter().zip(expected).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
 }

@@ -25,6 +25,8 @@ use crate::runninghub_api::{
 };
 use crate::secret::Secret;
 
+/// The shortest gap between two polls that webhooks brought forward.
+const MIN_EARLY_POLL_GAP: Duration = Duration::from_millis(250);
 /// Consecutive failed polls after which the provider counts as unavailable.
 const MAX_POLL_ERRORS: u32 = 10;
 /// Bound of the best-effort provider cancel when a run is cancelled or abandoned.
@@ -55,7 +57,7 @@ pub struct RunningHubSettings {
     /// Delay between result polls; the first poll comes one interval after create.
     pub poll_interval: Duration,
     /// Sent with each task so RunningHub calls back on completion.
-    pub webhook_url: Option<String>,
+    pub webhook_url: Option<Secret>,
     /// Larger inputs are downscaled and re-encoded before upload.
     pub max_upload_bytes: usize,
     /// Larger results are refused.
@@ -192,7 +194,12 @@ impl RunningHubEngine {
         // Not raced with `cancel`: dropping the request halfway could leave a paid task
         // we never learn about. The poll loop cancels it right after if needed.
         self.client
-            .create_task(&account.api_key, &account.workflow_id, &nodes, self.settings.webhook_url.as_deref())
+            .create_task(
+                &account.api_key,
+                &account.workflow_id,
+                &nodes,
+                self.settings.webhook_url.as_ref().map(Secret::expose),
+            )
             .await
             .map_err(|e| lane_error(e, "create"))
     }
@@ -249,6 +256,7 @@ impl RunningHubEngine {
         ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut errors = 0u32;
         let mut last: Option<TaskProgress> = None;
+        let mut last_early: Option<Instant> = None;
         loop {
             let woken = tokio::select! {
                 biased;
@@ -259,6 +267,12 @@ impl RunningHubEngine {
                 _ = ticker.tick() => false,
             };
             if woken {
+                // Callbacks are hints anyone who knows the URL can send: a burst of them
+                // makes at most one early poll per gap, never polls back to back.
+                if let Some(at) = last_early {
+                    tokio::time::sleep_until(at + MIN_EARLY_POLL_GAP).await;
+                }
+                last_early = Some(Instant::now());
                 // The next regular poll comes one interval after this one.
                 ticker.reset();
                 debug!("polling early on a webhook");
@@ -471,7 +485,10 @@ fn flatten(image: DynamicImage) -> RgbImage {
 /// connection. An answer that cannot be read, or a refusal, is a real error.
 fn means_wait(e: &RhError) -> bool {
     !matches!(e, RhError::Decode(_))
-        && matches!(e.action(), ErrorAction::Retry | ErrorAction::AccountBusy { .. } | ErrorAction::KeepPolling)
+        && matches!(
+            e.action(),
+            ErrorAction::Retry | ErrorAction::AccountBusy { .. } | ErrorAction::KeepPolling
+        )
 }
 
 #[cfg(test)]
@@ -547,4 +564,3 @@ mod tests {
         assert!(matches!(lane_error(api(301, ""), "create"), EngineError::Failed(FailReason::Internal(_))));
     }
 }
-
