@@ -88,8 +88,11 @@ impl Application {
     /// Builds the engine and starts the ledger's writer and the queue on the current runtime.
     pub fn build(settings: Settings, journal: Arc<dyn JobJournal>) -> Result<Self, BuildError> {
         let engine = build_engine(&settings)?;
-        let config =
-            QueueConfig { deadline: settings.runninghub.task_timeout, grace: settings.shutdown_grace };
+        let config = QueueConfig {
+            deadline: settings.runninghub.task_timeout,
+            grace: settings.shutdown_grace,
+            max_attempts: settings.max_attempts,
+        };
         let ledger = Ledger::start(journal);
         let queue = JobQueue::start(Arc::clone(&engine), ledger.clone(), config);
         Ok(Self { settings, engine, ledger, queue })

@@ -123,6 +123,10 @@ pub struct Settings {
     /// How long each stage of stopping may take (`SHUTDOWN_GRACE_S`), and how long an
     /// engine may take to wind down a cancelled run.
     pub shutdown_grace: Duration,
+    /// Queued and running jobs one user may have (`MAX_JOBS_PER_USER`).
+    pub max_jobs_per_user: usize,
+    /// Times one job may be sent back to the queue (`MAX_ATTEMPTS`).
+    pub max_attempts: u32,
     pub retention_days: u32,
     /// `None`: the bot uses long polling.
     pub webhook: Option<WebhookConfig>,
@@ -292,6 +296,8 @@ impl Settings {
             admin_ids: admin_ids(vars)?,
             on_shutdown,
             shutdown_grace: Duration::from_secs(vars.number_in("SHUTDOWN_GRACE_S", 5, 1..=300)?),
+            max_jobs_per_user: vars.number_in("MAX_JOBS_PER_USER", 3, 1..=1000)?,
+            max_attempts: vars.number_in("MAX_ATTEMPTS", 5, 1..=100)?,
             retention_days: vars.number_in("RETENTION_DAYS", 7, 1..=3650)?,
             webhook,
         })

@@ -448,6 +448,64 @@ async fn regenerate_makes_a_new_job_from_the_same_images() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn regenerate_pressed_ten_times_in_a_second_makes_one_job() {
+    let app = spawn_app(&[1]).await;
+    let user = app.tg.user(610, Some("en"));
+    app.submit(&user, Lang::En).await;
+    app.wait_result(&user, 1).await;
+    let photo = user.messages().into_iter().find(|m| m.kind == MessageKind::Photo).expect("photo");
+    let again = photo.button_data("r:").expect("Regenerate");
+    let presses: Vec<String> = (0..10).map(|_| user.press_button(photo.message_id, &again)).collect();
+    app.wait("every press answered", |tg| presses.iter().all(|p| callback_answer(tg, p).is_some())).await;
+    app.wait_result(&user, 2).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(app.rh.tasks().len(), 2, "one new job for the whole burst");
+    let started = presses
+        .iter()
+        .filter(|p| callback_answer(&app.tg, p).as_deref() == Some(messages::answer_started_again(Lang::En)))
+        .count();
+    assert_eq!(started, 1);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_with_max_jobs_in_progress_is_told_to_wait_and_nothing_is_started() {
+    let app = spawn_app(&[1]).await;
+    app.rh.set_default_script(TaskScript::never_finish());
+    let user = app.tg.user(620, Some("en"));
+    for n in 1..=3 {
+        user.send_photo(solid_png(64, 48, [200, 30, 30]));
+        app.wait("asked for the background", |tg| {
+            tg.messages(620)
+                .iter()
+                .filter(|m| m.text_or_caption == messages::ask_background(Lang::En))
+                .count()
+                == n
+        })
+        .await;
+        user.send_photo(solid_png(80, 60, [30, 30, 200]));
+        app.wait("the job queued", |tg| {
+            tg.messages(620).iter().filter(|m| m.button_data("x:").is_some()).count() == n
+        })
+        .await;
+    }
+    user.send_photo(solid_png(64, 48, [200, 30, 30]));
+    app.wait("asked for the background", |tg| {
+        tg.messages(620).iter().filter(|m| m.text_or_caption == messages::ask_background(Lang::En)).count()
+            == 4
+    })
+    .await;
+    let files = app.tg.calls_of("getFile").len();
+    user.send_photo(solid_png(80, 60, [30, 30, 200]));
+    app.wait_text(&user, &messages::too_many_jobs(Lang::En, 3)).await;
+    assert_eq!(app.tg.calls_of("getFile").len(), files, "the refused picture was not even downloaded");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let jobs = app.tg.messages(620).iter().filter(|m| m.button_data("x:").is_some()).count();
+    assert_eq!(jobs, 3, "no fourth job");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_forged_or_garbled_callback_is_refused() {
     let app = spawn_app(&[1]).await;
     app.rh.push_script(TaskScript::never_finish());

@@ -29,6 +29,8 @@ enum Step {
     Hang,
     /// The provider finishes at once; fetching the result then takes this long.
     SlowDownload(Duration),
+    /// Every lane is always busy on the provider.
+    AlwaysBusy,
 }
 
 #[derive(Default)]
@@ -115,6 +117,7 @@ impl Engine for ScriptEngine {
                 Err(EngineError::LaneRefused("801 key not allowed".into()))
             }
             Step::RefuseLane(_) => Ok(output()),
+            Step::AlwaysBusy => Err(EngineError::LaneBusy { retry_after: Duration::from_millis(100) }),
             Step::SlowDownload(d) => {
                 ctx.task_created(RemoteTaskId(format!("t{}", ctx.job))).await;
                 ctx.provider_finished();
@@ -340,4 +343,42 @@ async fn a_delivered_job_leaves_the_ledger() {
     assert!(queue.ledger().current(JobId(1)).is_none());
     assert_eq!(journal.states(JobId(1)).last(), Some(&StateName::Delivered));
     assert!(!queue.cancel(JobId(1)), "a delivered job cannot be cancelled");
+}
+
+#[tokio::test(start_paused = true)]
+async fn owners_take_turns_so_forty_photos_do_not_hold_others_back() {
+    use backdrop::job::Owner;
+    let engine = ScriptEngine::new(&[1]);
+    let (queue, _) = start(engine.clone(), QueueConfig::default());
+    let (seller, other) = (Owner(1), Owner(2));
+    let mut rxs: Vec<_> = (1..=5).map(|i| queue.submit_for(seller, JobId(i), input()).unwrap()).collect();
+    tokio::task::yield_now().await;
+    let mut theirs = queue.submit_for(other, JobId(10), input()).unwrap();
+    tokio::task::yield_now().await;
+    let second =
+        theirs.wait_for(|s| matches!(s, JobState::Queued { position: 2 } | JobState::Uploading { .. }));
+    tokio::time::timeout(Duration::from_secs(5), second)
+        .await
+        .expect("the other owner's job is next but one")
+        .unwrap();
+    for rx in rxs.iter_mut().chain([&mut theirs]) {
+        assert!(matches!(ended(rx).await, JobState::Delivering(_)));
+    }
+    let order: Vec<u64> = engine.started().iter().map(|s| s.0.0).collect();
+    assert_eq!(order, vec![1, 2, 10, 3, 4, 5]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_job_sent_back_too_often_fails_with_a_clear_reason() {
+    let engine = ScriptEngine::new(&[1]);
+    engine.script(JobId(1), Step::AlwaysBusy);
+    let (queue, journal) = start(engine.clone(), QueueConfig { max_attempts: 2, ..QueueConfig::default() });
+    let mut rx = queue.submit(JobId(1), input()).unwrap();
+    match ended(&mut rx).await {
+        JobState::Failed(FailReason::NoCapacity(why)) => assert!(why.contains("MAX_ATTEMPTS"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(engine.started().len(), 3, "the first run and two more");
+    assert_eq!(journal.endings(JobId(1)), 1);
+    assert_eq!(queue.lanes()[0].running, 0);
 }

@@ -217,7 +217,8 @@ async fn a_stream_of_callbacks_cannot_make_polls_back_to_back() {
     let fake = backdrop_fakes::runninghub::FakeRunningHub::start().await;
     fake.add_account(&key(1), 1);
     fake.set_default_script(TaskScript::never_finish());
-    let settings = RunningHubSettings { poll_interval: Duration::from_secs(60), ..RunningHubSettings::default() };
+    let settings =
+        RunningHubSettings { poll_interval: Duration::from_secs(60), ..RunningHubSettings::default() };
     let h = support::spawn_with(fake, &[1], settings, Duration::from_secs(30));
     let mut rx = h.queue.submit(JobId(1), input()).unwrap();
     let task = backdrop::job::RemoteTaskId(remote_task(&mut rx).await);
@@ -229,6 +230,10 @@ async fn a_stream_of_callbacks_cannot_make_polls_back_to_back() {
     }
     let polls = h.fake.polls(&task.0) - before;
     let allowed = started.elapsed().as_millis() / 250 + 2;
-    assert!((1..=allowed as usize).contains(&polls), "{polls} polls for 60 callbacks in {:?}", started.elapsed());
+    assert!(
+        (1..=allowed as usize).contains(&polls),
+        "{polls} polls for 60 callbacks in {:?}",
+        started.elapsed()
+    );
     assert!(h.queue.cancel(JobId(1)));
 }

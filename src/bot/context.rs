@@ -25,6 +25,8 @@ pub struct BotContext {
     pub engine: &'static str,
     /// Telegram user ids allowed to use `/stats`.
     pub admin_ids: Vec<i64>,
+    /// Queued and running jobs one user may have.
+    pub max_jobs_per_user: usize,
     pub jobs: JobRegistry,
     pub pacer: Pacer,
     pub dialogues: Arc<DialogueStorage>,

@@ -7,12 +7,16 @@
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 use teloxide::types::{ChatId, MessageId, UserId};
 
 use crate::bot::messages::Lang;
 use crate::job::{JobId, StateName};
 use crate::store::StoredJob;
+
+/// Presses of Regenerate or Retry on one job closer together than this make one new job.
+pub const REPEAT_GAP: Duration = Duration::from_secs(3);
 
 /// What the bot knows about one of its jobs.
 #[derive(Clone, Debug)]
@@ -24,15 +28,14 @@ pub struct JobRecord {
     pub status_message: Option<MessageId>,
     /// Until the job has ended.
     pub live: bool,
-    /// Retry was pressed: a failed job is retried once (Regenerate may be pressed again
-    /// and again for more variants).
-    pub retried: bool,
+    /// When Regenerate or Retry last made a new job from this one.
+    pub repeated_at: Option<Instant>,
 }
 
 impl JobRecord {
     /// A job just accepted.
     pub fn new(owner: UserId, chat: ChatId, lang: Lang) -> Self {
-        Self { owner, chat, lang, status_message: None, live: true, retried: false }
+        Self { owner, chat, lang, status_message: None, live: true, repeated_at: None }
     }
 
     /// A job as the store has it.
@@ -43,7 +46,7 @@ impl JobRecord {
             lang: Lang::from_code(Some(&job.language)),
             status_message: job.status_message_id.map(MessageId),
             live: StateName::IN_QUEUE.contains(&job.state),
-            retried: false,
+            repeated_at: None,
         }
     }
 }
@@ -88,11 +91,12 @@ impl JobRegistry {
         }
     }
 
-    /// Claims the one retry of a failed job; `false` if it was already retried.
-    pub fn claim_retry(&self, id: JobId) -> bool {
+    /// Claims a new job made from `id` (Regenerate, Retry): `false` when one was made less
+    /// than [`REPEAT_GAP`] ago, so a burst of presses makes one job.
+    pub fn claim_repeat(&self, id: JobId) -> bool {
         match self.lock().get_mut(&id) {
-            Some(record) if !record.retried => {
-                record.retried = true;
+            Some(record) if record.repeated_at.is_none_or(|at| at.elapsed() >= REPEAT_GAP) => {
+                record.repeated_at = Some(Instant::now());
                 true
             }
             _ => false,
@@ -132,12 +136,12 @@ mod tests {
     }
 
     #[test]
-    fn a_job_is_retried_once() {
+    fn a_burst_of_presses_makes_one_job() {
         let registry = JobRegistry::default();
         registry.insert(JobId(1), record(7));
-        assert!(registry.claim_retry(JobId(1)));
-        assert!(!registry.claim_retry(JobId(1)));
-        assert!(!registry.claim_retry(JobId(2)));
+        assert!(registry.claim_repeat(JobId(1)));
+        assert!((0..9).all(|_| !registry.claim_repeat(JobId(1))));
+        assert!(!registry.claim_repeat(JobId(2)), "an unknown job");
     }
 
     #[test]

@@ -345,6 +345,27 @@ pub fn answer_already_retried(lang: Lang) -> &'static str {
     pick(lang, "Уже запущено заново.", "Already started again.")
 }
 
+/// More jobs than `MAX_JOBS_PER_USER` in progress: the picture is kept, nothing started.
+pub fn too_many_jobs(lang: Lang, max: usize) -> String {
+    match lang {
+        Lang::Ru => format!(
+            "У вас уже {max} задачи в работе — это максимум. Дождитесь результата одной из них и отправьте фото ещё раз."
+        ),
+        Lang::En => format!(
+            "You already have {max} jobs in progress, the most at once. Wait for one to finish, then send the photo again."
+        ),
+    }
+}
+
+/// The same toast for a second press that came too soon, and for one beyond the limit.
+pub fn answer_too_many_jobs(lang: Lang) -> &'static str {
+    pick(
+        lang,
+        "Слишком много задач в работе: дождитесь результата.",
+        "Too many jobs in progress: wait for a result.",
+    )
+}
+
 pub fn answer_new_photo(lang: Lang) -> &'static str {
     pick(lang, "Жду новое фото товара.", "Waiting for a new product photo.")
 }

@@ -71,6 +71,8 @@ pub struct BotSettings {
     pub on_shutdown: ShutdownMode,
     /// Telegram user ids allowed to use `/stats` (`ADMIN_IDS`).
     pub admin_ids: Vec<i64>,
+    /// `MAX_JOBS_PER_USER`.
+    pub max_jobs_per_user: usize,
     /// Long-polling timeout of getUpdates.
     pub poll_timeout: Duration,
     /// Total time one HTTP request may take (uploads of 10 MB results included).
@@ -97,6 +99,7 @@ impl BotSettings {
             data_dir: settings.data_dir.clone(),
             on_shutdown: settings.on_shutdown,
             admin_ids: settings.admin_ids.clone(),
+            max_jobs_per_user: settings.max_jobs_per_user,
             poll_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(120),
             chat_gap: Duration::from_millis(1100),
@@ -168,6 +171,7 @@ pub async fn serve(
         store: store.clone(),
         engine: app.engine.name(),
         admin_ids: settings.admin_ids.clone(),
+        max_jobs_per_user: settings.max_jobs_per_user,
         jobs: JobRegistry::default(),
         pacer: Pacer::new(settings.chat_gap, settings.messages_per_second),
         dialogues: DurableDialogues::<Step>::new(store.clone()).erase(),

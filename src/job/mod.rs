@@ -32,6 +32,15 @@ impl fmt::Display for JobId {
     }
 }
 
+/// Who a job is for (a Telegram user id; 0 for the CLI): the queue gives owners turns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Owner(pub i64);
+
+impl Owner {
+    /// Jobs nobody in particular sent (the CLI, benchmarks).
+    pub const ANYONE: Owner = Owner(0);
+}
+
 /// One place an engine runs jobs: RunningHub account N is lane N. Stable across restarts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct LaneId(pub u16);

@@ -7,12 +7,13 @@
 //! (the bot's status message, the CLI's progress). Handlers only ever submit and return.
 //! At start-up [`recovery`] puts what the store had in flight back through the same doors.
 
+mod line;
 mod pool;
 pub mod recovery;
 mod runner;
 mod slot;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
@@ -25,8 +26,11 @@ pub use pool::LaneLoad;
 pub use recovery::{Recovered, recover};
 
 use crate::engine::Engine;
-use crate::job::{ApplyError, FailReason, JobEvent, JobId, JobInput, JobState, LaneId, Ledger, RemoteTaskId};
+use crate::job::{
+    ApplyError, FailReason, JobEvent, JobId, JobInput, JobState, LaneId, Ledger, Owner, RemoteTaskId,
+};
 use crate::shutdown::ShutdownMode;
+use line::Line;
 use pool::Pool;
 use slot::SlotGuard;
 
@@ -38,11 +42,14 @@ pub struct QueueConfig {
     /// How long an engine may take to wind down after cancel or suspend before its run is
     /// aborted.
     pub grace: Duration,
+    /// Times a job may be sent back to the queue by busy or refused lanes before it fails
+    /// (`MAX_ATTEMPTS`).
+    pub max_attempts: u32,
 }
 
 impl Default for QueueConfig {
     fn default() -> Self {
-        Self { deadline: Duration::from_secs(600), grace: Duration::from_secs(5) }
+        Self { deadline: Duration::from_secs(600), grace: Duration::from_secs(5), max_attempts: 5 }
     }
 }
 
@@ -80,15 +87,18 @@ pub(crate) struct Scheduler {
 struct Schedule {
     jobs: HashMap<JobId, Entry>,
     /// Queued jobs, next first.
-    waiting: VecDeque<JobId>,
+    waiting: Line,
     pool: Pool,
     accepting: bool,
 }
 
 /// A job the queue is responsible for: waiting, or started and not yet settled.
 struct Entry {
+    owner: Owner,
     input: JobInput,
     cancel: CancellationToken,
+    /// Times the job was sent back by its lane.
+    requeued: u32,
 }
 
 impl JobQueue {
@@ -98,7 +108,7 @@ impl JobQueue {
         let shared = Arc::new(Scheduler {
             state: Mutex::new(Schedule {
                 jobs: HashMap::new(),
-                waiting: VecDeque::new(),
+                waiting: Line::default(),
                 pool,
                 accepting: true,
             }),
@@ -120,8 +130,19 @@ impl JobQueue {
         JobId(self.shared.next_id.fetch_add(1, Ordering::Relaxed))
     }
 
-    /// Puts a job at the back of the queue; its state can be watched at once.
+    /// Puts a job nobody in particular sent at the back of the queue (the CLI, tests).
     pub fn submit(&self, id: JobId, input: JobInput) -> Result<watch::Receiver<JobState>, SubmitError> {
+        self.submit_for(Owner::ANYONE, id, input)
+    }
+
+    /// Puts `owner`'s job at the back of its queue: owners take turns. Its state can be
+    /// watched at once.
+    pub fn submit_for(
+        &self,
+        owner: Owner,
+        id: JobId,
+        input: JobInput,
+    ) -> Result<watch::Receiver<JobState>, SubmitError> {
         let shared = &self.shared;
         shared.next_id.fetch_max(id.0 + 1, Ordering::Relaxed);
         let rx = {
@@ -137,8 +158,10 @@ impl JobQueue {
                 .ledger
                 .admit(id, JobState::Queued { position })
                 .map_err(|_| SubmitError::Duplicate(id))?;
-            state.jobs.insert(id, Entry { input, cancel: CancellationToken::new() });
-            state.waiting.push_back(id);
+            state.jobs.insert(id, Entry { owner, input, cancel: CancellationToken::new(), requeued: 0 });
+            state.waiting.push_back(owner, id);
+            // A new owner's first job goes ahead of others' later ones.
+            shared.publish_positions(&state);
             rx
         };
         tracing::debug!(job = %id, "queued");
@@ -172,7 +195,10 @@ impl JobQueue {
             };
             let rx = shared.ledger.admit(id, running).map_err(|_| SubmitError::Duplicate(id))?;
             let cancel = CancellationToken::new();
-            state.jobs.insert(id, Entry { input: input.clone(), cancel: cancel.clone() });
+            // Running with its task: it is never sent back, so whose turn it is does not matter.
+            let entry =
+                Entry { owner: Owner::ANYONE, input: input.clone(), cancel: cancel.clone(), requeued: 0 };
+            state.jobs.insert(id, entry);
             state.pool.acquire(lane);
             (rx, cancel)
         };
@@ -201,15 +227,16 @@ impl JobQueue {
     pub fn cancel(&self, id: JobId) -> bool {
         let shared = &self.shared;
         let mut state = shared.lock();
-        let Some(entry) = state.jobs.get(&id) else {
+        if !state.jobs.contains_key(&id) {
             return false;
-        };
-        let Some(index) = state.waiting.iter().position(|queued| *queued == id) else {
+        }
+        if !state.waiting.remove(id) {
             // Started: its runner stops the engine, which cancels the provider task.
-            entry.cancel.cancel();
+            if let Some(entry) = state.jobs.get(&id) {
+                entry.cancel.cancel();
+            }
             return true;
-        };
-        state.waiting.remove(index);
+        }
         state.jobs.remove(&id);
         shared.apply(id, JobEvent::Cancelled);
         shared.publish_positions(&state);
@@ -282,7 +309,7 @@ impl Scheduler {
                 }
             }
             let now = Instant::now();
-            while let Some(&id) = state.waiting.front() {
+            while let Some(id) = state.waiting.front() {
                 let Some(lane) = state.pool.pick(now) else {
                     break;
                 };
@@ -354,6 +381,22 @@ impl Scheduler {
     /// Puts a job whose lane could not take it back at the front of the queue: the store
     /// has it queued again before the scheduler may start it anew.
     async fn requeue(&self, id: JobId) {
+        let requeued = {
+            let mut state = self.lock();
+            state.jobs.get_mut(&id).map(|entry| {
+                entry.requeued += 1;
+                entry.requeued
+            })
+        };
+        let Some(requeued) = requeued else { return };
+        if requeued > self.config.max_attempts {
+            tracing::warn!(job = %id, requeued, "sent back too many times: failed");
+            let reason = FailReason::NoCapacity(format!(
+                "no account could take the job in {requeued} attempts (MAX_ATTEMPTS {})",
+                self.config.max_attempts
+            ));
+            return self.end(id, JobEvent::Failed(reason)).await;
+        }
         if let Err(e) = self.record(id, JobEvent::Requeued { position: 1 }).await {
             tracing::error!("{e}");
             let reason = FailReason::Internal("the job could not be put back in the queue".into());
@@ -361,7 +404,8 @@ impl Scheduler {
         }
         {
             let mut state = self.lock();
-            state.waiting.push_front(id);
+            let Some(owner) = state.jobs.get(&id).map(|entry| entry.owner) else { return };
+            state.waiting.push_front(owner, id);
             self.publish_positions(&state);
         }
         self.wake.notify_one();
@@ -369,7 +413,7 @@ impl Scheduler {
 
     /// Tells every queued job its current position (the ledger ignores unchanged ones).
     fn publish_positions(&self, state: &Schedule) {
-        for (index, &id) in state.waiting.iter().enumerate() {
+        for (index, id) in state.waiting.order().into_iter().enumerate() {
             if let Err(e) = self.ledger.apply(id, JobEvent::Moved { position: index + 1 }) {
                 tracing::error!("{e}");
             }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use tokio::sync::watch;
 
 use super::JobQueue;
-use crate::job::{FailReason, JobEvent, JobState, StateName};
+use crate::job::{FailReason, JobEvent, JobState, Owner, StateName};
 use crate::store::StoredJob;
 
 /// What a start-up found in the store and did with it.
@@ -43,7 +43,7 @@ pub async fn recover(unfinished: Vec<StoredJob>, queue: &JobQueue) -> Recovered 
     for job in rest {
         match job.state {
             StateName::Queued | StateName::Uploading | StateName::Running | StateName::Downloading => {
-                match queue.submit(job.id, job.input()) {
+                match queue.submit_for(Owner(job.user_id), job.id, job.input()) {
                     Ok(rx) => recovered.live.push((job, rx)),
                     Err(e) => tracing::error!(job = %job.id, "cannot requeue: {e}"),
                 }

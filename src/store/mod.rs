@@ -266,6 +266,17 @@ impl Store {
         Ok(())
     }
 
+    /// Claims the one Retry of a failed job: `false` if it was claimed before (in this run
+    /// or an earlier one).
+    pub async fn claim_retry(&self, id: JobId) -> Result<bool, StoreError> {
+        let claimed = sqlx::query("UPDATE jobs SET retried_at = ? WHERE id = ? AND retried_at IS NULL")
+            .bind(now_ms())
+            .bind(id.0 as i64)
+            .execute(&self.pool)
+            .await?;
+        Ok(claimed.rows_affected() == 1)
+    }
+
     /// Records that the user has been told how the job ended (failure or cancel shown; a
     /// delivered result records it with its transition).
     pub async fn mark_told(&self, id: JobId) -> Result<(), StoreError> {

@@ -141,7 +141,7 @@ pub fn spawn_with(
     let client = RunningHubClient::new(&reqwest::Url::parse(&fake.url()).expect("the fake's URL"), options)
         .expect("client");
     let engine = Arc::new(RunningHubEngine::new(client, accounts, settings));
-    let config = QueueConfig { deadline, grace: Duration::from_secs(3) };
+    let config = QueueConfig { deadline, grace: Duration::from_secs(3), ..QueueConfig::default() };
     let (queue, journal) = queue_with_spy(engine.clone(), config);
     Harness { fake, engine, queue, journal }
 }

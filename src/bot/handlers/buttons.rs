@@ -79,10 +79,23 @@ pub async fn repeat(
     let lang = lang_of(&query);
     let Some(job) = action.job() else { return Ok(()) };
     let retry = matches!(action, Action::Retry(_));
-    if retry && !ctx.jobs.claim_retry(job) {
+    let user = query.from.id;
+    if ctx.jobs.live_jobs_of(user).len() >= ctx.max_jobs_per_user {
+        return answer(&bot, &query, messages::answer_too_many_jobs(lang), true).await;
+    }
+    if !ctx.jobs.claim_repeat(job) {
         return answer(&bot, &query, messages::answer_already_retried(lang), false).await;
     }
-    let user = query.from.id;
+    if retry {
+        match ctx.store.claim_retry(job).await {
+            Ok(true) => {}
+            Ok(false) => return answer(&bot, &query, messages::answer_already_retried(lang), false).await,
+            Err(e) => {
+                tracing::error!(%job, "claiming the retry: {e}");
+                return answer(&bot, &query, messages::internal_error(lang), true).await;
+            }
+        }
+    }
     let repeated = match ctx.store.job(job).await {
         Ok(Some(earlier)) => {
             let new = NewJob {

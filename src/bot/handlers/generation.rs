@@ -15,7 +15,7 @@ use crate::bot::messages;
 use crate::bot::status;
 use crate::input_image::{ImageLimits, InputImage};
 use crate::job::JobId;
-use crate::job::JobInput;
+use crate::job::{JobInput, Owner};
 use crate::queue::SubmitError;
 use crate::store::NewJob;
 
@@ -73,10 +73,15 @@ pub async fn receive_background(
     ctx: Arc<BotContext>,
 ) -> Result<(), HandlerError> {
     let lang = lang_of(&msg);
-    let Some(background) = take_picture(&bot, &ctx, &msg).await? else {
+    let Some(owner) = msg.from.as_ref().map(|u| u.id) else {
         return Ok(());
     };
-    let Some(owner) = msg.from.as_ref().map(|u| u.id) else {
+    if ctx.jobs.live_jobs_of(owner).len() >= ctx.max_jobs_per_user {
+        // The product stays: the background can be sent again once a job has ended.
+        tracing::info!(user = %owner, "refused a job beyond MAX_JOBS_PER_USER");
+        return reply(&bot, &ctx, msg.chat.id, &messages::too_many_jobs(lang, ctx.max_jobs_per_user)).await;
+    }
+    let Some(background) = take_picture(&bot, &ctx, &msg).await? else {
         return Ok(());
     };
     // The next picture starts a new product, whatever happens to this job.
@@ -126,7 +131,7 @@ pub(super) fn start_job(
     record: JobRecord,
 ) -> Result<(), SubmitError> {
     ctx.jobs.insert(id, record.clone());
-    match ctx.queue.submit(id, input) {
+    match ctx.queue.submit_for(Owner(record.owner.0 as i64), id, input) {
         Ok(rx) => {
             tracing::info!(job = %id, chat = %record.chat, "job queued");
             status::spawn(bot.clone(), Arc::clone(ctx), id, record, rx);
