@@ -254,3 +254,31 @@ async fn one_process_per_data_dir() {
     let again = Store::open(&url, dir.path()).await.expect("free again once closed");
     again.close().await;
 }
+
+#[tokio::test]
+async fn images_are_on_disk_before_the_row_and_orphans_are_swept() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).await;
+    let (kept, _) = store.create_job(&new_job(1), &image(2), &image(2)).await.unwrap();
+    // The database goes away between the files and the row (as in a crash there).
+    store.close().await;
+    let err = store.create_job(&new_job(1), &image(3), &image(3)).await;
+    assert!(err.is_err(), "no row could be written");
+    let orphan = dir.path().join("jobs").join((kept.0 + 1).to_string());
+    assert!(orphan.join("product.png").exists(), "the images were written first");
+
+    let store = open(dir.path()).await;
+    let (next, _) = store.create_job(&new_job(1), &image(2), &image(2)).await.unwrap();
+    assert!(next.0 > kept.0 + 1, "an orphan's id is never given again");
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    store.sweep(Duration::from_millis(10)).await.unwrap();
+    assert!(!orphan.exists(), "the sweep removes what no row names");
+    let ImageSource::File(kept_product) = store.job(kept).await.unwrap().unwrap().input().product else {
+        panic!("on disk")
+    };
+    assert!(kept_product.exists(), "a queued job keeps its images");
+    assert!(
+        store.unfinished().await.unwrap().iter().all(|j| j.product_path.exists()),
+        "no row without images"
+    );
+}

@@ -17,6 +17,7 @@ pub use retention::sweep_periodically;
 use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -119,6 +120,8 @@ pub struct Store {
     /// `DATA_DIR/backdrop.lock`, locked while the store is open: SQLite and the job files
     /// belong to one process (released by [`Store::close`], or when the process dies).
     lock: Arc<Mutex<Option<std::fs::File>>>,
+    /// The next job id to give (see [`Store::create_job`]).
+    next_id: Arc<AtomicU64>,
 }
 
 pub(crate) fn now_ms() -> i64 {
@@ -144,7 +147,12 @@ impl Store {
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
-        Ok(Self { pool, data_dir: data_dir.to_owned(), lock: Arc::new(Mutex::new(Some(lock))) })
+        // Past every row and every directory (an orphan of a crash keeps its id unused).
+        let last_row: i64 =
+            sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM jobs").fetch_one(&pool).await?;
+        let last_dir = highest_job_dir(&data_dir.join("jobs")).await;
+        let next_id = Arc::new(AtomicU64::new((last_row.max(0) as u64).max(last_dir) + 1));
+        Ok(Self { pool, data_dir: data_dir.to_owned(), lock: Arc::new(Mutex::new(Some(lock))), next_id })
     }
 
     /// Opens the database of a store that may be in use by a running bot, to read it only
@@ -154,7 +162,13 @@ impl Store {
             .read_only(true)
             .busy_timeout(Duration::from_secs(30));
         let pool = SqlitePoolOptions::new().max_connections(1).connect_with(options).await?;
-        Ok(Self { pool, data_dir: data_dir.to_owned(), lock: Arc::new(Mutex::new(None)) })
+        // Read only: it never creates a job.
+        Ok(Self {
+            pool,
+            data_dir: data_dir.to_owned(),
+            lock: Arc::new(Mutex::new(None)),
+            next_id: Arc::default(),
+        })
     }
 
     /// Waits for in-flight writes, closes the database and gives `DATA_DIR` up (at
@@ -169,8 +183,10 @@ impl Store {
         self.data_dir.join("jobs").join(id.to_string())
     }
 
-    /// Stores a new queued job and its two images (synced to disk) and returns its id and
-    /// input. Only after this returns may the user be told the job was accepted.
+    /// Stores a new queued job and its two images and returns its id and input. The images
+    /// are written and synced (files and directory) before the row is committed: a crash in
+    /// between leaves an orphan directory for the sweep, never a row without its images.
+    /// Only after this returns may the user be told the job was accepted.
     pub async fn create_job(
         &self,
         new: &NewJob,
@@ -179,20 +195,22 @@ impl Store {
     ) -> Result<(JobId, JobInput), StoreError> {
         let names =
             [format!("product.{}", product.extension()), format!("background.{}", background.extension())];
-        let id = self.insert_row(new, &names).await?;
+        let id = self.reserve_id();
         let dir = self.job_dir(id);
         let written = async {
-            tokio::fs::create_dir_all(&dir).await.map_err(io(format!("creating {}", dir.display())))?;
+            create_dir_synced(&dir).await?;
             write_synced(&dir.join(&names[0]), product.bytes()).await?;
-            write_synced(&dir.join(&names[1]), background.bytes()).await
+            write_synced(&dir.join(&names[1]), background.bytes()).await?;
+            sync_dir(&dir).await
         }
         .await;
-        self.forget_if_failed(id, written).await?;
+        self.insert_row_after(id, new, &names, written).await?;
         Ok((id, self.input_of(id, &names)))
     }
 
     /// Stores a new queued job on the images of an earlier one (Regenerate, Retry): the
-    /// files are hard-linked (copied where links are not possible), never re-asked for.
+    /// files are hard-linked (copied where links are not possible), never re-asked for, and
+    /// on disk before the row.
     pub async fn repeat_job(
         &self,
         new: &NewJob,
@@ -201,10 +219,10 @@ impl Store {
         let sources = [&earlier.product_path, &earlier.background_path];
         let names = sources
             .map(|p| p.file_name().map_or_else(|| "image".to_owned(), |n| n.to_string_lossy().into_owned()));
-        let id = self.insert_row(new, &names).await?;
+        let id = self.reserve_id();
         let dir = self.job_dir(id);
         let linked = async {
-            tokio::fs::create_dir_all(&dir).await.map_err(io(format!("creating {}", dir.display())))?;
+            create_dir_synced(&dir).await?;
             for (source, name) in sources.iter().zip(&names) {
                 let target = dir.join(name);
                 if tokio::fs::hard_link(source, &target).await.is_err() {
@@ -213,20 +231,33 @@ impl Store {
                         .map_err(io(format!("copying {}", source.display())))?;
                 }
             }
-            Ok(())
+            sync_dir(&dir).await
         }
         .await;
-        self.forget_if_failed(id, linked).await?;
+        self.insert_row_after(id, new, &names, linked).await?;
         Ok((id, self.input_of(id, &names)))
     }
 
-    /// Removes a job whose images could not be written: it was never acknowledged.
-    async fn forget_if_failed(&self, id: JobId, written: Result<(), StoreError>) -> Result<(), StoreError> {
-        if written.is_err() {
-            let _ = sqlx::query("DELETE FROM jobs WHERE id = ?").bind(id.0 as i64).execute(&self.pool).await;
+    /// The id of the next job: ids are this process's to give (it holds `DATA_DIR`), so
+    /// the job's directory can be written before its row exists.
+    fn reserve_id(&self) -> JobId {
+        JobId(self.next_id.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// Commits the job's row once its files are `written`; if they could not be, removes
+    /// what was written and commits nothing.
+    async fn insert_row_after(
+        &self,
+        id: JobId,
+        new: &NewJob,
+        names: &[String; 2],
+        written: Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        if let Err(e) = written {
             let _ = tokio::fs::remove_dir_all(self.job_dir(id)).await;
+            return Err(e);
         }
-        written
+        self.insert_row(id, new, names).await
     }
 
     fn input_of(&self, id: JobId, names: &[String; 2]) -> JobInput {
@@ -238,22 +269,24 @@ impl Store {
     }
 
     /// One commit per job: file names are relative to the job's directory, known up front.
-    async fn insert_row(&self, new: &NewJob, names: &[String; 2]) -> Result<JobId, StoreError> {
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO jobs (user_id, chat_id, language, state, engine, product_path, background_path, parent_id, created_at)
-             VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?) RETURNING id",
+    async fn insert_row(&self, id: JobId, new: &NewJob, names: &[String; 2]) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO jobs (id, user_id, chat_id, language, state, engine, product_path, background_path, parent_id, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
+        .bind(id.0 as i64)
         .bind(new.user_id)
         .bind(new.chat_id)
         .bind(&new.language)
+        .bind(StateName::Queued.as_str())
         .bind(&new.engine)
         .bind(&names[0])
         .bind(&names[1])
         .bind(new.parent.map(|p| p.0 as i64))
         .bind(now_ms())
-        .fetch_one(&self.pool)
+        .execute(&self.pool)
         .await?;
-        Ok(JobId(id as u64))
+        Ok(())
     }
 
     /// Remembers which message shows the job's state, so a restart keeps editing it.
@@ -334,7 +367,39 @@ impl Store {
                 .await?;
         }
         self.sweep_incoming(older_than).await?;
+        self.sweep_orphans(older_than).await?;
         Ok(ids.len())
+    }
+
+    /// Deletes job directories older than `older_than` that no row names: what a crash
+    /// between writing a job's images and committing its row left behind.
+    async fn sweep_orphans(&self, older_than: Duration) -> Result<(), StoreError> {
+        let jobs = self.data_dir.join("jobs");
+        let Ok(mut entries) = tokio::fs::read_dir(&jobs).await else { return Ok(()) };
+        while let Some(entry) =
+            entries.next_entry().await.map_err(io(format!("listing {}", jobs.display())))?
+        {
+            let Some(id) = entry.file_name().to_str().and_then(|n| n.parse::<i64>().ok()) else { continue };
+            let old = entry
+                .metadata()
+                .await
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > older_than);
+            if !old {
+                continue;
+            }
+            let known: Option<i64> = sqlx::query_scalar("SELECT id FROM jobs WHERE id = ?")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+            if known.is_none() {
+                tracing::info!(dir = %entry.path().display(), "deleting the images of a job never committed");
+                let _ = tokio::fs::remove_dir_all(entry.path()).await;
+            }
+        }
+        Ok(())
     }
 
     /// Deletes product photos that waited longer than `older_than` in `DATA_DIR/incoming/`
@@ -422,6 +487,34 @@ fn lock_data_dir(data_dir: &Path) -> Result<std::fs::File, StoreError> {
     });
     written.map_err(io(what()))?;
     Ok(file)
+}
+
+/// The highest numeric directory name under `jobs`, 0 if none.
+async fn highest_job_dir(jobs: &Path) -> u64 {
+    let Ok(mut entries) = tokio::fs::read_dir(jobs).await else { return 0 };
+    let mut highest = 0;
+    while let Ok(Some(entry)) = entries.next_entry().await {
+        if let Some(id) = entry.file_name().to_str().and_then(|n| n.parse::<u64>().ok()) {
+            highest = highest.max(id);
+        }
+    }
+    highest
+}
+
+/// Creates `dir` and syncs its parent, so the new entry survives a power cut.
+async fn create_dir_synced(dir: &Path) -> Result<(), StoreError> {
+    tokio::fs::create_dir_all(dir).await.map_err(io(format!("creating {}", dir.display())))?;
+    match dir.parent() {
+        Some(parent) => sync_dir(parent).await,
+        None => Ok(()),
+    }
+}
+
+/// fsync of a directory: makes the names of the files in it durable.
+async fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+    let what = || format!("syncing {}", dir.display());
+    let handle = tokio::fs::File::open(dir).await.map_err(io(what()))?;
+    handle.sync_all().await.map_err(io(what()))
 }
 
 async fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
