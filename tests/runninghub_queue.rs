@@ -237,3 +237,61 @@ async fn a_stream_of_callbacks_cannot_make_polls_back_to_back() {
     );
     assert!(h.queue.cancel(JobId(1)));
 }
+
+/// A harness whose engine gives up on a stopping run after only 200 ms.
+fn impatient(fake: backdrop_fakes::runninghub::FakeRunningHub) -> support::Harness {
+    use backdrop::engine::runninghub::RunningHubSettings;
+    use backdrop::queue::QueueConfig;
+    let settings = RunningHubSettings { poll_interval: POLL, ..RunningHubSettings::default() };
+    let config =
+        QueueConfig { deadline: Duration::from_secs(20), grace: Duration::from_millis(200), max_attempts: 5 };
+    support::spawn_with_config(fake, &[1], settings, config)
+}
+
+#[tokio::test]
+async fn a_create_on_its_way_when_the_user_cancels_is_answered_then_cancelled_never_orphaned() {
+    use backdrop_fakes::runninghub::Fault;
+    let fake = backdrop_fakes::runninghub::FakeRunningHub::start().await;
+    fake.add_account(&key(1), 1);
+    fake.set_default_script(TaskScript::never_finish());
+    fake.inject(Endpoint::Create, Fault::Slow(Duration::from_millis(1200)), 1);
+    let h = impatient(fake);
+    let mut rx = h.queue.submit(JobId(1), input()).unwrap();
+    let sent = async {
+        while h.fake.calls(Endpoint::Create) == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), sent).await.expect("the create is sent");
+    assert!(h.queue.cancel(JobId(1)));
+    assert!(matches!(ended(&mut rx).await, JobState::Cancelled));
+    let tasks = h.fake.tasks();
+    assert_eq!(tasks.len(), 1, "the create was answered");
+    assert_eq!(h.fake.cancelled_tasks(), vec![tasks[0].id.clone()], "and its task cancelled, not orphaned");
+    assert_eq!(h.fake.running(&key(1)), 0);
+}
+
+#[tokio::test]
+async fn a_create_on_its_way_at_shutdown_is_answered_and_recorded_for_the_next_start() {
+    use backdrop_fakes::runninghub::Fault;
+    let fake = backdrop_fakes::runninghub::FakeRunningHub::start().await;
+    fake.add_account(&key(1), 1);
+    fake.set_default_script(TaskScript::never_finish());
+    fake.inject(Endpoint::Create, Fault::Slow(Duration::from_millis(1200)), 1);
+    let h = impatient(fake);
+    let _rx = h.queue.submit(JobId(1), input()).unwrap();
+    let sent = async {
+        while h.fake.calls(Endpoint::Create) == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), sent).await.expect("the create is sent");
+    h.queue.shutdown(ShutdownMode::Keep).await;
+    let tasks = h.fake.tasks();
+    assert_eq!(tasks.len(), 1, "the create was answered before the queue stopped");
+    assert!(h.fake.cancelled_tasks().is_empty(), "kept for the next start");
+    assert!(
+        h.journal.states(JobId(1)).contains(&backdrop::job::StateName::Running),
+        "its task id is recorded"
+    );
+}

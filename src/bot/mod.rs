@@ -239,7 +239,10 @@ async fn stop_the_rest(
     shutdown: &Shutdown,
 ) {
     shutdown.bounded(Stage::DrainStore, app.ledger.flush()).await;
-    shutdown.bounded(Stage::StopEngines, app.queue.shutdown(mode)).await;
+    // Bounded by the queue itself: the grace period, longer only for a create request on
+    // its way (never dropped: its task may exist).
+    shutdown.enter(Stage::StopEngines);
+    app.queue.shutdown(mode).await;
     // Jobs that ended (cancelled on shutdown) get their last word; jobs kept for the next
     // start are no longer followed.
     ctx.tasks.close();

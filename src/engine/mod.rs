@@ -33,6 +33,10 @@ pub struct LaneSpec {
 pub enum Progress {
     /// The engine computes the job itself, with no provider task.
     Working,
+    /// A create request is about to be sent: until its answer, the run must not be
+    /// dropped (the task may exist and be billed). Followed by `TaskCreated`, or by the
+    /// run's end if the create failed.
+    Creating,
     /// The provider created the task. `recorded` answers once the task id is journalled:
     /// the engine polls only after that, so a restart resumes the task instead of paying
     /// for a second one.
@@ -92,6 +96,13 @@ impl RunContext {
     pub fn working(&self) {
         if let Some(progress) = &self.progress {
             let _ = progress.send(Progress::Working);
+        }
+    }
+
+    /// Reports that a create request is about to be sent.
+    pub fn creating(&self) {
+        if let Some(progress) = &self.progress {
+            let _ = progress.send(Progress::Creating);
         }
     }
 

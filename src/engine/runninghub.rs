@@ -191,8 +191,10 @@ impl RunningHubEngine {
                 field_value: background_file,
             },
         ];
-        // Not raced with `cancel`: dropping the request halfway could leave a paid task
-        // we never learn about. The poll loop cancels it right after if needed.
+        // Not raced with `cancel`, and the runner waits for it: dropping the request halfway
+        // could leave a paid task we never learn about. The poll loop cancels it right
+        // after if needed.
+        ctx.creating();
         self.client
             .create_task(
                 &account.api_key,

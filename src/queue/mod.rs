@@ -14,7 +14,7 @@ mod runner;
 mod slot;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -82,6 +82,8 @@ pub(crate) struct Scheduler {
     stop: CancellationToken,
     /// Tells running jobs to leave their provider tasks running (shutdown with `keep`).
     suspend: CancellationToken,
+    /// Create requests sent and not yet answered: shutdown waits for them.
+    creates_in_flight: AtomicUsize,
 }
 
 struct Schedule {
@@ -120,6 +122,7 @@ impl JobQueue {
             tasks: TaskTracker::new(),
             stop: CancellationToken::new(),
             suspend: CancellationToken::new(),
+            creates_in_flight: AtomicUsize::new(0),
         });
         shared.tasks.spawn(schedule(Arc::clone(&shared)));
         Self { shared }
@@ -273,8 +276,17 @@ impl JobQueue {
         }
         shared.tasks.close();
         let limit = shared.config.grace + Duration::from_secs(1);
-        if tokio::time::timeout(limit, shared.tasks.wait()).await.is_err() {
-            tracing::warn!("some jobs did not stop within {limit:?}");
+        if tokio::time::timeout(limit, shared.tasks.wait()).await.is_ok() {
+            return;
+        }
+        // A create sent is never abandoned: its task may exist and be billed.
+        let creates = shared.creates_in_flight.load(Ordering::Relaxed);
+        if creates > 0 {
+            tracing::warn!(creates, "waiting for the answers of create requests on their way");
+            let _ = tokio::time::timeout(runner::CREATE_ANSWER_BOUND, shared.tasks.wait()).await;
+        }
+        if !shared.tasks.is_empty() {
+            tracing::warn!("some jobs did not stop in time");
         }
     }
 }

@@ -2,7 +2,8 @@
 //! engine's progress, and what the engine's answer means for the job and the lane.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 use tokio::task::{JoinError, JoinHandle};
@@ -39,6 +40,8 @@ struct Running {
     progress: mpsc::UnboundedReceiver<Progress>,
     /// Given back as soon as the provider is done (or when the run ends, at the latest).
     slot: Option<SlotGuard>,
+    /// A create request is on its way: the run is never dropped before its answer.
+    creating: bool,
 }
 
 impl Run {
@@ -52,7 +55,7 @@ impl Run {
         let engine = Arc::clone(&shared.engine);
         // Its own task, so that a panic in the engine is an error here, not a lost job.
         let engine = tokio::spawn(async move { engine.run(ctx).await });
-        let mut run = Running { engine, progress, slot: Some(slot) };
+        let mut run = Running { engine, progress, slot: Some(slot), creating: false };
 
         let deadline = tokio::time::sleep(shared.config.deadline);
         let stopped = tokio::select! {
@@ -70,7 +73,14 @@ impl Run {
                 if matches!(stop, Stop::Deadline) {
                     cancel.cancel();
                 }
-                let result = match tokio::time::timeout(shared.config.grace, run.wait(&shared, id)).await {
+                let mut result = tokio::time::timeout(shared.config.grace, run.wait(&shared, id)).await;
+                if result.is_err() && run.creating {
+                    // The task may exist already: wait for the create's answer (bounded
+                    // by the HTTP timeout), so it is cancelled or recorded, never orphaned.
+                    tracing::warn!("a create request is on its way: waiting for its answer");
+                    result = tokio::time::timeout(CREATE_ANSWER_BOUND, run.wait(&shared, id)).await;
+                }
+                let result = match result {
                     Ok(result) => result,
                     Err(_) => {
                         tracing::warn!("the engine did not stop within the grace period; aborting it");
@@ -81,6 +91,7 @@ impl Run {
                 (stop, result)
             }
         };
+        run.create_answered(&shared);
         // The engine is done with the lane: the next job may start while this one's end is
         // being recorded (on a lane the provider turned us away from, not before its
         // back-off is known).
@@ -90,7 +101,17 @@ impl Run {
     }
 }
 
+/// Longest wait for the answer of a create request sent before a cancel or a stop (the
+/// clients' request timeouts are 30 s).
+pub(super) const CREATE_ANSWER_BOUND: Duration = Duration::from_secs(45);
+
 impl Running {
+    fn create_answered(&mut self, shared: &Scheduler) {
+        if std::mem::take(&mut self.creating) {
+            shared.creates_in_flight.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
     /// Waits for the engine's answer, acting on its progress meanwhile.
     async fn wait(&mut self, shared: &Scheduler, id: JobId) -> EngineResult {
         loop {
@@ -105,7 +126,13 @@ impl Running {
     async fn on_progress(&mut self, shared: &Scheduler, id: JobId, progress: Progress) {
         let applied = match progress {
             Progress::Working => shared.record(id, JobEvent::Working).await,
+            Progress::Creating => {
+                self.creating = true;
+                shared.creates_in_flight.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
             Progress::TaskCreated { task, recorded } => {
+                self.create_answered(shared);
                 tracing::info!(%task, "task created");
                 let applied = shared.record(id, JobEvent::TaskCreated(task)).await;
                 let _ = recorded.send(());

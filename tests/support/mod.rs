@@ -119,6 +119,17 @@ pub fn spawn_with(
     settings: RunningHubSettings,
     deadline: Duration,
 ) -> Harness {
+    let config = QueueConfig { deadline, grace: Duration::from_secs(3), ..QueueConfig::default() };
+    spawn_with_config(fake, slots, settings, config)
+}
+
+/// The same with the queue's configuration chosen by the caller (a short grace period).
+pub fn spawn_with_config(
+    fake: FakeRunningHub,
+    slots: &[usize],
+    settings: RunningHubSettings,
+    config: QueueConfig,
+) -> Harness {
     let accounts = slots
         .iter()
         .enumerate()
@@ -141,7 +152,6 @@ pub fn spawn_with(
     let client = RunningHubClient::new(&reqwest::Url::parse(&fake.url()).expect("the fake's URL"), options)
         .expect("client");
     let engine = Arc::new(RunningHubEngine::new(client, accounts, settings));
-    let config = QueueConfig { deadline, grace: Duration::from_secs(3), ..QueueConfig::default() };
     let (queue, journal) = queue_with_spy(engine.clone(), config);
     Harness { fake, engine, queue, journal }
 }

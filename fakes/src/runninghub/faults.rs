@@ -34,4 +34,6 @@ pub enum Fault {
     MalformedJson,
     /// HTTP 200 with `{"code": code, "msg": msg, "data": null}`.
     Code(i64, String),
+    /// Answers normally, but only after this long (a slow provider).
+    Slow(std::time::Duration),
 }

@@ -66,6 +66,8 @@ async fn fault_response(shared: &Shared, fault: Fault) -> Response {
         )
             .into_response(),
         Fault::Code(code, msg) => json_response(wire::error(code, &msg)),
+        // Handled in `enter`: the call goes on after the delay.
+        Fault::Slow(_) => StatusCode::OK.into_response(),
     }
 }
 
@@ -73,6 +75,10 @@ async fn fault_response(shared: &Shared, fault: Fault) -> Response {
 async fn enter(shared: &Shared, endpoint: Endpoint) -> Option<Response> {
     let fault = shared.lock().enter(endpoint);
     match fault {
+        Some(Fault::Slow(delay)) => {
+            tokio::time::sleep(delay).await;
+            None
+        }
         Some(f) => Some(fault_response(shared, f).await),
         None => None,
     }
