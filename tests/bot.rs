@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use backdrop::app::Application;
+use backdrop::bot::context::DeliveryPolicy;
 use backdrop::bot::context::StatusTiming;
-use backdrop::bot::delivery::DeliveryPolicy;
 use backdrop::bot::messages::{self, Lang};
 use backdrop::bot::{BotError, BotSettings, serve};
 use backdrop::config::{Settings, Vars, WebhookConfig};

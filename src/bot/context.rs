@@ -8,7 +8,6 @@ use std::time::Duration;
 use crate::shutdown::Shutdown;
 use tokio_util::task::TaskTracker;
 
-use crate::bot::delivery::DeliveryPolicy;
 use crate::bot::dialogue::DialogueStorage;
 use crate::bot::jobs::JobRegistry;
 use crate::bot::pacer::Pacer;
@@ -61,6 +60,31 @@ impl Default for StatusTiming {
             edit_interval: Duration::from_millis(2000),
             elapsed_interval: Duration::from_secs(5),
             chat_action_interval: Duration::from_millis(4500),
+        }
+    }
+}
+
+/// How long and how often a result is offered to Telegram.
+#[derive(Clone, Copy, Debug)]
+pub struct DeliveryPolicy {
+    /// The wait before the first retry; it doubles with each failure.
+    pub first_retry: Duration,
+    /// The longest wait between two attempts.
+    pub longest_wait: Duration,
+    /// After this long without Telegram accepting it, the delivery fails.
+    pub deadline: Duration,
+    /// Refusals that are neither transient nor final (an unexpected `400`) are tried this
+    /// many times.
+    pub odd_refusals: u32,
+}
+
+impl Default for DeliveryPolicy {
+    fn default() -> Self {
+        Self {
+            first_retry: Duration::from_secs(2),
+            longest_wait: Duration::from_secs(300),
+            deadline: Duration::from_secs(24 * 3600),
+            odd_refusals: 5,
         }
     }
 }

@@ -24,31 +24,6 @@ use crate::bot::{TgBot, keyboards, messages, retry};
 use crate::job::{JobId, JobOutput};
 use crate::shutdown::Stage;
 
-/// How long and how often a result is offered to Telegram.
-#[derive(Clone, Copy, Debug)]
-pub struct DeliveryPolicy {
-    /// The wait before the first retry; it doubles with each failure.
-    pub first_retry: Duration,
-    /// The longest wait between two attempts.
-    pub longest_wait: Duration,
-    /// After this long without Telegram accepting it, the delivery fails.
-    pub deadline: Duration,
-    /// Refusals that are neither transient nor final (an unexpected `400`) are tried this
-    /// many times.
-    pub odd_refusals: u32,
-}
-
-impl Default for DeliveryPolicy {
-    fn default() -> Self {
-        Self {
-            first_retry: Duration::from_secs(2),
-            longest_wait: Duration::from_secs(300),
-            deadline: Duration::from_secs(24 * 3600),
-            odd_refusals: 5,
-        }
-    }
-}
-
 /// How a delivery ended.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Delivery {
