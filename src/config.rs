@@ -127,6 +127,8 @@ pub struct Settings {
     pub max_jobs_per_user: usize,
     /// Times one job may be sent back to the queue (`MAX_ATTEMPTS`).
     pub max_attempts: u32,
+    /// Incoming pictures decoded at once (`DECODE_CONCURRENCY`; by default the cores).
+    pub decode_concurrency: usize,
     pub retention_days: u32,
     /// `None`: the bot uses long polling.
     pub webhook: Option<WebhookConfig>,
@@ -298,6 +300,11 @@ impl Settings {
             shutdown_grace: Duration::from_secs(vars.number_in("SHUTDOWN_GRACE_S", 5, 1..=300)?),
             max_jobs_per_user: vars.number_in("MAX_JOBS_PER_USER", 3, 1..=1000)?,
             max_attempts: vars.number_in("MAX_ATTEMPTS", 5, 1..=100)?,
+            decode_concurrency: vars.number_in(
+                "DECODE_CONCURRENCY",
+                std::thread::available_parallelism().map_or(2, |n| n.get()),
+                1..=256,
+            )?,
             retention_days: vars.number_in("RETENTION_DAYS", 7, 1..=3650)?,
             webhook,
         })

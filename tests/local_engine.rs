@@ -282,3 +282,25 @@ fn a_cmyk_jpeg_is_read_in_the_right_colours_and_cut() {
     let scores = score(&alpha, &truth).unwrap();
     assert!(scores.iou > 0.9, "CMYK IoU {:.4}", scores.iou);
 }
+
+#[test]
+fn a_stopped_composite_gives_the_core_back_between_stages() {
+    use backdrop::engine::local::{Stop, composite_until};
+    let s = testset::shot(3, 0, 1600, 1200);
+    let product = parse(testset::jpeg(&s.image, 90).unwrap());
+    let background = parse(testset::jpeg(&testset::scene(3, 0, 1600, 1200), 90).unwrap());
+    let stopped = Stop::default();
+    stopped.stop();
+    assert!(matches!(composite_until(&product, &background, &stopped), Err(LocalError::Stopped)));
+    // Stopped while it works: it ends at the next stage instead of finishing.
+    let stop = Stop::default();
+    let later = stop.clone();
+    let stopper = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        later.stop();
+    });
+    let started = std::time::Instant::now();
+    let result = composite_until(&product, &background, &stop);
+    stopper.join().unwrap();
+    assert!(matches!(result, Err(LocalError::Stopped)), "ran to the end in {:?}", started.elapsed());
+}

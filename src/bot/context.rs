@@ -33,6 +33,8 @@ pub struct BotContext {
     /// `incoming/`.
     pub data_dir: PathBuf,
     pub limits: ImageLimits,
+    /// Permits to decode an incoming picture (`DECODE_CONCURRENCY`).
+    pub decodes: tokio::sync::Semaphore,
     pub timing: StatusTiming,
     pub delivery: DeliveryPolicy,
     /// The status tasks, so shutdown can let them finish their last edit.

@@ -43,8 +43,15 @@ impl IntakeError {
     }
 }
 
-/// Downloads and checks the picture of `file`.
-pub async fn fetch(bot: &TgBot, file: &FileMeta, limits: &ImageLimits) -> Result<InputImage, IntakeError> {
+/// Downloads and checks the picture of `file`; at most as many pictures decode at once as
+/// `decodes` has permits (`DECODE_CONCURRENCY`), so a crowd of uploads cannot take all the
+/// memory and cores at once.
+pub async fn fetch(
+    bot: &TgBot,
+    file: &FileMeta,
+    limits: &ImageLimits,
+    decodes: &tokio::sync::Semaphore,
+) -> Result<InputImage, IntakeError> {
     check_size(file.size, limits)?;
     let meta = bot
         .get_file(file.id.clone())
@@ -57,6 +64,10 @@ pub async fn fetch(bot: &TgBot, file: &FileMeta, limits: &ImageLimits) -> Result
     // A header can be fine while the pixels are not: decode once to be sure, and make
     // a picture taken sideways upright while the pixels are at hand.
     let limits = *limits;
+    let _decoding = decodes
+        .acquire()
+        .await
+        .map_err(|e| IntakeError::new(Refusal::Broken, format!("decoding slots: {e}")))?;
     tokio::task::spawn_blocking(move || upright(image, &limits))
         .await
         .map_err(|e| IntakeError::new(Refusal::Broken, format!("decoding task: {e}")))?

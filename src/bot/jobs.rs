@@ -28,14 +28,12 @@ pub struct JobRecord {
     pub status_message: Option<MessageId>,
     /// Until the job has ended.
     pub live: bool,
-    /// When Regenerate or Retry last made a new job from this one.
-    pub repeated_at: Option<Instant>,
 }
 
 impl JobRecord {
     /// A job just accepted.
     pub fn new(owner: UserId, chat: ChatId, lang: Lang) -> Self {
-        Self { owner, chat, lang, status_message: None, live: true, repeated_at: None }
+        Self { owner, chat, lang, status_message: None, live: true }
     }
 
     /// A job as the store has it.
@@ -46,7 +44,6 @@ impl JobRecord {
             lang: Lang::from_code(Some(&job.language)),
             status_message: job.status_message_id.map(MessageId),
             live: StateName::IN_QUEUE.contains(&job.state),
-            repeated_at: None,
         }
     }
 }
@@ -60,10 +57,12 @@ pub enum AccessError {
     NotOwner,
 }
 
-/// All jobs of this bot process.
+/// The live jobs of this bot process (ended ones are forgotten: the store has them), and
+/// when jobs were last repeated (kept for [`REPEAT_GAP`] only).
 #[derive(Default)]
 pub struct JobRegistry {
     jobs: Mutex<HashMap<JobId, JobRecord>>,
+    repeats: Mutex<HashMap<JobId, Instant>>,
 }
 
 impl JobRegistry {
@@ -94,19 +93,27 @@ impl JobRegistry {
     /// Claims a new job made from `id` (Regenerate, Retry): `false` when one was made less
     /// than [`REPEAT_GAP`] ago, so a burst of presses makes one job.
     pub fn claim_repeat(&self, id: JobId) -> bool {
-        match self.lock().get_mut(&id) {
-            Some(record) if record.repeated_at.is_none_or(|at| at.elapsed() >= REPEAT_GAP) => {
-                record.repeated_at = Some(Instant::now());
-                true
-            }
-            _ => false,
+        let mut repeats = self.repeats.lock().unwrap_or_else(PoisonError::into_inner);
+        repeats.retain(|_, at| at.elapsed() < REPEAT_GAP);
+        if repeats.contains_key(&id) {
+            return false;
         }
+        repeats.insert(id, Instant::now());
+        true
     }
 
+    /// Forgets a job that ended: buttons on its messages find it in the store.
     pub fn mark_ended(&self, id: JobId) {
-        if let Some(record) = self.lock().get_mut(&id) {
-            record.live = false;
-        }
+        self.lock().remove(&id);
+    }
+
+    /// How many jobs the registry holds (live ones only).
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     /// The jobs of `user` that have not ended yet.
@@ -138,10 +145,9 @@ mod tests {
     #[test]
     fn a_burst_of_presses_makes_one_job() {
         let registry = JobRegistry::default();
-        registry.insert(JobId(1), record(7));
         assert!(registry.claim_repeat(JobId(1)));
         assert!((0..9).all(|_| !registry.claim_repeat(JobId(1))));
-        assert!(!registry.claim_repeat(JobId(2)), "an unknown job");
+        assert!(registry.claim_repeat(JobId(2)), "another job is not held back");
     }
 
     #[test]
@@ -151,5 +157,6 @@ mod tests {
         registry.insert(JobId(2), record(7));
         registry.mark_ended(JobId(1));
         assert_eq!(registry.live_jobs_of(UserId(7)), vec![JobId(2)]);
+        assert_eq!(registry.len(), 1, "an ended job is forgotten");
     }
 }

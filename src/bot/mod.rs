@@ -73,6 +73,8 @@ pub struct BotSettings {
     pub admin_ids: Vec<i64>,
     /// `MAX_JOBS_PER_USER`.
     pub max_jobs_per_user: usize,
+    /// `DECODE_CONCURRENCY`.
+    pub decode_concurrency: usize,
     /// Long-polling timeout of getUpdates.
     pub poll_timeout: Duration,
     /// Total time one HTTP request may take (uploads of 10 MB results included).
@@ -100,6 +102,7 @@ impl BotSettings {
             on_shutdown: settings.on_shutdown,
             admin_ids: settings.admin_ids.clone(),
             max_jobs_per_user: settings.max_jobs_per_user,
+            decode_concurrency: settings.decode_concurrency,
             poll_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(120),
             chat_gap: Duration::from_millis(1100),
@@ -177,6 +180,7 @@ pub async fn serve(
         dialogues: DurableDialogues::<Step>::new(store.clone()).erase(),
         data_dir: settings.data_dir.clone(),
         limits: ImageLimits::default(),
+        decodes: tokio::sync::Semaphore::new(settings.decode_concurrency),
         timing: settings.timing,
         delivery: settings.delivery,
         tasks: TaskTracker::new(),

@@ -175,8 +175,9 @@ async fn owned_job(ctx: &BotContext, id: JobId, user: UserId) -> Result<JobRecor
             return Err(AccessError::Unknown);
         }
     };
-    ctx.jobs.insert(id, JobRecord::from_stored(&stored));
-    ctx.jobs.owned_by(id, user)
+    // Not kept in the registry: an ended job lives in the store only.
+    let record = JobRecord::from_stored(&stored);
+    if record.owner == user { Ok(record) } else { Err(AccessError::NotOwner) }
 }
 
 async fn answer(bot: &TgBot, query: &CallbackQuery, text: &str, alert: bool) -> Result<(), HandlerError> {

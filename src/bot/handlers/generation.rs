@@ -33,7 +33,7 @@ async fn take_picture(
     let Some(file) = intake::candidate(msg) else {
         return Ok(None);
     };
-    match intake::fetch(bot, file, &ctx.limits).await {
+    match intake::fetch(bot, file, &ctx.limits, &ctx.decodes).await {
         Ok(image) => Ok(Some(image)),
         Err(e) => {
             tracing::info!(chat = %msg.chat.id, "picture refused: {e}");

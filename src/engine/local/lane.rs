@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 
-use super::{composite, encode};
+use super::{Stop, composite_until, encode};
 use crate::engine::{Engine, EngineError, LaneSpec, RunContext};
 use crate::job::{FailReason, JobOutput, LaneId};
 
@@ -34,14 +34,20 @@ impl Engine for LocalEngine {
             loaded = load => loaded?,
         };
         ctx.working();
-        let work = tokio::task::spawn_blocking(move || {
-            let image = composite(&product, &background)?;
-            encode(&image::DynamicImage::ImageRgb8(image), "jpg")
+        let stop = Stop::default();
+        let work = tokio::task::spawn_blocking({
+            let stop = stop.clone();
+            move || {
+                let image = composite_until(&product, &background, &stop)?;
+                encode(&image::DynamicImage::ImageRgb8(image), "jpg")
+            }
         });
-        // The blocking work cannot be interrupted midway; on cancel we stop waiting for it
-        // and it finishes in the background, its result dropped.
+        // On cancel the blocking work is told to stop and ends at its next stage.
         let result = tokio::select! {
-            _ = ctx.cancel.cancelled() => return Err(EngineError::Cancelled),
+            _ = ctx.cancel.cancelled() => {
+                stop.stop();
+                return Err(EngineError::Cancelled);
+            }
             done = work => done,
         };
         match result {

@@ -63,6 +63,24 @@ pub enum LocalError {
     UnsupportedExtension(String),
     #[error("internal error in the built-in engine: {0}")]
     Internal(String),
+    /// [`Stop::stop`] was called: the work was abandoned between two stages.
+    #[error("stopped")]
+    Stopped,
+}
+
+/// Asks running built-in work to stop at its next stage (a cancelled job): the blocking
+/// pipeline checks it between stages, so a cancel frees the core, not only the slot.
+#[derive(Clone, Debug, Default)]
+pub struct Stop(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl Stop {
+    pub fn stop(&self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn check(&self) -> Result<(), LocalError> {
+        if self.0.load(std::sync::atomic::Ordering::Relaxed) { Err(LocalError::Stopped) } else { Ok(()) }
+    }
 }
 
 impl From<LocalError> for FailReason {
@@ -88,17 +106,28 @@ pub(crate) struct Cutout {
 /// The product on a transparent background (alpha = matte), at full resolution.
 /// Blocking and CPU-heavy: call it from a blocking thread.
 pub fn cutout(product: &InputImage) -> Result<RgbaImage, LocalError> {
-    Ok(cut(product.decode()?, Shadow::Discard)?.rgba)
+    Ok(cut(product.decode()?, Shadow::Discard, &Stop::default())?.rgba)
 }
 
 /// The product placed into the background scene, at the background's size.
 /// Blocking and CPU-heavy: call it from a blocking thread.
 pub fn composite(product: &InputImage, background: &InputImage) -> Result<RgbImage, LocalError> {
+    composite_until(product, background, &Stop::default())
+}
+
+/// [`composite`], abandoned at the next stage once `stop` is called.
+pub fn composite_until(
+    product: &InputImage,
+    background: &InputImage,
+    stop: &Stop,
+) -> Result<RgbImage, LocalError> {
     // Decode both at once: each decoder is single-threaded.
     let (product, background) = rayon::join(|| product.decode(), || background.decode());
     let (cut, background) =
-        rayon::join(|| cut(product?, Shadow::Keep), || Ok::<_, LocalError>(background?.into_rgb8()));
-    compose::compose(&cut?, background?)
+        rayon::join(|| cut(product?, Shadow::Keep, stop), || Ok::<_, LocalError>(background?.into_rgb8()));
+    let (cut, background) = (cut?, background?);
+    stop.check()?;
+    compose::compose(&cut, background)
 }
 
 /// Whether a cut keeps the product's cast shadow (composition reuses it; a cut-out
@@ -110,7 +139,7 @@ pub(crate) enum Shadow {
 }
 
 /// Cuts a decoded image: its own alpha when it has a real one, otherwise the backdrop cut.
-pub(crate) fn cut(image: DynamicImage, shadow: Shadow) -> Result<Cutout, LocalError> {
+pub(crate) fn cut(image: DynamicImage, shadow: Shadow, stop: &Stop) -> Result<Cutout, LocalError> {
     if let Some(rgba) = meaningful_alpha(&image) {
         if !rgba.pixels().any(|p| p[3] > 0) {
             return Err(LocalError::NoProduct);
@@ -118,16 +147,19 @@ pub(crate) fn cut(image: DynamicImage, shadow: Shadow) -> Result<Cutout, LocalEr
         return Ok(Cutout { rgba, shadow: None });
     }
     let trace = Trace::new();
+    stop.check()?;
     let full = image.into_rgb8();
     trace.mark("rgb8");
     let (w, h) = resample::fit_within(full.width(), full.height(), WORKING_SIDE);
     let small =
         resample::resize_rgb(&full, w, h).ok_or_else(|| LocalError::Internal("resize failed".into()))?;
+    stop.check()?;
     let seg = segment::segment(small.as_raw(), w as usize, h as usize).map_err(|e| match e {
         segment::SegmentError::NotPlain { score } => LocalError::BackgroundNotPlain { score },
         segment::SegmentError::NoProduct => LocalError::NoProduct,
     })?;
     trace.mark("segment");
+    stop.check()?;
     let refine = |seg: &segment::Segmentation| {
         rayon::join(|| matte::refine(&full, seg), || (shadow == Shadow::Keep).then(|| seg.shadow_map()))
     };
@@ -135,7 +167,10 @@ pub(crate) fn cut(image: DynamicImage, shadow: Shadow) -> Result<Cutout, LocalEr
     // only if a face was regained.
     let (lit, (rgba, shadow)) = rayon::join(|| seg.lit_faces(), || refine(&seg));
     let (rgba, shadow) = match lit {
-        Some(mask) => refine(&seg.with_mask(mask)),
+        Some(mask) => {
+            stop.check()?;
+            refine(&seg.with_mask(mask))
+        }
         None => (rgba, shadow),
     };
     trace.mark("matte");
