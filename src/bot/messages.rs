@@ -203,11 +203,12 @@ pub fn nothing_to_cancel(lang: Lang) -> &'static str {
     )
 }
 
-pub fn not_accepting(lang: Lang) -> &'static str {
+/// The job is stored but the bot is stopping: it starts with the next start, by itself.
+pub fn kept_for_restart(lang: Lang) -> &'static str {
     pick(
         lang,
-        "Бот перезапускается и сейчас не принимает задачи. Попробуйте через минуту.",
-        "The bot is restarting and not taking jobs right now. Please try again in a minute.",
+        "Принято. Бот перезапускается: задача сохранена и начнётся сразу после перезапуска, присылать фото заново не нужно.",
+        "Got it. The bot is restarting: the job is saved and starts right after the restart; no need to send the photos again.",
     )
 }
 

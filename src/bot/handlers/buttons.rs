@@ -128,8 +128,9 @@ pub async fn repeat(
             Ok(())
         }
         Err(e) => {
-            tracing::warn!(job = %id, "not accepted: {e}");
-            answer(&bot, &query, messages::not_accepting(lang), true).await
+            // Stored already: the next start runs it.
+            tracing::warn!(job = %id, "stored but not queued ({e}): it starts with the next start");
+            answer(&bot, &query, messages::kept_for_restart(lang), true).await
         }
     }
 }

@@ -109,8 +109,10 @@ pub async fn receive_background(
     let _ = tokio::fs::remove_file(&product.0).await;
     let record = JobRecord::new(owner, msg.chat.id, lang);
     if let Err(e) = start_job(&bot, &ctx, id, input, record) {
-        tracing::warn!(job = %id, "not accepted: {e}");
-        reply(&bot, &ctx, msg.chat.id, messages::not_accepting(lang)).await?;
+        // The job is committed: the next start runs it. Never "try again" for a job that
+        // exists (the user would pay twice).
+        tracing::warn!(job = %id, "stored but not queued ({e}): it starts with the next start");
+        reply(&bot, &ctx, msg.chat.id, messages::kept_for_restart(lang)).await?;
     }
     Ok(())
 }
