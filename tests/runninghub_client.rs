@@ -551,12 +551,33 @@ async fn engine_cancelled_before_create_creates_nothing() {
 }
 
 #[tokio::test]
-async fn engine_gives_up_after_many_failed_polls() {
+async fn engine_waits_through_server_errors_but_gives_up_on_unreadable_answers() {
+    // 502 on every poll: the provider says "not now", the task may be fine: keep waiting
+    // (only the deadline or a cancel ends it).
     let fake = Fake::start(|path, _, _| match path {
         "/task/openapi/upload" => ok(json!({"fileName": "api/x.png"})),
         "/task/openapi/create" => ok(json!({"taskId": "555"})),
         "/task/openapi/cancel" => code(0, "success"),
         _ => Reply::Status(502),
+    })
+    .await;
+    let ctx = context();
+    let cancel = ctx.cancel.clone();
+    let patient = engine(&fake, Duration::from_millis(5));
+    let run = tokio::spawn(async move { patient.run(ctx).await });
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(!run.is_finished(), "server errors are not a reason to give up");
+    assert!(fake.count("/task/openapi/outputs") > 30, "more than ten polls' worth");
+    cancel.cancel();
+    let err = tokio::time::timeout(Duration::from_secs(10), run).await.unwrap().unwrap().unwrap_err();
+    assert!(matches!(err, EngineError::Cancelled), "{err:?}");
+
+    // Answers that cannot be read, again and again: give up after ten polls.
+    let fake = Fake::start(|path, _, _| match path {
+        "/task/openapi/upload" => ok(json!({"fileName": "api/x.png"})),
+        "/task/openapi/create" => ok(json!({"taskId": "556"})),
+        "/task/openapi/cancel" => code(0, "success"),
+        _ => Reply::Raw("{\"code\": 0, \"data\": ["),
     })
     .await;
     let err =
@@ -567,6 +588,7 @@ async fn engine_gives_up_after_many_failed_polls() {
     assert!(matches!(err, EngineError::Failed(FailReason::Unavailable(_))), "{err:?}");
     // 10 polls, each tried 3 times by the client.
     assert_eq!(fake.count("/task/openapi/outputs"), 30);
+    assert_eq!(fake.count("/task/openapi/cancel"), 1, "the abandoned task is cancelled");
 }
 
 #[tokio::test]
