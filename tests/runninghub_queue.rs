@@ -295,3 +295,17 @@ async fn a_create_on_its_way_at_shutdown_is_answered_and_recorded_for_the_next_s
         "its task id is recorded"
     );
 }
+
+#[tokio::test]
+async fn a_job_sent_back_by_a_busy_account_is_not_uploaded_again() {
+    use backdrop_fakes::runninghub::Fault;
+    let h = spawn_runninghub(&[1], POLL, Duration::from_secs(20)).await;
+    h.fake.set_default_script(TaskScript::succeed(Duration::from_millis(50)));
+    h.fake.inject(Endpoint::Create, Fault::Code(421, "TASK_QUEUE_MAXED".into()), 1);
+    let mut rx = h.queue.submit(JobId(1), input()).unwrap();
+    assert!(matches!(ended(&mut rx).await, JobState::Delivering(_)));
+    assert_eq!(h.fake.calls(Endpoint::Create), 2, "busy once, then created");
+    assert_eq!(h.fake.uploads(&key(1)), 2, "the two images were uploaded once");
+    use backdrop::job::StateName::*;
+    assert_eq!(h.journal.states(JobId(1))[..3], [Uploading, Queued, Uploading], "the requeue was recorded");
+}

@@ -19,7 +19,7 @@ use tracing::{Instrument, debug, field, info, info_span, warn};
 
 use super::{Engine, EngineError, LaneSpec, RunContext};
 use crate::input_image::{ImageLimits, InputImage};
-use crate::job::{FailReason, JobOutput, LaneId, RemoteTaskId};
+use crate::job::{FailReason, JobId, JobOutput, LaneId, RemoteTaskId};
 use crate::runninghub_api::{
     ErrorAction, NodeInput, RhError, RunningHubClient, TaskOutput, TaskProgress, WebhookEvent,
 };
@@ -84,6 +84,9 @@ pub struct RunningHubEngine {
     settings: RunningHubSettings,
     /// Pollers waiting on a task, woken early by [`RunningHubEngine::notify`].
     wakers: Arc<Mutex<HashMap<RemoteTaskId, Arc<Notify>>>>,
+    /// File names of a job's images uploaded to an account whose create then said "busy":
+    /// the job's next run on that account creates with them instead of uploading again.
+    uploaded: Mutex<HashMap<(JobId, LaneId), (String, String)>>,
 }
 
 impl RunningHubEngine {
@@ -92,7 +95,7 @@ impl RunningHubEngine {
         accounts: Vec<RunningHubAccount>,
         settings: RunningHubSettings,
     ) -> Self {
-        Self { client, accounts, settings, wakers: Arc::default() }
+        Self { client, accounts, settings, wakers: Arc::default(), uploaded: Mutex::default() }
     }
 
     /// The client, for start-up checks (account status) and the operator's balance view.
@@ -161,17 +164,27 @@ impl RunningHubEngine {
         ctx: &RunContext,
         account: &RunningHubAccount,
     ) -> Result<RemoteTaskId, EngineError> {
-        let (product, background) = tokio::try_join!(ctx.input.product.load(), ctx.input.background.load())?;
-        let uploads = async {
-            tokio::try_join!(
-                self.upload(account, &product, "product"),
-                self.upload(account, &background, "background"),
-            )
-        };
-        let (product_file, background_file) = tokio::select! {
-            biased;
-            _ = ctx.cancel.cancelled() => return Err(EngineError::Cancelled),
-            uploaded = uploads => uploaded?,
+        let earlier = lock(&self.uploaded).remove(&(ctx.job, ctx.lane));
+        let (product_file, background_file) = match earlier {
+            Some(files) => {
+                debug!("creating with the files uploaded before the account was busy");
+                files
+            }
+            None => {
+                let (product, background) =
+                    tokio::try_join!(ctx.input.product.load(), ctx.input.background.load())?;
+                let uploads = async {
+                    tokio::try_join!(
+                        self.upload(account, &product, "product"),
+                        self.upload(account, &background, "background"),
+                    )
+                };
+                tokio::select! {
+                    biased;
+                    _ = ctx.cancel.cancelled() => return Err(EngineError::Cancelled),
+                    uploaded = uploads => uploaded?,
+                }
+            }
         };
         if ctx.cancel.is_cancelled() {
             return Err(EngineError::Cancelled);
@@ -195,7 +208,8 @@ impl RunningHubEngine {
         // could leave a paid task we never learn about. The poll loop cancels it right
         // after if needed.
         ctx.creating();
-        self.client
+        let created = self
+            .client
             .create_task(
                 &account.api_key,
                 &account.workflow_id,
@@ -203,7 +217,17 @@ impl RunningHubEngine {
                 self.settings.webhook_url.as_ref().map(Secret::expose),
             )
             .await
-            .map_err(|e| lane_error(e, "create"))
+            .map_err(|e| lane_error(e, "create"));
+        if let Err(EngineError::LaneBusy { .. }) = &created {
+            // Kept for the job's next run on this account (bounded: one pair per job that
+            // is waiting for this account; taken again by that run).
+            let files = (nodes[0].field_value.clone(), nodes[1].field_value.clone());
+            lock(&self.uploaded).insert((ctx.job, ctx.lane), files);
+        } else {
+            // Created, or failed for good: nothing of this job is waiting any more.
+            lock(&self.uploaded).retain(|(job, _), _| *job != ctx.job);
+        }
+        created
     }
 
     /// Uploads one image, shrinking it first if it is over the limit, and again if the
