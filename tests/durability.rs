@@ -188,3 +188,60 @@ async fn a_second_bot_on_the_same_data_dir_refuses_to_start_and_says_who_holds_i
     );
     terminate(first).await;
 }
+
+#[tokio::test]
+async fn killed_while_telegram_keeps_refusing_the_result_it_is_delivered_once_after_the_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let tg = FakeTelegram::start().await;
+    let rh = FakeRunningHub::start().await;
+    rh.add_account(KEY, 1);
+    rh.set_default_script(TaskScript::succeed(Duration::from_millis(100)));
+    let user = tg.user(6, Some("en"));
+    let refused = || TgFault::Error { code: 400, description: "Bad Request: wrong file".into() };
+    tg.fail_next("SendPhoto", 2, refused());
+    tg.fail_next("SendDocument", 2, refused());
+
+    let bot = start_bot(dir.path(), &tg, &rh, &[]);
+    user.send_photo(solid_png(64, 48, [200, 30, 30]));
+    wait(&tg, "asked for the background", |tg| has_text(tg, 6, messages::ask_background(Lang::En))).await;
+    user.send_photo(solid_png(80, 60, [30, 30, 200]));
+    wait(&tg, "the first attempt refused", |tg| tg.calls_of("SendDocument").len() == 1).await;
+    // Killed while it waits to offer the result again.
+    kill(bot).await;
+    assert!(!delivered(&tg, 6));
+
+    let bot = start_bot(dir.path(), &tg, &rh, &[]);
+    wait(&tg, "the result arrives after the restart", |tg| delivered(tg, 6)).await;
+    assert_eq!(rh.tasks().len(), 1, "not generated again");
+    terminate(bot).await;
+    let bot = start_bot(dir.path(), &tg, &rh, &[]);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(delivered(&tg, 6), "still exactly one photo and one document");
+    terminate(bot).await;
+}
+
+#[tokio::test]
+async fn killed_while_a_job_waits_for_a_busy_account_it_runs_once_after_the_restart() {
+    use backdrop_fakes::runninghub::{Endpoint, Fault};
+    let dir = tempfile::tempdir().unwrap();
+    let tg = FakeTelegram::start().await;
+    let rh = FakeRunningHub::start().await;
+    rh.add_account(KEY, 1);
+    rh.set_default_script(TaskScript::succeed(Duration::from_millis(100)));
+    // The account says "queue full" for a while: the job goes back to the queue.
+    rh.inject(Endpoint::Create, Fault::Code(421, "TASK_QUEUE_MAXED".into()), 2);
+    let user = tg.user(7, Some("en"));
+
+    let bot = start_bot(dir.path(), &tg, &rh, &[]);
+    user.send_photo(solid_png(64, 48, [200, 30, 30]));
+    wait(&tg, "asked for the background", |tg| has_text(tg, 7, messages::ask_background(Lang::En))).await;
+    user.send_photo(solid_png(80, 60, [30, 30, 200]));
+    wait(&tg, "the account said busy", |_| rh.calls(Endpoint::Create) >= 1).await;
+    kill(bot).await;
+
+    let bot = start_bot(dir.path(), &tg, &rh, &[]);
+    wait(&tg, "the result arrives after the restart", |tg| delivered(tg, 7)).await;
+    assert_eq!(rh.tasks().len(), 1, "one task for the job");
+    assert_eq!(rh.over_limit_attempts(KEY), 0);
+    terminate(bot).await;
+}

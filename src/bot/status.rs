@@ -249,7 +249,8 @@ async fn finish_status(
         let mut edit = bot.edit_message_text(record.chat, id, text.clone());
         edit.payload_mut().reply_markup = keyboard.clone();
         match retry::send(edit).await {
-            Ok(_) => return,
+            // Already showing it (a restart repeats the last word).
+            Ok(_) | Err(RequestError::Api(ApiError::MessageNotModified)) => return,
             // The user deleted the status message: say it in a new one.
             Err(RequestError::Api(
                 ApiError::MessageToEditNotFound | ApiError::MessageIdInvalid | ApiError::MessageCantBeEdited,
