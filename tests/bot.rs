@@ -960,3 +960,73 @@ async fn stopping_takes_its_stages_in_order_and_tells_a_cancelled_user() {
     let told = tg.messages(chat).iter().any(|m| m.text_or_caption == messages::status_cancelled(Lang::En));
     assert!(told, "the user was told before the bot exited: {:?}", tg.messages(chat));
 }
+
+/// The product and background sizes each provider task was given, in task order.
+fn task_inputs(rh: &FakeRunningHub) -> Vec<((u32, u32), (u32, u32))> {
+    let size = |name: &str| {
+        let bytes = rh.uploaded_file(name).expect("the task's file was uploaded");
+        backdrop_fakes::image_bytes::dimensions(&bytes).expect("an image")
+    };
+    rh.tasks()
+        .iter()
+        .map(|t| {
+            let of = |node: &str| {
+                t.node_inputs.iter().find(|n| n.node_id == node).expect("the node").field_value.clone()
+            };
+            (size(&of("2")), size(&of("32")))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_album_of_products_then_one_background_makes_one_job_per_product() {
+    let app = spawn_app(&[3]).await;
+    let user = app.tg.user(1500, Some("en"));
+    let products = vec![
+        solid_png(64, 48, [200, 30, 30]),
+        solid_png(66, 48, [30, 200, 30]),
+        solid_png(68, 48, [30, 30, 200]),
+    ];
+    user.send_album(products);
+    app.wait_text(&user, &messages::ask_background_for(Lang::En, 3)).await;
+    user.send_photo(solid_png(80, 60, [90, 90, 90]));
+    app.wait_result(&user, 3).await;
+    let mut pairs = task_inputs(&app.rh);
+    pairs.sort();
+    assert_eq!(
+        pairs,
+        vec![((64, 48), (80, 60)), ((66, 48), (80, 60)), ((68, 48), (80, 60))],
+        "each product with the background"
+    );
+    let asked =
+        user.messages().iter().filter(|m| m.text_or_caption == messages::ask_background(Lang::En)).count();
+    assert_eq!(asked, 0, "one question for the whole album");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_album_where_a_background_is_expected_gives_its_first_photo_and_says_so() {
+    let app = spawn_app(&[1]).await;
+    let user = app.tg.user(1501, Some("en"));
+    user.send_photo(solid_png(64, 48, [200, 30, 30]));
+    app.wait_text(&user, messages::ask_background(Lang::En)).await;
+    user.send_album(vec![solid_png(80, 60, [30, 30, 200]), solid_png(90, 70, [30, 200, 30])]);
+    app.wait_text(&user, messages::album_as_background(Lang::En)).await;
+    app.wait_result(&user, 1).await;
+    assert_eq!(task_inputs(&app.rh), vec![((64, 48), (80, 60))], "one job, on the album's first photo");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_background_sent_right_after_an_album_waits_for_the_album() {
+    let app = spawn_app(&[2]).await;
+    let user = app.tg.user(1502, Some("en"));
+    user.send_album(vec![solid_png(64, 48, [200, 30, 30]), solid_png(66, 48, [30, 200, 30])]);
+    // At once, before the album is complete: it is still the background.
+    user.send_photo(solid_png(80, 60, [90, 90, 90]));
+    app.wait_result(&user, 2).await;
+    let mut pairs = task_inputs(&app.rh);
+    pairs.sort();
+    assert_eq!(pairs, vec![((64, 48), (80, 60)), ((66, 48), (80, 60))]);
+    app.stop().await;
+}

@@ -33,6 +33,8 @@ pub struct BotContext {
     /// `incoming/`.
     pub data_dir: PathBuf,
     pub limits: ImageLimits,
+    /// Albums being collected (their parts arrive as separate messages).
+    pub albums: crate::bot::album::Albums,
     /// Permits to decode an incoming picture (`DECODE_CONCURRENCY`).
     pub decodes: tokio::sync::Semaphore,
     pub timing: StatusTiming,

@@ -22,6 +22,19 @@ pub enum Step {
     Start,
     /// Have the product; waiting for the background.
     AwaitingBackground { product: PendingProduct },
+    /// Have several products (an album); waiting for the background they all go into.
+    AwaitingBackgroundForMany { products: Vec<PendingProduct> },
+}
+
+impl Step {
+    /// The product photos waiting for a background, if any.
+    pub fn pending_products(&self) -> Vec<PendingProduct> {
+        match self {
+            Self::Start => Vec::new(),
+            Self::AwaitingBackground { product } => vec![product.clone()],
+            Self::AwaitingBackgroundForMany { products } => products.clone(),
+        }
+    }
 }
 
 /// The storage the dispatcher and the handlers share.

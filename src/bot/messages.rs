@@ -346,6 +346,37 @@ pub fn answer_already_retried(lang: Lang) -> &'static str {
     pick(lang, "Уже запущено заново.", "Already started again.")
 }
 
+/// An album of products: all of them go into the background that comes next.
+pub fn ask_background_for(lang: Lang, products: usize) -> String {
+    match lang {
+        Lang::Ru => format!(
+            "Получил {products} фото товаров. Теперь пришлите фон: фото сцены, в которую поместить их все."
+        ),
+        Lang::En => {
+            format!(
+                "Got {products} product photos. Now send the background: a photo of the scene to put them all in."
+            )
+        }
+    }
+}
+
+/// An album where one background was expected.
+pub fn album_as_background(lang: Lang) -> &'static str {
+    pick(
+        lang,
+        "Пришёл альбом, а нужен один фон: беру его первое фото как фон.",
+        "That was an album, and one background is needed: I am using its first photo as the background.",
+    )
+}
+
+/// An album with more products than are taken at once.
+pub fn album_too_long(lang: Lang, max: usize) -> String {
+    match lang {
+        Lang::Ru => format!("Из альбома взяты первые {max} фото; остальные пришлите отдельно."),
+        Lang::En => format!("The first {max} photos of the album were taken; send the others separately."),
+    }
+}
+
 /// More jobs than `MAX_JOBS_PER_USER` in progress: the picture is kept, nothing started.
 pub fn too_many_jobs(lang: Lang, max: usize) -> String {
     match lang {

@@ -10,6 +10,7 @@
 //! [`crate::shutdown`] sets out. Tests drive the real bot in-process through [`serve`]
 //! against fake servers.
 
+pub mod album;
 pub mod context;
 pub mod delivery;
 pub mod dialogue;
@@ -180,6 +181,7 @@ pub async fn serve(
         dialogues: DurableDialogues::<Step>::new(store.clone()).erase(),
         data_dir: settings.data_dir.clone(),
         limits: ImageLimits::default(),
+        albums: album::Albums::default(),
         decodes: tokio::sync::Semaphore::new(settings.decode_concurrency),
         timing: settings.timing,
         delivery: settings.delivery,
@@ -332,12 +334,18 @@ pub fn schema() -> UpdateHandler<HandlerError> {
         .branch(case![Command::Stats].filter(base::is_admin).endpoint(base::stats));
 
     let messages = Update::filter_message()
+        .filter_async(album::after_albums)
         .chain(tg_dialogue::enter::<Message, DialogueStorage, Step, Result<(), HandlerError>>())
         .branch(commands)
+        .branch(dptree::filter(album::is_album_part).endpoint(album::receive_part))
         .branch(
             dptree::filter(generation::has_picture)
                 .branch(case![Step::Start].endpoint(generation::receive_product))
-                .branch(case![Step::AwaitingBackground { product }].endpoint(generation::receive_background)),
+                .branch(case![Step::AwaitingBackground { product }].endpoint(generation::receive_background))
+                .branch(
+                    case![Step::AwaitingBackgroundForMany { products }]
+                        .endpoint(generation::receive_background_for_many),
+                ),
         )
         .branch(dptree::endpoint(generation::hint));
 

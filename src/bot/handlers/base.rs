@@ -47,7 +47,7 @@ pub async fn cancel(
     ctx: Arc<BotContext>,
 ) -> Result<(), HandlerError> {
     let lang = lang_of(&msg);
-    let had_step = matches!(state, Step::AwaitingBackground { .. });
+    let had_step = state != Step::Start;
     forget_step(&dialogue, state).await?;
     let mut cancelled = false;
     if let Some(user) = &msg.from {
@@ -68,10 +68,10 @@ pub async fn cancel(
 /// Back to the start of the conversation, removing a product photo that waited for its
 /// background.
 pub(crate) async fn forget_step(dialogue: &BotDialogue, state: Step) -> Result<(), HandlerError> {
-    if let Step::AwaitingBackground { product: PendingProduct(path) } = state
-        && let Err(e) = tokio::fs::remove_file(&path).await
-    {
-        tracing::debug!("removing {}: {e}", path.display());
+    for PendingProduct(path) in state.pending_products() {
+        if let Err(e) = tokio::fs::remove_file(&path).await {
+            tracing::debug!("removing {}: {e}", path.display());
+        }
     }
     dialogue.update(Step::Start).await.map_err(HandlerError::dialogue)
 }

@@ -25,7 +25,7 @@ pub fn has_picture(msg: Message) -> bool {
 }
 
 /// Checks the picture of `msg`; on refusal, tells the user what to send instead.
-async fn take_picture(
+pub(crate) async fn take_picture(
     bot: &TgBot,
     ctx: &BotContext,
     msg: &Message,
@@ -53,15 +53,22 @@ pub async fn receive_product(
     let Some(image) = take_picture(&bot, &ctx, &msg).await? else {
         return Ok(());
     };
+    let product = save_pending(&ctx, &msg, &image).await?;
+    dialogue.update(Step::AwaitingBackground { product }).await.map_err(HandlerError::dialogue)?;
+    reply(&bot, &ctx, msg.chat.id, messages::ask_background(lang_of(&msg))).await
+}
+
+/// Keeps a product photo in `DATA_DIR/incoming/` until its background comes.
+pub(crate) async fn save_pending(
+    ctx: &BotContext,
+    msg: &Message,
+    image: &InputImage,
+) -> Result<PendingProduct, HandlerError> {
     let dir = ctx.data_dir.join("incoming");
     tokio::fs::create_dir_all(&dir).await?;
     let path = dir.join(format!("{}-{}.{}", msg.chat.id, msg.id, image.extension()));
     tokio::fs::write(&path, image.bytes()).await?;
-    dialogue
-        .update(Step::AwaitingBackground { product: PendingProduct(path) })
-        .await
-        .map_err(HandlerError::dialogue)?;
-    reply(&bot, &ctx, msg.chat.id, messages::ask_background(lang_of(&msg))).await
+    Ok(PendingProduct(path))
 }
 
 /// The background: the job and both images go into the store, then into the queue.
@@ -72,19 +79,43 @@ pub async fn receive_background(
     msg: Message,
     ctx: Arc<BotContext>,
 ) -> Result<(), HandlerError> {
-    let lang = lang_of(&msg);
+    start_jobs(&bot, &dialogue, vec![product], &msg, &ctx).await
+}
+
+/// The background for an album of products: one job per product.
+pub async fn receive_background_for_many(
+    bot: TgBot,
+    dialogue: BotDialogue,
+    products: Vec<PendingProduct>,
+    msg: Message,
+    ctx: Arc<BotContext>,
+) -> Result<(), HandlerError> {
+    start_jobs(&bot, &dialogue, products, &msg, &ctx).await
+}
+
+/// Takes the background of `msg` and starts one job per product on it, as many as the
+/// user's `MAX_JOBS_PER_USER` leaves room for (the user is told of the rest).
+pub(crate) async fn start_jobs(
+    bot: &TgBot,
+    dialogue: &BotDialogue,
+    products: Vec<PendingProduct>,
+    msg: &Message,
+    ctx: &Arc<BotContext>,
+) -> Result<(), HandlerError> {
+    let lang = lang_of(msg);
     let Some(owner) = msg.from.as_ref().map(|u| u.id) else {
         return Ok(());
     };
-    if ctx.jobs.live_jobs_of(owner).len() >= ctx.max_jobs_per_user {
-        // The product stays: the background can be sent again once a job has ended.
+    let room = ctx.max_jobs_per_user.saturating_sub(ctx.jobs.live_jobs_of(owner).len());
+    if room == 0 {
+        // The products stay: the background can be sent again once a job has ended.
         tracing::info!(user = %owner, "refused a job beyond MAX_JOBS_PER_USER");
-        return reply(&bot, &ctx, msg.chat.id, &messages::too_many_jobs(lang, ctx.max_jobs_per_user)).await;
+        return reply(bot, ctx, msg.chat.id, &messages::too_many_jobs(lang, ctx.max_jobs_per_user)).await;
     }
-    let Some(background) = take_picture(&bot, &ctx, &msg).await? else {
+    let Some(background) = take_picture(bot, ctx, msg).await? else {
         return Ok(());
     };
-    // The next picture starts a new product, whatever happens to this job.
+    // The next picture starts a new product, whatever happens to these jobs.
     dialogue.update(Step::Start).await.map_err(HandlerError::dialogue)?;
     let new = NewJob {
         user_id: owner.0 as i64,
@@ -93,26 +124,37 @@ pub async fn receive_background(
         engine: ctx.engine.into(),
         parent: None,
     };
-    let accepted = match read_pending(&product.0).await {
-        Ok(product_image) => {
-            ctx.store.create_job(&new, &product_image, &background).await.map_err(|e| e.to_string())
+    let skipped = products.len().saturating_sub(room);
+    for (n, product) in products.into_iter().enumerate() {
+        if n >= room {
+            let _ = tokio::fs::remove_file(&product.0).await;
+            continue;
         }
-        Err(e) => Err(e),
-    };
-    let (id, input) = match accepted {
-        Ok(accepted) => accepted,
-        Err(e) => {
-            tracing::error!(chat = %msg.chat.id, "storing the job: {e}");
-            return reply(&bot, &ctx, msg.chat.id, messages::internal_error(lang)).await;
+        let accepted = match read_pending(&product.0).await {
+            Ok(product_image) => {
+                ctx.store.create_job(&new, &product_image, &background).await.map_err(|e| e.to_string())
+            }
+            Err(e) => Err(e),
+        };
+        let (id, input) = match accepted {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                tracing::error!(chat = %msg.chat.id, "storing the job: {e}");
+                reply(bot, ctx, msg.chat.id, messages::internal_error(lang)).await?;
+                continue;
+            }
+        };
+        let _ = tokio::fs::remove_file(&product.0).await;
+        let record = JobRecord::new(owner, msg.chat.id, lang);
+        if let Err(e) = start_job(bot, ctx, id, input, record) {
+            // The job is committed: the next start runs it. Never "try again" for a job that
+            // exists (the user would pay twice).
+            tracing::warn!(job = %id, "stored but not queued ({e}): it starts with the next start");
+            reply(bot, ctx, msg.chat.id, messages::kept_for_restart(lang)).await?;
         }
-    };
-    let _ = tokio::fs::remove_file(&product.0).await;
-    let record = JobRecord::new(owner, msg.chat.id, lang);
-    if let Err(e) = start_job(&bot, &ctx, id, input, record) {
-        // The job is committed: the next start runs it. Never "try again" for a job that
-        // exists (the user would pay twice).
-        tracing::warn!(job = %id, "stored but not queued ({e}): it starts with the next start");
-        reply(&bot, &ctx, msg.chat.id, messages::kept_for_restart(lang)).await?;
+    }
+    if skipped > 0 {
+        reply(bot, ctx, msg.chat.id, &messages::too_many_jobs(lang, ctx.max_jobs_per_user)).await?;
     }
     Ok(())
 }
@@ -151,7 +193,9 @@ pub async fn hint(bot: TgBot, state: Step, msg: Message, ctx: Arc<BotContext>) -
     let lang = lang_of(&msg);
     let text = match state {
         Step::Start => messages::hint_product(lang),
-        Step::AwaitingBackground { .. } => messages::hint_background(lang),
+        Step::AwaitingBackground { .. } | Step::AwaitingBackgroundForMany { .. } => {
+            messages::hint_background(lang)
+        }
     };
     reply(&bot, &ctx, msg.chat.id, text).await
 }
