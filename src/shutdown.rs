@@ -115,30 +115,34 @@ impl Shutdown {
         self.inner.taken.lock().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
-    /// Triggers the stop on SIGINT (Ctrl-C) or SIGTERM.
+    /// Triggers the stop on SIGINT (Ctrl-C) or SIGTERM. The handlers are installed before
+    /// this returns: a signal that comes during start-up stops the bot cleanly instead of
+    /// killing it.
     pub fn trigger_on_signal(&self) {
+        #[cfg(unix)]
+        let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
+        #[cfg(unix)]
+        let int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt());
         let shutdown = self.clone();
         tokio::spawn(async move {
-            wait_for_signal().await;
+            #[cfg(unix)]
+            match (term, int) {
+                (Ok(mut term), Ok(mut int)) => {
+                    tokio::select! {
+                        _ = term.recv() => {}
+                        _ = int.recv() => {}
+                    }
+                }
+                _ => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
+            }
+            #[cfg(not(unix))]
+            let _ = tokio::signal::ctrl_c().await;
             tracing::info!("signal received: stopping");
             shutdown.trigger();
         });
     }
-}
-
-async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            return;
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
 }
 
 #[cfg(test)]

@@ -138,11 +138,12 @@ pub enum BotError {
 /// `backdrop bot`: opens the job store, builds the engine, ledger and queue from
 /// `settings` (the store journals every job's state) and serves until SIGINT or SIGTERM.
 pub async fn run(settings: Settings) -> Result<(), BotError> {
+    // First of all: a SIGTERM during start-up is a clean stop, not a kill.
+    let shutdown = Shutdown::new(settings.shutdown_grace);
+    shutdown.trigger_on_signal();
     let bot_settings = BotSettings::from_settings(&settings)?;
     let store = Store::open(&settings.database_url, &settings.data_dir).await?;
     let retention = Duration::from_secs(u64::from(settings.retention_days) * 24 * 3600);
-    let shutdown = Shutdown::new(settings.shutdown_grace);
-    shutdown.trigger_on_signal();
     let app = Application::build(settings, Arc::new(store.clone()))?;
     let sweep = tokio::spawn(crate::store::sweep_periodically(store.clone(), retention, shutdown.clone()));
     let result = serve(bot_settings, app, store, shutdown).await;
