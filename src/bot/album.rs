@@ -2,7 +2,8 @@
 //!
 //! Each part's arrival is recorded at once (before anything is downloaded) and the handler
 //! returns; the first part starts a collector that waits until the group is complete (no
-//! new part for [`QUIET`], at most [`LONGEST`]) and then treats it as a whole:
+//! new part for [`QUIET`], at most [`crate::bot::albums::LONGEST`]) and then treats it as
+//! a whole:
 //! - where a product is expected, the album is the products (at most [`MAX_PRODUCTS`]):
 //!   the background that follows makes one job per product;
 //! - where a background is expected, its first picture is the background, and the user is
@@ -11,94 +12,18 @@
 //! A single picture sent while an album of the same chat is being collected waits for it,
 //! so an album of products followed at once by the background is never mixed up.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
+use std::sync::Arc;
 
 use teloxide::dispatching::dialogue::Dialogue;
 use teloxide::prelude::*;
-use tokio::time::Instant;
 
 use crate::bot::TgBot;
+use crate::bot::albums::{MAX_PRODUCTS, QUIET};
 use crate::bot::context::BotContext;
 use crate::bot::dialogue::Step;
 use crate::bot::handlers::generation::{save_pending, start_jobs, take_picture};
 use crate::bot::handlers::{HandlerError, lang_of, reply};
 use crate::bot::{intake, messages};
-
-/// An album is complete once no part came for this long.
-pub const QUIET: Duration = Duration::from_millis(1000);
-/// ... or at the latest this long after its first part.
-pub const LONGEST: Duration = Duration::from_secs(8);
-/// Products taken from one album.
-pub const MAX_PRODUCTS: usize = 10;
-
-/// The albums being collected, by `media_group_id`.
-#[derive(Default)]
-pub struct Albums {
-    open: Mutex<HashMap<String, Collecting>>,
-}
-
-struct Collecting {
-    chat: ChatId,
-    parts: Vec<Message>,
-    first_at: Instant,
-    last_at: Instant,
-}
-
-impl Albums {
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, Collecting>> {
-        self.open.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Records a part; `true` for the group's first part (its collector must be started).
-    fn add(&self, group: &str, msg: Message) -> bool {
-        let mut open = self.lock();
-        let now = Instant::now();
-        match open.get_mut(group) {
-            Some(collecting) => {
-                collecting.parts.push(msg);
-                collecting.last_at = now;
-                false
-            }
-            None => {
-                open.insert(
-                    group.to_owned(),
-                    Collecting { chat: msg.chat.id, parts: vec![msg], first_at: now, last_at: now },
-                );
-                true
-            }
-        }
-    }
-
-    /// The group's parts, oldest first, once it is complete.
-    fn complete(&self, group: &str) -> Option<Vec<Message>> {
-        let open = self.lock();
-        let collecting = open.get(group)?;
-        let done = collecting.last_at.elapsed() >= QUIET || collecting.first_at.elapsed() >= LONGEST;
-        done.then(|| {
-            let mut parts = collecting.parts.clone();
-            parts.sort_by_key(|m| m.id.0);
-            parts
-        })
-    }
-
-    fn close(&self, group: &str) {
-        self.lock().remove(group);
-    }
-
-    fn collecting_in(&self, chat: ChatId) -> bool {
-        self.lock().values().any(|c| c.chat == chat)
-    }
-
-    /// Waits (bounded) until no album of `chat` is being collected or handled.
-    pub async fn settled(&self, chat: ChatId) {
-        let give_up = Instant::now() + LONGEST + QUIET * 2;
-        while self.collecting_in(chat) && Instant::now() < give_up {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-}
 
 /// Holds a single picture back until the chat's albums are handled, so that it is routed
 /// by the conversation step the album left (always lets it through, within bounds).

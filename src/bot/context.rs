@@ -34,7 +34,7 @@ pub struct BotContext {
     pub data_dir: PathBuf,
     pub limits: ImageLimits,
     /// Albums being collected (their parts arrive as separate messages).
-    pub albums: crate::bot::album::Albums,
+    pub albums: crate::bot::albums::Albums,
     /// Permits to decode an incoming picture (`DECODE_CONCURRENCY`).
     pub decodes: tokio::sync::Semaphore,
     pub timing: StatusTiming,

@@ -11,6 +11,7 @@
 //! against fake servers.
 
 pub mod album;
+pub mod albums;
 pub mod context;
 pub mod delivery;
 pub mod dialogue;
@@ -182,7 +183,7 @@ pub async fn serve(
         dialogues: DurableDialogues::<Step>::new(store.clone()).erase(),
         data_dir: settings.data_dir.clone(),
         limits: ImageLimits::default(),
-        albums: album::Albums::default(),
+        albums: albums::Albums::default(),
         decodes: tokio::sync::Semaphore::new(settings.decode_concurrency),
         timing: settings.timing,
         delivery: settings.delivery,
