@@ -1030,3 +1030,25 @@ async fn a_background_sent_right_after_an_album_waits_for_the_album() {
     assert_eq!(pairs, vec![((64, 48), (80, 60)), ((66, 48), (80, 60))]);
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_picture_the_bot_could_not_take_before_it_stopped_is_asked_for_again() {
+    let app = spawn_app(&[1]).await;
+    let user = app.tg.user(1600, Some("en"));
+    user.send_photo(solid_png(64, 48, [200, 30, 30]));
+    app.wait_text(&user, messages::ask_background(Lang::En)).await;
+    // Telegram never hands over the background: the handler is stuck when the bot stops.
+    app.tg.fail_next("getFile", 1, TgFault::Hang);
+    user.send_photo(solid_png(80, 60, [30, 30, 200]));
+    app.wait("the background being fetched", |tg| tg.calls_of("getFile").len() == 2).await;
+    let tg = app.tg.clone();
+    let data = app.stop().await;
+    let asked =
+        tg.messages(1600).iter().any(|m| m.text_or_caption == messages::send_again_after_restart(Lang::En));
+    assert!(asked, "told to send it again: {:?}", tg.messages(1600));
+    let store = Store::open(&format!("sqlite://{}/backdrop.db", data.path().display()), data.path())
+        .await
+        .expect("the job store opens");
+    assert!(store.unfinished().await.expect("readable").is_empty(), "and nothing was half-accepted");
+    store.close().await;
+}

@@ -33,6 +33,8 @@ pub struct BotContext {
     /// `incoming/`.
     pub data_dir: PathBuf,
     pub limits: ImageLimits,
+    /// Handlers taking a job, so that a stop that leaves them behind tells their users.
+    pub in_flight: Arc<crate::bot::in_flight::InFlight>,
     /// Albums being collected (their parts arrive as separate messages).
     pub albums: crate::bot::albums::Albums,
     /// Permits to decode an incoming picture (`DECODE_CONCURRENCY`).

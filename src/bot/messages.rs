@@ -203,6 +203,15 @@ pub fn nothing_to_cancel(lang: Lang) -> &'static str {
     )
 }
 
+/// The bot stopped before the picture was taken: nothing was saved.
+pub fn send_again_after_restart(lang: Lang) -> &'static str {
+    pick(
+        lang,
+        "Бот перезапускался и не успел принять ваше фото. Пожалуйста, отправьте его ещё раз.",
+        "The bot was restarting and could not take your photo. Please send it again.",
+    )
+}
+
 /// The job is stored but the bot is stopping: it starts with the next start, by itself.
 pub fn kept_for_restart(lang: Lang) -> &'static str {
     pick(

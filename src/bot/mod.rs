@@ -16,6 +16,7 @@ pub mod context;
 pub mod delivery;
 pub mod dialogue;
 pub mod handlers;
+pub mod in_flight;
 pub mod intake;
 pub mod jobs;
 pub mod keyboards;
@@ -184,6 +185,7 @@ pub async fn serve(
         data_dir: settings.data_dir.clone(),
         limits: ImageLimits::default(),
         albums: albums::Albums::default(),
+        in_flight: Arc::default(),
         decodes: tokio::sync::Semaphore::new(settings.decode_concurrency),
         timing: settings.timing,
         delivery: settings.delivery,
@@ -223,6 +225,7 @@ pub async fn serve(
         result = dispatch => result,
         () = give_up => {
             tracing::warn!("handlers still busy after the grace period; stopping without them");
+            tell_abandoned(&bot, &ctx, &shutdown).await;
             Ok(())
         }
     };
@@ -236,6 +239,21 @@ pub async fn serve(
     stop_the_rest(&app, &ctx, &store, settings.on_shutdown, &shutdown).await;
     tracing::info!("the bot stopped");
     result.map_err(BotError::Telegram)
+}
+
+/// Handlers left behind commit nothing from now on: their users are told to send again.
+async fn tell_abandoned(bot: &TgBot, ctx: &BotContext, shutdown: &Shutdown) {
+    let abandoned = ctx.in_flight.abandon();
+    let told = async {
+        for (chat, lang) in abandoned {
+            if let Err(e) = bot.send_message(chat, messages::send_again_after_restart(lang)).await {
+                tracing::warn!(%chat, "could not ask to send again: {e}");
+            }
+        }
+    };
+    if tokio::time::timeout(shutdown.grace(), told).await.is_err() {
+        tracing::warn!("not every user whose picture was not taken could be told");
+    }
 }
 
 /// The stages after the updates: store writes, engines, last status words, exit.

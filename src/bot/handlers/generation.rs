@@ -106,6 +106,7 @@ pub(crate) async fn start_jobs(
     let Some(owner) = msg.from.as_ref().map(|u| u.id) else {
         return Ok(());
     };
+    let taking = ctx.in_flight.taking(msg.chat.id, lang);
     let room = ctx.max_jobs_per_user.saturating_sub(ctx.jobs.live_jobs_of(owner).len());
     if room == 0 {
         // The products stay: the background can be sent again once a job has ended.
@@ -115,6 +116,10 @@ pub(crate) async fn start_jobs(
     let Some(background) = take_picture(bot, ctx, msg).await? else {
         return Ok(());
     };
+    if !taking.begin_commit() {
+        // The bot gave up on this handler while it stops: the user is told to send again.
+        return Ok(());
+    }
     // The next picture starts a new product, whatever happens to these jobs.
     dialogue.update(Step::Start).await.map_err(HandlerError::dialogue)?;
     let new = NewJob {
