@@ -130,6 +130,18 @@ pub fn spawn_with_config(
     settings: RunningHubSettings,
     config: QueueConfig,
 ) -> Harness {
+    let engine = engine_on(&fake, slots, settings);
+    let (queue, journal) = queue_with_spy(engine.clone(), config);
+    Harness { fake, engine, queue, journal }
+}
+
+/// The real RunningHub engine on `fake`'s accounts (`key-1`, ... with `slots` each), with
+/// short client timeouts and retry delays.
+pub fn engine_on(
+    fake: &FakeRunningHub,
+    slots: &[usize],
+    settings: RunningHubSettings,
+) -> Arc<RunningHubEngine> {
     let accounts = slots
         .iter()
         .enumerate()
@@ -151,7 +163,5 @@ pub fn spawn_with_config(
     };
     let client = RunningHubClient::new(&reqwest::Url::parse(&fake.url()).expect("the fake's URL"), options)
         .expect("client");
-    let engine = Arc::new(RunningHubEngine::new(client, accounts, settings));
-    let (queue, journal) = queue_with_spy(engine.clone(), config);
-    Harness { fake, engine, queue, journal }
+    Arc::new(RunningHubEngine::new(client, accounts, settings))
 }
