@@ -53,6 +53,14 @@ async fn wait(tg: &FakeTelegram, what: &str, cond: impl FnMut(&FakeTelegram) -> 
     assert!(tg.wait_for(cond, WAIT).await, "waiting for: {what}\n{}", tg.dump(0));
 }
 
+/// The user's product photo, then (once asked) the background.
+async fn send_both(tg: &FakeTelegram, user: &backdrop_fakes::FakeUser) {
+    user.send_photo(solid_png(64, 48, [200, 30, 30]));
+    let chat = user.chat_id();
+    wait(tg, "asked for the background", |tg| has_text(tg, chat, messages::ask_background(Lang::En))).await;
+    user.send_photo(solid_png(80, 60, [30, 30, 200]));
+}
+
 fn delivered(tg: &FakeTelegram, chat: i64) -> bool {
     let m = tg.messages(chat);
     m.iter().filter(|m| m.kind == MessageKind::Photo).count() == 1
@@ -117,9 +125,7 @@ async fn killed_while_sending_the_result_it_is_sent_after_the_restart() {
     tg.fail_next("SendPhoto", 1, TgFault::Hang);
 
     let bot = start_bot(dir.path(), &tg, &rh, &[]);
-    user.send_photo(solid_png(64, 48, [200, 30, 30]));
-    wait(&tg, "asked for the background", |tg| has_text(tg, 5, messages::ask_background(Lang::En))).await;
-    user.send_photo(solid_png(80, 60, [30, 30, 200]));
+    send_both(&tg, &user).await;
     wait(&tg, "the result is being sent", |tg| !tg.calls_of("SendPhoto").is_empty()).await;
     kill(bot).await;
     assert!(!delivered(&tg, 5));
@@ -145,9 +151,7 @@ async fn on_shutdown_cancel_cancels_running_tasks_and_tells_the_user() {
     let user = tg.user(7, Some("en"));
 
     let bot = start_bot(dir.path(), &tg, &rh, &[("ON_SHUTDOWN", "cancel")]);
-    user.send_photo(solid_png(64, 48, [200, 30, 30]));
-    wait(&tg, "asked for the background", |tg| has_text(tg, 7, messages::ask_background(Lang::En))).await;
-    user.send_photo(solid_png(80, 60, [30, 30, 200]));
+    send_both(&tg, &user).await;
     wait(&tg, "the task runs", |_| rh.running(KEY) == 1).await;
     terminate(bot).await;
     let task = rh.tasks()[0].id.clone();
@@ -202,9 +206,7 @@ async fn killed_while_telegram_keeps_refusing_the_result_it_is_delivered_once_af
     tg.fail_next("SendDocument", 2, refused());
 
     let bot = start_bot(dir.path(), &tg, &rh, &[]);
-    user.send_photo(solid_png(64, 48, [200, 30, 30]));
-    wait(&tg, "asked for the background", |tg| has_text(tg, 6, messages::ask_background(Lang::En))).await;
-    user.send_photo(solid_png(80, 60, [30, 30, 200]));
+    send_both(&tg, &user).await;
     wait(&tg, "the first attempt refused", |tg| tg.calls_of("SendDocument").len() == 1).await;
     // Killed while it waits to offer the result again.
     kill(bot).await;
@@ -233,9 +235,7 @@ async fn killed_while_a_job_waits_for_a_busy_account_it_runs_once_after_the_rest
     let user = tg.user(7, Some("en"));
 
     let bot = start_bot(dir.path(), &tg, &rh, &[]);
-    user.send_photo(solid_png(64, 48, [200, 30, 30]));
-    wait(&tg, "asked for the background", |tg| has_text(tg, 7, messages::ask_background(Lang::En))).await;
-    user.send_photo(solid_png(80, 60, [30, 30, 200]));
+    send_both(&tg, &user).await;
     wait(&tg, "the account said busy", |_| rh.calls(Endpoint::Create) >= 1).await;
     kill(bot).await;
 

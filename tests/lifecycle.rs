@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use backdrop::engine::Engine;
 use backdrop::engine::runninghub::RunningHubSettings;
-use backdrop::job::{JobId, JobState, Ledger, Owner, StateName};
+use backdrop::job::{JobState, Ledger, Owner, StateName};
 use backdrop::queue::{JobQueue, QueueConfig, recover};
 use backdrop::shutdown::ShutdownMode;
 use backdrop::store::{NewJob, Store};

@@ -380,13 +380,7 @@ impl Store {
             entries.next_entry().await.map_err(io(format!("listing {}", jobs.display())))?
         {
             let Some(id) = entry.file_name().to_str().and_then(|n| n.parse::<i64>().ok()) else { continue };
-            let old = entry
-                .metadata()
-                .await
-                .and_then(|m| m.modified())
-                .ok()
-                .and_then(|t| t.elapsed().ok())
-                .is_some_and(|age| age > older_than);
+            let old = modified_longer_ago(&entry, older_than).await;
             if !old {
                 continue;
             }
@@ -414,13 +408,7 @@ impl Store {
         while let Some(entry) =
             entries.next_entry().await.map_err(io(format!("listing {}", dir.display())))?
         {
-            let old = entry
-                .metadata()
-                .await
-                .and_then(|m| m.modified())
-                .ok()
-                .and_then(|t| t.elapsed().ok())
-                .is_some_and(|age| age > older_than);
+            let old = modified_longer_ago(&entry, older_than).await;
             if old {
                 let _ = tokio::fs::remove_file(entry.path()).await;
             }
@@ -487,6 +475,12 @@ fn lock_data_dir(data_dir: &Path) -> Result<std::fs::File, StoreError> {
     });
     written.map_err(io(what()))?;
     Ok(file)
+}
+
+/// Whether `entry` was last modified more than `age` ago (unknown: no).
+async fn modified_longer_ago(entry: &tokio::fs::DirEntry, age: Duration) -> bool {
+    let modified = entry.metadata().await.and_then(|m| m.modified());
+    modified.ok().and_then(|t| t.elapsed().ok()).is_some_and(|elapsed| elapsed > age)
 }
 
 /// The highest numeric directory name under `jobs`, 0 if none.
