@@ -245,3 +245,40 @@ async fn killed_while_a_job_waits_for_a_busy_account_it_runs_once_after_the_rest
     assert_eq!(rh.over_limit_attempts(KEY), 0);
     terminate(bot).await;
 }
+
+#[tokio::test]
+async fn killed_while_a_create_is_unanswered_it_is_never_created_blindly_again() {
+    use backdrop::job::FailReason;
+    use backdrop_fakes::runninghub::{Endpoint, Fault};
+    // Room for two: the lost task may exist and one more still fits, so one more is made.
+    // Room for one: the lost task fills the account; another create could be a second
+    // paid task, so the job fails with a clear answer instead.
+    for (max_jobs, tasks_after) in [("2", 2), ("1", 1)] {
+        let dir = tempfile::tempdir().unwrap();
+        let tg = FakeTelegram::start().await;
+        let rh = FakeRunningHub::start().await;
+        rh.add_account(KEY, max_jobs.parse().unwrap());
+        rh.set_default_script(TaskScript::succeed(Duration::from_secs(4)));
+        // The create reaches RunningHub, which makes the task; the answer never comes.
+        rh.inject(Endpoint::Create, Fault::AnswerLost(Box::new(Fault::Hang)), 1);
+        let user = tg.user(7, Some("en"));
+        let env = [("RUNNINGHUB_MAX_JOBS_1", max_jobs)];
+
+        let bot = start_bot(dir.path(), &tg, &rh, &env);
+        send_both(&tg, &user).await;
+        wait(&tg, "the task exists", |_| rh.tasks().len() == 1).await;
+        kill(bot).await;
+
+        let bot = start_bot(dir.path(), &tg, &rh, &env);
+        if tasks_after == 2 {
+            wait(&tg, "the result arrives after the restart", |tg| delivered(tg, 7)).await;
+        } else {
+            let failed = messages::status_failed(Lang::En, &FailReason::Unavailable(String::new()));
+            wait(&tg, "the user is told", |tg| has_text(tg, 7, &failed)).await;
+            assert!(!delivered(&tg, 7));
+        }
+        assert_eq!(rh.tasks().len(), tasks_after, "max {max_jobs}: creates after the lost one");
+        assert_eq!(rh.over_limit_attempts(KEY), 0, "max {max_jobs}");
+        terminate(bot).await;
+    }
+}

@@ -81,8 +81,8 @@ async fn scenario(seed: u64) {
             }
             1 => {
                 for task in fake.tasks() {
-                    engine.hint_task_ended(&backdrop::job::RemoteTaskId(task.id.clone()));
-                    engine.hint_task_ended(&backdrop::job::RemoteTaskId(task.id));
+                    engine.hint_task_ended(&backdrop::job::RemoteTaskId(task.id.clone()), None);
+                    engine.hint_task_ended(&backdrop::job::RemoteTaskId(task.id), None);
                 }
             }
             _ => {}

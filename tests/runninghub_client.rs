@@ -184,15 +184,36 @@ async fn create_is_not_retried_after_a_timeout() {
     let fake = Fake::start(|_, _, _| Reply::Hang).await;
     let client = client_for(fake.url(), Duration::from_millis(200));
     let err = client.create_task(&key(), "wf", &[], None).await.unwrap_err();
-    assert_eq!(err, RhError::Timeout);
+    assert_eq!(err, RhError::Unconfirmed(Box::new(RhError::Timeout)));
     assert_eq!(fake.count("/task/openapi/create"), 1, "a second create could pay twice");
+}
+
+#[tokio::test]
+async fn create_answers_lost_at_a_gateway_are_unconfirmed_and_not_retried() {
+    for status in [502, 504] {
+        let fake = Fake::start(move |_, _, _| Reply::Status(status)).await;
+        let err = client_of(&fake).create_task(&key(), "wf", &[], None).await.unwrap_err();
+        assert_eq!(err, RhError::Unconfirmed(Box::new(RhError::Http { status })), "{status}");
+        assert_eq!(fake.count("/task/openapi/create"), 1, "{status}: a second create could pay twice");
+    }
+    // A broken body after a 200: the server took the request.
+    let fake = Fake::start(|_, _, _| Reply::Raw("{\"code\": 0, \"data\": {")).await;
+    let err = client_of(&fake).create_task(&key(), "wf", &[], None).await.unwrap_err();
+    assert!(matches!(err, RhError::Unconfirmed(_)), "{err:?}");
+    assert_eq!(fake.count("/task/openapi/create"), 1);
+    // 503: the service said it did not take it; retried.
+    let fake =
+        Fake::start(|_, n, _| if n == 1 { Reply::Status(503) } else { code(421, "TASK_QUEUE_MAXED") }).await;
+    let err = client_of(&fake).create_task(&key(), "wf", &[], None).await.unwrap_err();
+    assert!(matches!(err.action(), ErrorAction::AccountBusy { .. }), "{err:?}");
+    assert_eq!(fake.count("/task/openapi/create"), 2);
 }
 
 #[tokio::test]
 async fn create_is_not_retried_after_malformed_json() {
     let fake = Fake::start(|_, _, _| Reply::Raw("{oops")).await;
     let err = client_of(&fake).create_task(&key(), "wf", &[], None).await.unwrap_err();
-    assert!(matches!(err, RhError::Decode(_)));
+    assert!(matches!(&err, RhError::Unconfirmed(inner) if matches!(**inner, RhError::Decode(_))), "{err:?}");
     assert_eq!(fake.count("/task/openapi/create"), 1);
 }
 
@@ -318,7 +339,7 @@ async fn errors_never_contain_the_key() {
     drop(listener);
     let client = client_for(&base, Duration::from_millis(500));
     let err = client.create_task(&key(), "wf", &[], None).await.unwrap_err();
-    assert!(matches!(err, RhError::Transport(_) | RhError::Timeout), "{err:?}");
+    assert!(matches!(err, RhError::Transport(_)), "refused before sending: no task: {err:?}");
     assert_no_key(&err);
     assert!(!err.to_string().contains(KEY));
     assert_no_key(&client.upload(&key(), Bytes::from_static(b"x"), "a.png").await.unwrap_err());
@@ -611,7 +632,7 @@ async fn engine_polls_at_once_on_a_webhook() {
     let started = Instant::now();
     let event = WebhookEvent { task_id: RemoteTaskId("555".into()), progress: TaskProgress::Running };
     while !run.is_finished() && started.elapsed() < Duration::from_secs(5) {
-        engine.notify(event.clone());
+        engine.notify(event.clone(), None);
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let out = tokio::time::timeout(Duration::from_secs(1), run).await.unwrap().unwrap().unwrap();

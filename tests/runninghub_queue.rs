@@ -225,7 +225,7 @@ async fn a_stream_of_callbacks_cannot_make_polls_back_to_back() {
     let before = h.fake.polls(&task.0);
     let started = std::time::Instant::now();
     for _ in 0..60 {
-        h.engine.hint_task_ended(&task);
+        h.engine.hint_task_ended(&task, None);
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let polls = h.fake.polls(&task.0) - before;

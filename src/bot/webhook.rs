@@ -5,8 +5,9 @@
 //! secret token (`setWebhook`; the same for every replica), refuses posts without that
 //! token, and calls `deleteWebhook` when the listener stops, so updates that arrive while
 //! the bot is down wait at Telegram for the next start. RunningHub's callback carries the
-//! secret in its path (a post without it is refused); it is still only a hint: it makes
-//! the engine poll that task soon, and polling stays the source of truth. A callback for a
+//! secret in its path (a post without it is refused) and the job's id; it is still only a
+//! hint: it makes the engine poll that task soon (or, for a task whose create answer was
+//! lost, tells the job's run its id), and polling stays the source of truth. A callback for a
 //! task nobody waits for is answered 200 and changes nothing.
 
 use std::convert::Infallible;
@@ -23,6 +24,7 @@ use teloxide::update_listeners::webhooks::{Options, axum_to_router};
 use super::{BotError, TgBot};
 use crate::config::WebhookConfig;
 use crate::engine::Engine;
+use crate::job::JobId;
 use crate::runninghub_api::parse_webhook;
 use crate::secret::Secret;
 
@@ -44,6 +46,7 @@ pub async fn listen(
     let path = hook.runninghub_path();
     let runninghub = Router::new()
         .route(&format!("{path}/{{key}}"), post(runninghub_callback))
+        .route(&format!("{path}/{{key}}/{{job}}"), post(runninghub_job_callback))
         .route(&path, post(|| async { StatusCode::UNAUTHORIZED }))
         .with_state(callbacks);
     let routes = telegram.merge(runninghub);
@@ -63,22 +66,40 @@ struct Callbacks {
     secret: Secret,
 }
 
-/// `POST …/runninghub/<secret>`: a task ended, says RunningHub. Answered at once
-/// (RunningHub retries slow answers); a wrong secret or an unreadable body is refused and
-/// changes nothing.
+/// `POST …/runninghub/<secret>/<job>`: a task of `job` ended, says RunningHub. The job id
+/// finds a task whose create answer was lost; an id that is not a number is refused.
+async fn runninghub_job_callback(
+    State(callbacks): State<Callbacks>,
+    Path((key, job)): Path<(String, String)>,
+    body: Bytes,
+) -> StatusCode {
+    match job.parse::<u64>() {
+        Ok(job) => take_callback(callbacks, &key, Some(JobId(job)), &body),
+        Err(_) => StatusCode::NOT_FOUND,
+    }
+}
+
+/// `POST …/runninghub/<secret>`: a task ended, says RunningHub (the URL of versions that
+/// did not name the job).
 async fn runninghub_callback(
     State(callbacks): State<Callbacks>,
     Path(key): Path<String>,
     body: Bytes,
 ) -> StatusCode {
+    take_callback(callbacks, &key, None, &body)
+}
+
+/// Answered at once (RunningHub retries slow answers); a wrong secret or an unreadable
+/// body is refused and changes nothing.
+fn take_callback(callbacks: Callbacks, key: &str, job: Option<JobId>, body: &[u8]) -> StatusCode {
     if !same_secret(key.as_bytes(), callbacks.secret.expose().as_bytes()) {
         tracing::warn!("a RunningHub callback with a wrong secret was refused");
         return StatusCode::UNAUTHORIZED;
     }
     let engine = callbacks.engine;
-    match parse_webhook(&body) {
+    match parse_webhook(body) {
         Ok(event) => {
-            engine.hint_task_ended(&event.task_id);
+            engine.hint_task_ended(&event.task_id, job);
             StatusCode::OK
         }
         Err(error) => {

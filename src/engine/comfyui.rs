@@ -151,7 +151,7 @@ impl ComfyUiEngine {
         .map_err(|e| FailReason::Internal(e.to_string()))?;
         // Not raced with `cancel`: dropping the request halfway could leave a queued
         // prompt we never learn about. The poll loop cancels it right after if needed.
-        ctx.creating();
+        ctx.creating().await;
         let id = self.client.queue_prompt(&prompt, &tag).await.map_err(|e| submit_error(e, "queue"))?;
         info!(prompt = %id, "prompt queued");
         Ok(id)

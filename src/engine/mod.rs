@@ -34,9 +34,10 @@ pub enum Progress {
     /// The engine computes the job itself, with no provider task.
     Working,
     /// A create request is about to be sent: until its answer, the run must not be
-    /// dropped (the task may exist and be billed). Followed by `TaskCreated`, or by the
-    /// run's end if the create failed.
-    Creating,
+    /// dropped (the task may exist and be billed). `recorded` answers once the store
+    /// counts the create, so a restart knows its answer may have been lost. Followed by
+    /// `TaskCreated`, by another `Creating`, or by the run's end.
+    Creating { recorded: oneshot::Sender<()> },
     /// The provider created the task. `recorded` answers once the task id is journalled:
     /// the engine polls only after that, so a restart resumes the task instead of paying
     /// for a second one.
@@ -54,6 +55,9 @@ pub struct RunContext {
     /// The provider task already created for this job before a restart: poll it, never
     /// create another.
     pub resume: Option<RemoteTaskId>,
+    /// Creates of earlier runs whose answer never came (a restart in between): their
+    /// tasks may exist, so the engine must not create blindly.
+    pub unconfirmed_creates: u32,
     /// Fires when the user cancels or the deadline passes; the engine then cancels the
     /// provider task (if any) and returns [`EngineError::Cancelled`].
     pub cancel: CancellationToken,
@@ -76,7 +80,7 @@ impl RunContext {
         suspend: CancellationToken,
         progress: mpsc::UnboundedSender<Progress>,
     ) -> Self {
-        Self { job, lane, input, resume, cancel, suspend, progress: Some(progress) }
+        Self { job, lane, input, resume, unconfirmed_creates: 0, cancel, suspend, progress: Some(progress) }
     }
 
     /// A context nobody listens to (engine tests, one-off runs).
@@ -86,6 +90,7 @@ impl RunContext {
             lane,
             input,
             resume: None,
+            unconfirmed_creates: 0,
             cancel: CancellationToken::new(),
             suspend: CancellationToken::new(),
             progress: None,
@@ -99,10 +104,13 @@ impl RunContext {
         }
     }
 
-    /// Reports that a create request is about to be sent.
-    pub fn creating(&self) {
+    /// Reports that a create request is about to be sent; returns once it is recorded.
+    pub async fn creating(&self) {
         if let Some(progress) = &self.progress {
-            let _ = progress.send(Progress::Creating);
+            let (recorded, done) = oneshot::channel();
+            if progress.send(Progress::Creating { recorded }).is_ok() {
+                let _ = done.await;
+            }
         }
     }
 
@@ -163,5 +171,5 @@ pub trait Engine: Send + Sync + 'static {
     /// A provider's callback says remote task `task` ended: look at it now instead of at
     /// the next poll. Only a hint (callbacks are unsigned); engines that do not poll a
     /// provider ignore it.
-    fn hint_task_ended(&self, _task: &RemoteTaskId) {}
+    fn hint_task_ended(&self, _task: &RemoteTaskId, _job: Option<JobId>) {}
 }

@@ -3,8 +3,9 @@
 //! ```text
 //! Queued{position} --Moved--> Queued{position'}
 //! Queued --Started{lane}--> Uploading{lane}                 (holds a slot; no task yet)
-//! Uploading --Requeued--> Queued                            (account busy or refused)
+//! Uploading | Running{None} --Requeued--> Queued            (account busy or refused)
 //! Uploading --Working--> Running{task: None}                (an engine without tasks)
+//! Uploading | Running{None} --CreateSent--> Running{None}   (a create left; counted)
 //! Uploading | Running{None} --TaskCreated--> Running{task}  (recorded before the first poll)
 //! Running --ProviderFinished--> Downloading                 (the slot is free again)
 //! Uploading | Running | Downloading --Succeeded--> Delivering(output)
@@ -63,6 +64,9 @@ pub enum JobEvent {
     },
     /// The engine computes the job itself (no provider task).
     Working,
+    /// A create request is about to leave: until its answer the task may exist. The store
+    /// counts these, so that a restart knows a create's answer was lost.
+    CreateSent,
     /// The provider created the task for the job.
     TaskCreated(RemoteTaskId),
     /// The provider finished the task; what is left is fetching the result.
@@ -197,8 +201,14 @@ impl JobState {
         let next = match (self, event) {
             (S::Queued { .. }, E::Moved { position }) => S::Queued { position },
             (S::Queued { .. }, E::Started { lane }) => S::Uploading { lane, started_at: SystemTime::now() },
-            (S::Uploading { .. }, E::Requeued { position }) => S::Queued { position },
+            (S::Uploading { .. } | S::Running { task: None, .. }, E::Requeued { position }) => {
+                S::Queued { position }
+            }
             (&S::Uploading { lane, started_at }, E::Working) => S::Running { lane, task: None, started_at },
+            (
+                &S::Uploading { lane, started_at } | &S::Running { lane, task: None, started_at },
+                E::CreateSent,
+            ) => S::Running { lane, task: None, started_at },
             (
                 &S::Uploading { lane, started_at } | &S::Running { lane, task: None, started_at },
                 E::TaskCreated(task),
@@ -224,6 +234,7 @@ impl JobEvent {
             Self::Moved { .. } => "moved",
             Self::Started { .. } => "started",
             Self::Working => "working",
+            Self::CreateSent => "create_sent",
             Self::TaskCreated(_) => "task_created",
             Self::ProviderFinished => "provider_finished",
             Self::Requeued { .. } => "requeued",

@@ -101,6 +101,8 @@ struct Entry {
     cancel: CancellationToken,
     /// Times the job was sent back by its lane.
     requeued: u32,
+    /// Creates of earlier runs whose answer was lost (a restart in between).
+    unconfirmed_creates: u32,
 }
 
 impl JobQueue {
@@ -146,6 +148,29 @@ impl JobQueue {
         id: JobId,
         input: JobInput,
     ) -> Result<watch::Receiver<JobState>, SubmitError> {
+        self.enqueue(owner, id, input, 0)
+    }
+
+    /// Puts back a job whose earlier runs sent `unconfirmed_creates` creates that were never
+    /// answered (the process stopped meanwhile): its engine decides whether another create
+    /// is safe.
+    pub fn submit_unconfirmed(
+        &self,
+        owner: Owner,
+        id: JobId,
+        input: JobInput,
+        unconfirmed_creates: u32,
+    ) -> Result<watch::Receiver<JobState>, SubmitError> {
+        self.enqueue(owner, id, input, unconfirmed_creates)
+    }
+
+    fn enqueue(
+        &self,
+        owner: Owner,
+        id: JobId,
+        input: JobInput,
+        unconfirmed_creates: u32,
+    ) -> Result<watch::Receiver<JobState>, SubmitError> {
         let shared = &self.shared;
         shared.next_id.fetch_max(id.0 + 1, Ordering::Relaxed);
         let rx = {
@@ -161,7 +186,8 @@ impl JobQueue {
                 .ledger
                 .admit(id, JobState::Queued { position })
                 .map_err(|_| SubmitError::Duplicate(id))?;
-            state.jobs.insert(id, Entry { owner, input, cancel: CancellationToken::new(), requeued: 0 });
+            let cancel = CancellationToken::new();
+            state.jobs.insert(id, Entry { owner, input, cancel, requeued: 0, unconfirmed_creates });
             state.waiting.push_back(owner, id);
             // A new owner's first job goes ahead of others' later ones.
             shared.publish_positions(&state);
@@ -199,16 +225,29 @@ impl JobQueue {
             let rx = shared.ledger.admit(id, running).map_err(|_| SubmitError::Duplicate(id))?;
             let cancel = CancellationToken::new();
             // Running with its task: it is never sent back, so whose turn it is does not matter.
-            let entry =
-                Entry { owner: Owner::ANYONE, input: input.clone(), cancel: cancel.clone(), requeued: 0 };
+            let entry = Entry {
+                owner: Owner::ANYONE,
+                input: input.clone(),
+                cancel: cancel.clone(),
+                requeued: 0,
+                unconfirmed_creates: 0,
+            };
             state.jobs.insert(id, entry);
             state.pool.acquire(lane);
             (rx, cancel)
         };
         tracing::info!(job = %id, %lane, %task, "resuming a provider task");
         let slot = SlotGuard::new(Arc::downgrade(shared), lane);
-        let run =
-            runner::Run { shared: Arc::clone(shared), id, lane, input, resume: Some(task), cancel, slot };
+        let run = runner::Run {
+            shared: Arc::clone(shared),
+            id,
+            lane,
+            input,
+            resume: Some(task),
+            unconfirmed_creates: 0,
+            cancel,
+            slot,
+        };
         shared.tasks.spawn(run.execute());
         Ok(rx)
     }
@@ -336,6 +375,7 @@ impl Scheduler {
                     continue;
                 }
                 let (input, cancel) = (entry.input.clone(), entry.cancel.clone());
+                let unconfirmed_creates = entry.unconfirmed_creates;
                 if !self.apply(id, JobEvent::Started { lane }) {
                     state.jobs.remove(&id);
                     continue;
@@ -348,6 +388,7 @@ impl Scheduler {
                     lane,
                     input,
                     resume: None,
+                    unconfirmed_creates,
                     cancel,
                     slot,
                 });

@@ -2,7 +2,8 @@
 //!
 //! Jobs whose provider task exists are resumed on their lane (polled, never created
 //! again); all other unfinished jobs re-enter the queue in their original order (oldest
-//! first, so jobs that had started go before those that were waiting behind them). Jobs
+//! first, so jobs that had started go before those that were waiting behind them), with
+//! the count of creates whose answer the stop cut off, so none is repeated blindly. Jobs
 //! whose result is stored but not yet delivered are taken into the ledger as delivering;
 //! jobs that failed or were cancelled while nobody was told are handed back to be told.
 
@@ -43,7 +44,13 @@ pub async fn recover(unfinished: Vec<StoredJob>, queue: &JobQueue) -> Recovered 
     for job in rest {
         match job.state {
             StateName::Queued | StateName::Uploading | StateName::Running | StateName::Downloading => {
-                match queue.submit_for(Owner(job.user_id), job.id, job.input()) {
+                // A create whose answer the stop cut off: its task may exist.
+                // (Zeroed whenever the job went back to the queue with every create answered.)
+                let lost = job.unconfirmed_creates;
+                if lost > 0 {
+                    tracing::warn!(job = %job.id, lost, "a create's answer was lost in the restart");
+                }
+                match queue.submit_unconfirmed(Owner(job.user_id), job.id, job.input(), lost) {
                     Ok(rx) => recovered.live.push((job, rx)),
                     Err(e) => tracing::error!(job = %job.id, "cannot requeue: {e}"),
                 }

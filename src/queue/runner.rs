@@ -20,6 +20,8 @@ pub(super) struct Run {
     pub lane: LaneId,
     pub input: JobInput,
     pub resume: Option<RemoteTaskId>,
+    /// Creates of earlier runs whose answer was lost (see [`RunContext`]).
+    pub unconfirmed_creates: u32,
     pub cancel: CancellationToken,
     pub slot: SlotGuard,
 }
@@ -47,11 +49,12 @@ struct Running {
 impl Run {
     #[tracing::instrument(name = "job", skip_all, fields(job = %self.id, lane = %self.lane))]
     pub async fn execute(self) {
-        let Run { shared, id, lane, input, resume, cancel, slot } = self;
+        let Run { shared, id, lane, input, resume, unconfirmed_creates, cancel, slot } = self;
         let started = Instant::now();
         let (progress_tx, progress) = mpsc::unbounded_channel();
-        let ctx =
+        let mut ctx =
             RunContext::new(id, lane, input, resume, cancel.clone(), shared.suspend.clone(), progress_tx);
+        ctx.unconfirmed_creates = unconfirmed_creates;
         let engine = Arc::clone(&shared.engine);
         // Its own task, so that a panic in the engine is an error here, not a lost job.
         let engine = tokio::spawn(async move { engine.run(ctx).await });
@@ -126,10 +129,14 @@ impl Running {
     async fn on_progress(&mut self, shared: &Scheduler, id: JobId, progress: Progress) {
         let applied = match progress {
             Progress::Working => shared.record(id, JobEvent::Working).await,
-            Progress::Creating => {
-                self.creating = true;
-                shared.creates_in_flight.fetch_add(1, Ordering::Relaxed);
-                return;
+            Progress::Creating { recorded } => {
+                if !self.creating {
+                    self.creating = true;
+                    shared.creates_in_flight.fetch_add(1, Ordering::Relaxed);
+                }
+                let applied = shared.record(id, JobEvent::CreateSent).await;
+                let _ = recorded.send(());
+                applied
             }
             Progress::TaskCreated { task, recorded } => {
                 self.create_answered(shared);

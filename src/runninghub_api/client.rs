@@ -6,6 +6,7 @@
 //! only ever go into request bodies; errors never contain a body or a key.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
 use reqwest::multipart::{Form, Part};
@@ -69,8 +70,8 @@ impl Safety {
             Self::CreatesTask => {
                 failure.before_sending
                     || match &failure.error {
-                        // A gateway timeout may hide a task the server did create.
-                        RhError::Http { status } => *status >= 500 && *status != 504,
+                        // A gateway's 502 or 504 may hide a task the server did create.
+                        RhError::Http { status } => *status >= 500 && !matches!(status, 502 | 504),
                         // Code 500: the server answered that it failed; no task.
                         RhError::Api { .. } => failure.error.action() == ErrorAction::Retry,
                         _ => false,
@@ -124,8 +125,9 @@ impl RunningHubClient {
     }
 
     /// Starts the workflow. Retried only when no task can have been created (connection
-    /// refused, HTTP 5xx other than 504, code 500); a timeout after sending is returned,
-    /// since the task may exist and a second one would be paid for too.
+    /// refused, HTTP 500 or 503, code 500). An answer lost after the body was sent (a
+    /// timeout, 502, 504, a broken body) is [`RhError::Unconfirmed`]: the task may exist,
+    /// and a second one would be paid for too.
     #[tracing::instrument(skip(self, key, nodes, webhook_url), fields(nodes = nodes.len()))]
     pub async fn create_task(
         &self,
@@ -148,14 +150,24 @@ impl RunningHubClient {
                 .collect(),
             webhook_url,
         };
+        // Whether the last failed attempt proved that no task exists.
+        let no_task = AtomicBool::new(true);
         let envelope = self
-            .retrying(Safety::CreatesTask, || {
+            .retrying(Safety::CreatesTask, || async {
                 let request = self.http.post(&url).json(&body).timeout(self.options.request_timeout);
-                self.send(request, key)
+                let answer = self.send(request, key).await;
+                if let Err(failure) = &answer {
+                    no_task.store(Safety::CreatesTask.allows_retry(failure), Ordering::Relaxed);
+                }
+                answer
             })
-            .await?;
+            .await
+            .map_err(|e| match no_task.load(Ordering::Relaxed) {
+                true => e,
+                false => RhError::Unconfirmed(Box::new(e)),
+            })?;
         ok_or_api(&envelope, key)?;
-        let data: CreateData = decode_data(&envelope)?;
+        let data: CreateData = decode_data(&envelope).map_err(|e| RhError::Unconfirmed(Box::new(e)))?;
         let task = RemoteTaskId(data.task_id);
         match PromptTips::from_value(&data.prompt_tips) {
             Ok(tips) => {
@@ -311,7 +323,8 @@ mod tests {
         assert!(!Safety::CreatesTask.allows_retry(&f(RhError::Timeout, false)));
         assert!(!Safety::CreatesTask.allows_retry(&f(RhError::Transport("reset".into()), false)));
         assert!(!Safety::CreatesTask.allows_retry(&f(RhError::Decode("eof".into()), false)));
-        assert!(Safety::CreatesTask.allows_retry(&f(RhError::Http { status: 502 }, false)));
+        assert!(!Safety::CreatesTask.allows_retry(&f(RhError::Http { status: 502 }, false)));
+        assert!(Safety::CreatesTask.allows_retry(&f(RhError::Http { status: 503 }, false)));
         assert!(!Safety::CreatesTask.allows_retry(&f(RhError::Http { status: 504 }, false)));
         assert!(Safety::CreatesTask.allows_retry(&f(RhError::Api { code: 500, msg: String::new() }, false)));
         assert!(!Safety::CreatesTask.allows_retry(&f(RhError::Api { code: 421, msg: String::new() }, false)));

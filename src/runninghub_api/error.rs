@@ -38,6 +38,10 @@ pub enum RhError {
     /// The client could not be built (bad base URL, TLS setup).
     #[error("invalid RunningHub client configuration: {0}")]
     Config(String),
+    /// A create request left and its answer was lost (a timeout, a 502 or 504 after the
+    /// body was sent, a broken answer): the task may exist and be paid for.
+    #[error("RunningHub did not confirm the task ({0}); it may exist")]
+    Unconfirmed(Box<RhError>),
 }
 
 /// What to do about an error; one row of the table in `runninghub-api.md`.
@@ -112,7 +116,10 @@ impl RhError {
             Self::Http { status } if *status >= 500 => ErrorAction::Retry,
             Self::Http { .. } => ErrorAction::Fatal,
             Self::Transport(_) | Self::Timeout | Self::Decode(_) => ErrorAction::Retry,
-            Self::Rejected(_) | Self::TooLarge { .. } | Self::Config(_) => ErrorAction::Fatal,
+            // Never repeated blindly: the engine decides (see `RunningHubEngine::create`).
+            Self::Rejected(_) | Self::TooLarge { .. } | Self::Config(_) | Self::Unconfirmed(_) => {
+                ErrorAction::Fatal
+            }
         }
     }
 

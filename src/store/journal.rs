@@ -36,9 +36,18 @@ async fn write_row(tx: &mut Transaction<'_, Sqlite>, t: &Transition) -> Result<(
     let name = t.state.name().as_str();
     let query = match &t.state {
         JobState::Queued { .. } if t.event == "moved" => return Ok(()),
+        // Sent back by its lane: every create it sent was answered (busy), none is pending.
         JobState::Queued { .. } => {
-            sqlx::query("UPDATE jobs SET state = ?, lane = NULL WHERE id = ?").bind(name).bind(id)
+            sqlx::query("UPDATE jobs SET state = ?, lane = NULL, unconfirmed_creates = 0 WHERE id = ?")
+                .bind(name)
+                .bind(id)
         }
+        JobState::Running { lane, task: None, .. } if t.event == "create_sent" => sqlx::query(
+            "UPDATE jobs SET state = ?, lane = ?, unconfirmed_creates = unconfirmed_creates + 1 WHERE id = ?",
+        )
+        .bind(name)
+        .bind(i64::from(lane.0))
+        .bind(id),
         JobState::Uploading { lane, .. } => sqlx::query(
             "UPDATE jobs SET state = ?, lane = ?, attempts = attempts + 1,
              started_at = COALESCE(started_at, ?) WHERE id = ?",

@@ -78,6 +78,8 @@ pub struct StoredJob {
     pub failure: Option<FailReason>,
     pub lane: Option<LaneId>,
     pub remote_task: Option<RemoteTaskId>,
+    /// Creates sent with no task recorded since (see `JobEvent::CreateSent`).
+    pub unconfirmed_creates: u32,
     pub product_path: PathBuf,
     pub background_path: PathBuf,
     pub result_path: Option<PathBuf>,
@@ -545,6 +547,7 @@ impl Store {
             failure,
             lane: lane.and_then(|l| u16::try_from(l).ok()).map(LaneId),
             remote_task: remote.map(RemoteTaskId),
+            unconfirmed_creates: u32::try_from(row.get::<i64, _>("unconfirmed_creates")).unwrap_or(0),
             product_path: dir.join(row.get::<String, _>("product_path")),
             background_path: dir.join(row.get::<String, _>("background_path")),
             result_path: result.map(|name| dir.join(name)),

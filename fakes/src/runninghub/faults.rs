@@ -36,4 +36,9 @@ pub enum Fault {
     Code(i64, String),
     /// Answers normally, but only after this long (a slow provider).
     Slow(std::time::Duration),
+    /// HTTP 504 from a gateway, before the call reached the service.
+    Http504,
+    /// The call does its work (a create makes its task), then the answer is lost as the
+    /// inner fault says (`Hang`, `Http504`): the client cannot know what happened.
+    AnswerLost(Box<Fault>),
 }

@@ -66,21 +66,34 @@ async fn fault_response(shared: &Shared, fault: Fault) -> Response {
         )
             .into_response(),
         Fault::Code(code, msg) => json_response(wire::error(code, &msg)),
-        // Handled in `enter`: the call goes on after the delay.
-        Fault::Slow(_) => StatusCode::OK.into_response(),
+        Fault::Http504 => (StatusCode::GATEWAY_TIMEOUT, "<html>504 Gateway Time-out</html>").into_response(),
+        // Handled in `enter` and by the handlers: the call goes on.
+        Fault::Slow(_) | Fault::AnswerLost(_) => StatusCode::OK.into_response(),
     }
 }
 
 /// Counts the call; returns the fault's answer if one was queued for it.
 async fn enter(shared: &Shared, endpoint: Endpoint) -> Option<Response> {
+    match enter_or_lose(shared, endpoint).await {
+        Err(answer) => Some(answer),
+        // Only create does its work before losing the answer; elsewhere it is a plain fault.
+        Ok(Some(lost)) => Some(fault_response(shared, lost).await),
+        Ok(None) => None,
+    }
+}
+
+/// [`enter`] for a handler that can lose its answer: `Ok(Some(fault))` means "do the
+/// work, then answer with `fault`".
+async fn enter_or_lose(shared: &Shared, endpoint: Endpoint) -> Result<Option<Fault>, Response> {
     let fault = shared.lock().enter(endpoint);
     match fault {
         Some(Fault::Slow(delay)) => {
             tokio::time::sleep(delay).await;
-            None
+            Ok(None)
         }
-        Some(f) => Some(fault_response(shared, f).await),
-        None => None,
+        Some(Fault::AnswerLost(lost)) => Ok(Some(*lost)),
+        Some(f) => Err(fault_response(shared, f).await),
+        None => Ok(None),
     }
 }
 
@@ -189,10 +202,19 @@ fn node_inputs(obj: &Map<String, Value>) -> Option<Vec<NodeInput>> {
 }
 
 async fn create(AxState(shared): Shr, body: Bytes) -> Response {
-    if let Some(r) = enter(&shared, Endpoint::Create).await {
-        return r;
+    let lost = match enter_or_lose(&shared, Endpoint::Create).await {
+        Ok(lost) => lost,
+        Err(answer) => return answer,
+    };
+    let answer = create_task(&shared, &body);
+    match lost {
+        Some(fault) => fault_response(&shared, fault).await,
+        None => answer,
     }
-    let Some(obj) = parse_object(&body) else { return params_invalid() };
+}
+
+fn create_task(shared: &Arc<Shared>, body: &[u8]) -> Response {
+    let Some(obj) = parse_object(body) else { return params_invalid() };
     let api_key = str_field(&obj, "apiKey");
 
     let mut guard = shared.lock();

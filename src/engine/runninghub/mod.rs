@@ -4,6 +4,15 @@
 //! reports it to the runner (so a restart resumes it instead of paying for a second one),
 //! polls `outputs` until the task ends, frees the account's slot and downloads the result.
 //! A webhook only wakes the poller early; `outputs` stays the source of truth.
+//!
+//! A create whose answer was lost (a timeout, a 502 or 504 after the body left, or a
+//! restart in between) is never repeated blindly: once at most, and only when the
+//! account's running-task count shows room for a second task even if the first exists.
+//! Otherwise the run waits for the lost task's callback, which names the job in its URL
+//! (see [`ended`]); without webhooks it fails, saying why. When both tasks exist, the one
+//! that ends first gives the result and the other is cancelled.
+
+mod ended;
 
 use std::collections::HashMap;
 use std::io::Cursor;
@@ -17,6 +26,7 @@ use tokio::sync::Notify;
 use tokio::time::{Instant, MissedTickBehavior};
 use tracing::{Instrument, debug, field, info, info_span, warn};
 
+use self::ended::{EndedTasks, Listener};
 use super::{Engine, EngineError, LaneSpec, RunContext};
 use crate::input_image::{ImageLimits, InputImage};
 use crate::job::{FailReason, JobId, JobOutput, LaneId, RemoteTaskId};
@@ -35,6 +45,8 @@ const CANCEL_BOUND: Duration = Duration::from_secs(5);
 const MAX_SHRINKS: u32 = 2;
 /// JPEG quality of re-encoded uploads.
 const JPEG_QUALITY: u8 = 90;
+/// Creates of one job whose answer may be lost: the first, and one more at most.
+const MAX_UNCONFIRMED_CREATES: u32 = 2;
 
 /// One RunningHub account: a key, its concurrency and the workflow it runs.
 #[derive(Clone, Debug)]
@@ -87,6 +99,8 @@ pub struct RunningHubEngine {
     /// File names of a job's images uploaded to an account whose create then said "busy":
     /// the job's next run on that account creates with them instead of uploading again.
     uploaded: Mutex<HashMap<(JobId, LaneId), (String, String)>>,
+    /// Tasks that ended with nobody polling them, by the job their callback names.
+    ended: EndedTasks,
 }
 
 impl RunningHubEngine {
@@ -95,7 +109,14 @@ impl RunningHubEngine {
         accounts: Vec<RunningHubAccount>,
         settings: RunningHubSettings,
     ) -> Self {
-        Self { client, accounts, settings, wakers: Arc::default(), uploaded: Mutex::default() }
+        Self {
+            client,
+            accounts,
+            settings,
+            wakers: Arc::default(),
+            uploaded: Mutex::default(),
+            ended: EndedTasks::default(),
+        }
     }
 
     /// The client, for start-up checks (account status) and the operator's balance view.
@@ -105,20 +126,31 @@ impl RunningHubEngine {
 
     /// A webhook said `event.task_id` ended: poll it now instead of at the next tick.
     /// The poller still confirms with `outputs`; an unknown task is ignored.
-    pub fn notify(&self, event: WebhookEvent) {
+    pub fn notify(&self, event: WebhookEvent, job: Option<JobId>) {
         debug!(task = %event.task_id, progress = ?event.progress, "webhook");
-        self.wake_poller(&event.task_id);
+        self.task_ended(&event.task_id, job);
     }
 
-    fn wake_poller(&self, task: &RemoteTaskId) {
+    /// Wakes the task's poller; a task nobody polls goes to its job's run, if the
+    /// callback named one (a task whose create answer was lost).
+    fn task_ended(&self, task: &RemoteTaskId, job: Option<JobId>) {
         let waker = lock(&self.wakers).get(task).cloned();
-        match waker {
-            Some(waker) => {
+        match (waker, job) {
+            (Some(waker), _) => {
                 debug!(task = %task, "waking the poller");
                 waker.notify_one();
             }
-            None => debug!(task = %task, "callback for a task nobody polls here"),
+            (None, Some(job)) => {
+                info!(task = %task, %job, "a task nobody polls ended; telling its job");
+                self.ended.report(job, task.clone());
+            }
+            (None, None) => debug!(task = %task, "callback for a task nobody polls here"),
         }
+    }
+
+    /// The callback URL of `job`'s tasks: the install's secret URL plus the job id.
+    fn callback_url(&self, job: JobId) -> Option<String> {
+        self.settings.webhook_url.as_ref().map(|base| format!("{}/{job}", base.expose()))
     }
 
     fn account(&self, lane: LaneId) -> Result<&RunningHubAccount, EngineError> {
@@ -130,6 +162,7 @@ impl RunningHubEngine {
 
     async fn run_job(&self, ctx: RunContext) -> Result<JobOutput, EngineError> {
         let account = self.account(ctx.lane)?;
+        let mut ended = self.ended.listen(ctx.job);
         let (task, first_poll, waker) = match ctx.resume.clone() {
             // After a restart: the task exists, look at it at once.
             Some(task) => {
@@ -138,16 +171,15 @@ impl RunningHubEngine {
                 (task, Instant::now(), waker)
             }
             None => {
-                let task = self.start(&ctx, account).await?;
-                let created_at = Instant::now();
+                let (task, first_poll) = self.start(&ctx, account, &mut ended).await?;
                 let waker = self.watch(&task);
                 ctx.task_created(task.clone()).await;
                 info!(%task, "task created");
-                (task, created_at + self.settings.poll_interval, waker)
+                (task, first_poll, waker)
             }
         };
         tracing::Span::current().record("task", field::display(&task));
-        let outputs = self.wait(&ctx, account, &task, first_poll, &waker.notify).await?;
+        let outputs = self.wait(&ctx, account, &task, first_poll, &waker.notify, &mut ended).await?;
         // The provider is done with the task: the account's slot is free again.
         ctx.provider_finished();
         tokio::select! {
@@ -157,13 +189,15 @@ impl RunningHubEngine {
         }
     }
 
-    /// Uploads both images and creates the task. Errors here happen before any task
-    /// exists, so account trouble becomes `LaneBusy`/`LaneRefused` for the queue.
+    /// Uploads both images and creates the task; returns it and when to poll it first.
+    /// Errors here happen before any task exists, so account trouble becomes
+    /// `LaneBusy`/`LaneRefused` for the queue.
     async fn start(
         &self,
         ctx: &RunContext,
         account: &RunningHubAccount,
-    ) -> Result<RemoteTaskId, EngineError> {
+        ended: &mut Listener,
+    ) -> Result<(RemoteTaskId, Instant), EngineError> {
         let earlier = lock(&self.uploaded).remove(&(ctx.job, ctx.lane));
         let (product_file, background_file) = match earlier {
             Some(files) => {
@@ -204,20 +238,7 @@ impl RunningHubEngine {
                 field_value: background_file,
             },
         ];
-        // Not raced with `cancel`, and the runner waits for it: dropping the request halfway
-        // could leave a paid task we never learn about. The poll loop cancels it right
-        // after if needed.
-        ctx.creating();
-        let created = self
-            .client
-            .create_task(
-                &account.api_key,
-                &account.workflow_id,
-                &nodes,
-                self.settings.webhook_url.as_ref().map(Secret::expose),
-            )
-            .await
-            .map_err(|e| lane_error(e, "create"));
+        let created = self.create(ctx, account, &nodes, ended).await;
         if let Err(EngineError::LaneBusy { .. }) = &created {
             // Kept for the job's next run on this account (bounded: one pair per job that
             // is waiting for this account; taken again by that run).
@@ -228,6 +249,99 @@ impl RunningHubEngine {
             lock(&self.uploaded).retain(|(job, _), _| *job != ctx.job);
         }
         created
+    }
+
+    /// Sends the create, and once more at most if its answer is lost and the account has
+    /// room for a second task; otherwise waits for the lost task's callback. A job with a
+    /// lost create never goes back to the queue: another run would create again.
+    async fn create(
+        &self,
+        ctx: &RunContext,
+        account: &RunningHubAccount,
+        nodes: &[NodeInput],
+        ended: &mut Listener,
+    ) -> Result<(RemoteTaskId, Instant), EngineError> {
+        let callback = self.callback_url(ctx.job);
+        let mut unconfirmed = ctx.unconfirmed_creates;
+        loop {
+            if unconfirmed > 0 {
+                if let Some(task) = ended.try_next() {
+                    info!(%task, "the lost task's callback came already; taking it up");
+                    return Ok((task, Instant::now()));
+                }
+                if !self.room_for_another(account, unconfirmed).await {
+                    return self.adopt_lost(ctx, ended).await;
+                }
+            }
+            // Not raced with `cancel`, and the runner waits for it: dropping the request
+            // halfway could leave a paid task we never learn about. The poll loop cancels
+            // it right after if needed.
+            ctx.creating().await;
+            let answer = self
+                .client
+                .create_task(&account.api_key, &account.workflow_id, nodes, callback.as_deref())
+                .await;
+            match answer {
+                Ok(task) => return Ok((task, Instant::now() + self.settings.poll_interval)),
+                Err(RhError::Unconfirmed(e)) => {
+                    warn!(error = %e, "the create's answer was lost; the task may exist");
+                    unconfirmed += 1;
+                }
+                Err(e) => match lane_error(e, "create") {
+                    // This create made no task, but a lost one may exist.
+                    EngineError::LaneBusy { .. } | EngineError::LaneRefused(_) if unconfirmed > 0 => {
+                        return self.adopt_lost(ctx, ended).await;
+                    }
+                    other => return Err(other),
+                },
+            }
+        }
+    }
+
+    /// Whether one more create is safe after `unconfirmed` lost ones: not yet retried, and
+    /// the account would stay within its limit even if the lost task exists.
+    async fn room_for_another(&self, account: &RunningHubAccount, unconfirmed: u32) -> bool {
+        if unconfirmed >= MAX_UNCONFIRMED_CREATES {
+            info!(unconfirmed, "not creating again: the lost create was already retried");
+            return false;
+        }
+        match self.client.account_status(&account.api_key).await {
+            Ok(status) => {
+                let running = status.current_task_counts;
+                let room = running.is_some_and(|n| n < account.max_jobs as u64);
+                info!(?running, limit = account.max_jobs, room, "the account after a lost create");
+                room
+            }
+            Err(e) => {
+                warn!(error = %e, "cannot see the account's tasks; not creating again");
+                false
+            }
+        }
+    }
+
+    /// Waits for the callback of the task whose create answer was lost; fails at once
+    /// without webhooks (nothing else can name it). Bounded by the run's deadline.
+    async fn adopt_lost(
+        &self,
+        ctx: &RunContext,
+        ended: &mut Listener,
+    ) -> Result<(RemoteTaskId, Instant), EngineError> {
+        if self.settings.webhook_url.is_none() {
+            return Err(FailReason::Unavailable(
+                "RunningHub did not confirm the task, and creating it again could charge twice".into(),
+            )
+            .into());
+        }
+        info!("waiting for the callback of the task whose create answer was lost");
+        tokio::select! {
+            biased;
+            _ = ctx.cancel.cancelled() => Err(EngineError::Cancelled),
+            _ = ctx.suspend.cancelled() => Err(EngineError::Suspended),
+            task = ended.next() => {
+                info!(%task, "the lost task ended; taking it up");
+                Ok((task, Instant::now()))
+            }
+        }
     }
 
     /// Uploads one image, shrinking it first if it is over the limit, and again if the
@@ -274,6 +388,7 @@ impl RunningHubEngine {
         task: &RemoteTaskId,
         first_poll: Instant,
         waker: &Notify,
+        ended: &mut Listener,
     ) -> Result<Vec<TaskOutput>, EngineError> {
         // Anchored at the create answer; `Delay` keeps the spacing after a slow poll
         // instead of firing a burst to catch up.
@@ -290,6 +405,18 @@ impl RunningHubEngine {
                 // Shutting down with tasks kept: a restart resumes this one.
                 _ = ctx.suspend.cancelled() => return Err(EngineError::Suspended),
                 _ = waker.notified() => true,
+                // Our own task, named before its watch was registered, is a plain wake-up.
+                twin = ended.next() => {
+                    if twin == *task {
+                        true
+                    } else if let Some(outputs) = self.twin_result(account, &twin).await {
+                        info!(%twin, "a twin task of the job succeeded first; cancelling this one");
+                        self.cancel_remote(account, task, "a twin succeeded").await;
+                        return Ok(outputs);
+                    } else {
+                        continue;
+                    }
+                }
                 _ = ticker.tick() => false,
             };
             if woken {
@@ -353,6 +480,27 @@ impl RunningHubEngine {
         }
     }
 
+    /// The outputs of `twin`, another task of the same job (a create whose answer was
+    /// lost), if it succeeded; looked up on this account first, then on the others.
+    async fn twin_result(&self, account: &RunningHubAccount, twin: &RemoteTaskId) -> Option<Vec<TaskOutput>> {
+        let others = self.accounts.iter().filter(|a| a.lane != account.lane);
+        for candidate in std::iter::once(account).chain(others) {
+            match self.client.outputs(&candidate.api_key, twin).await {
+                Ok(TaskProgress::Succeeded(outputs)) => return Some(outputs),
+                Ok(TaskProgress::NotFound) => continue,
+                Ok(other) => {
+                    info!(%twin, state = ?other, "a twin task of the job ended without a result");
+                    return None;
+                }
+                Err(e) => {
+                    debug!(%twin, error = %e, "cannot read a twin task");
+                    continue;
+                }
+            }
+        }
+        None
+    }
+
     /// Best-effort cancel of the provider task, bounded; the run ends either way.
     async fn cancel_remote(
         &self,
@@ -393,8 +541,8 @@ impl Engine for RunningHubEngine {
         "runninghub"
     }
 
-    fn hint_task_ended(&self, task: &RemoteTaskId) {
-        self.wake_poller(task);
+    fn hint_task_ended(&self, task: &RemoteTaskId, job: Option<JobId>) {
+        self.task_ended(task, job);
     }
 
     fn lanes(&self) -> Vec<LaneSpec> {
