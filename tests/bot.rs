@@ -886,6 +886,10 @@ async fn webhook_mode_takes_pushed_updates_and_runninghub_callbacks() {
     let callbacks = app.rh.webhooks();
     assert_eq!(callbacks.len(), 1, "one callback, answered at once: {callbacks:?}");
     assert_eq!(callbacks[0].status, Some(200));
+    let job_url = app.rh.tasks()[0].webhook_url.clone().expect("sent with the create");
+    let (install_url, job) = job_url.rsplit_once('/').expect("…/<job id>");
+    assert_eq!(install_url, hook.runninghub_url().expose(), "the install's secret URL, then the job");
+    assert!(job.parse::<u64>().is_ok(), "{job_url}");
     assert!(app.tg.calls_of("getUpdates").is_empty(), "no polling in webhook mode");
     assert!(app.tg.webhook_pushes().iter().all(|p| p.status == Some(200)));
 
@@ -903,8 +907,16 @@ async fn webhook_mode_takes_pushed_updates_and_runninghub_callbacks() {
         serde_json::json!({"event": "TASK_END", "taskId": "1999999999999999999", "eventData": null});
     let answer = http.post(&callback_url).json(&unknown).send().await.expect("the server answers");
     assert_eq!(answer.status(), reqwest::StatusCode::OK, "an unknown task is answered and ignored");
+    let answer = http.post(format!("{callback_url}/424242")).json(&unknown).send().await.expect("answers");
+    assert_eq!(answer.status(), reqwest::StatusCode::OK, "so is an unknown job's");
+    let answer = http.post(format!("{callback_url}/not-a-job")).json(&unknown).send().await.expect("answers");
+    assert_eq!(answer.status(), reqwest::StatusCode::NOT_FOUND);
     let base = hook.public_url.as_str().trim_end_matches('/').to_owned();
-    for forged in [format!("{base}/runninghub"), format!("{base}/runninghub/not-the-secret")] {
+    for forged in [
+        format!("{base}/runninghub"),
+        format!("{base}/runninghub/not-the-secret"),
+        format!("{base}/runninghub/not-the-secret/1"),
+    ] {
         let answer = http.post(&forged).json(&unknown).send().await.expect("the server answers");
         assert_eq!(answer.status(), reqwest::StatusCode::UNAUTHORIZED, "{forged}");
     }
