@@ -1013,6 +1013,49 @@ async fn an_album_of_products_then_one_background_makes_one_job_per_product() {
     let asked =
         user.messages().iter().filter(|m| m.text_or_caption == messages::ask_background(Lang::En)).count();
     assert_eq!(asked, 0, "one question for the whole album");
+    // One status message for the three jobs, which ends with the tally.
+    let tally =
+        messages::status_batch(Lang::En, &messages::BatchCounts { total: 3, done: 3, ..Default::default() });
+    app.wait_text(&user, &tally).await;
+    let texts: Vec<_> = user.messages().into_iter().filter(|m| m.kind == MessageKind::Text).collect();
+    let statuses = texts.iter().filter(|m| m.text_or_caption.starts_with("Album:")).count();
+    assert_eq!(statuses, 1, "{texts:#?}");
+    assert!(
+        !texts
+            .iter()
+            .any(|m| m.text_or_caption == messages::status_done(Lang::En) || m.button_data("x:").is_some()),
+        "no status message per job: {texts:#?}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_all_on_an_album_cancels_its_jobs_still_live_and_only_for_its_owner() {
+    let app = spawn_app(&[1]).await;
+    app.rh.set_default_script(TaskScript::never_finish());
+    let user = app.tg.user(1503, Some("en"));
+    user.send_album(vec![solid_png(64, 48, [200, 30, 30]), solid_png(66, 48, [30, 200, 30])]);
+    app.wait_text(&user, &messages::ask_background_for(Lang::En, 2)).await;
+    user.send_photo(solid_png(80, 60, [90, 90, 90]));
+    let chat = user.chat_id();
+    app.wait("the album's status with Cancel all", |tg| {
+        tg.messages(chat).iter().any(|m| m.button_data("a:").is_some())
+    })
+    .await;
+    let status = app.tg.messages(chat).into_iter().find(|m| m.button_data("a:").is_some()).unwrap();
+    let data = status.button_data("a:").unwrap();
+    // Someone else's press (a forged button) changes nothing.
+    let stranger = app.tg.user(1504, Some("en"));
+    stranger.press_button(status.message_id, &data);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(app.rh.cancelled_tasks().is_empty());
+    user.press_button(status.message_id, &data);
+    let tally = messages::status_batch(
+        Lang::En,
+        &messages::BatchCounts { total: 2, cancelled: 2, ..Default::default() },
+    );
+    app.wait_text(&user, &tally).await;
+    assert_eq!(app.rh.running(&key(1)), 0, "the running one was cancelled on the provider");
     app.stop().await;
 }
 

@@ -28,12 +28,15 @@ pub struct JobRecord {
     pub status_message: Option<MessageId>,
     /// Until the job has ended.
     pub live: bool,
+    /// The album's first job, when the job is one of an album's: the album has one status
+    /// message (`bot::album_status`), and this job's own task only tells its end.
+    pub album: Option<JobId>,
 }
 
 impl JobRecord {
     /// A job just accepted.
     pub fn new(owner: UserId, chat: ChatId, lang: Lang) -> Self {
-        Self { owner, chat, lang, status_message: None, live: true }
+        Self { owner, chat, lang, status_message: None, live: true, album: None }
     }
 
     /// A job as the store has it.
@@ -44,6 +47,7 @@ impl JobRecord {
             lang: Lang::from_code(Some(&job.language)),
             status_message: job.status_message_id.map(MessageId),
             live: StateName::IN_QUEUE.contains(&job.state),
+            album: None,
         }
     }
 }
@@ -117,6 +121,18 @@ impl JobRegistry {
     }
 
     /// The jobs of `user` that have not ended yet.
+    /// `user`'s live jobs of the album led by `lead`.
+    pub fn album_of(&self, lead: JobId, user: UserId) -> Vec<JobId> {
+        let mut ids: Vec<JobId> = self
+            .lock()
+            .iter()
+            .filter(|(_, r)| r.live && r.owner == user && r.album == Some(lead))
+            .map(|(id, _)| *id)
+            .collect();
+        ids.sort();
+        ids
+    }
+
     pub fn live_jobs_of(&self, user: UserId) -> Vec<JobId> {
         let mut ids: Vec<JobId> =
             self.lock().iter().filter(|(_, r)| r.live && r.owner == user).map(|(id, _)| *id).collect();

@@ -15,6 +15,8 @@ use crate::job::JobId;
 pub enum Action {
     /// Cancel a queued or running job.
     Cancel(JobId),
+    /// Cancel every job still live of the album whose first job is this one.
+    CancelAlbum(JobId),
     /// Same two images, a new job (from a result).
     Regenerate(JobId),
     /// Same two images, a new job (from a failure).
@@ -28,6 +30,7 @@ impl Action {
     pub fn encode(self) -> String {
         match self {
             Self::Cancel(job) => format!("x:{job}"),
+            Self::CancelAlbum(job) => format!("a:{job}"),
             Self::Regenerate(job) => format!("r:{job}"),
             Self::Retry(job) => format!("t:{job}"),
             Self::NewPhoto => "n".to_owned(),
@@ -47,6 +50,7 @@ impl Action {
         let job = JobId(job.parse().ok()?);
         match code {
             "x" => Some(Self::Cancel(job)),
+            "a" => Some(Self::CancelAlbum(job)),
             "r" => Some(Self::Regenerate(job)),
             "t" => Some(Self::Retry(job)),
             _ => None,
@@ -56,7 +60,9 @@ impl Action {
     /// The job the action is about, if any.
     pub fn job(self) -> Option<JobId> {
         match self {
-            Self::Cancel(job) | Self::Regenerate(job) | Self::Retry(job) => Some(job),
+            Self::Cancel(job) | Self::CancelAlbum(job) | Self::Regenerate(job) | Self::Retry(job) => {
+                Some(job)
+            }
             Self::NewPhoto => None,
         }
     }
@@ -69,6 +75,11 @@ fn button(text: &str, action: Action) -> InlineKeyboardButton {
 /// Under the status message while the job is queued or generating.
 pub fn cancel(lang: Lang, job: JobId) -> InlineKeyboardMarkup {
     InlineKeyboardMarkup::new([[button(messages::button_cancel(lang), Action::Cancel(job))]])
+}
+
+/// Under an album's one status message while any of its jobs is live.
+pub fn cancel_album(lang: Lang, lead: JobId) -> InlineKeyboardMarkup {
+    InlineKeyboardMarkup::new([[button(messages::button_cancel_all(lang), Action::CancelAlbum(lead))]])
 }
 
 /// Under the result photo.
@@ -95,6 +106,7 @@ mod tests {
     fn every_action_round_trips_within_telegrams_limit() {
         for action in [
             Action::Cancel(JobId(u64::MAX)),
+            Action::CancelAlbum(JobId(7)),
             Action::Regenerate(JobId(1)),
             Action::Retry(JobId(42)),
             Action::NewPhoto,

@@ -249,6 +249,70 @@ pub fn status_generating(lang: Lang, elapsed: Duration) -> String {
     }
 }
 
+/// How the jobs of one album stand, for its one status message.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BatchCounts {
+    pub total: usize,
+    pub queued: usize,
+    pub generating: usize,
+    pub done: usize,
+    pub failed: usize,
+    pub cancelled: usize,
+    /// The queue position of the album's next job to start, if one waits.
+    pub next_position: Option<usize>,
+}
+
+impl BatchCounts {
+    pub fn finished(&self) -> bool {
+        self.done + self.failed + self.cancelled == self.total
+    }
+}
+
+/// The one status message of an album's jobs.
+pub fn status_batch(lang: Lang, c: &BatchCounts) -> String {
+    let mut parts = Vec::new();
+    let mut part = |n: usize, ru: String, en: String| {
+        if n > 0 {
+            parts.push(match lang {
+                Lang::Ru => ru,
+                Lang::En => en,
+            });
+        }
+    };
+    part(c.done, format!("✅ готово: {}", c.done), format!("✅ done: {}", c.done));
+    part(c.generating, format!("🎨 генерирую: {}", c.generating), format!("🎨 generating: {}", c.generating));
+    let next = |ru: bool| match c.next_position {
+        Some(p) if ru => format!(" (следующее — {p}-е в очереди)"),
+        Some(p) => format!(" (next is #{p} in line)"),
+        None => String::new(),
+    };
+    part(
+        c.queued,
+        format!("⏳ в очереди: {}{}", c.queued, next(true)),
+        format!("⏳ queued: {}{}", c.queued, next(false)),
+    );
+    part(c.failed, format!("❌ не получилось: {}", c.failed), format!("❌ failed: {}", c.failed));
+    part(c.cancelled, format!("🚫 отменено: {}", c.cancelled), format!("🚫 cancelled: {}", c.cancelled));
+    let head = match (lang, c.finished()) {
+        (Lang::Ru, false) => format!("Альбом: {} фото", c.total),
+        (Lang::En, false) => format!("Album: {} photos", c.total),
+        (Lang::Ru, true) => format!("Альбом: {} фото — всё", c.total),
+        (Lang::En, true) => format!("Album: {} photos — finished", c.total),
+    };
+    format!("{head}\n{}", parts.join(" · "))
+}
+
+pub fn button_cancel_all(lang: Lang) -> &'static str {
+    pick(lang, "Отменить все", "Cancel all")
+}
+
+pub fn answer_cancelling_many(lang: Lang, n: usize) -> String {
+    match lang {
+        Lang::Ru => format!("Отменяю: {n}"),
+        Lang::En => format!("Cancelling {n}"),
+    }
+}
+
 pub fn status_done(lang: Lang) -> &'static str {
     pick(lang, "✅ Готово!", "✅ Done!")
 }
@@ -442,6 +506,20 @@ mod tests {
     #[test]
     fn elapsed_time_reads_naturally() {
         assert_eq!(status_generating(Lang::En, Duration::from_secs(75)), "🎨 Generating… 1 min 15 s");
+        let album = BatchCounts {
+            total: 4,
+            queued: 2,
+            generating: 1,
+            done: 1,
+            next_position: Some(3),
+            ..Default::default()
+        };
+        assert_eq!(
+            status_batch(Lang::En, &album),
+            "Album: 4 photos\n✅ done: 1 · 🎨 generating: 1 · ⏳ queued: 2 (next is #3 in line)"
+        );
+        let over = BatchCounts { total: 2, done: 1, failed: 1, ..Default::default() };
+        assert_eq!(status_batch(Lang::En, &over), "Album: 2 photos — finished\n✅ done: 1 · ❌ failed: 1");
         assert_eq!(status_generating(Lang::Ru, Duration::from_secs(9)), "🎨 Генерирую… 9 с");
     }
 

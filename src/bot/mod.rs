@@ -11,6 +11,7 @@
 //! against fake servers.
 
 pub mod album;
+pub mod album_status;
 pub mod albums;
 pub mod context;
 pub mod delivery;
@@ -371,6 +372,7 @@ pub fn schema() -> UpdateHandler<HandlerError> {
 
     let job_buttons = dptree::filter_map_async(buttons::owned_by_presser)
         .branch(case![Action::Cancel(job)].endpoint(buttons::cancel))
+        .branch(case![Action::CancelAlbum(lead)].endpoint(buttons::cancel_album))
         .branch(dptree::endpoint(buttons::repeat));
     let buttons = Update::filter_callback_query()
         .branch(

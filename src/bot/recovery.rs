@@ -2,36 +2,61 @@
 //!
 //! Live jobs go back into the queue (its recovery keeps their order, resumes provider
 //! tasks and takes stored results up for delivery); each gets its status task again,
-//! editing the status message the user already has. Jobs that ended while nobody was
-//! told are told now: the failure or cancel shown.
+//! editing the status message the user already has (jobs that share one were an album's:
+//! its one message is taken up again). Jobs that ended while nobody was told are told
+//! now: the failure or cancel shown.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use tokio::sync::watch;
 
+use crate::bot::album_status::{self, Album};
 use crate::bot::context::BotContext;
 use crate::bot::jobs::JobRecord;
 use crate::bot::{TgBot, status};
-use crate::job::JobState;
+use crate::job::JobId;
 use crate::queue;
-use crate::store::{StoreError, StoredJob};
+use crate::store::StoreError;
 
 /// Puts the store's unfinished jobs back to work and starts following each.
 pub async fn resume(bot: &TgBot, ctx: &Arc<BotContext>) -> Result<(), StoreError> {
     let recovered = queue::recover(ctx.store.unfinished().await?, &ctx.queue).await;
-    for (job, rx) in recovered.live {
-        follow(bot, ctx, &job, rx);
+    let mut jobs = recovered.live;
+    // An ended job's channel: its status task tells at once.
+    jobs.extend(recovered.untold.into_iter().map(|(job, end)| (job, watch::channel(end).1)));
+    let mut albums: HashMap<(i64, i32), Vec<usize>> = HashMap::new();
+    for (n, (job, _)) in jobs.iter().enumerate() {
+        if let Some(message) = job.status_message_id {
+            albums.entry((job.chat_id, message)).or_default().push(n);
+        }
     }
-    for (job, end) in recovered.untold {
-        // An ended job's channel: its status task tells at once.
-        let (_ended, rx) = watch::channel(end);
-        follow(bot, ctx, &job, rx);
+    let mut lead_of = HashMap::new();
+    for members in albums.values().filter(|m| m.len() > 1) {
+        let lead = members.iter().map(|&n| jobs[n].0.id).min().expect("not empty");
+        for &n in members {
+            lead_of.insert(jobs[n].0.id, lead);
+        }
+    }
+    let mut album_jobs: HashMap<JobId, Album> = HashMap::new();
+    for (job, rx) in jobs {
+        let mut record = JobRecord::from_stored(&job);
+        record.album = lead_of.get(&job.id).copied();
+        if let Some(lead) = record.album {
+            let album = album_jobs.entry(lead).or_insert_with(|| Album {
+                lead,
+                chat: record.chat,
+                lang: record.lang,
+                message: record.status_message,
+                jobs: Vec::new(),
+            });
+            album.jobs.push((job.id, rx.clone()));
+        }
+        ctx.jobs.insert(job.id, record.clone());
+        status::spawn(bot.clone(), Arc::clone(ctx), job.id, record, rx);
+    }
+    for album in album_jobs.into_values() {
+        album_status::spawn(bot.clone(), Arc::clone(ctx), album);
     }
     Ok(())
-}
-
-fn follow(bot: &TgBot, ctx: &Arc<BotContext>, job: &StoredJob, rx: watch::Receiver<JobState>) {
-    let record = JobRecord::from_stored(job);
-    ctx.jobs.insert(job.id, record.clone());
-    status::spawn(bot.clone(), Arc::clone(ctx), job.id, record, rx);
 }

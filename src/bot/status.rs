@@ -5,7 +5,8 @@
 //! Cancel button. Edits are coalesced: only when the text changed, and at most one per
 //! `edit_interval`. While the job runs it shows "sending a photo" in the chat. At the end
 //! it sends the result (photo with buttons, then the original as a document), or the
-//! failure in plain words with a Retry button.
+//! failure in plain words with a Retry button. A job of an album shows no status message
+//! of its own (`album_status` keeps the album's one); its task only tells its end.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -60,7 +61,10 @@ async fn follow(
     mut rx: watch::Receiver<JobState>,
 ) {
     let first = rx.borrow_and_update().clone();
-    let mut status = StatusMessage::show(&bot, &ctx, job, &record, &first).await;
+    let mut status = match record.album {
+        Some(_) => StatusMessage::none(),
+        None => StatusMessage::show(&bot, &ctx, job, &record, &first).await,
+    };
     // The queue stopped (shutdown) with the job still live: it is kept for the next
     // start, so the user is not told it failed.
     let Some(end) = keep_current(&bot, &ctx, job, &record, &mut status, &mut rx).await else {
@@ -111,6 +115,11 @@ impl StatusMessage {
         status
     }
 
+    /// An album's job: the album's task has the status message.
+    fn none() -> Self {
+        Self { id: None, text: String::new(), running: false, edited_at: Instant::now() }
+    }
+
     fn shown(&mut self, text: String, running: bool) {
         self.text = text;
         self.running = running;
@@ -136,13 +145,15 @@ async fn keep_current(
             return Some(state);
         }
         let running = state.started().is_some();
-        if running && last_action.is_none_or(|at| at.elapsed() >= timing.chat_action_interval) {
+        let own_message = record.album.is_none();
+        if own_message && running && last_action.is_none_or(|at| at.elapsed() >= timing.chat_action_interval)
+        {
             if let Err(e) = retry::send(bot.send_chat_action(chat, ChatAction::UploadPhoto)).await {
                 tracing::debug!(%job, "chat action: {e}");
             }
             last_action = Some(Instant::now());
         }
-        let text = render(lang, &state).unwrap_or_default();
+        let text = if own_message { render(lang, &state).unwrap_or_default() } else { String::new() };
         let interval = if running && status.running { timing.elapsed_interval } else { timing.edit_interval };
         let due = status.edited_at + interval;
         if text != status.text && Instant::now() >= due {
@@ -203,7 +214,11 @@ async fn tell_the_end(
         }
         _ => (messages::status_cancelled(lang).to_owned(), None),
     };
-    finish_status(bot, ctx, status, record, job, text, keyboard).await;
+    // An album's message counts its jobs' ends; only a failure is told on its own (with
+    // its Retry button).
+    if record.album.is_none() || matches!(end, JobState::Failed(_)) {
+        finish_status(bot, ctx, status, record, job, text, keyboard).await;
+    }
     let JobState::Delivering(output) = &end else {
         // Told: a restart from here on does not tell again.
         if let Err(e) = ctx.store.mark_told(job).await {
@@ -226,7 +241,7 @@ async fn tell_the_end(
     }
 }
 
-async fn sleep_until(at: Option<Instant>) {
+pub(super) async fn sleep_until(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,

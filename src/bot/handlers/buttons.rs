@@ -67,6 +67,23 @@ pub async fn cancel(
     answer(&bot, &query, text, false).await
 }
 
+/// Cancel all on an album's status message: every live job of the album the presser owns
+/// (its first job may have ended already; the store proved the presser owns it).
+pub async fn cancel_album(
+    bot: TgBot,
+    query: CallbackQuery,
+    lead: JobId,
+    ctx: Arc<BotContext>,
+) -> Result<(), HandlerError> {
+    let lang = lang_of(&query);
+    let cancelled =
+        ctx.jobs.album_of(lead, query.from.id).into_iter().filter(|job| ctx.queue.cancel(*job)).count();
+    match cancelled {
+        0 => answer(&bot, &query, messages::answer_already_finished(lang), false).await,
+        n => answer(&bot, &query, &messages::answer_cancelling_many(lang, n), false).await,
+    }
+}
+
 /// Regenerate (again and again) or Retry (once) on a job the presser owns: a new job on
 /// the same stored images.
 pub async fn repeat(
@@ -119,7 +136,7 @@ pub async fn repeat(
         }
     };
     match start_job(&bot, &ctx, id, input, JobRecord::new(user, record.chat, record.lang)) {
-        Ok(()) => {
+        Ok(_) => {
             tracing::info!(job = %id, from = %job, "started again");
             answer(&bot, &query, messages::answer_started_again(lang), false).await?;
             if retry {

@@ -4,8 +4,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 use teloxide::prelude::*;
+use tokio::sync::watch;
 
 use crate::bot::TgBot;
+use crate::bot::album_status;
 use crate::bot::context::BotContext;
 use crate::bot::dialogue::{BotDialogue, PendingProduct, Step};
 use crate::bot::handlers::{HandlerError, lang_of, reply};
@@ -14,8 +16,7 @@ use crate::bot::jobs::JobRecord;
 use crate::bot::messages;
 use crate::bot::status;
 use crate::input_image::{ImageLimits, InputImage};
-use crate::job::JobId;
-use crate::job::{JobInput, Owner};
+use crate::job::{JobId, JobInput, JobState, Owner};
 use crate::queue::SubmitError;
 use crate::store::NewJob;
 
@@ -130,6 +131,9 @@ pub(crate) async fn start_jobs(
         parent: None,
     };
     let skipped = products.len().saturating_sub(room);
+    // Several products on one background: one status message for all of them.
+    let as_album = products.len().min(room) > 1;
+    let mut album: Vec<(JobId, watch::Receiver<JobState>)> = Vec::new();
     for (n, product) in products.into_iter().enumerate() {
         if n >= room {
             let _ = tokio::fs::remove_file(&product.0).await;
@@ -150,13 +154,21 @@ pub(crate) async fn start_jobs(
             }
         };
         let _ = tokio::fs::remove_file(&product.0).await;
-        let record = JobRecord::new(owner, msg.chat.id, lang);
-        if let Err(e) = start_job(bot, ctx, id, input, record) {
-            // The job is committed: the next start runs it. Never "try again" for a job that
-            // exists (the user would pay twice).
-            tracing::warn!(job = %id, "stored but not queued ({e}): it starts with the next start");
-            reply(bot, ctx, msg.chat.id, messages::kept_for_restart(lang)).await?;
+        let mut record = JobRecord::new(owner, msg.chat.id, lang);
+        record.album = as_album.then(|| album.first().map_or(id, |(lead, _)| *lead));
+        match start_job(bot, ctx, id, input, record) {
+            Ok(rx) => album.push((id, rx)),
+            Err(e) => {
+                // The job is committed: the next start runs it. Never "try again" for a job
+                // that exists (the user would pay twice).
+                tracing::warn!(job = %id, "stored but not queued ({e}): it starts with the next start");
+                reply(bot, ctx, msg.chat.id, messages::kept_for_restart(lang)).await?;
+            }
         }
+    }
+    if as_album && let Some(&(lead, _)) = album.first() {
+        let album = album_status::Album { lead, chat: msg.chat.id, lang, message: None, jobs: album };
+        album_status::spawn(bot.clone(), Arc::clone(ctx), album);
     }
     if skipped > 0 {
         reply(bot, ctx, msg.chat.id, &messages::too_many_jobs(lang, ctx.max_jobs_per_user)).await?;
@@ -170,21 +182,22 @@ async fn read_pending(path: &Path) -> Result<InputImage, String> {
     InputImage::parse(bytes, &ImageLimits::default()).map_err(|e| e.to_string())
 }
 
-/// Registers and submits a stored job, and starts the task that reports on it. Never
-/// waits for the generation.
+/// Registers and submits a stored job, and starts the task that reports on it; returns
+/// the job's state for whoever else follows it (an album's status). Never waits for the
+/// generation.
 pub(super) fn start_job(
     bot: &TgBot,
     ctx: &Arc<BotContext>,
     id: JobId,
     input: JobInput,
     record: JobRecord,
-) -> Result<(), SubmitError> {
+) -> Result<watch::Receiver<JobState>, SubmitError> {
     ctx.jobs.insert(id, record.clone());
     match ctx.queue.submit_for(Owner(record.owner.0 as i64), id, input) {
         Ok(rx) => {
             tracing::info!(job = %id, chat = %record.chat, "job queued");
-            status::spawn(bot.clone(), Arc::clone(ctx), id, record, rx);
-            Ok(())
+            status::spawn(bot.clone(), Arc::clone(ctx), id, record, rx.clone());
+            Ok(rx)
         }
         Err(e) => {
             ctx.jobs.mark_ended(id);
