@@ -18,7 +18,7 @@ use tokio::time::Instant;
 
 use crate::bot::context::BotContext;
 use crate::bot::messages::{self, BatchCounts, Lang};
-use crate::bot::status::sleep_until;
+use crate::bot::status::{EDIT_RETRY, sleep_until};
 use crate::bot::{TgBot, keyboards, retry};
 use crate::job::{JobId, JobState};
 use crate::shutdown::Stage;
@@ -68,14 +68,17 @@ async fn follow(bot: TgBot, ctx: Arc<BotContext>, mut album: Album) {
         let c = counts(&states);
         let text = messages::status_batch(lang, &c);
         let due = edited_at.map_or(Instant::now(), |at| at + timing.edit_interval);
+        let mut skipped = false;
         if text != shown && (c.finished() || Instant::now() >= due) {
-            show(&bot, &ctx, &mut album, &text, !c.finished()).await;
-            shown = text;
-            edited_at = Some(Instant::now());
-            if c.finished() {
-                return;
+            if show(&bot, &ctx, &mut album, &text, !c.finished()).await {
+                shown = text.clone();
+                edited_at = Some(Instant::now());
+                if c.finished() {
+                    return;
+                }
+                continue;
             }
-            continue;
+            skipped = true;
         }
         if c.generating > 0 && last_action.is_none_or(|at| at.elapsed() >= timing.chat_action_interval) {
             if let Err(e) = retry::send(bot.send_chat_action(chat, ChatAction::UploadPhoto)).await {
@@ -84,7 +87,7 @@ async fn follow(bot: TgBot, ctx: Arc<BotContext>, mut album: Album) {
             last_action = Some(Instant::now());
         }
         // Wake for a change of any live job, for a pending edit, and for the chat action.
-        let pending_edit = (text != shown).then_some(due);
+        let pending_edit = (text != shown).then(|| if skipped { Instant::now() + EDIT_RETRY } else { due });
         let action = (c.generating > 0).then(|| Instant::now() + timing.chat_action_interval);
         let wake = [pending_edit, action].into_iter().flatten().min();
         let live: Vec<_> = album
@@ -115,17 +118,24 @@ async fn follow(bot: TgBot, ctx: Arc<BotContext>, mut album: Album) {
 
 /// Shows `text` on the album's message, sending (and recording for every job) a new one
 /// if there is none yet; `live` keeps the Cancel-all button.
-async fn show(bot: &TgBot, ctx: &BotContext, album: &mut Album, text: &str, live: bool) {
-    ctx.pacer.wait(album.chat).await;
+async fn show(bot: &TgBot, ctx: &BotContext, album: &mut Album, text: &str, live: bool) -> bool {
     let keyboard = live.then(|| keyboards::cancel_album(album.lang, album.lead));
     if let Some(id) = album.message {
+        // Results go first: a progress edit takes only a turn free now; the tally waits.
+        if live && !ctx.pacer.try_edit(album.chat) {
+            return false;
+        }
+        if !live {
+            ctx.pacer.wait(album.chat).await;
+        }
         let mut edit = bot.edit_message_text(album.chat, id, text);
         edit.payload_mut().reply_markup = keyboard;
         if let Err(e) = retry::send(edit).await {
             tracing::debug!(lead = %album.lead, "album status edit: {e}");
         }
-        return;
+        return true;
     }
+    ctx.pacer.wait(album.chat).await;
     let mut send = bot.send_message(album.chat, text);
     send.payload_mut().reply_markup = keyboard.map(Into::into);
     match send.await {
@@ -140,6 +150,7 @@ async fn show(bot: &TgBot, ctx: &BotContext, album: &mut Album, text: &str, live
         }
         Err(e) => tracing::warn!(lead = %album.lead, "could not send the album's status message: {e}"),
     }
+    true
 }
 
 #[cfg(test)]

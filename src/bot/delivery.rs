@@ -169,7 +169,7 @@ async fn send_once(
     }
     let mut photo_error = None;
     if let Some((bytes, extension)) = &files.photo {
-        ctx.pacer.wait(chat).await;
+        ctx.pacer.wait_result(chat).await;
         let photo = InputFile::memory(bytes.clone()).file_name(preview::document_name(extension));
         let sent = bot
             .send_photo(chat, photo)
@@ -190,7 +190,7 @@ async fn send_once(
         // Only a photo can go (`deliver` checked that there is one).
         return photo_error.map_or(Ok(()), Err);
     };
-    ctx.pacer.wait(chat).await;
+    ctx.pacer.wait_result(chat).await;
     let document = InputFile::memory(bytes.clone()).file_name(preview::document_name(extension));
     let mut send = bot.send_document(chat, document).caption(messages::original_caption(lang));
     if !photo_sent {

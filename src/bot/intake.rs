@@ -117,7 +117,7 @@ fn check_size(size: u32, limits: &ImageLimits) -> Result<(), IntakeError> {
 
 /// Streams the file, giving up as soon as it is larger than `max` bytes.
 async fn download(bot: &TgBot, path: &str, max: usize) -> Result<Vec<u8>, IntakeError> {
-    let mut stream = bot.inner().download_file_stream(path);
+    let mut stream = bot.download_file_stream(path);
     let mut bytes = Vec::new();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| IntakeError::new(Refusal::DownloadFailed, format!("download: {e}")))?;

@@ -36,8 +36,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use teloxide::RequestError;
-use teloxide::adaptors::Throttle;
-use teloxide::adaptors::throttle::Limits;
 use teloxide::dispatching::dialogue::Storage;
 use teloxide::dispatching::{UpdateHandler, dialogue as tg_dialogue};
 use teloxide::error_handlers::LoggingErrorHandler;
@@ -62,8 +60,10 @@ use jobs::JobRegistry;
 use messages::Lang;
 use pacer::Pacer;
 
-/// The bot as handlers use it: every send goes through Telegram's rate limits.
-pub type TgBot = Throttle<Bot>;
+/// The bot as handlers use it. Telegram's rate limits are kept by [`Pacer`], which every
+/// message, edit and result takes a turn from (teloxide's `Throttle` would hold each send
+/// for its next 250 ms tick, and cannot put results before status edits).
+pub type TgBot = Bot;
 
 /// What the bot needs to know to run (a subset of [`Settings`], plus timings that tests
 /// shorten).
@@ -155,14 +155,13 @@ pub async fn run(settings: Settings) -> Result<(), BotError> {
 }
 
 /// The teloxide bot: our own HTTP client (long timeout for uploads), the configured API
-/// server, Telegram's rate limits.
+/// server.
 fn build_bot(settings: &BotSettings) -> Result<TgBot, BotError> {
     let client = teloxide::net::default_reqwest_settings()
         .timeout(settings.request_timeout)
         .build()
         .map_err(BotError::HttpClient)?;
-    let bot = Bot::with_client(settings.token.expose(), client).set_api_url(settings.api_url.clone());
-    Ok(bot.throttle(Limits::default()))
+    Ok(Bot::with_client(settings.token.expose(), client).set_api_url(settings.api_url.clone()))
 }
 
 /// Runs the bot on `app` until `shutdown` is triggered, then takes the stages of
@@ -247,6 +246,7 @@ async fn tell_abandoned(bot: &TgBot, ctx: &BotContext, shutdown: &Shutdown) {
     let abandoned = ctx.in_flight.abandon();
     let told = async {
         for (chat, lang) in abandoned {
+            ctx.pacer.wait(chat).await;
             if let Err(e) = bot.send_message(chat, messages::send_again_after_restart(lang)).await {
                 tracing::warn!(%chat, "could not ask to send again: {e}");
             }

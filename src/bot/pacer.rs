@@ -3,6 +3,11 @@
 //! `Throttle` paces sends but lets edits straight through; the status messages are edited
 //! a lot. Every outgoing message or edit of the bot first takes a turn here: at most one
 //! per `chat_gap` in a chat, and at most `per_second` overall.
+//!
+//! Results go first: a status edit only takes a turn that is free right now (or is
+//! skipped, and the status task tries again later with its newest text), so edits never
+//! queue up ahead of results; a result does not wait for its chat's gap (a photo and its
+//! document are a short burst, which Telegram allows), only for an overall turn.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Mutex, PoisonError};
@@ -20,6 +25,25 @@ pub struct Pacer {
     state: Mutex<Turns>,
 }
 
+/// What a turn is for.
+#[derive(Clone, Copy, PartialEq)]
+enum Turn {
+    /// A message or edit: one per `chat_gap` in its chat.
+    Message,
+    /// A result: an overall turn only.
+    Result,
+}
+
+/// Every this many overall turns, one is kept for results: a burst of messages to many
+/// new users (questions, queue positions) never holds a finished result back for long.
+const RESULT_TURN_EVERY: u64 = 3;
+
+impl Turn {
+    fn may_take(self, index: u64) -> bool {
+        self == Turn::Result || index % RESULT_TURN_EVERY != 0
+    }
+}
+
 #[derive(Default)]
 struct Turns {
     per_chat: HashMap<ChatId, Instant>,
@@ -35,24 +59,59 @@ impl Pacer {
 
     /// Waits for this call's turn in `chat`.
     pub async fn wait(&self, chat: ChatId) {
-        let at = self.reserve(chat, Instant::now());
+        let at = self.reserve(chat, Instant::now(), Turn::Message);
         tokio::time::sleep_until(at).await;
     }
 
+    /// Waits for an overall turn for a result (its chat's gap does not hold it back).
+    pub async fn wait_result(&self, chat: ChatId) {
+        let at = self.reserve(chat, Instant::now(), Turn::Result);
+        tokio::time::sleep_until(at).await;
+    }
+
+    /// Takes a turn for a status edit in `chat` if one is free now; `false` means skip
+    /// the edit for now.
+    pub fn try_edit(&self, chat: ChatId) -> bool {
+        self.try_reserve(chat, Instant::now())
+    }
+
+    fn try_reserve(&self, chat: ChatId, now: Instant) -> bool {
+        let turns = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if turns.per_chat.get(&chat).is_some_and(|last| *last + self.chat_gap > now) {
+            return false;
+        }
+        let index = self.index_of(now);
+        if turns.taken.contains(&index) || !Turn::Message.may_take(index) {
+            return false;
+        }
+        drop(turns);
+        self.reserve(chat, now, Turn::Message);
+        true
+    }
+
+    fn index_of(&self, at: Instant) -> u64 {
+        let since = at.saturating_duration_since(self.epoch).as_nanos();
+        u64::try_from(since.div_ceil(self.slot.as_nanos().max(1))).unwrap_or(u64::MAX)
+    }
+
     /// Books the earliest time at or after `now` allowed in `chat` and overall.
-    fn reserve(&self, chat: ChatId, now: Instant) -> Instant {
+    fn reserve(&self, chat: ChatId, now: Instant, turn: Turn) -> Instant {
         let mut turns = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        let chat_at = turns.per_chat.get(&chat).map_or(now, |last| (*last + self.chat_gap).max(now));
+        let chat_at = match turn {
+            Turn::Result => now,
+            Turn::Message => turns.per_chat.get(&chat).map_or(now, |last| (*last + self.chat_gap).max(now)),
+        };
         let slot_nanos = self.slot.as_nanos().max(1);
         let since = chat_at.saturating_duration_since(self.epoch).as_nanos();
         let mut index = u64::try_from(since.div_ceil(slot_nanos)).unwrap_or(u64::MAX);
-        while turns.taken.contains(&index) {
+        while turns.taken.contains(&index) || !turn.may_take(index) {
             index = index.saturating_add(1);
         }
         turns.taken.insert(index);
         let offset = self.slot.saturating_mul(u32::try_from(index).unwrap_or(u32::MAX));
         let at = (self.epoch + offset).max(chat_at);
-        turns.per_chat.insert(chat, at);
+        let last = turns.per_chat.entry(chat).or_insert(at);
+        *last = (*last).max(at);
         // Forget what lies in the past so both maps stay small.
         let past =
             u64::try_from(now.saturating_duration_since(self.epoch).as_nanos() / slot_nanos).unwrap_or(0);
@@ -73,15 +132,38 @@ mod tests {
     fn one_turn_per_gap_in_a_chat_and_spaced_overall() {
         let pacer = Pacer::new(Duration::from_secs(1), 10);
         let now = Instant::now();
-        let a1 = pacer.reserve(ChatId(1), now);
-        let a2 = pacer.reserve(ChatId(1), now);
-        let b1 = pacer.reserve(ChatId(2), now);
+        let a1 = pacer.reserve(ChatId(1), now, Turn::Message);
+        let a2 = pacer.reserve(ChatId(1), now, Turn::Message);
+        let b1 = pacer.reserve(ChatId(2), now, Turn::Message);
         assert!(a1 >= now && a1 < now + Duration::from_millis(100));
         assert!(a2 >= a1 + Duration::from_secs(1));
         // Chat 2 goes early, but not in the same overall slot as chat 1's first call.
         assert!(b1 >= a1 + Duration::from_millis(100) && b1 < a2);
-        // Thirty calls in thirty chats take about three seconds at ten per second.
-        let last = (10..40).map(|c| pacer.reserve(ChatId(c), now)).max().unwrap();
-        assert!(last >= now + Duration::from_millis(2900), "{:?}", last - now);
+        // Thirty messages in thirty chats take about three seconds at ten turns a second,
+        // a third of which are kept for results: about four and a half.
+        let last = (10..40).map(|c| pacer.reserve(ChatId(c), now, Turn::Message)).max().unwrap();
+        assert!(last >= now + Duration::from_millis(4300), "{:?}", last - now);
+        // A result still goes within a third of a second.
+        let result = pacer.reserve(ChatId(99), now, Turn::Result);
+        assert!(result < now + Duration::from_millis(350), "{:?}", result - now);
+    }
+
+    #[test]
+    fn edits_take_only_free_turns_and_results_skip_the_chat_gap() {
+        let pacer = Pacer::new(Duration::from_secs(1), 10);
+        // On a turn messages may take (the first is kept for results).
+        let now = pacer.epoch + Duration::from_millis(100);
+        assert!(pacer.try_reserve(ChatId(1), now), "a free turn");
+        assert!(!pacer.try_reserve(ChatId(1), now), "the chat had its turn this second");
+        assert!(!pacer.try_reserve(ChatId(2), now), "this overall turn is taken");
+        // A result right after the edit in the same chat: the next overall turn.
+        let result = pacer.reserve(ChatId(1), now, Turn::Result);
+        assert!(result < now + Duration::from_millis(250), "{:?}", result - now);
+        // Thirty messages booked ahead do not make an edit wait: it is skipped instead.
+        let later = now + Duration::from_millis(400);
+        for c in 10..40 {
+            pacer.reserve(ChatId(c), later, Turn::Message);
+        }
+        assert!(!pacer.try_reserve(ChatId(3), later));
     }
 }

@@ -32,6 +32,9 @@ pub fn spawn(bot: TgBot, ctx: Arc<BotContext>, job: JobId, record: JobRecord, rx
     tasks.spawn(follow(bot, ctx, job, record, rx));
 }
 
+/// How soon a status edit skipped for want of a free turn is tried again.
+pub(super) const EDIT_RETRY: Duration = Duration::from_millis(250);
+
 /// The status text of a job that has not ended.
 fn render(lang: Lang, state: &JobState) -> Option<String> {
     match state {
@@ -157,21 +160,26 @@ async fn keep_current(
         let interval = if running && status.running { timing.elapsed_interval } else { timing.edit_interval };
         let due = status.edited_at + interval;
         if text != status.text && Instant::now() >= due {
-            if let Some(id) = status.id {
-                ctx.pacer.wait(chat).await;
+            let Some(id) = status.id else {
+                status.shown(text, running);
+                continue;
+            };
+            // Only a turn free now: results go first, and a skipped edit is retried with
+            // the newest text.
+            if ctx.pacer.try_edit(chat) {
                 let edit =
                     bot.edit_message_text(chat, id, text.clone()).reply_markup(keyboards::cancel(lang, job));
                 if let Err(e) = retry::send(edit).await {
                     tracing::debug!(%job, "status edit: {e}");
                 }
+                status.shown(text, running);
+                continue;
             }
-            status.shown(text, running);
-            continue;
         }
-        // Wake for a new state, for the next allowed edit if one is pending, and each
-        // second while generating (elapsed time, chat action).
+        // Wake for a new state, for the next allowed edit if one is pending (soon again if
+        // one was skipped), and each second while generating (elapsed time, chat action).
         let wake = if text != status.text {
-            Some(due)
+            Some(due.max(Instant::now() + EDIT_RETRY))
         } else if running {
             Some(Instant::now() + Duration::from_secs(1).min(timing.edit_interval))
         } else {
@@ -216,17 +224,23 @@ async fn tell_the_end(
     };
     // An album's message counts its jobs' ends; only a failure is told on its own (with
     // its Retry button).
-    if record.album.is_none() || matches!(end, JobState::Failed(_)) {
-        finish_status(bot, ctx, status, record, job, text, keyboard).await;
-    }
+    let own_word = record.album.is_none() || matches!(end, JobState::Failed(_));
     let JobState::Delivering(output) = &end else {
+        if own_word {
+            finish_status(bot, ctx, status, record, job, text, keyboard).await;
+        }
         // Told: a restart from here on does not tell again.
         if let Err(e) = ctx.store.mark_told(job).await {
             tracing::warn!(%job, "recording that the user was told: {e}");
         }
         return;
     };
-    let event = match delivery::deliver(bot, ctx, job, record, output).await {
+    // The result first: the final status edit waits for its turn after it.
+    let delivered = delivery::deliver(bot, ctx, job, record, output).await;
+    if own_word {
+        finish_status(bot, ctx, status, record, job, text, keyboard).await;
+    }
+    let event = match delivered {
         Delivery::Accepted => JobEvent::Delivered,
         Delivery::Undeliverable(why) => JobEvent::Failed(FailReason::Undeliverable(why)),
         Delivery::Postponed => {
