@@ -40,7 +40,7 @@ const RESULT_TURN_EVERY: u64 = 3;
 
 impl Turn {
     fn may_take(self, index: u64) -> bool {
-        self == Turn::Result || index % RESULT_TURN_EVERY != 0
+        self == Turn::Result || !index.is_multiple_of(RESULT_TURN_EVERY)
     }
 }
 
