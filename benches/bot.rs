@@ -37,9 +37,45 @@ fn main() {
         TASK.as_millis(),
         POLL.as_millis(),
     );
+    runtime.block_on(idle_rss());
     for (users, webhook) in [(1, false), (1, true), (30, false), (30, true), (300, false)] {
         runtime.block_on(run(users, webhook));
     }
+}
+
+/// The resident memory of the real `backdrop bot` process, idle, polling the fake Telegram.
+async fn idle_rss() {
+    let tg = FakeTelegram::start().await;
+    let rh = FakeRunningHub::start().await;
+    rh.add_account("bench-key-1", SLOTS);
+    let data = tempfile::tempdir().expect("temporary directory");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_backdrop"))
+        .arg("bot")
+        .env_clear()
+        .env("BOT_TOKEN", "123456:BENCH-token")
+        .env("TELEGRAM_API_URL", tg.url())
+        .env("RUNNINGHUB_API_URL", rh.url())
+        .env("RUNNINGHUB_API_KEY_1", "bench-key-1")
+        .env("RUNNINGHUB_WORKFLOW_PRODUCT_1", WORKFLOW)
+        .env("DATA_DIR", data.path())
+        .env("RUST_LOG", "warn")
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the backdrop binary starts");
+    let polling = tg
+        .wait_for(
+            |tg| tg.calls().iter().filter(|c| c.method == "GetUpdates").count() >= 2,
+            Duration::from_secs(30),
+        )
+        .await;
+    assert!(polling, "the bot polls");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let pid = child.id().expect("running");
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let rss = status.lines().find_map(|l| l.strip_prefix("VmRSS:")).map(str::trim).unwrap_or("?");
+    println!("\nidle `backdrop bot` (long polling, 1 account, empty store): RSS {rss}");
+    let _ = child.start_kill();
+    let _ = child.wait().await;
 }
 
 /// One job as the fakes saw it.

@@ -151,15 +151,45 @@ async fn memory() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let before = rss_bytes();
     let mut receivers = Vec::with_capacity(QUEUED_FOR_MEMORY as usize);
-    for _ in 0..QUEUED_FOR_MEMORY {
-        // As the bot queues them: images on disk, referenced by path.
-        let id = queue.next_id();
+    // As the bot queues them: images on disk, referenced by path; one owner per job (the
+    // worst case for the round-robin line).
+    let on_disk = |id: JobId| {
         let dir = std::path::PathBuf::from(format!("./data/jobs/{id}"));
-        let input = JobInput {
+        JobInput {
             product: ImageSource::File(dir.join("product.jpg")),
             background: ImageSource::File(dir.join("background.jpg")),
-        };
-        receivers.push(queue.submit(id, input).expect("accepted"));
+        }
+    };
+    let mut line = std::collections::VecDeque::new();
+    let submit = |line: &mut std::collections::VecDeque<JobId>, receivers: &mut Vec<_>| {
+        let id = queue.next_id();
+        receivers
+            .push(queue.submit_for(backdrop::job::Owner(id.0 as i64), id, on_disk(id)).expect("accepted"));
+        line.push_back(id);
+    };
+    for _ in 0..QUEUED_FOR_MEMORY {
+        submit(&mut line, &mut receivers);
+        let queued = line.len();
+        if [100, 1_000, 10_000].contains(&queued) {
+            // One more job in, then the first one out (positions published to those behind).
+            let rounds = 200;
+            let started = Instant::now();
+            for _ in 0..rounds {
+                submit(&mut line, &mut receivers);
+            }
+            let submitting = started.elapsed() / rounds;
+            let started = Instant::now();
+            for _ in 0..rounds {
+                queue.cancel(line.pop_front().expect("queued"));
+            }
+            let taking = started.elapsed() / rounds;
+            println!(
+                "scheduling at {queued} queued (one owner each): submit one job {:.1} us; \
+                 take the first out and update positions {:.1} us",
+                submitting.as_secs_f64() * 1e6,
+                taking.as_secs_f64() * 1e6,
+            );
+        }
     }
     tokio::time::sleep(Duration::from_millis(100)).await;
     let after = rss_bytes();

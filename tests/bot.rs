@@ -231,6 +231,8 @@ async fn happy_path(lang: Lang, code: &str) {
     let status = app.submit(&user, lang).await;
     let job = status.button_data("x:").expect("a Cancel button");
     app.wait_result(&user, 1).await;
+    // The result goes first; the status message's last word comes right after it.
+    app.wait_text(&user, messages::status_done(lang)).await;
 
     let all = user.messages();
     let photo = all.iter().find(|m| m.kind == MessageKind::Photo).expect("a photo");
@@ -250,7 +252,8 @@ async fn happy_path(lang: Lang, code: &str) {
     let commands = app.tg.commands().expect("commands registered");
     assert_eq!(commands.as_array().map(Vec::len), Some(3));
     assert!(app.tg.unanswered_callbacks().is_empty());
-    assert!(app.tg.max_sends_per_second(100) <= 1);
+    // At most a result's photo and document in one second; everything else a second apart.
+    assert!(app.tg.max_sends_per_second(100) <= 2);
     app.stop().await;
 }
 
@@ -358,6 +361,10 @@ async fn cancelling_a_queued_job_never_creates_its_task() {
     let second = app.tg.user(302, Some("ru"));
     app.submit(&first, Lang::Ru).await;
     app.wait("the first task running", |_| app.rh.tasks().len() == 1).await;
+    // One slot: the next job uploads its images ahead and waits for it; later ones queue.
+    let ahead = app.tg.user(304, Some("en"));
+    app.submit(&ahead, Lang::En).await;
+    app.wait("the next job's images uploaded ahead", |_| app.rh.uploads(&key(1)) == 4).await;
     let status = app.submit(&second, Lang::Ru).await;
     assert_eq!(status.text_or_caption, messages::status_queued(Lang::Ru, 1));
     let third = app.tg.user(303, Some("en"));
@@ -370,6 +377,7 @@ async fn cancelling_a_queued_job_never_creates_its_task() {
     app.wait_text(&third, &messages::status_queued(Lang::En, 1)).await;
     assert_eq!(callback_answer(&app.tg, &press).as_deref(), Some(messages::answer_cancelling(Lang::Ru)));
     assert_eq!(app.rh.tasks().len(), 1, "the queued job never reached RunningHub");
+    assert_eq!(app.rh.uploads(&key(1)), 4, "not even its images");
     third.send_command("/cancel");
     app.wait_text(&third, messages::status_cancelled(Lang::En)).await;
     // /cancel stops the first user's running job too.
@@ -708,9 +716,23 @@ async fn twenty_users_at_once_on_two_accounts() {
     }
     assert_eq!(app.rh.tasks().len(), USERS as usize);
     for user in &users {
+        // A result's photo and its document go as one short burst; nothing else does.
         assert!(
-            app.tg.max_sends_per_second(user.chat_id()) <= 1,
-            "chat {} got more than one message a second",
+            app.tg.max_sends_per_second(user.chat_id()) <= 2,
+            "chat {} got more than a result's two messages in a second",
+            user.chat_id()
+        );
+        let mut edits: Vec<_> = app
+            .tg
+            .calls_of("editMessageText")
+            .into_iter()
+            .filter(|c| c.chat_id == Some(user.chat_id()))
+            .map(|c| c.at)
+            .collect();
+        edits.sort();
+        assert!(
+            edits.windows(2).all(|w| w[1] - w[0] >= Duration::from_millis(950)),
+            "chat {}: status edits at most one a second",
             user.chat_id()
         );
     }

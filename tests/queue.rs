@@ -52,6 +52,7 @@ impl ScriptEngine {
             .iter()
             .enumerate()
             .map(|(i, &capacity)| LaneSpec {
+                upload_ahead: 0,
                 id: LaneId(i as u16 + 1),
                 label: format!("lane {}", i + 1),
                 capacity,

@@ -53,15 +53,25 @@ async fn a_cancelled_queued_job_never_reaches_the_provider_and_a_running_one_is_
     let h = spawn_runninghub(&[1], POLL, Duration::from_secs(10)).await;
     h.fake.set_default_script(TaskScript::never_finish());
     let mut running = h.queue.submit(JobId(1), input()).unwrap();
-    let mut queued = h.queue.submit(JobId(2), input()).unwrap();
     let task = remote_task(&mut running).await;
-    assert!(h.queue.cancel(JobId(2)));
+    // One slot: the second job uploads ahead and waits for it; the third waits in line.
+    let mut ahead = h.queue.submit(JobId(2), input()).unwrap();
+    let mut queued = h.queue.submit(JobId(3), input()).unwrap();
+    let uploaded = async {
+        while h.fake.uploads(&key(1)) < 4 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(5), uploaded).await.expect("the second job uploads ahead");
+    assert!(h.queue.cancel(JobId(3)));
     assert!(matches!(ended(&mut queued).await, JobState::Cancelled));
+    assert!(h.queue.cancel(JobId(2)));
+    assert!(matches!(ended(&mut ahead).await, JobState::Cancelled));
     assert!(h.queue.cancel(JobId(1)));
     assert!(matches!(ended(&mut running).await, JobState::Cancelled));
     assert_eq!(h.fake.cancelled_tasks(), vec![task]);
-    assert_eq!(h.fake.tasks().len(), 1, "the queued job created no task");
-    assert_eq!(h.fake.uploads(&key(1)), 2, "nor uploaded anything");
+    assert_eq!(h.fake.tasks().len(), 1, "the waiting jobs created no task");
+    assert_eq!(h.fake.uploads(&key(1)), 4, "and only the one ahead uploaded");
 }
 
 #[tokio::test]
@@ -307,5 +317,33 @@ async fn a_job_sent_back_by_a_busy_account_is_not_uploaded_again() {
     assert_eq!(h.fake.calls(Endpoint::Create), 2, "busy once, then created");
     assert_eq!(h.fake.uploads(&key(1)), 2, "the two images were uploaded once");
     use backdrop::job::StateName::*;
-    assert_eq!(h.journal.states(JobId(1))[..3], [Uploading, Queued, Uploading], "the requeue was recorded");
+    assert_eq!(
+        h.journal.states(JobId(1))[..4],
+        [Uploading, Running, Queued, Uploading],
+        "the create was counted, then the requeue recorded"
+    );
+}
+
+#[tokio::test]
+async fn the_next_job_uploads_while_the_slot_is_busy_and_creates_the_moment_it_frees() {
+    let h = spawn_runninghub(&[1], POLL, Duration::from_secs(20)).await;
+    h.fake.set_default_script(TaskScript::succeed(Duration::from_millis(800)));
+    let mut first = h.queue.submit(JobId(1), input()).unwrap();
+    let _ = remote_task(&mut first).await;
+    let mut second = h.queue.submit(JobId(2), input()).unwrap();
+    let uploaded_ahead = async {
+        while h.fake.uploads(&key(1)) < 4 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(5), uploaded_ahead).await.expect("the second job uploads");
+    assert_eq!(h.fake.tasks().len(), 1, "uploaded while the first task still runs, not created");
+    assert!(matches!(ended(&mut first).await, JobState::Delivering(_)));
+    assert!(matches!(ended(&mut second).await, JobState::Delivering(_)));
+    let tasks = h.fake.tasks();
+    let freed = h.fake.finished_at(&tasks[0].id).expect("the first task ended");
+    let gap = tasks[1].created_at.saturating_duration_since(freed);
+    assert!(gap < Duration::from_millis(300), "created as the slot freed (poll {POLL:?}): {gap:?}");
+    assert_eq!(h.fake.max_running_seen(&key(1)), 1, "never two tasks on a one-slot account");
+    assert_eq!(h.fake.over_limit_attempts(&key(1)), 0);
 }

@@ -138,7 +138,7 @@ async fn show(bot: &TgBot, ctx: &BotContext, album: &mut Album, text: &str, live
     ctx.pacer.wait(album.chat).await;
     let mut send = bot.send_message(album.chat, text);
     send.payload_mut().reply_markup = keyboard.map(Into::into);
-    match send.await {
+    match retry::send(send).await {
         Ok(message) => {
             album.message = Some(message.id);
             for (job, _) in &album.jobs {

@@ -24,6 +24,9 @@ use crate::bot::{TgBot, keyboards, messages, retry};
 use crate::job::{JobId, JobOutput};
 use crate::shutdown::Stage;
 
+/// The longest `retry_after` honoured between two attempts of a whole delivery.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+
 /// How a delivery ended.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Delivery {
@@ -114,9 +117,11 @@ pub async fn deliver(
                 odd += 1;
                 backoff
             }
-            Refusal::Transient { wait } => wait.unwrap_or(backoff),
+            // Telegram's own `retry_after` is honoured as it is; only our backoff is capped.
+            Refusal::Transient { wait: Some(wait) } => wait,
+            Refusal::Transient { wait: None } => backoff.min(policy.longest_wait),
         };
-        let wait = wait.min(policy.longest_wait);
+        let wait = wait.min(policy.longest_wait.max(MAX_RETRY_AFTER));
         if Instant::now() + wait > deadline {
             tracing::error!(%job, "the result was not accepted within {:?}: {error}", policy.deadline);
             return Delivery::Undeliverable(format!("not accepted within {:?}: {error}", policy.deadline));
@@ -169,13 +174,14 @@ async fn send_once(
     }
     let mut photo_error = None;
     if let Some((bytes, extension)) = &files.photo {
-        ctx.pacer.wait_result(chat).await;
+        ctx.pacer.wait_result(chat, true).await;
         let photo = InputFile::memory(bytes.clone()).file_name(preview::document_name(extension));
-        let sent = bot
-            .send_photo(chat, photo)
-            .caption(messages::result_caption(lang))
-            .reply_markup(keyboards::result(lang, job))
-            .await;
+        let sent = retry::send(
+            bot.send_photo(chat, photo)
+                .caption(messages::result_caption(lang))
+                .reply_markup(keyboards::result(lang, job)),
+        )
+        .await;
         match sent {
             Ok(_) => {}
             Err(e) if refusal_of(&e) == Refusal::Final => return Err(e),
@@ -190,14 +196,15 @@ async fn send_once(
         // Only a photo can go (`deliver` checked that there is one).
         return photo_error.map_or(Ok(()), Err);
     };
-    ctx.pacer.wait_result(chat).await;
+    // Right after the photo; the first part when no photo went out.
+    ctx.pacer.wait_result(chat, !photo_sent).await;
     let document = InputFile::memory(bytes.clone()).file_name(preview::document_name(extension));
     let mut send = bot.send_document(chat, document).caption(messages::original_caption(lang));
     if !photo_sent {
         // No photo went out: the buttons ride on the document instead.
         send = send.caption(messages::result_caption(lang)).reply_markup(keyboards::result(lang, job));
     }
-    match send.await {
+    match retry::send(send).await {
         Ok(_) => Ok(()),
         // The user has the photo: the original is a bonus, not worth sending the photo again.
         Err(e) if photo_sent => {

@@ -247,7 +247,9 @@ async fn tell_abandoned(bot: &TgBot, ctx: &BotContext, shutdown: &Shutdown) {
     let told = async {
         for (chat, lang) in abandoned {
             ctx.pacer.wait(chat).await;
-            if let Err(e) = bot.send_message(chat, messages::send_again_after_restart(lang)).await {
+            if let Err(e) =
+                retry::send(bot.send_message(chat, messages::send_again_after_restart(lang))).await
+            {
                 tracing::warn!(%chat, "could not ask to send again: {e}");
             }
         }

@@ -6,8 +6,9 @@
 //!
 //! Results go first: a status edit only takes a turn that is free right now (or is
 //! skipped, and the status task tries again later with its newest text), so edits never
-//! queue up ahead of results; a result does not wait for its chat's gap (a photo and its
-//! document are a short burst, which Telegram allows), only for an overall turn.
+//! queue up ahead of results; a result waits for its chat's gap after the last message
+//! sent there (not after edits), and its document follows its photo at once (a short
+//! burst, which Telegram allows).
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Mutex, PoisonError};
@@ -28,10 +29,15 @@ pub struct Pacer {
 /// What a turn is for.
 #[derive(Clone, Copy, PartialEq)]
 enum Turn {
-    /// A message or edit: one per `chat_gap` in its chat.
+    /// A message (or an edit that must go): one per `chat_gap` in its chat.
     Message,
-    /// A result: an overall turn only.
+    /// A status edit, taken only when free: like a message, but a result does not wait
+    /// for it.
+    Edit,
+    /// A result's first part: one `chat_gap` after the chat's last sent message.
     Result,
+    /// The rest of a result: an overall turn only.
+    ResultRest,
 }
 
 /// Every this many overall turns, one is kept for results: a burst of messages to many
@@ -40,13 +46,15 @@ const RESULT_TURN_EVERY: u64 = 3;
 
 impl Turn {
     fn may_take(self, index: u64) -> bool {
-        self == Turn::Result || !index.is_multiple_of(RESULT_TURN_EVERY)
+        matches!(self, Turn::Result | Turn::ResultRest) || !index.is_multiple_of(RESULT_TURN_EVERY)
     }
 }
 
 #[derive(Default)]
 struct Turns {
     per_chat: HashMap<ChatId, Instant>,
+    /// The last turn per chat that sent a message (not an edit).
+    sends: HashMap<ChatId, Instant>,
     /// Overall slots already given out (indices from `epoch`).
     taken: BTreeSet<u64>,
 }
@@ -63,9 +71,10 @@ impl Pacer {
         tokio::time::sleep_until(at).await;
     }
 
-    /// Waits for an overall turn for a result (its chat's gap does not hold it back).
-    pub async fn wait_result(&self, chat: ChatId) {
-        let at = self.reserve(chat, Instant::now(), Turn::Result);
+    /// Waits for a turn for a result's first message (`first`) or the rest of it.
+    pub async fn wait_result(&self, chat: ChatId, first: bool) {
+        let turn = if first { Turn::Result } else { Turn::ResultRest };
+        let at = self.reserve(chat, Instant::now(), turn);
         tokio::time::sleep_until(at).await;
     }
 
@@ -81,11 +90,11 @@ impl Pacer {
             return false;
         }
         let index = self.index_of(now);
-        if turns.taken.contains(&index) || !Turn::Message.may_take(index) {
+        if turns.taken.contains(&index) || !Turn::Edit.may_take(index) {
             return false;
         }
         drop(turns);
-        self.reserve(chat, now, Turn::Message);
+        self.reserve(chat, now, Turn::Edit);
         true
     }
 
@@ -97,9 +106,11 @@ impl Pacer {
     /// Books the earliest time at or after `now` allowed in `chat` and overall.
     fn reserve(&self, chat: ChatId, now: Instant, turn: Turn) -> Instant {
         let mut turns = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let after = |last: Option<&Instant>| last.map_or(now, |last| (*last + self.chat_gap).max(now));
         let chat_at = match turn {
-            Turn::Result => now,
-            Turn::Message => turns.per_chat.get(&chat).map_or(now, |last| (*last + self.chat_gap).max(now)),
+            Turn::Message | Turn::Edit => after(turns.per_chat.get(&chat)),
+            Turn::Result => after(turns.sends.get(&chat)),
+            Turn::ResultRest => now,
         };
         let slot_nanos = self.slot.as_nanos().max(1);
         let since = chat_at.saturating_duration_since(self.epoch).as_nanos();
@@ -112,6 +123,10 @@ impl Pacer {
         let at = (self.epoch + offset).max(chat_at);
         let last = turns.per_chat.entry(chat).or_insert(at);
         *last = (*last).max(at);
+        if turn != Turn::Edit {
+            let sent = turns.sends.entry(chat).or_insert(at);
+            *sent = (*sent).max(at);
+        }
         // Forget what lies in the past so both maps stay small.
         let past =
             u64::try_from(now.saturating_duration_since(self.epoch).as_nanos() / slot_nanos).unwrap_or(0);
@@ -119,6 +134,7 @@ impl Pacer {
         if turns.per_chat.len() > 10_000 {
             let gap = self.chat_gap;
             turns.per_chat.retain(|_, last| *last + gap > now);
+            turns.sends.retain(|_, last| *last + gap > now);
         }
         at
     }
@@ -144,7 +160,7 @@ mod tests {
         let last = (10..40).map(|c| pacer.reserve(ChatId(c), now, Turn::Message)).max().unwrap();
         assert!(last >= now + Duration::from_millis(4300), "{:?}", last - now);
         // A result still goes within a third of a second.
-        let result = pacer.reserve(ChatId(99), now, Turn::Result);
+        let result = pacer.reserve(ChatId(99), now, Turn::ResultRest);
         assert!(result < now + Duration::from_millis(350), "{:?}", result - now);
     }
 
@@ -156,9 +172,15 @@ mod tests {
         assert!(pacer.try_reserve(ChatId(1), now), "a free turn");
         assert!(!pacer.try_reserve(ChatId(1), now), "the chat had its turn this second");
         assert!(!pacer.try_reserve(ChatId(2), now), "this overall turn is taken");
-        // A result right after the edit in the same chat: the next overall turn.
+        // A result right after the edit in the same chat: the next overall turn, and the
+        // rest of it right after.
         let result = pacer.reserve(ChatId(1), now, Turn::Result);
         assert!(result < now + Duration::from_millis(250), "{:?}", result - now);
+        let rest = pacer.reserve(ChatId(1), now, Turn::ResultRest);
+        assert!(rest < now + Duration::from_millis(350), "{:?}", rest - now);
+        // After a message sent in the chat, a result waits for the chat's gap.
+        pacer.reserve(ChatId(5), now, Turn::Message);
+        assert!(pacer.reserve(ChatId(5), now, Turn::Result) >= now + Duration::from_secs(1));
         // Thirty messages booked ahead do not make an edit wait: it is skipped instead.
         let later = now + Duration::from_millis(400);
         for c in 10..40 {

@@ -1,5 +1,5 @@
-//! Honours `429 retry_after` on the calls the `Throttle` adaptor does not retry itself
-//! (edits, chat actions, callback answers).
+//! Honours `429 retry_after` on every call to Telegram: the `Pacer` keeps the limits, and
+//! when Telegram still asks us to slow down, the call waits and is sent again.
 
 use std::time::Duration;
 

@@ -102,7 +102,11 @@ impl StatusMessage {
                 }
             }
             None => {
-                match bot.send_message(chat, text.clone()).reply_markup(keyboards::cancel(lang, job)).await {
+                match retry::send(
+                    bot.send_message(chat, text.clone()).reply_markup(keyboards::cancel(lang, job)),
+                )
+                .await
+                {
                     Ok(message) => {
                         status.id = Some(message.id);
                         ctx.jobs.set_status_message(job, message.id);
@@ -292,7 +296,7 @@ async fn finish_status(
     }
     let mut send = bot.send_message(record.chat, text);
     send.payload_mut().reply_markup = keyboard.map(Into::into);
-    if let Err(e) = send.await {
+    if let Err(e) = retry::send(send).await {
         tracing::warn!(%job, "could not show the job's end: {e}");
     }
 }

@@ -151,7 +151,13 @@ impl ComfyUiEngine {
         .map_err(|e| FailReason::Internal(e.to_string()))?;
         // Not raced with `cancel`: dropping the request halfway could leave a queued
         // prompt we never learn about. The poll loop cancels it right after if needed.
-        ctx.creating().await;
+        if !ctx.creating().await {
+            return Err(if ctx.suspend.is_cancelled() {
+                EngineError::Suspended
+            } else {
+                EngineError::Cancelled
+            });
+        }
         let id = self.client.queue_prompt(&prompt, &tag).await.map_err(|e| submit_error(e, "queue"))?;
         info!(prompt = %id, "prompt queued");
         Ok(id)
@@ -276,7 +282,12 @@ impl Engine for ComfyUiEngine {
     }
 
     fn lanes(&self) -> Vec<LaneSpec> {
-        vec![LaneSpec { id: COMFYUI_LANE, label: "ComfyUI".into(), capacity: self.settings.max_jobs }]
+        vec![LaneSpec {
+            id: COMFYUI_LANE,
+            label: "ComfyUI".into(),
+            capacity: self.settings.max_jobs,
+            upload_ahead: 0,
+        }]
     }
 
     async fn run(&self, ctx: RunContext) -> Result<JobOutput, EngineError> {

@@ -25,7 +25,12 @@ pub struct LaneSpec {
     pub id: LaneId,
     /// For logs and statistics: "account 2", "local CPU".
     pub label: String,
+    /// Provider tasks at once (the account's limit).
     pub capacity: usize,
+    /// Jobs that may upload their images ahead, while every task slot is busy, so that
+    /// the next task is created the moment a slot frees (uploads do not count against the
+    /// provider's task limit). 0 for engines without an upload step.
+    pub upload_ahead: usize,
 }
 
 /// What an engine learns while it runs a job, before the job ends.
@@ -34,9 +39,10 @@ pub enum Progress {
     /// The engine computes the job itself, with no provider task.
     Working,
     /// A create request is about to be sent: until its answer, the run must not be
-    /// dropped (the task may exist and be billed). `recorded` answers once the store
-    /// counts the create, so a restart knows its answer may have been lost. Followed by
-    /// `TaskCreated`, by another `Creating`, or by the run's end.
+    /// dropped (the task may exist and be billed). `recorded` answers once the run holds
+    /// a task slot (it may have uploaded ahead) and the store counts the create, so a
+    /// restart knows its answer may have been lost; dropped unanswered if the run stops
+    /// first. Followed by `TaskCreated`, by another `Creating`, or by the run's end.
     Creating { recorded: oneshot::Sender<()> },
     /// The provider created the task. `recorded` answers once the task id is journalled:
     /// the engine polls only after that, so a restart resumes the task instead of paying
@@ -104,13 +110,16 @@ impl RunContext {
         }
     }
 
-    /// Reports that a create request is about to be sent; returns once it is recorded.
-    pub async fn creating(&self) {
-        if let Some(progress) = &self.progress {
-            let (recorded, done) = oneshot::channel();
-            if progress.send(Progress::Creating { recorded }).is_ok() {
-                let _ = done.await;
+    /// Asks to send a create request: returns once the run holds a task slot on its lane
+    /// and the create is recorded; `false` if the run is being stopped meanwhile (then no
+    /// create may be sent).
+    pub async fn creating(&self) -> bool {
+        match &self.progress {
+            Some(progress) => {
+                let (recorded, done) = oneshot::channel();
+                progress.send(Progress::Creating { recorded }).is_ok() && done.await.is_ok()
             }
+            None => true,
         }
     }
 

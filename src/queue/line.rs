@@ -82,11 +82,26 @@ impl Line {
 
     /// Every waiting job in the order they will start.
     pub fn order(&self) -> Vec<JobId> {
-        let mut order = Vec::with_capacity(self.len());
-        let queues: Vec<&VecDeque<JobId>> = self.turns.iter().filter_map(|o| self.jobs.get(o)).collect();
-        let rounds = queues.iter().map(|q| q.len()).max().unwrap_or(0);
-        for round in 0..rounds {
-            order.extend(queues.iter().filter_map(|q| q.get(round)));
+        self.order_prefix(usize::MAX)
+    }
+
+    /// The first `limit` waiting jobs in the order they will start; costs about `limit`
+    /// steps when owners have a job or two each.
+    pub fn order_prefix(&self, limit: usize) -> Vec<JobId> {
+        let mut order = Vec::with_capacity(limit.min(self.len()));
+        for round in 0.. {
+            let before = order.len();
+            for owner in &self.turns {
+                if order.len() == limit {
+                    return order;
+                }
+                if let Some(job) = self.jobs.get(owner).and_then(|q| q.get(round)) {
+                    order.push(*job);
+                }
+            }
+            if order.len() == before {
+                break;
+            }
         }
         order
     }

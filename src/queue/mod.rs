@@ -9,6 +9,7 @@
 
 mod line;
 mod pool;
+mod positions;
 pub mod recovery;
 mod runner;
 mod slot;
@@ -32,6 +33,7 @@ use crate::job::{
 use crate::shutdown::ShutdownMode;
 use line::Line;
 use pool::Pool;
+use positions::Positions;
 use slot::SlotGuard;
 
 /// How the queue runs jobs.
@@ -84,12 +86,16 @@ pub(crate) struct Scheduler {
     suspend: CancellationToken,
     /// Create requests sent and not yet answered: shutdown waits for them.
     creates_in_flight: AtomicUsize,
+    /// A task slot came free (for jobs that uploaded ahead).
+    task_slot_freed: Notify,
 }
 
 struct Schedule {
     jobs: HashMap<JobId, Entry>,
     /// Queued jobs, next first.
     waiting: Line,
+    /// What the queued jobs were told of their positions.
+    positions: Positions,
     pool: Pool,
     accepting: bool,
 }
@@ -113,6 +119,7 @@ impl JobQueue {
             state: Mutex::new(Schedule {
                 jobs: HashMap::new(),
                 waiting: Line::default(),
+                positions: Positions::default(),
                 pool,
                 accepting: true,
             }),
@@ -125,6 +132,7 @@ impl JobQueue {
             stop: CancellationToken::new(),
             suspend: CancellationToken::new(),
             creates_in_flight: AtomicUsize::new(0),
+            task_slot_freed: Notify::new(),
         });
         shared.tasks.spawn(schedule(Arc::clone(&shared)));
         Self { shared }
@@ -190,7 +198,7 @@ impl JobQueue {
             state.jobs.insert(id, Entry { owner, input, cancel, requeued: 0, unconfirmed_creates });
             state.waiting.push_back(owner, id);
             // A new owner's first job goes ahead of others' later ones.
-            shared.publish_positions(&state);
+            shared.publish_positions(&mut state);
             rx
         };
         tracing::debug!(job = %id, "queued");
@@ -209,7 +217,7 @@ impl JobQueue {
     ) -> Result<watch::Receiver<JobState>, SubmitError> {
         let shared = &self.shared;
         shared.next_id.fetch_max(id.0 + 1, Ordering::Relaxed);
-        let (rx, cancel) = {
+        let (rx, cancel, held) = {
             let mut state = shared.lock();
             if !state.accepting {
                 return Err(SubmitError::ShuttingDown);
@@ -233,11 +241,12 @@ impl JobQueue {
                 unconfirmed_creates: 0,
             };
             state.jobs.insert(id, entry);
-            state.pool.acquire(lane);
-            (rx, cancel)
+            // The task runs already: it counts against the lane even beyond its capacity.
+            let held = state.pool.acquire(lane);
+            (rx, cancel, held)
         };
         tracing::info!(job = %id, %lane, %task, "resuming a provider task");
-        let slot = SlotGuard::new(Arc::downgrade(shared), lane);
+        let slot = SlotGuard::new(Arc::downgrade(shared), lane, held);
         let run = runner::Run {
             shared: Arc::clone(shared),
             id,
@@ -272,7 +281,9 @@ impl JobQueue {
         if !state.jobs.contains_key(&id) {
             return false;
         }
-        if !state.waiting.remove(id) {
+        if state.waiting.remove(id) {
+            state.positions.forget(id);
+        } else {
             // Started: its runner stops the engine, which cancels the provider task.
             if let Some(entry) = state.jobs.get(&id) {
                 entry.cancel.cancel();
@@ -281,7 +292,7 @@ impl JobQueue {
         }
         state.jobs.remove(&id);
         shared.apply(id, JobEvent::Cancelled);
-        shared.publish_positions(&state);
+        shared.publish_positions(&mut state);
         true
     }
 
@@ -337,8 +348,12 @@ impl Scheduler {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    pub(crate) fn release_slot(&self, lane: LaneId) {
-        self.lock().pool.release(lane);
+    pub(crate) fn release_slot(&self, lane: LaneId, held: pool::Held) {
+        self.lock().pool.release(lane, held);
+        if held == pool::Held::Task {
+            // Jobs that uploaded ahead on this lane may create now.
+            self.task_slot_freed.notify_waiters();
+        }
         self.wake.notify_one();
     }
 
@@ -354,6 +369,7 @@ impl Scheduler {
             if !state.waiting.is_empty() && !state.pool.any_usable() {
                 tracing::error!(jobs = state.waiting.len(), "no lane can run jobs: failing the queued ones");
                 while let Some(id) = state.waiting.pop_front() {
+                    state.positions.forget(id);
                     state.jobs.remove(&id);
                     let reason = FailReason::NoCapacity("every account is out of rotation".into());
                     self.apply(id, JobEvent::Failed(reason));
@@ -365,6 +381,7 @@ impl Scheduler {
                     break;
                 };
                 state.waiting.pop_front();
+                state.positions.forget(id);
                 let Some(entry) = state.jobs.get(&id) else {
                     continue;
                 };
@@ -380,8 +397,8 @@ impl Scheduler {
                     state.jobs.remove(&id);
                     continue;
                 }
-                state.pool.acquire(lane);
-                let slot = SlotGuard::new(Arc::downgrade(self), lane);
+                let held = state.pool.acquire(lane);
+                let slot = SlotGuard::new(Arc::downgrade(self), lane, held);
                 runs.push(runner::Run {
                     shared: Arc::clone(self),
                     id,
@@ -393,10 +410,12 @@ impl Scheduler {
                     slot,
                 });
             }
-            if !runs.is_empty() {
-                self.publish_positions(&state);
+            let full_pass_due = state.positions.next_full_pass().is_some_and(|at| at <= Instant::now());
+            if !runs.is_empty() || full_pass_due {
+                self.publish_positions(&mut state);
             }
-            if state.waiting.is_empty() { None } else { state.pool.next_wake(now) }
+            let lanes = if state.waiting.is_empty() { None } else { state.pool.next_wake(now) };
+            [lanes, state.positions.next_full_pass()].into_iter().flatten().min()
         };
         for run in runs {
             self.tasks.spawn(run.execute());
@@ -459,18 +478,15 @@ impl Scheduler {
             let mut state = self.lock();
             let Some(owner) = state.jobs.get(&id).map(|entry| entry.owner) else { return };
             state.waiting.push_front(owner, id);
-            self.publish_positions(&state);
+            self.publish_positions(&mut state);
         }
         self.wake.notify_one();
     }
 
-    /// Tells every queued job its current position (the ledger ignores unchanged ones).
-    fn publish_positions(&self, state: &Schedule) {
-        for (index, id) in state.waiting.order().into_iter().enumerate() {
-            if let Err(e) = self.ledger.apply(id, JobEvent::Moved { position: index + 1 }) {
-                tracing::error!("{e}");
-            }
-        }
+    /// Tells the queued jobs whose position changed visibly.
+    fn publish_positions(&self, state: &mut Schedule) {
+        let Schedule { waiting, positions, .. } = state;
+        positions.publish(waiting, &self.ledger);
     }
 }
 

@@ -14,17 +14,40 @@ pub struct LaneLoad {
     pub id: LaneId,
     pub label: String,
     pub capacity: usize,
+    /// Jobs holding a task slot.
     pub running: usize,
+    /// Jobs uploading ahead, waiting for a task slot.
+    pub uploading: usize,
     /// Why the lane is out of rotation, if it is.
     pub refused: Option<String>,
+}
+
+/// What kind of slot a job holds on its lane.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Held {
+    /// One of the lane's `capacity` task slots.
+    Task,
+    /// One of its `upload_ahead` slots: the job uploads, then waits for a task slot.
+    Upload,
 }
 
 #[derive(Debug)]
 struct Lane {
     spec: LaneSpec,
     running: usize,
+    uploading: usize,
     refused: Option<String>,
     busy_until: Option<Instant>,
+}
+
+impl Lane {
+    fn taken(&self) -> usize {
+        self.running + self.uploading
+    }
+
+    fn has_room(&self) -> bool {
+        self.taken() < self.spec.capacity + self.spec.upload_ahead
+    }
 }
 
 /// All lanes of the engine and their slots.
@@ -37,35 +60,61 @@ impl Pool {
     pub fn new(specs: Vec<LaneSpec>) -> Self {
         let lanes = specs
             .into_iter()
-            .map(|spec| Lane { spec, running: 0, refused: None, busy_until: None })
+            .map(|spec| Lane { spec, running: 0, uploading: 0, refused: None, busy_until: None })
             .collect();
         Self { lanes }
     }
 
-    /// The least-loaded usable lane with a free slot (load = running / capacity; ties go to
-    /// the lane with fewer running tasks, then the lower id).
+    /// The least-loaded usable lane with a free slot, a task slot or one to upload ahead
+    /// (load = taken slots / capacity; ties go to the lane with fewer taken slots, then
+    /// the lower id).
     pub fn pick(&self, now: Instant) -> Option<LaneId> {
         self.lanes
             .iter()
-            .filter(|l| l.refused.is_none() && l.running < l.spec.capacity)
+            .filter(|l| l.refused.is_none() && l.spec.capacity > 0 && l.has_room())
             .filter(|l| l.busy_until.is_none_or(|t| t <= now))
             .min_by(|a, b| {
-                let load_a = a.running * b.spec.capacity;
-                let load_b = b.running * a.spec.capacity;
-                load_a.cmp(&load_b).then(a.running.cmp(&b.running)).then(a.spec.id.cmp(&b.spec.id))
+                let load_a = a.taken() * b.spec.capacity;
+                let load_b = b.taken() * a.spec.capacity;
+                load_a.cmp(&load_b).then(a.taken().cmp(&b.taken())).then(a.spec.id.cmp(&b.spec.id))
             })
             .map(|l| l.spec.id)
     }
 
-    pub fn acquire(&mut self, lane: LaneId) {
-        if let Some(l) = self.lane_mut(lane) {
-            l.running += 1;
+    /// Takes a task slot if one is free, else a slot to upload ahead.
+    pub fn acquire(&mut self, lane: LaneId) -> Held {
+        match self.lane_mut(lane) {
+            Some(l) if l.running < l.spec.capacity => {
+                l.running += 1;
+                Held::Task
+            }
+            Some(l) => {
+                l.uploading += 1;
+                Held::Upload
+            }
+            None => Held::Task,
         }
     }
 
-    pub fn release(&mut self, lane: LaneId) {
+    /// Turns an upload slot into a task slot, if one is free.
+    pub fn promote(&mut self, lane: LaneId) -> bool {
+        match self.lane_mut(lane) {
+            Some(l) if l.running < l.spec.capacity => {
+                l.uploading = l.uploading.saturating_sub(1);
+                l.running += 1;
+                true
+            }
+            Some(_) => false,
+            None => true,
+        }
+    }
+
+    pub fn release(&mut self, lane: LaneId, held: Held) {
         if let Some(l) = self.lane_mut(lane) {
-            l.running = l.running.saturating_sub(1);
+            match held {
+                Held::Task => l.running = l.running.saturating_sub(1),
+                Held::Upload => l.uploading = l.uploading.saturating_sub(1),
+            }
         }
     }
 
@@ -92,7 +141,7 @@ impl Pool {
     pub fn next_wake(&self, now: Instant) -> Option<Instant> {
         self.lanes
             .iter()
-            .filter(|l| l.refused.is_none() && l.running < l.spec.capacity)
+            .filter(|l| l.refused.is_none() && l.has_room())
             .filter_map(|l| l.busy_until.filter(|t| *t > now))
             .min()
     }
@@ -105,6 +154,7 @@ impl Pool {
                 label: l.spec.label.clone(),
                 capacity: l.spec.capacity,
                 running: l.running,
+                uploading: l.uploading,
                 refused: l.refused.clone(),
             })
             .collect()
@@ -122,6 +172,10 @@ mod tests {
     use super::*;
 
     fn pool(caps: &[usize]) -> Pool {
+        pool_ahead(caps, 0)
+    }
+
+    fn pool_ahead(caps: &[usize], upload_ahead: usize) -> Pool {
         Pool::new(
             caps.iter()
                 .enumerate()
@@ -129,9 +183,25 @@ mod tests {
                     id: LaneId(i as u16 + 1),
                     label: format!("account {}", i + 1),
                     capacity,
+                    upload_ahead,
                 })
                 .collect(),
         )
+    }
+
+    #[test]
+    fn uploads_go_ahead_while_the_task_slots_are_busy_and_wait_for_one() {
+        let mut p = pool_ahead(&[2], 2);
+        let now = Instant::now();
+        let held: Vec<_> = (0..4).map(|_| p.acquire(p.pick(now).unwrap())).collect();
+        assert_eq!(held, [Held::Task, Held::Task, Held::Upload, Held::Upload]);
+        assert_eq!(p.pick(now), None, "two tasks and two uploads ahead");
+        assert!(!p.promote(LaneId(1)), "no task slot yet");
+        p.release(LaneId(1), Held::Task);
+        assert!(p.promote(LaneId(1)));
+        let load = &p.loads()[0];
+        assert_eq!((load.running, load.uploading), (2, 1));
+        assert_eq!(p.pick(now), Some(LaneId(1)), "room to upload ahead again");
     }
 
     #[test]
@@ -147,7 +217,7 @@ mod tests {
             .collect();
         assert_eq!(picks, vec![1, 2, 1, 2]);
         assert_eq!(p.pick(now), None, "all slots taken");
-        p.release(LaneId(2));
+        p.release(LaneId(2), Held::Task);
         assert_eq!(p.pick(now), Some(LaneId(2)));
     }
 
@@ -179,8 +249,9 @@ mod tests {
     #[test]
     fn release_never_underflows() {
         let mut p = pool(&[1]);
-        p.release(LaneId(1));
-        p.release(LaneId(9));
+        p.release(LaneId(1), Held::Task);
+        p.release(LaneId(1), Held::Upload);
+        p.release(LaneId(9), Held::Task);
         assert_eq!(p.loads()[0].running, 0);
     }
 }

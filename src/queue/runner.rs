@@ -130,6 +130,11 @@ impl Running {
         let applied = match progress {
             Progress::Working => shared.record(id, JobEvent::Working).await,
             Progress::Creating { recorded } => {
+                // Uploaded ahead: the create waits for a task slot on the lane. A stop
+                // meanwhile drops `recorded`, and the engine sends no create.
+                if let Some(slot) = self.slot.as_mut() {
+                    slot.task_slot().await;
+                }
                 if !self.creating {
                     self.creating = true;
                     shared.creates_in_flight.fetch_add(1, Ordering::Relaxed);

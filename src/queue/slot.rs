@@ -7,17 +7,35 @@
 use std::sync::Weak;
 
 use super::Scheduler;
+use super::pool::Held;
 use crate::job::LaneId;
 
 /// One slot of one lane, held by a running job.
 pub struct SlotGuard {
     queue: Weak<Scheduler>,
     lane: LaneId,
+    held: Held,
 }
 
 impl SlotGuard {
-    pub(super) fn new(queue: Weak<Scheduler>, lane: LaneId) -> Self {
-        Self { queue, lane }
+    pub(super) fn new(queue: Weak<Scheduler>, lane: LaneId, held: Held) -> Self {
+        Self { queue, lane, held }
+    }
+
+    /// Waits until the job holds a task slot (at once if it does): a job that uploaded
+    /// ahead takes the first one freed on its lane.
+    pub async fn task_slot(&mut self) {
+        while self.held == Held::Upload {
+            let Some(queue) = self.queue.upgrade() else { return };
+            let freed = queue.task_slot_freed.notified();
+            tokio::pin!(freed);
+            freed.as_mut().enable();
+            if queue.lock().pool.promote(self.lane) {
+                self.held = Held::Task;
+                return;
+            }
+            freed.await;
+        }
     }
 }
 
@@ -30,7 +48,7 @@ impl std::fmt::Debug for SlotGuard {
 impl Drop for SlotGuard {
     fn drop(&mut self) {
         if let Some(queue) = self.queue.upgrade() {
-            queue.release_slot(self.lane);
+            queue.release_slot(self.lane, self.held);
         }
     }
 }

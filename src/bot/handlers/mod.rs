@@ -44,6 +44,6 @@ pub(crate) async fn reply(
     text: impl Into<String>,
 ) -> Result<(), HandlerError> {
     ctx.pacer.wait(chat).await;
-    bot.send_message(chat, text.into()).await?;
+    crate::bot::retry::send(bot.send_message(chat, text.into())).await?;
     Ok(())
 }

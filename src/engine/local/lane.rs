@@ -20,7 +20,7 @@ impl Engine for LocalEngine {
     }
 
     fn lanes(&self) -> Vec<LaneSpec> {
-        vec![LaneSpec { id: LaneId(1), label: "local CPU".into(), capacity: 1 }]
+        vec![LaneSpec { id: LaneId(1), label: "local CPU".into(), capacity: 1, upload_ahead: 0 }]
     }
 
     async fn run(&self, ctx: RunContext) -> Result<JobOutput, EngineError> {

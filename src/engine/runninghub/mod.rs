@@ -273,10 +273,17 @@ impl RunningHubEngine {
                     return self.adopt_lost(ctx, ended).await;
                 }
             }
+            // Waits for a task slot (the images may have gone up ahead) and the record.
+            if !ctx.creating().await {
+                return Err(if ctx.suspend.is_cancelled() {
+                    EngineError::Suspended
+                } else {
+                    EngineError::Cancelled
+                });
+            }
             // Not raced with `cancel`, and the runner waits for it: dropping the request
             // halfway could leave a paid task we never learn about. The poll loop cancels
             // it right after if needed.
-            ctx.creating().await;
             let answer = self
                 .client
                 .create_task(&account.api_key, &account.workflow_id, nodes, callback.as_deref())
@@ -548,7 +555,12 @@ impl Engine for RunningHubEngine {
     fn lanes(&self) -> Vec<LaneSpec> {
         self.accounts
             .iter()
-            .map(|a| LaneSpec { id: a.lane, label: format!("account {}", a.lane), capacity: a.max_jobs })
+            .map(|a| LaneSpec {
+                id: a.lane,
+                label: format!("account {}", a.lane),
+                capacity: a.max_jobs,
+                upload_ahead: a.max_jobs,
+            })
             .collect()
     }
 
