@@ -26,16 +26,21 @@ const SLOTS: usize = 2;
 const TASK: Duration = Duration::from_millis(1500);
 const POLL: Duration = Duration::from_millis(100);
 const WORKFLOW: &str = "1871659613585305601";
+/// How long a user takes to send the background once asked (no one answers faster; an
+/// instant answer would also make the bot's next message wait for the chat's gap).
+const THINK: Duration = Duration::from_millis(1200);
 
 fn main() {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     println!(
         "conditions: {} cores, {} build, {ACCOUNTS} accounts x {SLOTS} slots, tasks of {} ms, poll interval {} ms, \
-         fake Telegram and RunningHub on loopback, production pacing (30 messages/s, ~1 per chat per second)",
+         fake Telegram and RunningHub on loopback, production pacing (30 messages/s, ~1 per chat per second), \
+         users answer {} ms after being asked",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         if cfg!(debug_assertions) { "debug" } else { "optimised" },
         TASK.as_millis(),
         POLL.as_millis(),
+        THINK.as_millis(),
     );
     runtime.block_on(idle_rss());
     for (users, webhook) in [(1, false), (1, true), (30, false), (30, true), (300, false)] {
@@ -131,10 +136,14 @@ async fn run(users: usize, webhook: bool) {
         tg.messages(chat).iter().any(|m| m.text_or_caption == messages::ask_background(Lang::En))
     };
     let mut background_sent = vec![None; users];
+    let mut asked_at = vec![None; users];
     let deadline = Instant::now() + Duration::from_secs(120);
     while background_sent.iter().any(Option::is_none) && Instant::now() < deadline {
         for (i, user) in people.iter().enumerate() {
-            if background_sent[i].is_none() && asked(&tg, user.chat_id()) {
+            if asked_at[i].is_none() && asked(&tg, user.chat_id()) {
+                asked_at[i] = Some(Instant::now());
+            }
+            if background_sent[i].is_none() && asked_at[i].is_some_and(|at: Instant| at.elapsed() >= THINK) {
                 user.send_photo(solid_png(80, 60, [30, 30, 200]));
                 background_sent[i] = Some(Instant::now());
             }

@@ -141,11 +141,11 @@ async fn memory() {
     fake.set_default_script(TaskScript::never_finish());
     let engine = engine_on(&fake).await;
     let queue = JobQueue::start(engine, Ledger::start(Arc::new(NoJournal)), QueueConfig::default());
-    // Fill every slot so that what follows stays queued.
+    // Fill every slot, and every slot to upload ahead, so that what follows stays queued.
     let image = png();
     let busy =
         JobInput { product: ImageSource::Memory(image.clone()), background: ImageSource::Memory(image) };
-    for _ in 0..ACCOUNTS * SLOTS {
+    for _ in 0..ACCOUNTS * SLOTS * 2 {
         queue.submit(queue.next_id(), busy.clone()).expect("accepted");
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
