@@ -132,6 +132,9 @@ pub struct Settings {
     pub retention_days: u32,
     /// `None`: the bot uses long polling.
     pub webhook: Option<WebhookConfig>,
+    /// Where `/healthz`, `/readyz` and `/metrics` are served (`METRICS_LISTEN`); off when
+    /// unset.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// A variable whose value cannot be used. Shows the value only for non-secret variables.
@@ -307,6 +310,17 @@ impl Settings {
             )?,
             retention_days: vars.number_in("RETENTION_DAYS", 7, 1..=3650)?,
             webhook,
+            metrics_listen: vars
+                .get("METRICS_LISTEN")
+                .map(|v| {
+                    v.parse().map_err(|_| {
+                        ConfigError::new(
+                            "METRICS_LISTEN",
+                            format!("is {v:?}; it must be an address and port such as 0.0.0.0:9464"),
+                        )
+                    })
+                })
+                .transpose()?,
         })
     }
 }
@@ -480,6 +494,15 @@ mod tests {
         ] {
             assert_eq!(settings(&[(var, value)]).unwrap_err().variable, var, "{var}={value}");
         }
+    }
+
+    #[test]
+    fn metrics_are_off_unless_an_address_is_given() {
+        assert_eq!(settings(&[]).unwrap().metrics_listen, None);
+        let on = settings(&[("METRICS_LISTEN", "127.0.0.1:9464")]).unwrap();
+        assert_eq!(on.metrics_listen, Some(SocketAddr::from(([127, 0, 0, 1], 9464))));
+        let bad = settings(&[("METRICS_LISTEN", "9464")]).unwrap_err();
+        assert_eq!(bad.variable, "METRICS_LISTEN");
     }
 
     #[test]

@@ -19,6 +19,7 @@ pub mod config;
 pub mod engine;
 pub mod input_image;
 pub mod job;
+pub mod monitoring;
 pub mod provider_http;
 pub mod queue;
 mod redact;

@@ -47,6 +47,7 @@ use tokio_util::task::TaskTracker;
 use crate::app::{Application, BuildError};
 use crate::config::{Settings, WebhookConfig};
 use crate::input_image::ImageLimits;
+use crate::monitoring;
 use crate::secret::Secret;
 use crate::shutdown::{Shutdown, ShutdownMode, Stage};
 use crate::store::{DurableDialogues, Store};
@@ -92,6 +93,8 @@ pub struct BotSettings {
     pub delivery: DeliveryPolicy,
     /// `None`: long polling.
     pub webhook: Option<WebhookConfig>,
+    /// `/healthz`, `/readyz` and `/metrics` (`METRICS_LISTEN`); off when `None`.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl BotSettings {
@@ -114,6 +117,7 @@ impl BotSettings {
             timing: StatusTiming::default(),
             delivery: DeliveryPolicy::default(),
             webhook: settings.webhook.clone(),
+            metrics_listen: settings.metrics_listen,
         })
     }
 }
@@ -132,6 +136,8 @@ pub enum BotError {
     Build(#[from] BuildError),
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Monitoring(#[from] crate::monitoring::MonitoringError),
     #[error("cannot listen for webhooks on {address} (WEBHOOK_LISTEN): {source}")]
     WebhookListen { address: SocketAddr, source: std::io::Error },
     #[error("the data directory {path} cannot be used: {source}")]
@@ -172,7 +178,17 @@ pub async fn serve(
     store: Store,
     shutdown: Shutdown,
 ) -> Result<(), BotError> {
+    // Health first: `/readyz` says "not ready" until Telegram accepted the token.
+    let readiness = monitoring::Readiness::default();
+    if let Some(address) = settings.metrics_listen {
+        let stop = {
+            let shutdown = shutdown.clone();
+            async move { shutdown.reached(Stage::Exit).await }
+        };
+        monitoring::serve(address, app.queue.clone(), store.clone(), readiness.clone(), stop).await?;
+    }
     let bot = start_up(&settings, &app).await?;
+    readiness.token_accepted();
     let ctx = Arc::new(BotContext {
         queue: app.queue.clone(),
         store: store.clone(),

@@ -4,7 +4,9 @@
 use std::time::Duration;
 
 use teloxide::RequestError;
-use teloxide::requests::{Output, Request};
+use teloxide::requests::{Output, Payload, Request};
+
+use crate::monitoring;
 
 /// How many times one call is tried when Telegram keeps asking us to slow down.
 const ATTEMPTS: usize = 4;
@@ -20,12 +22,19 @@ where
     loop {
         match request.send_ref().await {
             Err(RequestError::RetryAfter(wait)) if attempt < ATTEMPTS => {
+                metrics::counter!(monitoring::TELEGRAM_ERRORS, "method" => <R::Payload as Payload>::NAME)
+                    .increment(1);
                 let wait = wait.duration().min(LONGEST_WAIT);
                 tracing::warn!(?wait, "Telegram asked to slow down");
                 tokio::time::sleep(wait).await;
                 attempt += 1;
             }
-            other => return other,
+            Err(e) => {
+                metrics::counter!(monitoring::TELEGRAM_ERRORS, "method" => <R::Payload as Payload>::NAME)
+                    .increment(1);
+                return Err(e);
+            }
+            ok => return ok,
         }
     }
 }

@@ -109,6 +109,8 @@ struct Entry {
     requeued: u32,
     /// Creates of earlier runs whose answer was lost (a restart in between).
     unconfirmed_creates: u32,
+    /// When it came into the queue (for the queue-wait metric).
+    queued_at: Instant,
 }
 
 impl JobQueue {
@@ -195,7 +197,9 @@ impl JobQueue {
                 .admit(id, JobState::Queued { position })
                 .map_err(|_| SubmitError::Duplicate(id))?;
             let cancel = CancellationToken::new();
-            state.jobs.insert(id, Entry { owner, input, cancel, requeued: 0, unconfirmed_creates });
+            let entry =
+                Entry { owner, input, cancel, requeued: 0, unconfirmed_creates, queued_at: Instant::now() };
+            state.jobs.insert(id, entry);
             state.waiting.push_back(owner, id);
             // A new owner's first job goes ahead of others' later ones.
             shared.publish_positions(&mut state);
@@ -239,6 +243,7 @@ impl JobQueue {
                 cancel: cancel.clone(),
                 requeued: 0,
                 unconfirmed_creates: 0,
+                queued_at: Instant::now(),
             };
             state.jobs.insert(id, entry);
             // The task runs already: it counts against the lane even beyond its capacity.
@@ -393,6 +398,7 @@ impl Scheduler {
                 }
                 let (input, cancel) = (entry.input.clone(), entry.cancel.clone());
                 let unconfirmed_creates = entry.unconfirmed_creates;
+                metrics::histogram!(crate::monitoring::QUEUE_WAIT).record(entry.queued_at.elapsed());
                 if !self.apply(id, JobEvent::Started { lane }) {
                     state.jobs.remove(&id);
                     continue;

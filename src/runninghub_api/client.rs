@@ -19,6 +19,7 @@ use super::wire::{
     TaskRequest, UploadData,
 };
 use crate::job::RemoteTaskId;
+use crate::monitoring;
 use crate::provider_http::{self, ClientOptions, ProviderError, mime_of, read_limited, success};
 use crate::secret::Secret;
 
@@ -261,7 +262,23 @@ impl RunningHubClient {
     /// Sends one request and reads the envelope. Answers whose code asks for a retry
     /// (500, 808) come back as failures so that [`Self::retrying`] repeats them.
     async fn send(&self, request: reqwest::RequestBuilder, key: &Secret) -> Result<Envelope, Failure> {
-        let response = request.send().await.map_err(Failure::from_reqwest)?;
+        let (client, request) = request.build_split();
+        let request = request.map_err(Failure::from_reqwest)?;
+        let endpoint = endpoint_of(request.url().path());
+        let started = std::time::Instant::now();
+        let answer = self.read_envelope(client.execute(request).await, key).await;
+        metrics::histogram!(monitoring::PROVIDER_LATENCY, "endpoint" => endpoint).record(started.elapsed());
+        metrics::counter!(monitoring::PROVIDER_REQUESTS, "endpoint" => endpoint, "code" => code_label(&answer))
+            .increment(1);
+        answer
+    }
+
+    async fn read_envelope(
+        &self,
+        response: Result<reqwest::Response, reqwest::Error>,
+        key: &Secret,
+    ) -> Result<Envelope, Failure> {
+        let response = response.map_err(Failure::from_reqwest)?;
         let body = read_limited(success(response)?, MAX_JSON_BYTES).await?;
         let envelope: Envelope =
             serde_json::from_slice(&body).map_err(|e| Failure::from(RhError::from_json(&e)))?;
@@ -281,6 +298,34 @@ impl RunningHubClient {
         Fut: Future<Output = Result<T, Failure>>,
     {
         provider_http::retrying(self.options.retry, |failure| safety.allows_retry(failure), attempt).await
+    }
+}
+
+/// The endpoint's name for metrics, from a fixed set (no path parameter reaches a label).
+fn endpoint_of(path: &str) -> &'static str {
+    match path.rsplit('/').next().unwrap_or_default() {
+        "upload" => "upload",
+        "create" => "create",
+        "outputs" => "outputs",
+        "status" => "status",
+        "cancel" => "cancel",
+        "accountStatus" => "accountStatus",
+        _ => "other",
+    }
+}
+
+/// The answer's code for metrics: the envelope's code, or what went wrong before one.
+fn code_label(answer: &Result<Envelope, Failure>) -> String {
+    match answer {
+        Ok(envelope) => envelope.code.to_string(),
+        Err(failure) => match &failure.error {
+            RhError::Api { code, .. } => code.to_string(),
+            RhError::Http { status } => format!("http_{status}"),
+            RhError::Timeout => "timeout".into(),
+            RhError::Transport(_) => "transport".into(),
+            RhError::Decode(_) => "decode".into(),
+            _ => "other".into(),
+        },
     }
 }
 

@@ -331,6 +331,12 @@ impl Store {
         Ok(row.as_ref().map(|r| self.stored_job(r)))
     }
 
+    /// Whether the store answers (for `/readyz`).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
     /// What a start-up must pick up, oldest first: jobs in the queue or delivering, and
     /// ended jobs whose user has not been told yet.
     pub async fn unfinished(&self) -> Result<Vec<StoredJob>, StoreError> {
