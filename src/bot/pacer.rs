@@ -109,7 +109,12 @@ impl Pacer {
         let after = |last: Option<&Instant>| last.map_or(now, |last| (*last + self.chat_gap).max(now));
         let chat_at = match turn {
             Turn::Message | Turn::Edit => after(turns.per_chat.get(&chat)),
-            Turn::Result => after(turns.sends.get(&chat)),
+            // A message booked far ahead (many new users at once) does not hold a result
+            // back: the result goes first, the message keeps its turn.
+            Turn::Result => match turns.sends.get(&chat) {
+                Some(last) if *last > now + self.chat_gap => now,
+                last => after(last),
+            },
             Turn::ResultRest => now,
         };
         let slot_nanos = self.slot.as_nanos().max(1);
@@ -181,6 +186,11 @@ mod tests {
         // After a message sent in the chat, a result waits for the chat's gap.
         pacer.reserve(ChatId(5), now, Turn::Message);
         assert!(pacer.reserve(ChatId(5), now, Turn::Result) >= now + Duration::from_secs(1));
+        // A message booked seconds ahead does not hold a result back.
+        let ahead = now + Duration::from_secs(5);
+        pacer.reserve(ChatId(6), ahead, Turn::Message);
+        assert!(pacer.reserve(ChatId(6), now, Turn::ResultRest) < now + Duration::from_millis(500));
+        assert!(pacer.reserve(ChatId(6), now, Turn::Result) < now + Duration::from_millis(500));
         // Thirty messages booked ahead do not make an edit wait: it is skipped instead.
         let later = now + Duration::from_millis(400);
         for c in 10..40 {
