@@ -27,6 +27,7 @@ pub mod runninghub_api;
 pub mod secret;
 pub mod shutdown;
 pub mod store;
+pub mod telemetry;
 
 /// The built-in engine allocates and frees megabyte planes for every image. The system
 /// allocator hands them back to the kernel and faults them in again, zeroed; mimalloc

@@ -3,7 +3,7 @@
 //! `GET /healthz` answers 200 while the process runs; `GET /readyz` 200 only once Telegram
 //! accepted the bot token and while the store answers, 503 otherwise; `GET /metrics` the
 //! Prometheus text format. Counters and histograms are recorded where things happen,
-//! through the `metrics` facade (`backdrop_*` names, below); the queue's depth and each
+//! through the `metrics` facade (names in `telemetry`); the queue's depth and each
 //! account's slots are read from the queue at every scrape. Accounts are labelled by
 //! their number, never by their key.
 
@@ -20,27 +20,7 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use crate::queue::JobQueue;
 use crate::store::Store;
-
-/// Jobs that ended, by how: `succeeded`, `failed`, `cancelled` (counter).
-pub const JOBS_TOTAL: &str = "backdrop_jobs_total";
-/// Jobs waiting for a slot (gauge, read at each scrape).
-pub const QUEUE_DEPTH: &str = "backdrop_queue_depth";
-/// Task slots in use per account (gauge).
-pub const SLOTS_BUSY: &str = "backdrop_slots_busy";
-/// Task slots per account (gauge).
-pub const SLOTS_TOTAL: &str = "backdrop_slots_total";
-/// From a job's start on a slot to its end (histogram, seconds).
-pub const JOB_DURATION: &str = "backdrop_job_duration_seconds";
-/// From a job's arrival in the queue to its start on a slot (histogram, seconds).
-pub const QUEUE_WAIT: &str = "backdrop_queue_wait_seconds";
-/// Provider HTTP calls by endpoint and answer code (counter).
-pub const PROVIDER_REQUESTS: &str = "backdrop_provider_requests_total";
-/// Provider HTTP call latency by endpoint (histogram, seconds).
-pub const PROVIDER_LATENCY: &str = "backdrop_provider_request_seconds";
-/// Telegram calls that failed, by method (counter).
-pub const TELEGRAM_ERRORS: &str = "backdrop_telegram_errors_total";
-/// Result deliveries tried again (counter).
-pub const DELIVERY_RETRIES: &str = "backdrop_delivery_retries_total";
+use crate::telemetry::{JOB_DURATION, PROVIDER_LATENCY, QUEUE_DEPTH, QUEUE_WAIT, SLOTS_BUSY, SLOTS_TOTAL};
 
 /// Buckets for job and queue times (seconds): a local cut-out takes a second, a provider
 /// task a minute, a long queue an hour.

@@ -110,7 +110,7 @@ async fn health_readiness_and_metrics_count_what_the_bot_did() {
 
 #[test]
 fn the_grafana_dashboard_asks_only_for_metrics_the_bot_exports() {
-    use backdrop::monitoring as m;
+    use backdrop::telemetry as m;
     let exported = [
         m::JOBS_TOTAL,
         m::QUEUE_DEPTH,

@@ -127,7 +127,7 @@ pub async fn deliver(
             return Delivery::Undeliverable(format!("not accepted within {:?}: {error}", policy.deadline));
         }
         tracing::warn!(%job, ?wait, "the result was not accepted, trying again: {error}");
-        metrics::counter!(crate::monitoring::DELIVERY_RETRIES).increment(1);
+        metrics::counter!(crate::telemetry::DELIVERY_RETRIES).increment(1);
         tokio::select! {
             biased;
             () = ctx.shutdown.reached(Stage::FinishStatus) => return Delivery::Postponed,

@@ -6,7 +6,7 @@ use std::time::Duration;
 use teloxide::RequestError;
 use teloxide::requests::{Output, Payload, Request};
 
-use crate::monitoring;
+use crate::telemetry;
 
 /// How many times one call is tried when Telegram keeps asking us to slow down.
 const ATTEMPTS: usize = 4;
@@ -22,7 +22,7 @@ where
     loop {
         match request.send_ref().await {
             Err(RequestError::RetryAfter(wait)) if attempt < ATTEMPTS => {
-                metrics::counter!(monitoring::TELEGRAM_ERRORS, "method" => <R::Payload as Payload>::NAME)
+                metrics::counter!(telemetry::TELEGRAM_ERRORS, "method" => <R::Payload as Payload>::NAME)
                     .increment(1);
                 let wait = wait.duration().min(LONGEST_WAIT);
                 tracing::warn!(?wait, "Telegram asked to slow down");
@@ -30,7 +30,7 @@ where
                 attempt += 1;
             }
             Err(e) => {
-                metrics::counter!(monitoring::TELEGRAM_ERRORS, "method" => <R::Payload as Payload>::NAME)
+                metrics::counter!(telemetry::TELEGRAM_ERRORS, "method" => <R::Payload as Payload>::NAME)
                     .increment(1);
                 return Err(e);
             }

@@ -398,7 +398,7 @@ impl Scheduler {
                 }
                 let (input, cancel) = (entry.input.clone(), entry.cancel.clone());
                 let unconfirmed_creates = entry.unconfirmed_creates;
-                metrics::histogram!(crate::monitoring::QUEUE_WAIT).record(entry.queued_at.elapsed());
+                metrics::histogram!(crate::telemetry::QUEUE_WAIT).record(entry.queued_at.elapsed());
                 if !self.apply(id, JobEvent::Started { lane }) {
                     state.jobs.remove(&id);
                     continue;

@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use super::{Scheduler, SlotGuard};
 use crate::engine::{EngineError, Progress, RunContext};
 use crate::job::{FailReason, JobEvent, JobId, JobInput, JobOutput, LaneId, RemoteTaskId};
-use crate::monitoring;
+use crate::telemetry;
 
 /// Everything a started job needs to run.
 pub(super) struct Run {
@@ -200,7 +200,7 @@ async fn finish(shared: &Scheduler, id: JobId, stop: Stop, result: EngineResult,
         }
     };
     tracing::info!(?elapsed, outcome = event.name(), "job ended");
-    metrics::counter!(monitoring::JOBS_TOTAL, "outcome" => event.name()).increment(1);
-    metrics::histogram!(monitoring::JOB_DURATION).record(elapsed);
+    metrics::counter!(telemetry::JOBS_TOTAL, "outcome" => event.name()).increment(1);
+    metrics::histogram!(telemetry::JOB_DURATION).record(elapsed);
     shared.end(id, event).await;
 }

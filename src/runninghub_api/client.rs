@@ -19,9 +19,9 @@ use super::wire::{
     TaskRequest, UploadData,
 };
 use crate::job::RemoteTaskId;
-use crate::monitoring;
 use crate::provider_http::{self, ClientOptions, ProviderError, mime_of, read_limited, success};
 use crate::secret::Secret;
+use crate::telemetry;
 
 /// No JSON answer of this API comes near this size; anything larger is not RunningHub.
 const MAX_JSON_BYTES: usize = 4 * 1024 * 1024;
@@ -267,8 +267,8 @@ impl RunningHubClient {
         let endpoint = endpoint_of(request.url().path());
         let started = std::time::Instant::now();
         let answer = self.read_envelope(client.execute(request).await, key).await;
-        metrics::histogram!(monitoring::PROVIDER_LATENCY, "endpoint" => endpoint).record(started.elapsed());
-        metrics::counter!(monitoring::PROVIDER_REQUESTS, "endpoint" => endpoint, "code" => code_label(&answer))
+        metrics::histogram!(telemetry::PROVIDER_LATENCY, "endpoint" => endpoint).record(started.elapsed());
+        metrics::counter!(telemetry::PROVIDER_REQUESTS, "endpoint" => endpoint, "code" => code_label(&answer))
             .increment(1);
         answer
     }
