@@ -57,6 +57,25 @@ def run_rembg(set_dir: Path, preds: Path) -> dict:
     return {"load_s": load_s, "ms": times}
 
 
+def time_only(path: Path, runs: int) -> None:
+    """rembg's in-process call on one file: one warm-up, then the median of `runs`."""
+    home = Path(tempfile.mkdtemp(prefix="u2net-home-"))
+    shutil.copy(ROOT / "models" / "u2netp.onnx", home / "u2netp.onnx")
+    os.environ["U2NET_HOME"] = str(home)
+    from rembg import new_session, remove
+
+    session = new_session("u2netp")
+    data = path.read_bytes()
+    remove(data, session=session)
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        remove(data, session=session)
+        times.append((time.perf_counter() - t0) * 1000.0)
+    times.sort()
+    print(f"median_ms {times[len(times) // 2]:.1f}")
+
+
 def lab_json(lab: str, args: list) -> dict:
     out = subprocess.run([lab, "realistic", *args, "--json"], check=True, capture_output=True, text=True)
     return json.loads(out.stdout)
@@ -64,10 +83,14 @@ def lab_json(lab: str, args: list) -> dict:
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("set", type=Path)
+    p.add_argument("set", type=Path, help="the set's directory (or, with --time-only, one image)")
+    p.add_argument("--time-only", action="store_true", help="only time rembg on one image")
+    p.add_argument("--runs", type=int, default=5)
     p.add_argument("--lab", default=str(ROOT / "target" / "release" / "backdrop-lab"))
     p.add_argument("--keep", type=Path, help="keep rembg's mattes here")
     a = p.parse_args()
+    if a.time_only:
+        return time_only(a.set, a.runs)
     preds = a.keep or Path(tempfile.mkdtemp(prefix="rembg-preds-"))
     preds.mkdir(parents=True, exist_ok=True)
     rembg = run_rembg(a.set, preds)

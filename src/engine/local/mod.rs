@@ -243,7 +243,10 @@ fn segmentation(small: &RgbImage, segmenter: Segmenter) -> Result<segment::Segme
     if segmenter == Segmenter::Classic {
         return classic().map_err(refused);
     }
-    let prob = match learned::SalientModel::get().and_then(|model| model.predict(small)) {
+    let trace = Trace::new();
+    let model = learned::SalientModel::get();
+    trace.mark("  model ready");
+    let prob = match model.and_then(|model| model.predict(small)) {
         Ok(prob) => prob,
         Err(e) => {
             tracing::warn!("the learned segmenter failed, the classical cut is used: {e}");
@@ -256,7 +259,9 @@ fn segmentation(small: &RgbImage, segmenter: Segmenter) -> Result<segment::Segme
         height: h,
         data: small.as_raw().chunks_exact(3).map(|p| f32::from(p[c])).collect(),
     });
+    trace.mark("  model run");
     let prob = guided::guided_filter(&guide, &prob, GUIDE_RADIUS, GUIDE_EPS);
+    trace.mark("  guided filter");
     let mask: Vec<bool> = prob.data.iter().map(|p| *p >= 0.5).collect();
     segment::around_mask(small.as_raw(), w, h, mask).map_err(refused)
 }
