@@ -74,7 +74,8 @@ fn main() {
             .output()
             .expect("run rembg");
         let text = String::from_utf8_lossy(&out.stdout);
-        let Some(rembg_ms) = text.lines().find_map(|l| l.strip_prefix("median_ms ")?.trim().parse::<f64>().ok())
+        let Some(rembg_ms) =
+            text.lines().find_map(|l| l.strip_prefix("median_ms ")?.trim().parse::<f64>().ok())
         else {
             println!("rembg failed on {label}: {}", String::from_utf8_lossy(&out.stderr));
             continue;
@@ -105,6 +106,8 @@ fn build_binary(root: &Path) -> PathBuf {
 /// Wall time and peak resident set (KiB) of one `backdrop cutout` process.
 fn run_measured(binary: &Path, input: &Path, out: &Path) -> (Duration, u64) {
     let started = Instant::now();
+    // Reaped by wait4 below, which also gives its peak RSS.
+    #[allow(clippy::zombie_processes)]
     let child = Command::new(binary)
         .arg("cutout")
         .arg(input)

@@ -69,11 +69,6 @@ async fn spawn_app(slots: &[usize]) -> TestApp {
     start_bot(FakeRunningHub::start().await, Setup::runninghub(slots)).await
 }
 
-/// The same, with the bot on the built-in engine instead of RunningHub when `local`.
-async fn spawn_app_with(slots: &[usize], local: bool) -> TestApp {
-    start_bot(FakeRunningHub::start().await, Setup { local, ..Setup::runninghub(slots) }).await
-}
-
 /// The real bot, wired by [`Application::build`] from the variables of `setup` as in
 /// production (the store is the journal), on `rh` and a fresh fake Bot API.
 async fn start_bot(rh: FakeRunningHub, setup: Setup) -> TestApp {

@@ -158,7 +158,9 @@ fn the_classic_segmenter_refuses_a_busy_background() {
     // internal error, never a panic.
     match cutout_with(&input, Segmenter::Learned) {
         Ok(cut) => assert_eq!(cut.dimensions(), (200, 150)),
-        Err(e) => assert!(matches!(e, LocalError::NoProduct | LocalError::BackgroundNotPlain { .. }), "{e:?}"),
+        Err(e) => {
+            assert!(matches!(e, LocalError::NoProduct | LocalError::BackgroundNotPlain { .. }), "{e:?}")
+        }
     }
 }
 

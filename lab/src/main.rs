@@ -350,7 +350,10 @@ fn realistic(
             })
             .collect();
         let images: Vec<_> = rows.iter().collect();
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "categories": out, "images": images }))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({ "categories": out, "images": images }))?
+        );
         return Ok(());
     }
     println!("{:<12} {:>3} {:>8} {:>8} {:>8} {:>8}", "category", "n", "IoU", "worst", "F@3px", "ms");

@@ -74,7 +74,10 @@ pub fn guided_filter(rgb: &[Plane; 3], p: &Plane, r: usize, eps: f32) -> Plane {
     plane(
         (0..n)
             .map(|k| {
-                let q = a0.data[k] * i[0].data[k] + a1.data[k] * i[1].data[k] + a2.data[k] * i[2].data[k] + b.data[k];
+                let q = a0.data[k] * i[0].data[k]
+                    + a1.data[k] * i[1].data[k]
+                    + a2.data[k] * i[2].data[k]
+                    + b.data[k];
                 if q.is_finite() { q.clamp(0.0, 1.0) } else { p.data[k] }
             })
             .collect(),

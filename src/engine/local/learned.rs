@@ -77,7 +77,11 @@ impl SalientModel {
         let view = out.to_plain_array_view::<f32>().map_err(|e| LearnedError::Run(e.to_string()))?;
         let data: Vec<f32> = view.iter().copied().collect();
         if data.len() != SIDE * SIDE {
-            return Err(LearnedError::Run(format!("output of {} values, expected {}", data.len(), SIDE * SIDE)));
+            return Err(LearnedError::Run(format!(
+                "output of {} values, expected {}",
+                data.len(),
+                SIDE * SIDE
+            )));
         }
         let prob = min_max(Plane { width: SIDE, height: SIDE, data });
         let (sx, sy) = (SIDE as f32 / w as f32, SIDE as f32 / h as f32);
@@ -91,7 +95,11 @@ fn load() -> Result<Plan, LearnedError> {
     model = model.with_input_fact(0, f32::fact([1, 3, SIDE, SIDE]).into()).map_err(err)?;
     // Only d0 (the fused map) is read: the side outputs d1..d6 are pruned with their
     // upsampling.
-    let d0 = *model.output_outlets().map_err(err)?.first().ok_or_else(|| LearnedError::Load("no output".into()))?;
+    let d0 = *model
+        .output_outlets()
+        .map_err(err)?
+        .first()
+        .ok_or_else(|| LearnedError::Load("no output".into()))?;
     model = model.with_output_outlets(&[d0]).map_err(err)?;
     // Its own pool, one thread per core: the matrix products are most of the time, and
     // tract's pool keeps its per-thread scratch apart from the engine's rayon workers.
@@ -129,9 +137,8 @@ fn input_tensor(image: &RgbImage) -> Result<Tensor, LearnedError> {
 
 /// Stretched to 0..1 (as rembg does); a flat answer is "nothing salient".
 fn min_max(mut plane: Plane) -> Plane {
-    let (lo, hi) = plane.data.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), v| {
-        (lo.min(*v), hi.max(*v))
-    });
+    let (lo, hi) =
+        plane.data.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), v| (lo.min(*v), hi.max(*v)));
     let range = hi - lo;
     if !range.is_finite() || range < 1e-6 {
         plane.data.fill(0.0);

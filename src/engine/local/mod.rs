@@ -65,7 +65,6 @@ impl std::str::FromStr for Segmenter {
     }
 }
 
-
 /// Longest side of the image the cut decision is made on; the matte is refined at full
 /// resolution only along the edges, so big photos cost little more than small ones.
 pub const WORKING_SIDE: u32 = 544;

@@ -45,7 +45,8 @@ pub fn resize_rgb(img: &RgbImage, dw: u32, dh: u32) -> Option<RgbImage> {
 /// Resizes an RGB image with Lanczos3, as the learned model's reference pipeline does
 /// (its answers shift with the filter).
 pub fn resize_rgb_lanczos(img: &RgbImage, dw: u32, dh: u32) -> Option<RgbImage> {
-    let raw = resize_raw_with(img.as_raw(), img.dimensions(), (dw, dh), PixelType::U8x3, FilterType::Lanczos3)?;
+    let raw =
+        resize_raw_with(img.as_raw(), img.dimensions(), (dw, dh), PixelType::U8x3, FilterType::Lanczos3)?;
     RgbImage::from_raw(dw, dh, raw)
 }
 

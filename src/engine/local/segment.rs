@@ -144,7 +144,12 @@ pub fn segment(rgb8: &[u8], w: usize, h: usize) -> Result<Segmentation, SegmentE
 /// shadow are worked out as for a classical cut. On a busy backdrop (not plain on the
 /// border) no shadow is read from it and no holes are reopened: neither can be told from
 /// the texture.
-pub fn around_mask(rgb8: &[u8], w: usize, h: usize, mut mask: Vec<bool>) -> Result<Segmentation, SegmentError> {
+pub fn around_mask(
+    rgb8: &[u8],
+    w: usize,
+    h: usize,
+    mut mask: Vec<bool>,
+) -> Result<Segmentation, SegmentError> {
     if w < 3 || h < 3 || rgb8.len() < w * h * 3 || mask.len() != w * h {
         return Err(SegmentError::NoProduct);
     }
