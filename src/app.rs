@@ -25,7 +25,7 @@ pub enum BuildError {
 /// The engine the settings ask for.
 pub fn build_engine(settings: &Settings) -> Result<Arc<dyn Engine>, BuildError> {
     match settings.engine {
-        EngineKind::Local => Ok(Arc::new(LocalEngine)),
+        EngineKind::Local => Ok(Arc::new(LocalEngine { segmenter: settings.local_segmenter })),
         EngineKind::Runninghub => Ok(Arc::new(runninghub_engine(settings)?)),
         EngineKind::Comfyui => Ok(Arc::new(comfyui_engine(settings)?)),
     }

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use reqwest::Url;
 
+use crate::engine::local::Segmenter;
 use crate::secret::Secret;
 use crate::shutdown::ShutdownMode;
 
@@ -114,6 +115,8 @@ pub struct Settings {
     pub bot_token: Option<Secret>,
     pub telegram_api_url: Url,
     pub engine: EngineKind,
+    /// How the built-in engine finds the product (`LOCAL_SEGMENTER`: learned or classic).
+    pub local_segmenter: Segmenter,
     pub runninghub: RunningHubConfig,
     pub comfyui: ComfyUiConfig,
     pub data_dir: PathBuf,
@@ -279,6 +282,7 @@ impl Settings {
             bot_token,
             telegram_api_url: vars.url("TELEGRAM_API_URL", "https://api.telegram.org")?,
             engine,
+            local_segmenter: vars.parse("LOCAL_SEGMENTER", Segmenter::default(), "learned or classic")?,
             runninghub: RunningHubConfig {
                 api_url: vars.url("RUNNINGHUB_API_URL", "https://www.runninghub.ai")?,
                 accounts,

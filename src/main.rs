@@ -46,14 +46,22 @@ enum Command {
         /// else local.
         #[arg(long, value_enum)]
         engine: Option<EngineKind>,
+        /// How the built-in engine finds the product; by default LOCAL_SEGMENTER, else
+        /// learned.
+        #[arg(long, value_enum)]
+        segmenter: Option<local::Segmenter>,
     },
-    /// Cut the product out of a plain background: a PNG with transparency (built-in engine).
+    /// Cut the product out of its photo: a PNG with transparency (built-in engine).
     Cutout {
         /// The product photo.
         product: PathBuf,
         /// Where to write the PNG.
         #[arg(long)]
         out: PathBuf,
+        /// How the product is found: the learned model (default) or the classical flood
+        /// from a plain backdrop.
+        #[arg(long, value_enum, default_value = "learned")]
+        segmenter: local::Segmenter,
     },
     /// Usage statistics from the job store in DATA_DIR.
     Stats,
@@ -90,10 +98,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     runtime.block_on(async move {
         match cli.command {
             Command::Bot => Ok(backdrop::bot::run(Settings::from_env()?).await?),
-            Command::Generate { product, background, out, engine } => {
-                generate(&product, &background, &out, engine).await
+            Command::Generate { product, background, out, engine, segmenter } => {
+                generate(&product, &background, &out, engine, segmenter).await
             }
-            Command::Cutout { product, out } => cutout(&product, &out).await,
+            Command::Cutout { product, out, segmenter } => cutout(&product, &out, segmenter).await,
             Command::Stats => stats().await,
             Command::Check => check().await,
         }
@@ -140,11 +148,15 @@ async fn generate(
     background: &Path,
     out: &Path,
     engine: Option<EngineKind>,
+    segmenter: Option<local::Segmenter>,
 ) -> anyhow::Result<()> {
     let format = output_format(out)?;
     let mut settings = Settings::from_env()?;
     if let Some(engine) = engine {
         settings.engine = engine;
+    }
+    if let Some(segmenter) = segmenter {
+        settings.local_segmenter = segmenter;
     }
     // Callbacks go to the bot's webhook server; a one-shot run has none and polls.
     settings.webhook = None;
@@ -190,14 +202,14 @@ async fn generate(
     }
 }
 
-async fn cutout(product: &Path, out: &Path) -> anyhow::Result<()> {
+async fn cutout(product: &Path, out: &Path, segmenter: local::Segmenter) -> anyhow::Result<()> {
     let format = output_format(out)?;
     if format == "jpg" {
         bail!("{}: a cut-out needs transparency: write a .png (or .webp)", out.display());
     }
     let image = read_image(product).await?;
     let bytes = tokio::task::spawn_blocking(move || {
-        let matte = local::cutout(&image)?;
+        let matte = local::cutout_with(&image, segmenter)?;
         anyhow::Ok(local::encode(&image::DynamicImage::ImageRgba8(matte), format)?.0)
     })
     .await??;

@@ -45,6 +45,8 @@ struct Setup {
     slots: Vec<usize>,
     /// `ENGINE=local` instead of RunningHub.
     local: bool,
+    /// `LOCAL_SEGMENTER=classic`: the built-in engine refuses busy backgrounds.
+    classic: bool,
     poll: Duration,
     /// `WEBHOOK_URL` and `WEBHOOK_LISTEN`; long polling when `None`.
     webhook: Option<WebhookConfig>,
@@ -52,18 +54,19 @@ struct Setup {
 
 impl Setup {
     fn runninghub(slots: &[usize]) -> Self {
-        Self { slots: slots.to_vec(), local: false, poll: Duration::from_millis(20), webhook: None }
+        Self {
+            slots: slots.to_vec(),
+            local: false,
+            classic: false,
+            poll: Duration::from_millis(20),
+            webhook: None,
+        }
     }
 }
 
 /// Starts the fakes (RunningHub accounts with `slots` each) and the real bot on them.
 async fn spawn_app(slots: &[usize]) -> TestApp {
     start_bot(FakeRunningHub::start().await, Setup::runninghub(slots)).await
-}
-
-/// The same, with the bot on the built-in engine instead of RunningHub when `local`.
-async fn spawn_app_with(slots: &[usize], local: bool) -> TestApp {
-    start_bot(FakeRunningHub::start().await, Setup { local, ..Setup::runninghub(slots) }).await
 }
 
 /// The real bot, wired by [`Application::build`] from the variables of `setup` as in
@@ -86,6 +89,9 @@ async fn start_bot(rh: FakeRunningHub, setup: Setup) -> TestApp {
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
     .collect();
+    if setup.classic {
+        vars.push(("LOCAL_SEGMENTER".to_owned(), "classic".to_owned()));
+    }
     for (i, &max_jobs) in setup.slots.iter().enumerate() {
         let n = i + 1;
         rh.add_account(&key(n), max_jobs);
@@ -848,7 +854,9 @@ async fn stats_answers_admins_only() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_built_in_engine_delivers_and_explains_a_busy_background() {
     use rand::{Rng, SeedableRng};
-    let app = spawn_app_with(&[1], true).await;
+    // The classic segmenter: the learned one cuts whatever is salient in noise.
+    let setup = Setup { local: true, classic: true, ..Setup::runninghub(&[1]) };
+    let app = start_bot(FakeRunningHub::start().await, setup).await;
     let user = app.tg.user(400, Some("en"));
     let example = |name: &str| {
         std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples").join(name)).unwrap()

@@ -211,14 +211,15 @@ async fn cutout_writes_a_transparent_png() {
 }
 
 #[tokio::test]
-async fn a_busy_background_is_refused_with_advice() {
+async fn the_classic_segmenter_refuses_a_busy_background_with_advice() {
     use rand::{Rng, SeedableRng};
     let dir = tempfile::tempdir().unwrap();
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
     let noise =
         image::RgbImage::from_fn(200, 150, |_, _| image::Rgb([rng.random(), rng.random(), rng.random()]));
     noise.save(dir.path().join("busy.png")).unwrap();
-    let out = backdrop(dir.path(), &["cutout", "busy.png", "--out", "cut.png"], &[]).await;
+    let classic = ["cutout", "busy.png", "--out", "cut.png", "--segmenter", "classic"];
+    let out = backdrop(dir.path(), &classic, &[]).await;
     assert!(!out.status.success());
     assert!(text(&out).contains("not plain enough"), "{}", text(&out));
     assert!(!dir.path().join("cut.png").exists());

@@ -5,7 +5,7 @@
 use std::io::Cursor;
 
 use backdrop::bot::messages::{self, Lang, Refusal};
-use backdrop::engine::local::{LocalEngine, LocalError, composite, cutout, encode};
+use backdrop::engine::local::{LocalEngine, LocalError, Segmenter, composite, cutout, cutout_with, encode};
 use backdrop::engine::{Engine, RunContext};
 use backdrop::input_image::{ImageLimits, InputImage, InputImageError};
 use backdrop::job::{FailReason, ImageSource, JobId, JobInput, LaneId};
@@ -144,15 +144,24 @@ fn a_tiny_empty_backdrop_is_a_bad_photo_the_user_is_told_to_replace() {
 }
 
 #[test]
-fn a_busy_background_is_refused_as_not_plain() {
+fn the_classic_segmenter_refuses_a_busy_background() {
     let mut rng = testset::seeded(9);
     let noise = RgbImage::from_fn(200, 150, |_, _| {
         image::Rgb([(rng.unit() * 255.0) as u8, (rng.unit() * 255.0) as u8, (rng.unit() * 255.0) as u8])
     });
-    let err = cutout(&parse(testset::jpeg(&noise, 90).unwrap())).unwrap_err();
+    let input = parse(testset::jpeg(&noise, 90).unwrap());
+    let err = cutout_with(&input, Segmenter::Classic).unwrap_err();
     assert!(matches!(err, LocalError::BackgroundNotPlain { .. }), "{err}");
     assert!(err.to_string().contains("plain"));
     assert_eq!(FailReason::from(err), FailReason::BackgroundNotPlain);
+    // The learned segmenter cuts whatever it finds salient, or finds nothing: never an
+    // internal error, never a panic.
+    match cutout_with(&input, Segmenter::Learned) {
+        Ok(cut) => assert_eq!(cut.dimensions(), (200, 150)),
+        Err(e) => {
+            assert!(matches!(e, LocalError::NoProduct | LocalError::BackgroundNotPlain { .. }), "{e:?}")
+        }
+    }
 }
 
 #[test]
@@ -218,7 +227,7 @@ async fn the_engine_returns_an_image_of_the_background_size() {
     let product = parse(testset::jpeg(&s.image, 90).unwrap());
     let scene = testset::scene(8, 0, 300, 200);
     let background = parse(testset::jpeg(&scene, 90).unwrap());
-    let engine = LocalEngine;
+    let engine = LocalEngine::default();
     assert_eq!(engine.name(), "local");
     assert_eq!(engine.lanes().len(), 1);
     let ctx = RunContext::detached(
@@ -243,7 +252,7 @@ async fn the_engine_honours_cancellation() {
         JobInput { product: ImageSource::Memory(product), background: ImageSource::Memory(background) },
     );
     ctx.cancel.cancel();
-    let result = LocalEngine.run(ctx).await;
+    let result = LocalEngine::default().run(ctx).await;
     assert!(matches!(result, Err(backdrop::engine::EngineError::Cancelled)));
 }
 
@@ -259,9 +268,9 @@ fn a_tiny_background_still_gets_a_result_of_its_size() {
 }
 
 #[test]
-fn a_room_scene_is_refused_as_not_plain() {
+fn the_classic_segmenter_refuses_a_room_scene() {
     let scene = testset::scene(3, 0, 320, 240);
-    let err = cutout(&parse(testset::jpeg(&scene, 90).unwrap())).unwrap_err();
+    let err = cutout_with(&parse(testset::jpeg(&scene, 90).unwrap()), Segmenter::Classic).unwrap_err();
     assert!(matches!(err, LocalError::BackgroundNotPlain { .. }), "{err}");
 }
 

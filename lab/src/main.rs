@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use backdrop::engine::local::cutout;
+use backdrop::engine::local::{Segmenter, cutout_with};
 use backdrop::input_image::{ImageLimits, InputImage};
 use backdrop_lab::evaluate::{BOUNDARY_TOLERANCE, Scores, score, summarize};
 use backdrop_lab::testset;
@@ -75,6 +75,23 @@ enum Command {
         /// Time each cut this many times and report the median (shared machines are noisy).
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
         repeat: u32,
+        /// How the built-in engine finds the product.
+        #[arg(long, value_enum, default_value = "learned")]
+        segmenter: Segmenter,
+    },
+    /// Score a set of CATEGORY__NAME.jpg with CATEGORY__NAME.alpha.png (the realistic set,
+    /// lab/realistic/) per category: mean IoU, worst IoU, boundary F. Ours, or another
+    /// tool's mattes with `--preds`.
+    Realistic {
+        dir: PathBuf,
+        #[arg(long)]
+        preds: Option<PathBuf>,
+        #[arg(long)]
+        save: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+        #[arg(long, value_enum, default_value = "learned")]
+        segmenter: Segmenter,
     },
 }
 
@@ -91,8 +108,11 @@ fn parse_size(s: &str) -> Result<(u32, u32), String> {
 fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Testset { out, count, seed, size } => write_testset(&out, count, seed, size),
-        Command::Eval { dir, preds, save, json, repeat } => {
-            eval(&dir, preds.as_deref(), save.as_deref(), json, repeat)
+        Command::Eval { dir, preds, save, json, repeat, segmenter } => {
+            eval(&dir, preds.as_deref(), save.as_deref(), json, repeat, segmenter)
+        }
+        Command::Realistic { dir, preds, save, json, segmenter } => {
+            realistic(&dir, preds.as_deref(), save.as_deref(), json, segmenter)
         }
         Command::Examples { out } => write_examples(&out),
         Command::Composite { product, background, out } => run_composite(&product, &background, &out),
@@ -183,7 +203,26 @@ struct Row {
     error: Option<String>,
 }
 
-fn eval(dir: &Path, preds: Option<&Path>, save: Option<&Path>, json: bool, repeat: u32) -> Result<()> {
+fn eval(
+    dir: &Path,
+    preds: Option<&Path>,
+    save: Option<&Path>,
+    json: bool,
+    repeat: u32,
+    segmenter: Segmenter,
+) -> Result<()> {
+    let rows = score_rows(dir, preds, save, repeat, segmenter)?;
+    print_rows(&rows, json)
+}
+
+/// Scores every input of `dir`: ours (cut here, timed) or the mattes in `preds`.
+fn score_rows(
+    dir: &Path,
+    preds: Option<&Path>,
+    save: Option<&Path>,
+    repeat: u32,
+    segmenter: Segmenter,
+) -> Result<Vec<Row>> {
     if let Some(save) = save {
         std::fs::create_dir_all(save)?;
     }
@@ -204,7 +243,7 @@ fn eval(dir: &Path, preds: Option<&Path>, save: Option<&Path>, json: bool, repea
                     let started = Instant::now();
                     cut = InputImage::parse(bytes, &ImageLimits::default())
                         .map_err(|e| e.to_string())
-                        .and_then(|img| cutout(&img).map_err(|e| e.to_string()));
+                        .and_then(|img| cutout_with(&img, segmenter).map_err(|e| e.to_string()));
                     times.push(started.elapsed().as_secs_f64() * 1000.0);
                 }
                 times.sort_by(f64::total_cmp);
@@ -235,6 +274,10 @@ fn eval(dir: &Path, preds: Option<&Path>, save: Option<&Path>, json: bool, repea
         };
         rows.push(Row { name, iou: scores.iou, boundary_f: scores.boundary_f, sad: scores.sad, ms, error });
     }
+    Ok(rows)
+}
+
+fn print_rows(rows: &[Row], json: bool) -> Result<()> {
     let all: Vec<Scores> =
         rows.iter().map(|r| Scores { iou: r.iou, boundary_f: r.boundary_f, sad: r.sad }).collect();
     let summary = summarize(&all);
@@ -250,7 +293,7 @@ fn eval(dir: &Path, preds: Option<&Path>, save: Option<&Path>, json: bool, repea
         return Ok(());
     }
     println!("{:<20} {:>7} {:>7} {:>9} {:>9}", "image", "IoU", "F@3px", "SAD/1000", "ms");
-    for r in &rows {
+    for r in rows {
         let note = r.error.as_deref().map(|e| format!("  ({e})")).unwrap_or_default();
         println!("{:<20} {:>7.4} {:>7.4} {:>9.2} {:>9.1}{note}", r.name, r.iou, r.boundary_f, r.sad, r.ms);
     }
@@ -262,5 +305,64 @@ fn eval(dir: &Path, preds: Option<&Path>, save: Option<&Path>, json: bool, repea
         "{:<20} {:>7.4} {:>7.4} {:>9.2}",
         "worst", summary.worst.iou, summary.worst.boundary_f, summary.worst.sad
     );
+    Ok(())
+}
+
+/// A realistic set's category: the file name's part before `__`.
+fn category(name: &str) -> &str {
+    name.split_once("__").map_or("other", |(c, _)| c)
+}
+
+fn realistic(
+    dir: &Path,
+    preds: Option<&Path>,
+    save: Option<&Path>,
+    json: bool,
+    segmenter: Segmenter,
+) -> Result<()> {
+    let rows = score_rows(dir, preds, save, 1, segmenter)?;
+    let mut categories: Vec<&str> = rows.iter().map(|r| category(&r.name)).collect();
+    categories.sort();
+    categories.dedup();
+    let summary_of = |rows: &[&Row]| {
+        let all: Vec<Scores> =
+            rows.iter().map(|r| Scores { iou: r.iou, boundary_f: r.boundary_f, sad: r.sad }).collect();
+        let ms = rows.iter().map(|r| r.ms).sum::<f64>() / rows.len().max(1) as f64;
+        (summarize(&all), ms)
+    };
+    let mut groups: Vec<(String, Vec<&Row>)> = categories
+        .iter()
+        .map(|c| (c.to_string(), rows.iter().filter(|r| category(&r.name) == *c).collect()))
+        .collect();
+    groups.push(("all".into(), rows.iter().collect()));
+    if json {
+        let out: serde_json::Map<String, serde_json::Value> = groups
+            .iter()
+            .map(|(name, rows)| {
+                let (s, ms) = summary_of(rows);
+                let value = serde_json::json!({
+                    "count": s.count,
+                    "mean_iou": s.mean.iou, "worst_iou": s.worst.iou,
+                    "mean_boundary_f": s.mean.boundary_f, "worst_boundary_f": s.worst.boundary_f,
+                    "mean_sad": s.mean.sad, "mean_ms": ms,
+                });
+                (name.clone(), value)
+            })
+            .collect();
+        let images: Vec<_> = rows.iter().collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({ "categories": out, "images": images }))?
+        );
+        return Ok(());
+    }
+    println!("{:<12} {:>3} {:>8} {:>8} {:>8} {:>8}", "category", "n", "IoU", "worst", "F@3px", "ms");
+    for (name, rows) in &groups {
+        let (s, ms) = summary_of(rows);
+        println!(
+            "{:<12} {:>3} {:>8.4} {:>8.4} {:>8.4} {:>8.1}",
+            name, s.count, s.mean.iou, s.worst.iou, s.mean.boundary_f, ms
+        );
+    }
     Ok(())
 }

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 
-use super::{Stop, composite_until, encode};
+use super::{Segmenter, Stop, composite_with, encode};
 use crate::engine::{Engine, EngineError, LaneSpec, RunContext};
 use crate::job::{FailReason, JobOutput, LaneId};
 
@@ -11,7 +11,10 @@ use crate::job::{FailReason, JobOutput, LaneId};
 /// Results are JPEG at quality [`super::JPEG_QUALITY`]: the output is a photograph, and a 12 MP
 /// PNG would be 15-25 MB where the JPEG is 2-4 MB and indistinguishable.
 #[derive(Debug, Default)]
-pub struct LocalEngine;
+pub struct LocalEngine {
+    /// How products are found (`LOCAL_SEGMENTER`).
+    pub segmenter: Segmenter,
+}
 
 #[async_trait]
 impl Engine for LocalEngine {
@@ -35,10 +38,11 @@ impl Engine for LocalEngine {
         };
         ctx.working();
         let stop = Stop::default();
+        let segmenter = self.segmenter;
         let work = tokio::task::spawn_blocking({
             let stop = stop.clone();
             move || {
-                let image = composite_until(&product, &background, &stop)?;
+                let image = composite_with(&product, &background, segmenter, &stop)?;
                 encode(&image::DynamicImage::ImageRgb8(image), "jpg")
             }
         });

@@ -4,9 +4,10 @@
 //! background photo with a contact shadow, light wrap and a gentle colour match. It is the
 //! default engine of a fresh install and the fast path for shop photos on a plain sweep.
 //!
-//! Pipeline: decode ([`InputImage`]) -> [`segment`] at a bounded working resolution ->
-//! [`matte`] refines the edge band at full resolution -> [`compose`] places it, with
-//! [`shadow`] and [`harmonize`]. Its quality is measured outside the library, by the
+//! Pipeline: decode ([`InputImage`]) -> at a bounded working resolution, the [`learned`]
+//! salient-object model's mask (or the classical [`segment`], a flood from the border;
+//! see [`Segmenter`]) -> [`matte`] refines the edge band at full resolution ->
+//! [`compose`] places it, with [`shadow`] and [`harmonize`]. Its quality is measured outside the library, by the
 //! `backdrop-lab` crate (`lab/`: a generated test set with exact mattes, and scores).
 
 mod backdrop;
@@ -16,9 +17,11 @@ mod compose;
 mod enclosed;
 mod encode;
 mod features;
+mod guided;
 mod harmonize;
 mod hull;
 mod lane;
+mod learned;
 mod lit_faces;
 mod matte;
 mod morph;
@@ -37,9 +40,40 @@ pub use encode::{JPEG_QUALITY, encode};
 pub use lane::LocalEngine;
 pub use segment::MIN_UNIFORMITY;
 
+/// How the product is found in its photo.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Segmenter {
+    /// A flood from the frame's border over a plain backdrop; refuses busy backgrounds.
+    Classic,
+    /// The salient-object model's mask, refined as the classical cut is (holes reopened
+    /// and its shadow read where the backdrop is plain); the classical cut if the model
+    /// cannot run. Measured better than the classical cut even on the generator's own
+    /// plain sweeps (lab/realistic/README.md).
+    #[default]
+    Learned,
+}
+
+impl std::str::FromStr for Segmenter {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "classic" => Ok(Self::Classic),
+            "learned" => Ok(Self::Learned),
+            _ => Err("must be classic or learned".into()),
+        }
+    }
+}
+
 /// Longest side of the image the cut decision is made on; the matte is refined at full
 /// resolution only along the edges, so big photos cost little more than small ones.
 pub const WORKING_SIDE: u32 = 544;
+
+/// The guided filter's window radius (working pixels) and regularisation for the model's
+/// mask: measured on the realistic set (lab/realistic/README.md), radius 4 to 8 and eps
+/// 1e-4 to 1e-3 all help; larger radii start to cost the generated set's edges.
+const GUIDE_RADIUS: usize = 4;
+const GUIDE_EPS: f32 = 1e-4;
 
 /// Why the built-in engine could not produce an image.
 #[derive(Debug, thiserror::Error)]
@@ -106,7 +140,12 @@ pub(crate) struct Cutout {
 /// The product on a transparent background (alpha = matte), at full resolution.
 /// Blocking and CPU-heavy: call it from a blocking thread.
 pub fn cutout(product: &InputImage) -> Result<RgbaImage, LocalError> {
-    Ok(cut(product.decode()?, Shadow::Discard, &Stop::default())?.rgba)
+    cutout_with(product, Segmenter::default())
+}
+
+/// [`cutout`] with a chosen [`Segmenter`].
+pub fn cutout_with(product: &InputImage, segmenter: Segmenter) -> Result<RgbaImage, LocalError> {
+    Ok(cut(product.decode()?, segmenter, Shadow::Discard, &Stop::default())?.rgba)
 }
 
 /// The product placed into the background scene, at the background's size.
@@ -121,10 +160,22 @@ pub fn composite_until(
     background: &InputImage,
     stop: &Stop,
 ) -> Result<RgbImage, LocalError> {
+    composite_with(product, background, Segmenter::default(), stop)
+}
+
+/// [`composite_until`] with a chosen [`Segmenter`].
+pub fn composite_with(
+    product: &InputImage,
+    background: &InputImage,
+    segmenter: Segmenter,
+    stop: &Stop,
+) -> Result<RgbImage, LocalError> {
     // Decode both at once: each decoder is single-threaded.
     let (product, background) = rayon::join(|| product.decode(), || background.decode());
-    let (cut, background) =
-        rayon::join(|| cut(product?, Shadow::Keep, stop), || Ok::<_, LocalError>(background?.into_rgb8()));
+    let (cut, background) = rayon::join(
+        || cut(product?, segmenter, Shadow::Keep, stop),
+        || Ok::<_, LocalError>(background?.into_rgb8()),
+    );
     let (cut, background) = (cut?, background?);
     stop.check()?;
     compose::compose(&cut, background)
@@ -139,7 +190,12 @@ pub(crate) enum Shadow {
 }
 
 /// Cuts a decoded image: its own alpha when it has a real one, otherwise the backdrop cut.
-pub(crate) fn cut(image: DynamicImage, shadow: Shadow, stop: &Stop) -> Result<Cutout, LocalError> {
+pub(crate) fn cut(
+    image: DynamicImage,
+    segmenter: Segmenter,
+    shadow: Shadow,
+    stop: &Stop,
+) -> Result<Cutout, LocalError> {
     if let Some(rgba) = meaningful_alpha(&image) {
         if !rgba.pixels().any(|p| p[3] > 0) {
             return Err(LocalError::NoProduct);
@@ -154,10 +210,7 @@ pub(crate) fn cut(image: DynamicImage, shadow: Shadow, stop: &Stop) -> Result<Cu
     let small =
         resample::resize_rgb(&full, w, h).ok_or_else(|| LocalError::Internal("resize failed".into()))?;
     stop.check()?;
-    let seg = segment::segment(small.as_raw(), w as usize, h as usize).map_err(|e| match e {
-        segment::SegmentError::NotPlain { score } => LocalError::BackgroundNotPlain { score },
-        segment::SegmentError::NoProduct => LocalError::NoProduct,
-    })?;
+    let seg = segmentation(&small, segmenter)?;
     trace.mark("segment");
     stop.check()?;
     let refine = |seg: &segment::Segmentation| {
@@ -165,7 +218,8 @@ pub(crate) fn cut(image: DynamicImage, shadow: Shadow, stop: &Stop) -> Result<Cu
     };
     // Lit faces are rare: the matte is refined on the mask at hand meanwhile, and again
     // only if a face was regained.
-    let (lit, (rgba, shadow)) = rayon::join(|| seg.lit_faces(), || refine(&seg));
+    let (lit, (rgba, shadow)) =
+        rayon::join(|| if seg.plain { seg.lit_faces() } else { None }, || refine(&seg));
     let (rgba, shadow) = match lit {
         Some(mask) => {
             stop.check()?;
@@ -175,6 +229,40 @@ pub(crate) fn cut(image: DynamicImage, shadow: Shadow, stop: &Stop) -> Result<Cu
     };
     trace.mark("matte");
     Ok(Cutout { rgba, shadow })
+}
+
+/// The working-resolution segmentation `segmenter` asks for.
+fn segmentation(small: &RgbImage, segmenter: Segmenter) -> Result<segment::Segmentation, LocalError> {
+    let (w, h) = (small.width() as usize, small.height() as usize);
+    let classic = || segment::segment(small.as_raw(), w, h);
+    let refused = |e| match e {
+        segment::SegmentError::NotPlain { score } => LocalError::BackgroundNotPlain { score },
+        segment::SegmentError::NoProduct => LocalError::NoProduct,
+    };
+    if segmenter == Segmenter::Classic {
+        return classic().map_err(refused);
+    }
+    let trace = Trace::new();
+    let model = learned::SalientModel::get();
+    trace.mark("  model ready");
+    let prob = match model.and_then(|model| model.predict(small)) {
+        Ok(prob) => prob,
+        Err(e) => {
+            tracing::warn!("the learned segmenter failed, the classical cut is used: {e}");
+            return classic().map_err(refused);
+        }
+    };
+    // The model's outline, brought up from 320x320, made to follow the image's edges.
+    let guide: [raster::Plane; 3] = std::array::from_fn(|c| raster::Plane {
+        width: w,
+        height: h,
+        data: small.as_raw().chunks_exact(3).map(|p| f32::from(p[c])).collect(),
+    });
+    trace.mark("  model run");
+    let prob = guided::guided_filter(&guide, &prob, GUIDE_RADIUS, GUIDE_EPS);
+    trace.mark("  guided filter");
+    let mask: Vec<bool> = prob.data.iter().map(|p| *p >= 0.5).collect();
+    segment::around_mask(small.as_raw(), w, h, mask).map_err(refused)
 }
 
 /// Stage timings on stderr when `BACKDROP_TRACE` is set (for tuning speed).

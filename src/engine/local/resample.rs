@@ -16,9 +16,19 @@ pub fn fit_within(w: u32, h: u32, max_side: u32) -> (u32, u32) {
 }
 
 fn resize_raw(src: &[u8], sw: u32, sh: u32, dw: u32, dh: u32, pixel: PixelType) -> Option<Vec<u8>> {
+    resize_raw_with(src, (sw, sh), (dw, dh), pixel, FilterType::Bilinear)
+}
+
+fn resize_raw_with(
+    src: &[u8],
+    (sw, sh): (u32, u32),
+    (dw, dh): (u32, u32),
+    pixel: PixelType,
+    filter: FilterType,
+) -> Option<Vec<u8>> {
     let src = ImageRef::new(sw, sh, src, pixel).ok()?;
     let mut dst = Image::new(dw, dh, pixel);
-    let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Bilinear));
+    let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(filter));
     Resizer::new().resize(&src, &mut dst, &options).ok()?;
     Some(dst.into_vec())
 }
@@ -29,6 +39,14 @@ pub fn resize_rgb(img: &RgbImage, dw: u32, dh: u32) -> Option<RgbImage> {
         return Some(img.clone());
     }
     let raw = resize_raw(img.as_raw(), img.width(), img.height(), dw, dh, PixelType::U8x3)?;
+    RgbImage::from_raw(dw, dh, raw)
+}
+
+/// Resizes an RGB image with Lanczos3, as the learned model's reference pipeline does
+/// (its answers shift with the filter).
+pub fn resize_rgb_lanczos(img: &RgbImage, dw: u32, dh: u32) -> Option<RgbImage> {
+    let raw =
+        resize_raw_with(img.as_raw(), img.dimensions(), (dw, dh), PixelType::U8x3, FilterType::Lanczos3)?;
     RgbImage::from_raw(dw, dh, raw)
 }
 

@@ -53,6 +53,8 @@ pub struct Segmentation {
     edge_t: f32,
     /// Smoothed working image, sRGB 0..255 per channel.
     pub rgb: [Plane; 3],
+    /// The backdrop is plain on the border: its shadow and lit faces can be read.
+    pub plain: bool,
 }
 
 /// Why a cut was refused.
@@ -133,6 +135,68 @@ pub fn segment(rgb8: &[u8], w: usize, h: usize) -> Result<Segmentation, SegmentE
         gradient: pixels.gradient,
         edge_t: t.edge,
         rgb: pixels.rgb,
+        plain: true,
+    })
+}
+
+/// A segmentation around a product mask found by other means (the learned stage), with
+/// the backdrop modelled on what lies outside it, so the matte, the holes and the cast
+/// shadow are worked out as for a classical cut. On a busy backdrop (not plain on the
+/// border) no shadow is read from it and no holes are reopened: neither can be told from
+/// the texture.
+pub fn around_mask(
+    rgb8: &[u8],
+    w: usize,
+    h: usize,
+    mut mask: Vec<bool>,
+) -> Result<Segmentation, SegmentError> {
+    if w < 3 || h < 3 || rgb8.len() < w * h * 3 || mask.len() != w * h {
+        return Err(SegmentError::NoProduct);
+    }
+    drop_specks(&mut mask, w, h);
+    let pixels = features(rgb8, w, h);
+    let (rgb, gradient) = (&pixels.rgb, &pixels.gradient);
+    let stride = ((w * h) / 10_000).max(1);
+    let mut samples: Vec<Sample> =
+        (0..w * h).step_by(stride).filter(|&i| !mask[i]).map(|i| sample_at(rgb, i, w, h)).collect();
+    if samples.len() < 100 {
+        samples = border_ring(w, h).into_iter().map(|i| sample_at(rgb, i, w, h)).collect();
+    }
+    let (model, _) = BackdropModel::fit(&samples);
+    let (plain, mut shadowed, dark) = distances(&pixels, &model, w, h);
+    let ring: Vec<usize> = border_ring(w, h).into_iter().filter(|&i| !mask[i]).collect();
+    let inliers: Vec<usize> = ring.iter().copied().filter(|&i| plain[i] < PLAIN_DELTA_E).collect();
+    let is_plain = !ring.is_empty() && inliers.len() as f32 >= MIN_UNIFORMITY * ring.len() as f32;
+    let noise = median(&mut inliers.iter().map(|&i| plain[i]).collect::<Vec<_>>());
+    let grad_noise = median(&mut inliers.iter().map(|&i| gradient[i]).collect::<Vec<_>>());
+    let t = Thresholds {
+        colour: (3.0 * noise).max(4.0),
+        shadow: (3.0 * noise).max(3.0),
+        hole: (1.5 * noise).max(2.5),
+        edge: (4.0 * grad_noise).max(1.2),
+    };
+    if is_plain {
+        let edge: Vec<bool> = gradient.iter().map(|g| *g >= t.edge).collect();
+        let near_edge = dilate(&edge, w, h, 2);
+        reopen_holes(&mut mask, &plain, &near_edge, &vec![false; w * h], w, h, &t);
+    } else {
+        shadowed.fill(f32::INFINITY);
+    }
+    if !mask.iter().any(|m| *m) {
+        return Err(SegmentError::NoProduct);
+    }
+    Ok(Segmentation {
+        width: w,
+        height: h,
+        mask,
+        model,
+        shadowed,
+        dark,
+        colour_t: t.colour,
+        gradient: pixels.gradient,
+        edge_t: t.edge,
+        rgb: pixels.rgb,
+        plain: is_plain,
     })
 }
 
@@ -189,7 +253,23 @@ fn cut(
     }
 
     drop_specks(&mut mask, w, h);
+    reopen_holes(&mut mask, plain, near_edge, &regained, w, h, t);
+    mask
+}
 
+/// Enclosed regions that look exactly like the backdrop are holes (a mug's handle), if an
+/// outline surrounds them; they go back to the backdrop. `regained` marks parts the cut
+/// gave back to the product, which need a nearly closed outline to be holes again.
+fn reopen_holes(
+    mask: &mut [bool],
+    plain: &[f32],
+    near_edge: &[bool],
+    regained: &[bool],
+    w: usize,
+    h: usize,
+    t: &Thresholds,
+) {
+    let n = w * h;
     // Enclosed regions that look exactly like the backdrop are holes (a mug's handle) -
     // if an outline surrounds them. A patch of a white product that happens to match the
     // backdrop's colour is bounded by more product, not by an edge.
@@ -227,7 +307,6 @@ fn cut(
             *m = false;
         }
     }
-    mask
 }
 
 /// Keeps the product's body: drops specks far smaller than the largest part.
