@@ -107,8 +107,13 @@ async fn killed_with_a_job_running_and_one_queued_every_job_is_delivered_once() 
     let asked =
         tg.messages(3).iter().filter(|m| m.text_or_caption == messages::ask_background(Lang::Ru)).count();
     assert_eq!(asked, 1, "c's product photo survived the restart: not asked for again");
-    let status = tg.messages(2).into_iter().find(|m| m.message_id == b_status).unwrap();
-    assert_eq!(status.text_or_caption, messages::status_done(Lang::En), "b's status message continued");
+    // The result goes first; the status message's last word right after it.
+    let done = |tg: &FakeTelegram| {
+        tg.messages(2)
+            .iter()
+            .any(|m| m.message_id == b_status && m.text_or_caption == messages::status_done(Lang::En))
+    };
+    wait(&tg, "b's status message continued to its end", done).await;
     terminate(bot).await;
     assert_eq!(rh.running(KEY), 0, "no task left running");
 }
