@@ -62,37 +62,38 @@ enum Command {
     /// Score mattes against the set's exact mattes: ours (cutout) or another tool's.
     Eval {
         dir: PathBuf,
-        /// Read predicted mattes from PREDS/NNN_kind.png (alpha channel, or gray levels)
-        /// instead of running the built-in cutout.
-        #[arg(long)]
-        preds: Option<PathBuf>,
-        /// Also write our cutouts (RGBA PNG) into this directory.
-        #[arg(long)]
-        save: Option<PathBuf>,
-        /// Print JSON instead of a table.
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        scoring: Scoring,
         /// Time each cut this many times and report the median (shared machines are noisy).
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
         repeat: u32,
-        /// How the built-in engine finds the product.
-        #[arg(long, value_enum, default_value = "learned")]
-        segmenter: Segmenter,
     },
     /// Score a set of CATEGORY__NAME.jpg with CATEGORY__NAME.alpha.png (the realistic set,
     /// lab/realistic/) per category: mean IoU, worst IoU, boundary F. Ours, or another
     /// tool's mattes with `--preds`.
     Realistic {
         dir: PathBuf,
-        #[arg(long)]
-        preds: Option<PathBuf>,
-        #[arg(long)]
-        save: Option<PathBuf>,
-        #[arg(long)]
-        json: bool,
-        #[arg(long, value_enum, default_value = "learned")]
-        segmenter: Segmenter,
+        #[command(flatten)]
+        scoring: Scoring,
     },
+}
+
+/// How a set is scored: whose mattes, where ours go, and how the result is printed.
+#[derive(clap::Args)]
+struct Scoring {
+    /// Read predicted mattes from PREDS (alpha channel, or gray levels) instead of running
+    /// the built-in cutout.
+    #[arg(long)]
+    preds: Option<PathBuf>,
+    /// Also write our cutouts (RGBA PNG) into this directory.
+    #[arg(long)]
+    save: Option<PathBuf>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// How the built-in engine finds the product.
+    #[arg(long, value_enum, default_value = "learned")]
+    segmenter: Segmenter,
 }
 
 fn parse_size(s: &str) -> Result<(u32, u32), String> {
@@ -108,11 +109,11 @@ fn parse_size(s: &str) -> Result<(u32, u32), String> {
 fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Testset { out, count, seed, size } => write_testset(&out, count, seed, size),
-        Command::Eval { dir, preds, save, json, repeat, segmenter } => {
-            eval(&dir, preds.as_deref(), save.as_deref(), json, repeat, segmenter)
+        Command::Eval { dir, scoring: s, repeat } => {
+            eval(&dir, s.preds.as_deref(), s.save.as_deref(), s.json, repeat, s.segmenter)
         }
-        Command::Realistic { dir, preds, save, json, segmenter } => {
-            realistic(&dir, preds.as_deref(), save.as_deref(), json, segmenter)
+        Command::Realistic { dir, scoring: s } => {
+            realistic(&dir, s.preds.as_deref(), s.save.as_deref(), s.json, s.segmenter)
         }
         Command::Examples { out } => write_examples(&out),
         Command::Composite { product, background, out } => run_composite(&product, &background, &out),
