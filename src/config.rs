@@ -15,6 +15,7 @@ use reqwest::Url;
 use crate::engine::local::Segmenter;
 use crate::secret::Secret;
 use crate::shutdown::ShutdownMode;
+use crate::store::DatabaseUrl;
 
 /// Which engine runs the jobs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -120,7 +121,7 @@ pub struct Settings {
     pub runninghub: RunningHubConfig,
     pub comfyui: ComfyUiConfig,
     pub data_dir: PathBuf,
-    pub database_url: String,
+    pub database_url: DatabaseUrl,
     pub admin_ids: Vec<i64>,
     pub on_shutdown: ShutdownMode,
     /// How long each stage of stopping may take (`SHUTDOWN_GRACE_S`), and how long an
@@ -263,9 +264,8 @@ impl Settings {
         }
         let data_dir = PathBuf::from(vars.get("DATA_DIR").unwrap_or("./data"));
         let database_url = match vars.get("DATABASE_URL") {
-            Some(url) if url.starts_with("sqlite:") => url.to_owned(),
-            Some(_) => return Err(ConfigError::new("DATABASE_URL", "must be a sqlite: URL")),
-            None => format!("sqlite://{}/backdrop.db", data_dir.display()),
+            Some(url) => url.parse().map_err(|why| ConfigError::new("DATABASE_URL", why))?,
+            None => DatabaseUrl::sqlite_in(&data_dir),
         };
         let on_shutdown = match vars.get("ON_SHUTDOWN").map(str::to_ascii_lowercase).as_deref() {
             None | Some("keep") => ShutdownMode::Keep,
@@ -448,7 +448,7 @@ mod tests {
         assert_eq!(s.runninghub.background_node, "32");
         assert_eq!(s.runninghub.poll_interval, Duration::from_millis(2000));
         assert_eq!(s.runninghub.task_timeout, Duration::from_secs(600));
-        assert_eq!(s.database_url, "sqlite://./data/backdrop.db");
+        assert_eq!(s.database_url, DatabaseUrl::Sqlite("sqlite://./data/backdrop.db".into()));
         assert_eq!(s.on_shutdown, ShutdownMode::Keep);
         assert_eq!(s.retention_days, 7);
     }
@@ -493,7 +493,8 @@ mod tests {
             ("ON_SHUTDOWN", "maybe"),
             ("ADMIN_IDS", "12,abc"),
             ("RETENTION_DAYS", "x"),
-            ("DATABASE_URL", "postgres://x"),
+            ("DATABASE_URL", "mysql://x"),
+            ("DATABASE_URL", "postgres://h:port/db"),
             ("WORKFLOW_NODE_PRODUCT_PRODUCT_IMAGE", "2 3"),
         ] {
             assert_eq!(settings(&[(var, value)]).unwrap_err().variable, var, "{var}={value}");

@@ -584,7 +584,7 @@ fn job_of_status(status: &BotMessage) -> backdrop::job::JobId {
 
 /// The job as the store has it once the bot has stopped.
 async fn stored_job(data: &tempfile::TempDir, job: backdrop::job::JobId) -> backdrop::store::StoredJob {
-    let store = Store::open(&format!("sqlite://{}/backdrop.db", data.path().display()), data.path())
+    let store = Store::open(&backdrop::store::DatabaseUrl::sqlite_in(data.path()), data.path())
         .await
         .expect("the job store opens");
     let stored = store.job(job).await.expect("readable").expect("the job is stored");
@@ -1131,7 +1131,7 @@ async fn a_picture_the_bot_could_not_take_before_it_stopped_is_asked_for_again()
     let asked =
         tg.messages(1600).iter().any(|m| m.text_or_caption == messages::send_again_after_restart(Lang::En));
     assert!(asked, "told to send it again: {:?}", tg.messages(1600));
-    let store = Store::open(&format!("sqlite://{}/backdrop.db", data.path().display()), data.path())
+    let store = Store::open(&backdrop::store::DatabaseUrl::sqlite_in(data.path()), data.path())
         .await
         .expect("the job store opens");
     assert!(store.unfinished().await.expect("readable").is_empty(), "and nothing was half-accepted");

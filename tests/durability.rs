@@ -73,14 +73,34 @@ fn has_text(tg: &FakeTelegram, chat: i64, text: &str) -> bool {
 
 #[tokio::test]
 async fn killed_with_a_job_running_and_one_queued_every_job_is_delivered_once() {
+    killed_mid_run_then_restarted(None).await
+}
+
+/// With PostgreSQL the restart may be on another machine: a new, empty DATA_DIR, and the
+/// images (the jobs' and a product photo waiting for its background) come from the
+/// database.
+#[tokio::test]
+async fn on_postgres_a_killed_bot_is_carried_on_from_an_empty_data_dir() {
+    let url = backdrop_fakes::TestPostgres::shared().fresh_database().await;
+    killed_mid_run_then_restarted(Some(&url)).await
+}
+
+async fn killed_mid_run_then_restarted(postgres: Option<&str>) {
     let dir = tempfile::tempdir().unwrap();
+    let first_env: Vec<(&str, &str)> = postgres.map(|url| ("DATABASE_URL", url)).into_iter().collect();
+    let elsewhere = dir.path().join("another-machine");
+    let elsewhere = elsewhere.to_str().unwrap();
+    let mut second_env = first_env.clone();
+    if postgres.is_some() {
+        second_env.push(("DATA_DIR", elsewhere));
+    }
     let tg = FakeTelegram::start().await;
     let rh = FakeRunningHub::start().await;
     rh.add_account(KEY, 1);
     rh.set_default_script(TaskScript::succeed(Duration::from_millis(1500)));
     let (a, b, c) = (tg.user(1, Some("en")), tg.user(2, Some("en")), tg.user(3, None));
 
-    let bot = start_bot(dir.path(), &tg, &rh, &[]);
+    let bot = start_bot(dir.path(), &tg, &rh, &first_env);
     a.send_photo(solid_png(64, 48, [200, 30, 30]));
     wait(&tg, "a asked for the background", |tg| has_text(tg, 1, messages::ask_background(Lang::En))).await;
     a.send_photo(solid_png(80, 60, [30, 30, 200]));
@@ -96,7 +116,7 @@ async fn killed_with_a_job_running_and_one_queued_every_job_is_delivered_once() 
     let b_status = tg.messages(2).iter().find(|m| m.text_or_caption == queued).map(|m| m.message_id).unwrap();
     kill(bot).await;
 
-    let bot = start_bot(dir.path(), &tg, &rh, &[]);
+    let bot = start_bot(dir.path(), &tg, &rh, &second_env);
     c.send_photo(solid_png(80, 60, [30, 30, 200]));
     for chat in [1, 2, 3] {
         wait(&tg, &format!("chat {chat} gets its result"), |tg| delivered(tg, chat)).await;

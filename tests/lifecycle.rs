@@ -36,7 +36,7 @@ fn settings() -> RunningHubSettings {
 /// One process's life on `dir`: the store, a ledger journalling into it, the queue.
 async fn start(dir: &std::path::Path, fake: &FakeRunningHub) -> (Store, Ledger, JobQueue, Arc<dyn Engine>) {
     let store =
-        Store::open(&format!("sqlite://{}/backdrop.db", dir.display()), dir).await.expect("the store opens");
+        Store::open(&backdrop::store::DatabaseUrl::sqlite_in(dir), dir).await.expect("the store opens");
     let ledger = Ledger::start(Arc::new(store.clone()));
     let engine: Arc<dyn Engine> = engine_on(fake, &[SLOTS], settings());
     let queue = JobQueue::start(Arc::clone(&engine), ledger.clone(), config());

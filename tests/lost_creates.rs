@@ -149,7 +149,7 @@ async fn when_both_tasks_exist_the_first_to_succeed_gives_the_result_and_the_oth
 
 /// A job store on a temporary directory.
 async fn store(dir: &std::path::Path) -> backdrop::store::Store {
-    backdrop::store::Store::open(&format!("sqlite://{}/backdrop.db", dir.display()), dir).await.unwrap()
+    backdrop::store::Store::open(&backdrop::store::DatabaseUrl::sqlite_in(dir), dir).await.unwrap()
 }
 
 /// A stored job whose create left and whose process then died: `lost` creates unanswered.

@@ -151,7 +151,7 @@ async fn shutdown_with_cancel_cancels_running_tasks_on_the_provider() {
 
 /// A job store on a temporary directory.
 async fn store(dir: &std::path::Path) -> backdrop::store::Store {
-    backdrop::store::Store::open(&format!("sqlite://{}/backdrop.db", dir.display()), dir).await.unwrap()
+    backdrop::store::Store::open(&backdrop::store::DatabaseUrl::sqlite_in(dir), dir).await.unwrap()
 }
 
 #[tokio::test]

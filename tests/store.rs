@@ -1,5 +1,6 @@
 //! The job store: what is written before a job is acknowledged, what a restart finds,
-//! concurrency, retention and statistics.
+//! concurrency, retention and statistics; every case against SQLite and against a real
+//! PostgreSQL server ([`TestPostgres`]), the same behaviour from both.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,7 +10,8 @@ use backdrop::job::{
     FailReason, ImageSource, JobId, JobJournal, JobOutput, JobState, LaneId, RemoteTaskId, StateName,
     Transition,
 };
-use backdrop::store::{NewJob, Store};
+use backdrop::store::{DatabaseUrl, NewJob, Store, StoreError};
+use backdrop_fakes::TestPostgres;
 
 fn image(w: u32) -> InputImage {
     let mut png = Vec::new();
@@ -23,10 +25,63 @@ fn new_job(user: i64) -> NewJob {
     NewJob { user_id: user, chat_id: user, language: "ru".into(), engine: "runninghub".into(), parent: None }
 }
 
-async fn open(dir: &std::path::Path) -> Store {
-    let url = format!("sqlite://{}/backdrop.db", dir.display());
-    Store::open(&url, dir).await.unwrap()
+/// Where one case's store lives: SQLite in its directory, or a fresh PostgreSQL database
+/// (with the directory as this machine's `DATA_DIR`).
+struct Db {
+    url: DatabaseUrl,
+    dir: tempfile::TempDir,
 }
+
+impl Db {
+    fn sqlite() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        Self { url: DatabaseUrl::sqlite_in(dir.path()), dir }
+    }
+
+    async fn postgres() -> Self {
+        let url = TestPostgres::shared().fresh_database().await.parse().unwrap();
+        Self { url, dir: tempfile::tempdir().unwrap() }
+    }
+
+    async fn open(&self) -> Store {
+        Store::open(&self.url, self.dir.path()).await.unwrap()
+    }
+
+    fn path(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+}
+
+/// One test per backend for each case named: `case::sqlite` and `case::postgres`.
+macro_rules! on_both {
+    ($($case:ident),* $(,)?) => {$(
+        mod $case {
+            #[tokio::test]
+            async fn sqlite() {
+                super::$case(super::Db::sqlite()).await
+            }
+
+            #[tokio::test]
+            async fn postgres() {
+                super::$case(super::Db::postgres().await).await
+            }
+        }
+    )*};
+}
+
+on_both!(
+    an_accepted_job_and_its_images_survive_a_restart,
+    ended_jobs_stay_unfinished_until_delivered,
+    a_repeated_job_reuses_the_images,
+    a_thousand_concurrent_jobs_are_all_accepted,
+    the_sweep_deletes_old_images_but_keeps_the_rows,
+    statistics_count_what_happened,
+    a_dialogue_survives_a_restart,
+    a_batch_is_recorded_in_order_and_moves_change_nothing,
+    a_failure_keeps_its_reason,
+    one_process_per_store,
+    the_images_of_a_job_are_never_without_its_row,
+);
 
 /// The state of a job on `lane`: uploading until the provider gave it `task`.
 fn running(lane: u16, task: Option<&str>) -> JobState {
@@ -42,10 +97,8 @@ async fn record(store: &Store, job: JobId, state: JobState) {
     store.record(&[Transition { job, event: "test", state }]).await;
 }
 
-#[tokio::test]
-async fn an_accepted_job_and_its_images_survive_a_restart() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path()).await;
+async fn an_accepted_job_and_its_images_survive_a_restart(db: Db) {
+    let store = db.open().await;
     let (id, input) = store.create_job(&new_job(42), &image(3), &image(4)).await.unwrap();
     let ImageSource::File(product) = &input.product else { panic!("stored on disk") };
     assert!(product.exists());
@@ -54,7 +107,7 @@ async fn an_accepted_job_and_its_images_survive_a_restart() {
     record(&store, id, running(2, Some("1910246754753896450"))).await;
     store.close().await;
 
-    let store = open(dir.path()).await;
+    let store = db.open().await;
     let unfinished = store.unfinished().await.unwrap();
     assert_eq!(unfinished.len(), 1);
     let job = &unfinished[0];
@@ -66,10 +119,8 @@ async fn an_accepted_job_and_its_images_survive_a_restart() {
     assert_eq!(loaded.dimensions(), (3, 2));
 }
 
-#[tokio::test]
-async fn ended_jobs_stay_unfinished_until_delivered() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path()).await;
+async fn ended_jobs_stay_unfinished_until_delivered(db: Db) {
+    let store = db.open().await;
     let (done, _) = store.create_job(&new_job(1), &image(2), &image(2)).await.unwrap();
     let (failed, _) = store.create_job(&new_job(1), &image(2), &image(2)).await.unwrap();
     let output = JobOutput { image: bytes::Bytes::from_static(b"\x89PNG..."), extension: "png" };
@@ -89,10 +140,8 @@ async fn ended_jobs_stay_unfinished_until_delivered() {
     assert!(delivered.state == StateName::Delivered && delivered.told);
 }
 
-#[tokio::test]
-async fn a_repeated_job_reuses_the_images() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path()).await;
+async fn a_repeated_job_reuses_the_images(db: Db) {
+    let store = db.open().await;
     let (first, _) = store.create_job(&new_job(1), &image(5), &image(6)).await.unwrap();
     let earlier = store.job(first).await.unwrap().unwrap();
     let (second, input) =
@@ -101,10 +150,8 @@ async fn a_repeated_job_reuses_the_images() {
     assert_eq!(input.background.load().await.unwrap().dimensions(), (6, 2));
 }
 
-#[tokio::test]
-async fn a_thousand_concurrent_jobs_are_all_accepted() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path()).await;
+async fn a_thousand_concurrent_jobs_are_all_accepted(db: Db) {
+    let store = db.open().await;
     let (product, background) = (image(2), image(2));
     let mut tasks = tokio::task::JoinSet::new();
     for user in 0..1000 {
@@ -121,14 +168,12 @@ async fn a_thousand_concurrent_jobs_are_all_accepted() {
     assert_eq!(store.unfinished().await.unwrap().len(), 1000);
 }
 
-#[tokio::test]
-async fn the_sweep_deletes_old_images_but_keeps_the_rows() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path()).await;
+async fn the_sweep_deletes_old_images_but_keeps_the_rows(db: Db) {
+    let store = db.open().await;
     let (old, input) = store.create_job(&new_job(1), &image(2), &image(2)).await.unwrap();
     let (live, live_input) = store.create_job(&new_job(1), &image(2), &image(2)).await.unwrap();
     record(&store, old, JobState::Cancelled).await;
-    let abandoned = dir.path().join("incoming/42-7.png");
+    let abandoned = db.path().join("incoming/42-7.png");
     std::fs::create_dir_all(abandoned.parent().unwrap()).unwrap();
     std::fs::write(&abandoned, b"a product photo whose background never came").unwrap();
     tokio::time::sleep(Duration::from_millis(20)).await;
@@ -143,10 +188,8 @@ async fn the_sweep_deletes_old_images_but_keeps_the_rows() {
     assert_eq!(store.sweep(Duration::from_millis(10)).await.unwrap(), 0, "nothing twice");
 }
 
-#[tokio::test]
-async fn statistics_count_what_happened() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path()).await;
+async fn statistics_count_what_happened(db: Db) {
+    let store = db.open().await;
     let output = Arc::new(JobOutput { image: bytes::Bytes::from_static(b"x"), extension: "png" });
     for (user, end) in [(1, "done"), (2, "done"), (2, "failed"), (3, "cancelled"), (3, "queued")] {
         let (id, _) = store.create_job(&new_job(user), &image(2), &image(2)).await.unwrap();
@@ -174,8 +217,7 @@ async fn statistics_count_what_happened() {
     assert!(text.contains("24 h: 5 jobs"), "{text}");
 }
 
-#[tokio::test]
-async fn a_dialogue_survives_a_restart() {
+async fn a_dialogue_survives_a_restart(db: Db) {
     use backdrop::store::DurableDialogues;
     use teloxide::dispatching::dialogue::Storage;
     use teloxide::types::ChatId;
@@ -185,8 +227,7 @@ async fn a_dialogue_survives_a_restart() {
         Start,
         AwaitingBackground { product: String },
     }
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path()).await;
+    let store = db.open().await;
     let dialogues = DurableDialogues::<State>::new(store.clone());
     let state = State::AwaitingBackground { product: "uploads/42/product.jpg".into() };
     dialogues.clone().update_dialogue(ChatId(42), state).await.unwrap();
@@ -194,16 +235,14 @@ async fn a_dialogue_survives_a_restart() {
     dialogues.clone().remove_dialogue(ChatId(7)).await.unwrap();
     store.close().await;
 
-    let dialogues = DurableDialogues::<State>::new(open(dir.path()).await);
+    let dialogues = DurableDialogues::<State>::new(db.open().await);
     let restored = dialogues.clone().get_dialogue(ChatId(42)).await.unwrap();
     assert_eq!(restored, Some(State::AwaitingBackground { product: "uploads/42/product.jpg".into() }));
     assert_eq!(dialogues.get_dialogue(ChatId(7)).await.unwrap(), None);
 }
 
-#[tokio::test]
-async fn a_batch_is_recorded_in_order_and_moves_change_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path()).await;
+async fn a_batch_is_recorded_in_order_and_moves_change_nothing(db: Db) {
+    let store = db.open().await;
     let (id, _) = store.create_job(&new_job(1), &image(2), &image(2)).await.unwrap();
     let lane = LaneId(3);
     let started_at = std::time::SystemTime::now();
@@ -229,47 +268,58 @@ async fn a_batch_is_recorded_in_order_and_moves_change_nothing() {
     assert_eq!(job.lane, Some(lane));
 }
 
-#[tokio::test]
-async fn a_failure_keeps_its_reason() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path()).await;
+async fn a_failure_keeps_its_reason(db: Db) {
+    let store = db.open().await;
     let (id, _) = store.create_job(&new_job(1), &image(2), &image(2)).await.unwrap();
     record(&store, id, JobState::Failed(FailReason::Timeout(5))).await;
     let job = store.job(id).await.unwrap().unwrap();
     assert_eq!((job.state, job.failure), (StateName::Failed, Some(FailReason::Timeout(5))));
 }
 
-#[tokio::test]
-async fn one_process_per_data_dir() {
-    let dir = tempfile::tempdir().unwrap();
-    let first = open(dir.path()).await;
-    let url = format!("sqlite://{}/backdrop.db", dir.path().display());
-    let err = Store::open(&url, dir.path()).await.expect_err("the directory is taken");
+async fn one_process_per_store(db: Db) {
+    let first = db.open().await;
+    // A second process: another DATA_DIR with PostgreSQL, where the database is what is held.
+    let other = tempfile::tempdir().unwrap();
+    let second_dir = if db.url.is_postgres() { other.path() } else { db.path() };
+    let err = Store::open(&db.url, second_dir).await.expect_err("the store is taken");
     let text = err.to_string();
-    assert!(text.contains(&format!("pid {}", std::process::id())), "says who holds it: {text}");
-    let reader = Store::open_read_only(&url, dir.path()).await.expect("a read-only look is fine");
+    match db.url {
+        DatabaseUrl::Sqlite(_) => {
+            assert!(text.contains(&format!("pid {}", std::process::id())), "says who holds it: {text}")
+        }
+        DatabaseUrl::Postgres(_) => assert!(matches!(err, StoreError::DatabaseInUse), "{text}"),
+    }
+    let reader = Store::open_read_only(&db.url, db.path()).await.expect("a read-only look is fine");
     assert_eq!(reader.stats().await.unwrap().queue_length, 0);
     reader.close().await;
     first.close().await;
-    let again = Store::open(&url, dir.path()).await.expect("free again once closed");
+    let again = Store::open(&db.url, second_dir).await.expect("free again once closed");
     again.close().await;
 }
 
-#[tokio::test]
-async fn images_are_on_disk_before_the_row_and_orphans_are_swept() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path()).await;
+/// The files go first (with PostgreSQL the row and its images then commit together): a
+/// row that cannot be written takes its files with it, and what a crash between the two
+/// leaves is swept, its id never given again.
+async fn the_images_of_a_job_are_never_without_its_row(db: Db) {
+    let store = db.open().await;
     let (kept, _) = store.create_job(&new_job(1), &image(2), &image(2)).await.unwrap();
-    // The database goes away between the files and the row (as in a crash there).
+    // The database goes away before the row.
     store.close().await;
     let err = store.create_job(&new_job(1), &image(3), &image(3)).await;
     assert!(err.is_err(), "no row could be written");
-    let orphan = dir.path().join("jobs").join((kept.0 + 1).to_string());
-    assert!(orphan.join("product.png").exists(), "the images were written first");
+    let failed = db.path().join("jobs").join((kept.0 + 1).to_string());
+    assert!(!failed.exists(), "its files went with it");
+    // What a crash between the files and the row leaves behind.
+    let orphan = db.path().join("jobs").join((kept.0 + 1000).to_string());
+    std::fs::create_dir_all(&orphan).unwrap();
+    std::fs::write(orphan.join("product.png"), b"a product whose row never came").unwrap();
 
-    let store = open(dir.path()).await;
+    let store = db.open().await;
     let (next, _) = store.create_job(&new_job(1), &image(2), &image(2)).await.unwrap();
-    assert!(next.0 > kept.0 + 1, "an orphan's id is never given again");
+    assert!(next.0 > kept.0, "ids only grow");
+    if !db.url.is_postgres() {
+        assert!(next.0 > kept.0 + 1000, "an orphan's id is never given again");
+    }
     tokio::time::sleep(Duration::from_millis(20)).await;
     store.sweep(Duration::from_millis(10)).await.unwrap();
     assert!(!orphan.exists(), "the sweep removes what no row names");
@@ -281,4 +331,70 @@ async fn images_are_on_disk_before_the_row_and_orphans_are_swept() {
         store.unfinished().await.unwrap().iter().all(|j| j.product_path.exists()),
         "no row without images"
     );
+}
+
+/// With PostgreSQL a job is carried on from another machine's disk: a process whose
+/// DATA_DIR is empty finds the images and the result in the database.
+#[tokio::test]
+async fn postgres_keeps_the_images_for_another_machine() {
+    let db = Db::postgres().await;
+    let store = db.open().await;
+    let (queued, _) = store.create_job(&new_job(1), &image(3), &image(4)).await.unwrap();
+    let (done, _) = store.create_job(&new_job(2), &image(5), &image(6)).await.unwrap();
+    let output = JobOutput { image: bytes::Bytes::from_static(b"\x89PNG result"), extension: "png" };
+    record(&store, done, JobState::Delivering(Arc::new(output))).await;
+    store.close().await;
+
+    let elsewhere = tempfile::tempdir().unwrap();
+    let store = Store::open(&db.url, elsewhere.path()).await.unwrap();
+    let unfinished = store.unfinished().await.unwrap();
+    assert_eq!(unfinished.iter().map(|j| j.id).collect::<Vec<_>>(), vec![queued, done]);
+    assert!(unfinished.iter().all(|j| j.product_path.starts_with(elsewhere.path())));
+    let product = unfinished[0].input().product.load().await.expect("written back from the database");
+    assert_eq!(product.dimensions(), (3, 2));
+    let result = unfinished[1].load_result().await.expect("the result too");
+    assert_eq!(&result.image[..], b"\x89PNG result");
+    // Regenerate on a third machine: the repeat has its images in the database as well.
+    store.close().await;
+    let third = tempfile::tempdir().unwrap();
+    let store = Store::open(&db.url, third.path()).await.unwrap();
+    let earlier = store.job(done).await.unwrap().unwrap();
+    let (again, input) = store.repeat_job(&NewJob { parent: Some(done), ..new_job(2) }, &earlier).await.unwrap();
+    assert_eq!(input.background.load().await.unwrap().dimensions(), (6, 2));
+    store.close().await;
+    let fourth = tempfile::tempdir().unwrap();
+    let store = Store::open(&db.url, fourth.path()).await.unwrap();
+    let repeated = store.unfinished().await.unwrap().into_iter().find(|j| j.id == again).expect("queued");
+    assert_eq!(repeated.input().product.load().await.unwrap().dimensions(), (5, 2));
+    // The sweep deletes the database's copy with the disk's.
+    record(&store, again, JobState::Cancelled).await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(store.sweep(Duration::from_millis(10)).await.unwrap(), 1);
+    store.close().await;
+    let fifth = tempfile::tempdir().unwrap();
+    let store = Store::open(&db.url, fifth.path()).await.unwrap();
+    let swept = store.job(again).await.unwrap().unwrap();
+    store.repeat_job(&new_job(2), &swept).await.expect_err("its images are gone everywhere");
+    store.close().await;
+}
+
+/// Replicas start at the same moment: concurrent migrations of one fresh database all
+/// succeed (one of the processes then holds the store).
+#[tokio::test]
+async fn concurrent_starts_on_a_fresh_postgres_database_migrate_once() {
+    let url: DatabaseUrl = TestPostgres::shared().fresh_database().await.parse().unwrap();
+    let dirs: Vec<_> = (0..6).map(|_| tempfile::tempdir().unwrap()).collect();
+    let opened = futures::future::join_all(dirs.iter().map(|d| Store::open(&url, d.path()))).await;
+    let mut held = 0;
+    for result in opened {
+        match result {
+            Ok(store) => {
+                held += 1;
+                store.close().await;
+            }
+            Err(StoreError::DatabaseInUse) => {}
+            Err(e) => panic!("a start failed: {e}"),
+        }
+    }
+    assert_eq!(held, 1, "exactly one process holds the store");
 }

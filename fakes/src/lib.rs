@@ -30,6 +30,7 @@
 
 pub mod comfyui;
 pub mod image_bytes;
+pub mod postgres;
 pub mod rng;
 pub mod runninghub;
 pub mod scripted;
@@ -40,4 +41,5 @@ mod wait;
 pub use runninghub::{
     Endpoint, FakeRunningHub, Fault, NodeInput, Outcome, TaskEnd, TaskRecord, TaskScript, WebhookDelivery,
 };
+pub use postgres::TestPostgres;
 pub use telegram::{BotMessage, Call, FakeTelegram, FakeUser, MessageKind, TgFault, WebhookPush};

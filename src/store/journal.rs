@@ -1,10 +1,11 @@
 //! The store as the ledger's journal: each batch of transitions in one transaction, in
-//! the order applied. A result file is written (and synced) before the row that names it.
+//! the order applied. A result file is written (and synced) before the row that names it;
+//! with PostgreSQL its bytes are committed with that row.
 
 use async_trait::async_trait;
-use sqlx::{Sqlite, Transaction};
+use sqlx::{Any, Transaction};
 
-use super::{Store, StoreError, now_ms};
+use super::{Store, StoreError, now_ms, put_file};
 use crate::job::{JobJournal, JobState, Transition};
 
 impl Store {
@@ -16,12 +17,15 @@ impl Store {
                 tokio::fs::create_dir_all(&dir)
                     .await
                     .map_err(super::io(format!("creating {}", dir.display())))?;
-                super::write_synced(&dir.join(format!("result.{}", output.extension)), &output.image).await?;
+                super::files::write_synced(&dir.join(format!("result.{}", output.extension)), &output.image).await?;
             }
         }
         let mut tx = self.pool().begin().await?;
         for t in batch {
             write_row(&mut tx, t).await?;
+            if let (JobState::Delivering(output), true) = (&t.state, self.keeps_files_in_database()) {
+                put_file(&mut tx, t.job, &format!("result.{}", output.extension), &output.image).await?;
+            }
         }
         tx.commit().await?;
         Ok(())
@@ -30,7 +34,7 @@ impl Store {
 
 /// The row update that one transition makes (none for a move in the queue: positions
 /// follow from the order of the queued rows).
-async fn write_row(tx: &mut Transaction<'_, Sqlite>, t: &Transition) -> Result<(), sqlx::Error> {
+async fn write_row(tx: &mut Transaction<'_, Any>, t: &Transition) -> Result<(), sqlx::Error> {
     let id = t.job.0 as i64;
     let now = now_ms();
     let name = t.state.name().as_str();
@@ -38,54 +42,54 @@ async fn write_row(tx: &mut Transaction<'_, Sqlite>, t: &Transition) -> Result<(
         JobState::Queued { .. } if t.event == "moved" => return Ok(()),
         // Sent back by its lane: every create it sent was answered (busy), none is pending.
         JobState::Queued { .. } => {
-            sqlx::query("UPDATE jobs SET state = ?, lane = NULL, unconfirmed_creates = 0 WHERE id = ?")
+            sqlx::query("UPDATE jobs SET state = $1, lane = NULL, unconfirmed_creates = 0 WHERE id = $2")
                 .bind(name)
                 .bind(id)
         }
         JobState::Running { lane, task: None, .. } if t.event == "create_sent" => sqlx::query(
-            "UPDATE jobs SET state = ?, lane = ?, unconfirmed_creates = unconfirmed_creates + 1 WHERE id = ?",
+            "UPDATE jobs SET state = $1, lane = $2, unconfirmed_creates = unconfirmed_creates + 1 WHERE id = $3",
         )
         .bind(name)
         .bind(i64::from(lane.0))
         .bind(id),
         JobState::Uploading { lane, .. } => sqlx::query(
-            "UPDATE jobs SET state = ?, lane = ?, attempts = attempts + 1,
-             started_at = COALESCE(started_at, ?) WHERE id = ?",
+            "UPDATE jobs SET state = $1, lane = $2, attempts = attempts + 1,
+             started_at = COALESCE(started_at, $3) WHERE id = $4",
         )
         .bind(name)
         .bind(i64::from(lane.0))
         .bind(now)
         .bind(id),
         JobState::Running { lane, task, .. } | JobState::Downloading { lane, task, .. } => sqlx::query(
-            "UPDATE jobs SET state = ?, lane = ?, remote_task_id = COALESCE(?, remote_task_id) WHERE id = ?",
+            "UPDATE jobs SET state = $1, lane = $2, remote_task_id = COALESCE($3, remote_task_id) WHERE id = $4",
         )
         .bind(name)
         .bind(i64::from(lane.0))
         .bind(task.as_ref().map(|t| t.0.clone()))
         .bind(id),
         JobState::Delivering(output) => {
-            sqlx::query("UPDATE jobs SET state = ?, result_path = ?, finished_at = ? WHERE id = ?")
+            sqlx::query("UPDATE jobs SET state = $1, result_path = $2, finished_at = $3 WHERE id = $4")
                 .bind(name)
                 .bind(format!("result.{}", output.extension))
                 .bind(now)
                 .bind(id)
         }
         JobState::Delivered => {
-            sqlx::query("UPDATE jobs SET state = ?, delivered_at = COALESCE(delivered_at, ?) WHERE id = ?")
+            sqlx::query("UPDATE jobs SET state = $1, delivered_at = COALESCE(delivered_at, $2) WHERE id = $3")
                 .bind(name)
                 .bind(now)
                 .bind(id)
         }
         JobState::Failed(reason) => sqlx::query(
-            "UPDATE jobs SET state = ?, error_kind = ?, error = ?, finished_at = COALESCE(finished_at, ?)
-             WHERE id = ?",
+            "UPDATE jobs SET state = $1, error_kind = $2, error = $3, finished_at = COALESCE(finished_at, $4)
+             WHERE id = $5",
         )
         .bind(name)
         .bind(reason.kind())
         .bind(reason.detail())
         .bind(now)
         .bind(id),
-        JobState::Cancelled => sqlx::query("UPDATE jobs SET state = ?, finished_at = ? WHERE id = ?")
+        JobState::Cancelled => sqlx::query("UPDATE jobs SET state = $1, finished_at = $2 WHERE id = $3")
             .bind(name)
             .bind(now)
             .bind(id),

@@ -1,35 +1,43 @@
 //! The job store: every accepted job and its images, durable across restarts and crashes.
 //!
-//! SQLite (WAL, `synchronous=FULL`) in `DATA_DIR`, migrations in `migrations/`. A job's
+//! SQLite in `DATA_DIR` (WAL, `synchronous=FULL`; the embedded default) or PostgreSQL
+//! (`DATABASE_URL=postgres://...`), with the same queries through sqlx's `Any` driver
+//! ([`connect`]) and migrations in `migrations/sqlite/` and `migrations/postgres/`. A job's
 //! input images are written to `DATA_DIR/jobs/<id>/` before the job is acknowledged to the
-//! user; the result is written there when the job ends, before its row says so. The store
-//! is the ledger's [`crate::job::JobJournal`], so each transition is persisted in the
-//! order it was applied; the `state` column holds [`StateName`]s.
+//! user; the result is written there when the job ends, before its row says so. With
+//! PostgreSQL the images are also kept in the database (`job_files`, committed with the
+//! row), and `DATA_DIR` is only this machine's copy: a process whose disk lacks them
+//! writes them back from the database before it works on the job. The store is the
+//! ledger's [`crate::job::JobJournal`], so each transition is persisted in the order it was
+//! applied; the `state` column holds [`StateName`]s.
 
+mod connect;
+mod database_url;
 mod dialogues;
+mod files;
 mod journal;
+mod pending;
 mod retention;
 pub mod stats;
 
+pub use database_url::DatabaseUrl;
 pub use dialogues::{DialogueError, DurableDialogues};
 pub use retention::sweep_periodically;
 
-use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use sqlx::Row;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
-};
-use tokio::io::AsyncWriteExt;
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, AnyPool};
+use sqlx::{Any, Connection, Row, Transaction};
 
 use crate::input_image::InputImage;
 use crate::job::{FailReason, JobId, JobOutput, RemoteTaskId, StateName};
 use crate::job::{ImageSource, JobInput, LaneId};
+use connect::{Access, Backend};
+use files::{create_dir_synced, highest_job_dir, lock_data_dir, modified_longer_ago, sync_dir, write_synced};
 
 /// Why the store could not do what was asked.
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +46,11 @@ pub enum StoreError {
     Db(#[from] sqlx::Error),
     #[error("job store migrations: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error(
+        "the PostgreSQL job store is in use by another Backdrop bot: one bot runs the jobs of \
+         a database (stop it, or give this one its own database)"
+    )]
+    DatabaseInUse,
     #[error("job store: {what}: {source}")]
     Io { what: String, source: std::io::Error },
     #[error(
@@ -117,13 +130,22 @@ impl StoredJob {
 /// The durable store of jobs and dialogues.
 #[derive(Clone, Debug)]
 pub struct Store {
-    pool: SqlitePool,
+    pool: AnyPool,
+    backend: Backend,
     data_dir: PathBuf,
-    /// `DATA_DIR/backdrop.lock`, locked while the store is open: SQLite and the job files
-    /// belong to one process (released by [`Store::close`], or when the process dies).
-    lock: Arc<Mutex<Option<std::fs::File>>>,
-    /// The next job id to give (see [`Store::create_job`]).
+    /// What this process holds while the store is open (released by [`Store::close`], or
+    /// when the process dies): `DATA_DIR` and, with PostgreSQL, the database.
+    held: Arc<Mutex<Option<Held>>>,
+    /// The next job id to give, with SQLite (see [`Store::reserve_id`]).
     next_id: Arc<AtomicU64>,
+}
+
+/// `DATA_DIR/backdrop.lock` (the job files belong to one process) and, with PostgreSQL,
+/// the connection that holds the database's runner lock.
+#[derive(Debug)]
+struct Held {
+    _data_dir: std::fs::File,
+    database: Option<AnyConnection>,
 }
 
 pub(crate) fn now_ms() -> i64 {
@@ -132,53 +154,56 @@ pub(crate) fn now_ms() -> i64 {
 
 impl Store {
     /// Opens (creating if needed) the database and `data_dir`, and applies migrations.
-    pub async fn open(database_url: &str, data_dir: &Path) -> Result<Self, StoreError> {
+    pub async fn open(database_url: &DatabaseUrl, data_dir: &Path) -> Result<Self, StoreError> {
         tokio::fs::create_dir_all(data_dir.join("jobs"))
             .await
             .map_err(io(format!("creating {}", data_dir.display())))?;
         let dir = data_dir.to_owned();
-        let lock = tokio::task::spawn_blocking(move || lock_data_dir(&dir))
+        let dir_lock = tokio::task::spawn_blocking(move || lock_data_dir(&dir))
             .await
             .map_err(|e| io("locking DATA_DIR")(std::io::Error::other(e)))??;
-        let options = SqliteConnectOptions::from_str(database_url)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            // FULL: a committed job survives a power cut, not only a crash of the process.
-            .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(Duration::from_secs(30))
-            .foreign_keys(true);
-        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
-        sqlx::migrate!("./migrations").run(&pool).await?;
+        let (pool, backend) = connect::pool(database_url, Access::ReadWrite).await?;
+        connect::migrate(&pool, backend).await?;
+        let database = match backend {
+            Backend::Postgres => Some(connect::take_runner_lock(&pool).await?),
+            Backend::Sqlite => None,
+        };
         // Past every row and every directory (an orphan of a crash keeps its id unused).
         let last_row: i64 =
             sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM jobs").fetch_one(&pool).await?;
         let last_dir = highest_job_dir(&data_dir.join("jobs")).await;
         let next_id = Arc::new(AtomicU64::new((last_row.max(0) as u64).max(last_dir) + 1));
-        Ok(Self { pool, data_dir: data_dir.to_owned(), lock: Arc::new(Mutex::new(Some(lock))), next_id })
+        Ok(Self {
+            pool,
+            backend,
+            data_dir: data_dir.to_owned(),
+            held: Arc::new(Mutex::new(Some(Held { _data_dir: dir_lock, database }))),
+            next_id,
+        })
     }
 
     /// Opens the database of a store that may be in use by a running bot, to read it only
     /// (`backdrop stats`): no lock, no migrations, no writes.
-    pub async fn open_read_only(database_url: &str, data_dir: &Path) -> Result<Self, StoreError> {
-        let options = SqliteConnectOptions::from_str(database_url)?
-            .read_only(true)
-            .busy_timeout(Duration::from_secs(30));
-        let pool = SqlitePoolOptions::new().max_connections(1).connect_with(options).await?;
+    pub async fn open_read_only(database_url: &DatabaseUrl, data_dir: &Path) -> Result<Self, StoreError> {
+        let (pool, backend) = connect::pool(database_url, Access::ReadOnly).await?;
         // Read only: it never creates a job.
         Ok(Self {
             pool,
+            backend,
             data_dir: data_dir.to_owned(),
-            lock: Arc::new(Mutex::new(None)),
+            held: Arc::new(Mutex::new(None)),
             next_id: Arc::default(),
         })
     }
 
-    /// Waits for in-flight writes, closes the database and gives `DATA_DIR` up (at
-    /// shutdown).
+    /// Waits for in-flight writes, closes the database and gives `DATA_DIR` (and the
+    /// database) up, at shutdown.
     pub async fn close(&self) {
         self.pool.close().await;
-        // Dropping the file releases the lock.
-        self.lock.lock().unwrap_or_else(PoisonError::into_inner).take();
+        let held = self.held.lock().unwrap_or_else(PoisonError::into_inner).take();
+        if let Some(Held { database: Some(conn), .. }) = held {
+            let _ = conn.close().await;
+        }
     }
 
     fn job_dir(&self, id: JobId) -> PathBuf {
@@ -197,7 +222,7 @@ impl Store {
     ) -> Result<(JobId, JobInput), StoreError> {
         let names =
             [format!("product.{}", product.extension()), format!("background.{}", background.extension())];
-        let id = self.reserve_id();
+        let id = self.reserve_id().await?;
         let dir = self.job_dir(id);
         let written = async {
             create_dir_synced(&dir).await?;
@@ -206,7 +231,8 @@ impl Store {
             sync_dir(&dir).await
         }
         .await;
-        self.insert_row_after(id, new, &names, written).await?;
+        let images = Images::Given([product.bytes(), background.bytes()]);
+        self.insert_row_after(id, new, &names, written, images).await?;
         Ok((id, self.input_of(id, &names)))
     }
 
@@ -218,10 +244,11 @@ impl Store {
         new: &NewJob,
         earlier: &StoredJob,
     ) -> Result<(JobId, JobInput), StoreError> {
+        self.fetch_missing_files(earlier).await?;
         let sources = [&earlier.product_path, &earlier.background_path];
         let names = sources
             .map(|p| p.file_name().map_or_else(|| "image".to_owned(), |n| n.to_string_lossy().into_owned()));
-        let id = self.reserve_id();
+        let id = self.reserve_id().await?;
         let dir = self.job_dir(id);
         let linked = async {
             create_dir_synced(&dir).await?;
@@ -236,14 +263,23 @@ impl Store {
             sync_dir(&dir).await
         }
         .await;
-        self.insert_row_after(id, new, &names, linked).await?;
+        self.insert_row_after(id, new, &names, linked, Images::OfJob(earlier.id)).await?;
         Ok((id, self.input_of(id, &names)))
     }
 
-    /// The id of the next job: ids are this process's to give (it holds `DATA_DIR`), so
-    /// the job's directory can be written before its row exists.
-    fn reserve_id(&self) -> JobId {
-        JobId(self.next_id.fetch_add(1, Ordering::Relaxed))
+    /// The id of the next job, given before its row exists so that its directory can be
+    /// written first: with SQLite this process gives ids (it holds `DATA_DIR`), with
+    /// PostgreSQL the database's sequence does.
+    async fn reserve_id(&self) -> Result<JobId, StoreError> {
+        match self.backend {
+            Backend::Sqlite => Ok(JobId(self.next_id.fetch_add(1, Ordering::Relaxed))),
+            Backend::Postgres => {
+                let id: i64 = sqlx::query_scalar("SELECT nextval(pg_get_serial_sequence('jobs', 'id'))")
+                    .fetch_one(&self.pool)
+                    .await?;
+                Ok(JobId(id as u64))
+            }
+        }
     }
 
     /// Commits the job's row once its files are `written`; if they could not be, removes
@@ -254,12 +290,16 @@ impl Store {
         new: &NewJob,
         names: &[String; 2],
         written: Result<(), StoreError>,
+        images: Images<'_>,
     ) -> Result<(), StoreError> {
-        if let Err(e) = written {
+        let inserted = match written {
+            Ok(()) => self.insert_row(id, new, names, images).await,
+            Err(e) => Err(e),
+        };
+        if inserted.is_err() {
             let _ = tokio::fs::remove_dir_all(self.job_dir(id)).await;
-            return Err(e);
         }
-        self.insert_row(id, new, names).await
+        inserted
     }
 
     fn input_of(&self, id: JobId, names: &[String; 2]) -> JobInput {
@@ -270,11 +310,19 @@ impl Store {
         }
     }
 
-    /// One commit per job: file names are relative to the job's directory, known up front.
-    async fn insert_row(&self, id: JobId, new: &NewJob, names: &[String; 2]) -> Result<(), StoreError> {
+    /// One commit per job: file names are relative to the job's directory, known up front;
+    /// with PostgreSQL the images go in the same transaction.
+    async fn insert_row(
+        &self,
+        id: JobId,
+        new: &NewJob,
+        names: &[String; 2],
+        images: Images<'_>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO jobs (id, user_id, chat_id, language, state, engine, product_path, background_path, parent_id, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(id.0 as i64)
         .bind(new.user_id)
@@ -286,14 +334,64 @@ impl Store {
         .bind(&names[1])
         .bind(new.parent.map(|p| p.0 as i64))
         .bind(now_ms())
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        if self.backend == Backend::Postgres {
+            match images {
+                Images::Given(bytes) => {
+                    for (name, bytes) in names.iter().zip(bytes) {
+                        put_file(&mut tx, id, name, bytes).await?;
+                    }
+                }
+                Images::OfJob(earlier) => {
+                    sqlx::query(
+                        "INSERT INTO job_files (job_id, name, bytes)
+                         SELECT $1, name, bytes FROM job_files WHERE job_id = $2 AND name IN ($3, $4)",
+                    )
+                    .bind(id.0 as i64)
+                    .bind(earlier.0 as i64)
+                    .bind(&names[0])
+                    .bind(&names[1])
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Writes back to `DATA_DIR` the files of `job` that the database has and this disk
+    /// does not (PostgreSQL: the job was accepted by another process or machine, or the
+    /// disk was replaced). One file in memory at a time.
+    async fn fetch_missing_files(&self, job: &StoredJob) -> Result<(), StoreError> {
+        if self.backend != Backend::Postgres {
+            return Ok(());
+        }
+        let paths = [Some(&job.product_path), Some(&job.background_path), job.result_path.as_ref()];
+        for path in paths.into_iter().flatten() {
+            if tokio::fs::try_exists(path).await.unwrap_or(false) {
+                continue;
+            }
+            let Some(name) = path.file_name().and_then(|n| n.to_str()) else { continue };
+            let bytes: Option<Vec<u8>> =
+                sqlx::query_scalar("SELECT bytes FROM job_files WHERE job_id = $1 AND name = $2")
+                    .bind(job.id.0 as i64)
+                    .bind(name)
+                    .fetch_optional(&self.pool)
+                    .await?;
+            // Not in the database either: the engine or delivery reports the missing file.
+            let Some(bytes) = bytes else { continue };
+            let dir = self.job_dir(job.id);
+            create_dir_synced(&dir).await?;
+            write_synced(path, &bytes).await?;
+        }
         Ok(())
     }
 
     /// Remembers which message shows the job's state, so a restart keeps editing it.
     pub async fn set_status_message(&self, id: JobId, message_id: i32) -> Result<(), StoreError> {
-        sqlx::query("UPDATE jobs SET status_message_id = ? WHERE id = ?")
+        sqlx::query("UPDATE jobs SET status_message_id = $1 WHERE id = $2")
             .bind(message_id)
             .bind(id.0 as i64)
             .execute(&self.pool)
@@ -304,7 +402,7 @@ impl Store {
     /// Claims the one Retry of a failed job: `false` if it was claimed before (in this run
     /// or an earlier one).
     pub async fn claim_retry(&self, id: JobId) -> Result<bool, StoreError> {
-        let claimed = sqlx::query("UPDATE jobs SET retried_at = ? WHERE id = ? AND retried_at IS NULL")
+        let claimed = sqlx::query("UPDATE jobs SET retried_at = $1 WHERE id = $2 AND retried_at IS NULL")
             .bind(now_ms())
             .bind(id.0 as i64)
             .execute(&self.pool)
@@ -315,7 +413,7 @@ impl Store {
     /// Records that the user has been told how the job ended (failure or cancel shown; a
     /// delivered result records it with its transition).
     pub async fn mark_told(&self, id: JobId) -> Result<(), StoreError> {
-        sqlx::query("UPDATE jobs SET delivered_at = ? WHERE id = ? AND delivered_at IS NULL")
+        sqlx::query("UPDATE jobs SET delivered_at = $1 WHERE id = $2 AND delivered_at IS NULL")
             .bind(now_ms())
             .bind(id.0 as i64)
             .execute(&self.pool)
@@ -324,7 +422,7 @@ impl Store {
     }
 
     pub async fn job(&self, id: JobId) -> Result<Option<StoredJob>, StoreError> {
-        let row = sqlx::query("SELECT * FROM jobs WHERE id = ?")
+        let row = sqlx::query("SELECT * FROM jobs WHERE id = $1")
             .bind(id.0 as i64)
             .fetch_optional(&self.pool)
             .await?;
@@ -338,7 +436,8 @@ impl Store {
     }
 
     /// What a start-up must pick up, oldest first: jobs in the queue or delivering, and
-    /// ended jobs whose user has not been told yet.
+    /// ended jobs whose user has not been told yet; their files are on this disk when it
+    /// returns.
     pub async fn unfinished(&self) -> Result<Vec<StoredJob>, StoreError> {
         let mut live = StateName::IN_QUEUE.to_vec();
         live.push(StateName::Delivering);
@@ -348,7 +447,11 @@ impl Store {
             StateName::sql_list(&[StateName::Failed, StateName::Cancelled]),
         );
         let rows = sqlx::query(&query).fetch_all(&self.pool).await?;
-        Ok(rows.iter().map(|r| self.stored_job(r)).collect())
+        let jobs: Vec<StoredJob> = rows.iter().map(|r| self.stored_job(r)).collect();
+        for job in jobs.iter().filter(|j| live.contains(&j.state)) {
+            self.fetch_missing_files(job).await?;
+        }
+        Ok(jobs)
     }
 
     /// Deletes the images of jobs that ended more than `older_than` ago (rows stay, for
@@ -357,7 +460,7 @@ impl Store {
         let cutoff = now_ms() - older_than.as_millis() as i64;
         let query = format!(
             "SELECT id FROM jobs WHERE files_deleted_at IS NULL AND state IN ({})
-             AND COALESCE(finished_at, created_at) < ?",
+             AND COALESCE(finished_at, created_at) < $1",
             StateName::sql_list(&StateName::TERMINAL)
         );
         let ids: Vec<i64> = sqlx::query_scalar(&query).bind(cutoff).fetch_all(&self.pool).await?;
@@ -368,13 +471,18 @@ impl Store {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => return Err(io(format!("deleting {}", dir.display()))(e)),
             }
-            sqlx::query("UPDATE jobs SET files_deleted_at = ? WHERE id = ?")
+            let mut tx = self.pool.begin().await?;
+            if self.backend == Backend::Postgres {
+                sqlx::query("DELETE FROM job_files WHERE job_id = $1").bind(id).execute(&mut *tx).await?;
+            }
+            sqlx::query("UPDATE jobs SET files_deleted_at = $1 WHERE id = $2")
                 .bind(now_ms())
                 .bind(id)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
+            tx.commit().await?;
         }
-        self.sweep_incoming(older_than).await?;
+        self.sweep_pending(older_than).await?;
         self.sweep_orphans(older_than).await?;
         Ok(ids.len())
     }
@@ -392,7 +500,7 @@ impl Store {
             if !old {
                 continue;
             }
-            let known: Option<i64> = sqlx::query_scalar("SELECT id FROM jobs WHERE id = ?")
+            let known: Option<i64> = sqlx::query_scalar("SELECT id FROM jobs WHERE id = $1")
                 .bind(id)
                 .fetch_optional(&self.pool)
                 .await?;
@@ -404,29 +512,9 @@ impl Store {
         Ok(())
     }
 
-    /// Deletes product photos that waited longer than `older_than` in `DATA_DIR/incoming/`
-    /// for a background that never came.
-    async fn sweep_incoming(&self, older_than: Duration) -> Result<(), StoreError> {
-        let dir = self.data_dir.join("incoming");
-        let mut entries = match tokio::fs::read_dir(&dir).await {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => return Err(io(format!("listing {}", dir.display()))(e)),
-        };
-        while let Some(entry) =
-            entries.next_entry().await.map_err(io(format!("listing {}", dir.display())))?
-        {
-            let old = modified_longer_ago(&entry, older_than).await;
-            if old {
-                let _ = tokio::fs::remove_file(entry.path()).await;
-            }
-        }
-        Ok(())
-    }
-
     /// The stored dialogue state of a chat (JSON, owned by the bot).
     pub async fn dialogue(&self, chat_id: i64) -> Result<Option<String>, StoreError> {
-        Ok(sqlx::query_scalar("SELECT state FROM dialogues WHERE chat_id = ?")
+        Ok(sqlx::query_scalar("SELECT state FROM dialogues WHERE chat_id = $1")
             .bind(chat_id)
             .fetch_optional(&self.pool)
             .await?)
@@ -434,7 +522,7 @@ impl Store {
 
     pub async fn set_dialogue(&self, chat_id: i64, state: &str) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO dialogues (chat_id, state, updated_at) VALUES (?, ?, ?)
+            "INSERT INTO dialogues (chat_id, state, updated_at) VALUES ($1, $2, $3)
              ON CONFLICT (chat_id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
         )
         .bind(chat_id)
@@ -446,88 +534,43 @@ impl Store {
     }
 
     pub async fn remove_dialogue(&self, chat_id: i64) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM dialogues WHERE chat_id = ?").bind(chat_id).execute(&self.pool).await?;
+        sqlx::query("DELETE FROM dialogues WHERE chat_id = $1").bind(chat_id).execute(&self.pool).await?;
         Ok(())
     }
 
-    pub(crate) fn pool(&self) -> &SqlitePool {
+    pub(crate) fn pool(&self) -> &AnyPool {
         &self.pool
     }
-}
 
-/// Takes `DATA_DIR/backdrop.lock` for this process (an OS lock, released when the process
-/// dies however it dies), writing our pid into it for whoever finds it taken.
-fn lock_data_dir(data_dir: &Path) -> Result<std::fs::File, StoreError> {
-    let path = data_dir.join("backdrop.lock");
-    let what = || format!("locking {}", path.display());
-    let mut file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .map_err(io(what()))?;
-    match file.try_lock() {
-        Ok(()) => {}
-        Err(std::fs::TryLockError::WouldBlock) => {
-            let mut holder = String::new();
-            let _ = file.read_to_string(&mut holder);
-            let holder = Some(holder.trim().to_owned()).filter(|h| !h.is_empty());
-            return Err(StoreError::InUse { dir: data_dir.to_owned(), holder });
-        }
-        Err(std::fs::TryLockError::Error(e)) => return Err(io(what())(e)),
-    }
-    let written = file.set_len(0).and_then(|()| file.rewind()).and_then(|()| {
-        writeln!(file, "{}", std::process::id())?;
-        file.sync_all()
-    });
-    written.map_err(io(what()))?;
-    Ok(file)
-}
-
-/// Whether `entry` was last modified more than `age` ago (unknown: no).
-async fn modified_longer_ago(entry: &tokio::fs::DirEntry, age: Duration) -> bool {
-    let modified = entry.metadata().await.and_then(|m| m.modified());
-    modified.ok().and_then(|t| t.elapsed().ok()).is_some_and(|elapsed| elapsed > age)
-}
-
-/// The highest numeric directory name under `jobs`, 0 if none.
-async fn highest_job_dir(jobs: &Path) -> u64 {
-    let Ok(mut entries) = tokio::fs::read_dir(jobs).await else { return 0 };
-    let mut highest = 0;
-    while let Ok(Some(entry)) = entries.next_entry().await {
-        if let Some(id) = entry.file_name().to_str().and_then(|n| n.parse::<u64>().ok()) {
-            highest = highest.max(id);
-        }
-    }
-    highest
-}
-
-/// Creates `dir` and syncs its parent, so the new entry survives a power cut.
-async fn create_dir_synced(dir: &Path) -> Result<(), StoreError> {
-    tokio::fs::create_dir_all(dir).await.map_err(io(format!("creating {}", dir.display())))?;
-    match dir.parent() {
-        Some(parent) => sync_dir(parent).await,
-        None => Ok(()),
+    pub(crate) fn keeps_files_in_database(&self) -> bool {
+        self.backend == Backend::Postgres
     }
 }
 
-/// fsync of a directory: makes the names of the files in it durable.
-async fn sync_dir(dir: &Path) -> Result<(), StoreError> {
-    let what = || format!("syncing {}", dir.display());
-    let handle = tokio::fs::File::open(dir).await.map_err(io(what()))?;
-    handle.sync_all().await.map_err(io(what()))
+/// Where a new job's images come from, for the database's copy.
+enum Images<'a> {
+    /// Bytes just received.
+    Given([&'a [u8]; 2]),
+    /// The images of an earlier job (Regenerate, Retry).
+    OfJob(JobId),
 }
 
-async fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
-    let what = || format!("writing {}", path.display());
-    let mut file = tokio::fs::File::create(path).await.map_err(io(what()))?;
-    file.write_all(bytes).await.map_err(io(what()))?;
-    file.sync_all().await.map_err(io(what()))
+/// Puts one of a job's files in the database (PostgreSQL), replacing one of that name.
+async fn put_file(tx: &mut Transaction<'_, Any>, id: JobId, name: &str, bytes: &[u8]) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO job_files (job_id, name, bytes) VALUES ($1, $2, $3)
+         ON CONFLICT (job_id, name) DO UPDATE SET bytes = excluded.bytes",
+    )
+    .bind(id.0 as i64)
+    .bind(name)
+    .bind(bytes)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 impl Store {
-    fn stored_job(&self, row: &SqliteRow) -> StoredJob {
+    fn stored_job(&self, row: &AnyRow) -> StoredJob {
         let id = JobId(row.get::<i64, _>("id") as u64);
         let dir = self.job_dir(id);
         let name: String = row.get("state");

@@ -80,11 +80,11 @@ impl Store {
         let (failed, cancelled) = (StateName::Failed.as_str(), StateName::Cancelled.as_str());
         let period_query = format!(
             "SELECT COUNT(*) AS jobs,
-                    COALESCE(SUM(state IN ({done})), 0) AS done,
-                    COALESCE(SUM(state = '{failed}'), 0) AS failed,
-                    COALESCE(SUM(state = '{cancelled}'), 0) AS cancelled,
+                    COALESCE(SUM(CASE WHEN state IN ({done}) THEN 1 ELSE 0 END), 0) AS done,
+                    COALESCE(SUM(CASE WHEN state = '{failed}' THEN 1 ELSE 0 END), 0) AS failed,
+                    COALESCE(SUM(CASE WHEN state = '{cancelled}' THEN 1 ELSE 0 END), 0) AS cancelled,
                     COUNT(DISTINCT user_id) AS users
-             FROM jobs WHERE created_at >= ?"
+             FROM jobs WHERE created_at >= $1"
         );
         for (label, since) in [("24 h", now - DAY_MS), ("7 days", now - 7 * DAY_MS), ("all time", i64::MIN)] {
             let row = sqlx::query(&period_query).bind(since).fetch_one(self.pool()).await?;
@@ -100,7 +100,7 @@ impl Store {
         let week = now - 7 * DAY_MS;
         let failures_by_reason = sqlx::query(&format!(
             "SELECT COALESCE(error_kind, 'unknown') AS kind, COUNT(*) AS n FROM jobs
-             WHERE state = '{failed}' AND created_at >= ? GROUP BY kind ORDER BY n DESC, kind"
+             WHERE state = '{failed}' AND created_at >= $1 GROUP BY kind ORDER BY n DESC, kind"
         ))
         .bind(week)
         .fetch_all(self.pool())
@@ -109,14 +109,14 @@ impl Store {
         .map(|r| (r.get::<String, _>("kind"), r.get::<i64, _>("n") as u64))
         .collect();
         let generation = sqlx::query_scalar(&format!(
-            "SELECT finished_at - started_at FROM jobs WHERE state IN ({done}) AND created_at >= ?
+            "SELECT finished_at - started_at FROM jobs WHERE state IN ({done}) AND created_at >= $1
              AND started_at IS NOT NULL"
         ))
         .bind(week)
         .fetch_all(self.pool())
         .await?;
         let queue_wait = sqlx::query_scalar(
-            "SELECT started_at - created_at FROM jobs WHERE started_at IS NOT NULL AND created_at >= ?",
+            "SELECT started_at - created_at FROM jobs WHERE started_at IS NOT NULL AND created_at >= $1",
         )
         .bind(week)
         .fetch_all(self.pool())
@@ -124,8 +124,8 @@ impl Store {
         let holding =
             StateName::sql_list(&[StateName::Uploading, StateName::Running, StateName::Downloading]);
         let accounts: Vec<AccountUsage> = sqlx::query(&format!(
-            "SELECT lane, COUNT(*) AS tasks, COALESCE(SUM(state = '{failed}'), 0) AS failures,
-                    COALESCE(SUM(state IN ({holding})), 0) AS running
+            "SELECT lane, COUNT(*) AS tasks, COALESCE(SUM(CASE WHEN state = '{failed}' THEN 1 ELSE 0 END), 0) AS failures,
+                    COALESCE(SUM(CASE WHEN state IN ({holding}) THEN 1 ELSE 0 END), 0) AS running
              FROM jobs WHERE lane IS NOT NULL GROUP BY lane ORDER BY lane"
         ))
         .fetch_all(self.pool())

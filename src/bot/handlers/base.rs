@@ -30,7 +30,7 @@ pub async fn start(
     msg: Message,
     ctx: Arc<BotContext>,
 ) -> Result<(), HandlerError> {
-    forget_step(&dialogue, state).await?;
+    forget_step(&ctx, &dialogue, state).await?;
     reply(&bot, &ctx, msg.chat.id, messages::greeting(lang_of(&msg))).await
 }
 
@@ -48,7 +48,7 @@ pub async fn cancel(
 ) -> Result<(), HandlerError> {
     let lang = lang_of(&msg);
     let had_step = state != Step::Start;
-    forget_step(&dialogue, state).await?;
+    forget_step(&ctx, &dialogue, state).await?;
     let mut cancelled = false;
     if let Some(user) = &msg.from {
         for job in ctx.jobs.live_jobs_of(user.id) {
@@ -67,11 +67,13 @@ pub async fn cancel(
 
 /// Back to the start of the conversation, removing a product photo that waited for its
 /// background.
-pub(crate) async fn forget_step(dialogue: &BotDialogue, state: Step) -> Result<(), HandlerError> {
+pub(crate) async fn forget_step(
+    ctx: &BotContext,
+    dialogue: &BotDialogue,
+    state: Step,
+) -> Result<(), HandlerError> {
     for PendingProduct(path) in state.pending_products() {
-        if let Err(e) = tokio::fs::remove_file(&path).await {
-            tracing::debug!("removing {}: {e}", path.display());
-        }
+        ctx.store.forget_pending(&path).await;
     }
     dialogue.update(Step::Start).await.map_err(HandlerError::dialogue)
 }

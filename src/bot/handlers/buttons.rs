@@ -46,7 +46,7 @@ pub async fn new_photo(bot: TgBot, query: CallbackQuery, ctx: Arc<BotContext>) -
     let chat = query.message.as_ref().map_or(ChatId::from(query.from.id), |m| m.chat().id);
     let dialogue = Dialogue::new(Arc::clone(&ctx.dialogues), chat);
     let state = dialogue.get_or_default().await.map_err(HandlerError::dialogue)?;
-    super::base::forget_step(&dialogue, state).await?;
+    super::base::forget_step(&ctx, &dialogue, state).await?;
     answer(&bot, &query, messages::answer_new_photo(lang), false).await?;
     reply(&bot, &ctx, chat, messages::ask_product(lang)).await
 }

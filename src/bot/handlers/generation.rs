@@ -59,17 +59,14 @@ pub async fn receive_product(
     reply(&bot, &ctx, msg.chat.id, messages::ask_background(lang_of(&msg))).await
 }
 
-/// Keeps a product photo in `DATA_DIR/incoming/` until its background comes.
+/// Keeps a product photo in the store until its background comes.
 pub(crate) async fn save_pending(
     ctx: &BotContext,
     msg: &Message,
     image: &InputImage,
 ) -> Result<PendingProduct, HandlerError> {
-    let dir = ctx.data_dir.join("incoming");
-    tokio::fs::create_dir_all(&dir).await?;
-    let path = dir.join(format!("{}-{}.{}", msg.chat.id, msg.id, image.extension()));
-    tokio::fs::write(&path, image.bytes()).await?;
-    Ok(PendingProduct(path))
+    let name = format!("{}-{}.{}", msg.chat.id, msg.id, image.extension());
+    Ok(PendingProduct(ctx.store.keep_pending(&name, image.bytes()).await?))
 }
 
 /// The background: the job and both images go into the store, then into the queue.
@@ -136,10 +133,10 @@ pub(crate) async fn start_jobs(
     let mut album: Vec<(JobId, watch::Receiver<JobState>)> = Vec::new();
     for (n, product) in products.into_iter().enumerate() {
         if n >= room {
-            let _ = tokio::fs::remove_file(&product.0).await;
+            ctx.store.forget_pending(&product.0).await;
             continue;
         }
-        let accepted = match read_pending(&product.0).await {
+        let accepted = match read_pending(ctx, &product.0).await {
             Ok(product_image) => {
                 ctx.store.create_job(&new, &product_image, &background).await.map_err(|e| e.to_string())
             }
@@ -153,7 +150,7 @@ pub(crate) async fn start_jobs(
                 continue;
             }
         };
-        let _ = tokio::fs::remove_file(&product.0).await;
+        ctx.store.forget_pending(&product.0).await;
         let mut record = JobRecord::new(owner, msg.chat.id, lang);
         record.album = as_album.then(|| album.first().map_or(id, |(lead, _)| *lead));
         match start_job(bot, ctx, id, input, record) {
@@ -177,8 +174,8 @@ pub(crate) async fn start_jobs(
 }
 
 /// The product photo that waited for its background (it passed intake when it came).
-async fn read_pending(path: &Path) -> Result<InputImage, String> {
-    let bytes = tokio::fs::read(path).await.map_err(|e| format!("reading {}: {e}", path.display()))?;
+async fn read_pending(ctx: &BotContext, path: &Path) -> Result<InputImage, String> {
+    let bytes = ctx.store.read_pending(path).await.map_err(|e| e.to_string())?;
     InputImage::parse(bytes, &ImageLimits::default()).map_err(|e| e.to_string())
 }
 

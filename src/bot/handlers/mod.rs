@@ -23,6 +23,8 @@ pub enum HandlerError {
     Dialogue(String),
     #[error("job files: {0}")]
     Files(#[from] std::io::Error),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
 }
 
 impl HandlerError {
