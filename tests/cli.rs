@@ -249,3 +249,55 @@ async fn check_reports_a_registered_webhook() {
     assert!(out.status.success(), "{report}");
     assert!(report.contains(&format!("webhook: {hook} registered, 0 update(s) waiting")), "{report}");
 }
+
+/// `backdrop stats` on a PostgreSQL store counts the jobs every process wrote into it
+/// (here two "machines" with their own DATA_DIR, one after the other).
+#[tokio::test]
+async fn stats_reads_the_shared_postgres_store() {
+    use backdrop::input_image::{ImageLimits, InputImage};
+    use backdrop::store::{NewJob, Store};
+
+    let url = backdrop_fakes::TestPostgres::shared().fresh_database().await;
+    let mut bytes = Vec::new();
+    image::RgbImage::new(4, 4)
+        .write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png)
+        .unwrap();
+    let picture = InputImage::parse(bytes, &ImageLimits::default()).unwrap();
+    for user in [1, 2] {
+        let machine = tempfile::tempdir().unwrap();
+        let store = Store::open(&url.parse().unwrap(), machine.path()).await.unwrap();
+        let new = NewJob {
+            user_id: user,
+            chat_id: user,
+            language: "en".into(),
+            engine: "local".into(),
+            parent: None,
+        };
+        store.create_job(&new, &picture, &picture).await.unwrap();
+        store.close().await;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = backdrop(dir.path(), &["stats"], &[("DATABASE_URL", &url)]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("24 h: 2 jobs"), "{}", text(&out));
+    assert!(text(&out).contains("queue length: 2"), "{}", text(&out));
+}
+
+/// A PostgreSQL URL carries a password: a malformed one, or one whose server is not
+/// there, is named without ever printing it.
+#[tokio::test]
+async fn a_postgres_url_never_shows_its_password() {
+    let dir = tempfile::tempdir().unwrap();
+    for url in ["postgres://bot:s3cretpw@127.0.0.1:notaport/db", "postgres://bot:s3cretpw@127.0.0.1:1/db"] {
+        let out = backdrop(dir.path(), &["stats"], &[("DATABASE_URL", url)]).await;
+        assert!(!out.status.success(), "{url}");
+        assert!(!text(&out).contains("s3cretpw"), "{}", text(&out));
+    }
+    let out = backdrop(
+        dir.path(),
+        &["stats"],
+        &[("DATABASE_URL", "postgres://bot:s3cretpw@127.0.0.1:notaport/db")],
+    )
+    .await;
+    assert!(text(&out).contains("DATABASE_URL"), "{}", text(&out));
+}

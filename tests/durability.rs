@@ -307,3 +307,81 @@ async fn killed_while_a_create_is_unanswered_it_is_never_created_blindly_again()
         terminate(bot).await;
     }
 }
+
+/// The HTTP status of `GET http://127.0.0.1:{port}{path}`, if it answers.
+async fn status_of(port: u16, path: &str) -> Option<u16> {
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(2)).build().ok()?;
+    let answer = client.get(format!("http://127.0.0.1:{port}{path}")).send().await.ok()?;
+    Some(answer.status().as_u16())
+}
+
+/// Waits (bounded) until `path` on `port` answers `status`; how long it took.
+async fn until_status(port: u16, path: &str, status: u16) -> Duration {
+    let started = std::time::Instant::now();
+    for _ in 0..300 {
+        if status_of(port, path).await == Some(status) {
+            return started.elapsed();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{path} on {port} never answered {status}");
+}
+
+fn as_refs<'a>(env: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    env.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Two bots on one PostgreSQL database, each with its own DATA_DIR: one runs the jobs,
+/// the other stands by (healthy, not ready, polling nothing) and carries them on when the
+/// first is killed: the running task polled, not created again, the waiting product photo
+/// taken from the database, the status message continued.
+#[tokio::test]
+async fn on_postgres_a_standby_takes_over_from_a_killed_bot() {
+    let url = backdrop_fakes::TestPostgres::shared().fresh_database().await;
+    let dir = tempfile::tempdir().unwrap();
+    let tg = FakeTelegram::start().await;
+    let rh = FakeRunningHub::start().await;
+    rh.add_account(KEY, 1);
+    rh.set_default_script(TaskScript::succeed(Duration::from_millis(1500)));
+    let (a_port, b_port) = (free_port(), free_port());
+    let env = |name: &str, port: u16| -> Vec<(&'static str, String)> {
+        vec![
+            ("DATABASE_URL", url.clone()),
+            ("DATA_DIR", dir.path().join(name).to_str().unwrap().to_owned()),
+            ("METRICS_LISTEN", format!("127.0.0.1:{port}")),
+        ]
+    };
+    let (a_env, b_env) = (env("a", a_port), env("b", b_port));
+
+    let a = start_bot(dir.path(), &tg, &rh, &as_refs(&a_env));
+    until_status(a_port, "/readyz", 200).await;
+    let b = start_bot(dir.path(), &tg, &rh, &as_refs(&b_env));
+    until_status(b_port, "/healthz", 200).await;
+    let (one, two) = (tg.user(1, Some("en")), tg.user(2, Some("en")));
+    send_both(&tg, &one).await;
+    wait(&tg, "one's task created", |_| rh.tasks().len() == 1).await;
+    two.send_photo(solid_png(64, 48, [20, 200, 30]));
+    wait(&tg, "two asked for the background", |tg| has_text(tg, 2, messages::ask_background(Lang::En))).await;
+    assert_eq!(status_of(b_port, "/readyz").await, Some(503), "the standby is not ready");
+    kill(a).await;
+
+    let takeover = until_status(b_port, "/readyz", 200).await;
+    assert!(takeover < Duration::from_secs(10), "took over in {takeover:?}");
+    two.send_photo(solid_png(80, 60, [30, 30, 200]));
+    for chat in [1, 2] {
+        wait(&tg, &format!("chat {chat} gets its result"), |tg| delivered(tg, chat)).await;
+    }
+    assert_eq!(rh.tasks().len(), 2, "one provider task per job: one's was polled by the standby");
+    assert_eq!(rh.over_limit_attempts(KEY), 0);
+    assert_eq!(rh.max_running_seen(KEY), 1);
+    let done = |tg: &FakeTelegram| {
+        tg.messages(1).iter().filter(|m| m.text_or_caption == messages::status_done(Lang::En)).count() == 1
+    };
+    wait(&tg, "one's status message continued to its end", done).await;
+    terminate(b).await;
+    eprintln!("standby took over {takeover:?} after the kill");
+}

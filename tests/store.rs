@@ -278,23 +278,32 @@ async fn a_failure_keeps_its_reason(db: Db) {
 
 async fn one_process_per_store(db: Db) {
     let first = db.open().await;
-    // A second process: another DATA_DIR with PostgreSQL, where the database is what is held.
-    let other = tempfile::tempdir().unwrap();
-    let second_dir = if db.url.is_postgres() { other.path() } else { db.path() };
-    let err = Store::open(&db.url, second_dir).await.expect_err("the store is taken");
-    let text = err.to_string();
-    match db.url {
-        DatabaseUrl::Sqlite(_) => {
-            assert!(text.contains(&format!("pid {}", std::process::id())), "says who holds it: {text}")
-        }
-        DatabaseUrl::Postgres(_) => assert!(matches!(err, StoreError::DatabaseInUse), "{text}"),
-    }
+    first.take_jobs().await.expect("the first process runs the jobs");
     let reader = Store::open_read_only(&db.url, db.path()).await.expect("a read-only look is fine");
     assert_eq!(reader.stats().await.unwrap().queue_length, 0);
     reader.close().await;
-    first.close().await;
-    let again = Store::open(&db.url, second_dir).await.expect("free again once closed");
-    again.close().await;
+    match db.url {
+        // SQLite: a second process on the DATA_DIR is refused, and told who holds it.
+        DatabaseUrl::Sqlite(_) => {
+            let err = Store::open(&db.url, db.path()).await.expect_err("the directory is taken");
+            let text = err.to_string();
+            assert!(text.contains(&format!("pid {}", std::process::id())), "says who holds it: {text}");
+            first.close().await;
+            Store::open(&db.url, db.path()).await.expect("free again once closed").close().await;
+        }
+        // PostgreSQL: a second process (its own DATA_DIR) opens the store but may not run
+        // the jobs while the first does; it may once the first is gone.
+        DatabaseUrl::Postgres(_) => {
+            let other = tempfile::tempdir().unwrap();
+            let second = Store::open(&db.url, other.path()).await.expect("a standby opens the store");
+            assert!(matches!(second.take_jobs().await, Err(StoreError::DatabaseInUse)));
+            first.close().await;
+            let waited =
+                tokio::time::timeout(Duration::from_secs(10), second.wait_to_run(Duration::from_millis(50)));
+            waited.await.expect("taken over in time").expect("the jobs are free");
+            second.close().await;
+        }
+    }
 }
 
 /// The files go first (with PostgreSQL the row and its images then commit together): a
@@ -359,7 +368,8 @@ async fn postgres_keeps_the_images_for_another_machine() {
     let third = tempfile::tempdir().unwrap();
     let store = Store::open(&db.url, third.path()).await.unwrap();
     let earlier = store.job(done).await.unwrap().unwrap();
-    let (again, input) = store.repeat_job(&NewJob { parent: Some(done), ..new_job(2) }, &earlier).await.unwrap();
+    let (again, input) =
+        store.repeat_job(&NewJob { parent: Some(done), ..new_job(2) }, &earlier).await.unwrap();
     assert_eq!(input.background.load().await.unwrap().dimensions(), (6, 2));
     store.close().await;
     let fourth = tempfile::tempdir().unwrap();
@@ -379,22 +389,19 @@ async fn postgres_keeps_the_images_for_another_machine() {
 }
 
 /// Replicas start at the same moment: concurrent migrations of one fresh database all
-/// succeed (one of the processes then holds the store).
+/// succeed, and exactly one of the processes then runs the jobs.
 #[tokio::test]
 async fn concurrent_starts_on_a_fresh_postgres_database_migrate_once() {
     let url: DatabaseUrl = TestPostgres::shared().fresh_database().await.parse().unwrap();
     let dirs: Vec<_> = (0..6).map(|_| tempfile::tempdir().unwrap()).collect();
     let opened = futures::future::join_all(dirs.iter().map(|d| Store::open(&url, d.path()))).await;
-    let mut held = 0;
-    for result in opened {
-        match result {
-            Ok(store) => {
-                held += 1;
-                store.close().await;
-            }
-            Err(StoreError::DatabaseInUse) => {}
-            Err(e) => panic!("a start failed: {e}"),
-        }
+    let stores: Vec<Store> =
+        opened.into_iter().map(|r| r.expect("every start migrates or finds it done")).collect();
+    let taken = futures::future::join_all(stores.iter().map(Store::take_jobs)).await;
+    let running = taken.iter().filter(|t| t.is_ok()).count();
+    assert!(taken.iter().all(|t| matches!(t, Ok(()) | Err(StoreError::DatabaseInUse))), "{taken:?}");
+    assert_eq!(running, 1, "exactly one process runs the jobs");
+    for store in stores {
+        store.close().await;
     }
-    assert_eq!(held, 1, "exactly one process holds the store");
 }

@@ -38,8 +38,8 @@ mod server;
 pub mod telegram;
 mod wait;
 
+pub use postgres::TestPostgres;
 pub use runninghub::{
     Endpoint, FakeRunningHub, Fault, NodeInput, Outcome, TaskEnd, TaskRecord, TaskScript, WebhookDelivery,
 };
-pub use postgres::TestPostgres;
 pub use telegram::{BotMessage, Call, FakeTelegram, FakeUser, MessageKind, TgFault, WebhookPush};

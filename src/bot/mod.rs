@@ -144,6 +144,9 @@ pub enum BotError {
     DataDir { path: PathBuf, source: std::io::Error },
 }
 
+/// How often a standby asks whether the jobs are free to take.
+const STANDBY_RETRY: Duration = Duration::from_secs(1);
+
 /// `backdrop bot`: opens the job store, builds the engine, ledger and queue from
 /// `settings` (the store journals every job's state) and serves until SIGINT or SIGTERM.
 pub async fn run(settings: Settings) -> Result<(), BotError> {
@@ -186,6 +189,16 @@ pub async fn serve(
             async move { shutdown.reached(Stage::Exit).await }
         };
         monitoring::serve(address, app.queue.clone(), store.clone(), readiness.clone(), stop).await?;
+    }
+    // With PostgreSQL one process runs the jobs; a standby waits here, healthy but not
+    // ready (a load balancer sends it nothing), and takes over when the runner goes.
+    tokio::select! {
+        taken = store.wait_to_run(STANDBY_RETRY) => taken?,
+        () = shutdown.triggered() => {
+            tracing::info!("stopped while standing by");
+            store.close().await;
+            return Ok(());
+        }
     }
     let bot = start_up(&settings, &app).await?;
     readiness.token_accepted();

@@ -80,10 +80,8 @@ pub(super) async fn migrate(pool: &AnyPool, backend: Backend) -> Result<(), Stor
                 .execute(&mut *conn)
                 .await?;
             let migrated = sqlx::migrate!("./migrations/postgres").run(&mut *conn).await;
-            let unlocked = sqlx::query("SELECT pg_advisory_unlock($1)")
-                .bind(MIGRATIONS_LOCK)
-                .execute(&mut *conn)
-                .await;
+            let unlocked =
+                sqlx::query("SELECT pg_advisory_unlock($1)").bind(MIGRATIONS_LOCK).execute(&mut *conn).await;
             migrated?;
             unlocked?;
             Ok(())
@@ -91,17 +89,16 @@ pub(super) async fn migrate(pool: &AnyPool, backend: Backend) -> Result<(), Stor
     }
 }
 
-/// Takes the database for this process: a session lock on a connection of its own,
-/// released when the connection closes, however the process ends.
-pub(super) async fn take_runner_lock(pool: &AnyPool) -> Result<AnyConnection, StoreError> {
+/// Takes the database's jobs for this process if no other process holds them: a session
+/// lock on a connection of its own, released when the connection closes, however the
+/// process ends (PostgreSQL sees the socket close).
+pub(super) async fn try_runner_lock(pool: &AnyPool) -> Result<Option<AnyConnection>, StoreError> {
     let mut conn = pool.acquire().await?.detach();
-    let taken: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
-        .bind(RUNNER_LOCK)
-        .fetch_one(&mut conn)
-        .await?;
-    if !taken {
-        let _ = conn.close().await;
-        return Err(StoreError::DatabaseInUse);
+    let taken: bool =
+        sqlx::query_scalar("SELECT pg_try_advisory_lock($1)").bind(RUNNER_LOCK).fetch_one(&mut conn).await?;
+    if taken {
+        return Ok(Some(conn));
     }
-    Ok(conn)
+    let _ = conn.close().await;
+    Ok(None)
 }

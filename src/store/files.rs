@@ -80,4 +80,3 @@ pub(super) async fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), StoreE
     file.write_all(bytes).await.map_err(io(what()))?;
     file.sync_all().await.map_err(io(what()))
 }
-

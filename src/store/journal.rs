@@ -17,7 +17,8 @@ impl Store {
                 tokio::fs::create_dir_all(&dir)
                     .await
                     .map_err(super::io(format!("creating {}", dir.display())))?;
-                super::files::write_synced(&dir.join(format!("result.{}", output.extension)), &output.image).await?;
+                super::files::write_synced(&dir.join(format!("result.{}", output.extension)), &output.image)
+                    .await?;
             }
         }
         let mut tx = self.pool().begin().await?;

@@ -30,8 +30,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, AnyPool};
 use sqlx::{Any, Connection, Row, Transaction};
+use sqlx::{AnyConnection, AnyPool};
 
 use crate::input_image::InputImage;
 use crate::job::{FailReason, JobId, JobOutput, RemoteTaskId, StateName};
@@ -46,10 +46,7 @@ pub enum StoreError {
     Db(#[from] sqlx::Error),
     #[error("job store migrations: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
-    #[error(
-        "the PostgreSQL job store is in use by another Backdrop bot: one bot runs the jobs of \
-         a database (stop it, or give this one its own database)"
-    )]
+    #[error("another Backdrop process runs the jobs of this PostgreSQL database")]
     DatabaseInUse,
     #[error("job store: {what}: {source}")]
     Io { what: String, source: std::io::Error },
@@ -140,8 +137,8 @@ pub struct Store {
     next_id: Arc<AtomicU64>,
 }
 
-/// `DATA_DIR/backdrop.lock` (the job files belong to one process) and, with PostgreSQL,
-/// the connection that holds the database's runner lock.
+/// `DATA_DIR/backdrop.lock` (the job files belong to one process) and, with PostgreSQL
+/// once [`Store::take_jobs`] succeeded, the connection that holds the database's jobs.
 #[derive(Debug)]
 struct Held {
     _data_dir: std::fs::File,
@@ -164,10 +161,6 @@ impl Store {
             .map_err(|e| io("locking DATA_DIR")(std::io::Error::other(e)))??;
         let (pool, backend) = connect::pool(database_url, Access::ReadWrite).await?;
         connect::migrate(&pool, backend).await?;
-        let database = match backend {
-            Backend::Postgres => Some(connect::take_runner_lock(&pool).await?),
-            Backend::Sqlite => None,
-        };
         // Past every row and every directory (an orphan of a crash keeps its id unused).
         let last_row: i64 =
             sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM jobs").fetch_one(&pool).await?;
@@ -177,9 +170,52 @@ impl Store {
             pool,
             backend,
             data_dir: data_dir.to_owned(),
-            held: Arc::new(Mutex::new(Some(Held { _data_dir: dir_lock, database }))),
+            held: Arc::new(Mutex::new(Some(Held { _data_dir: dir_lock, database: None }))),
             next_id,
         })
+    }
+
+    /// Takes the jobs of the database for this process, or says who holds them. With
+    /// SQLite the process already holds them (it holds `DATA_DIR`). With PostgreSQL one
+    /// process at a time runs the jobs: the others are standbys, and [`Store::wait_to_run`]
+    /// waits for the holder to stop or die.
+    pub async fn take_jobs(&self) -> Result<(), StoreError> {
+        if self.backend == Backend::Sqlite || self.runs_jobs() {
+            return Ok(());
+        }
+        let conn = connect::try_runner_lock(&self.pool).await?.ok_or(StoreError::DatabaseInUse)?;
+        match self.held.lock().unwrap_or_else(PoisonError::into_inner).as_mut() {
+            Some(held) => held.database = Some(conn),
+            // Closed meanwhile: the connection goes, and the lock with it.
+            None => return Err(StoreError::DatabaseInUse),
+        }
+        Ok(())
+    }
+
+    /// [`Store::take_jobs`], waiting while another process holds them: a standby takes
+    /// over within `every` of the holder's end (a killed process's connection closes at
+    /// once; a machine that vanished, once PostgreSQL's keepalive gives it up).
+    pub async fn wait_to_run(&self, every: Duration) -> Result<(), StoreError> {
+        let mut told = false;
+        loop {
+            match self.take_jobs().await {
+                Err(StoreError::DatabaseInUse) => {
+                    if !told {
+                        tracing::info!(
+                            "standby: another process runs the jobs of this database; taking over when it stops"
+                        );
+                        told = true;
+                    }
+                    tokio::time::sleep(every).await;
+                }
+                taken => return taken,
+            }
+        }
+    }
+
+    fn runs_jobs(&self) -> bool {
+        let held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
+        held.as_ref().is_some_and(|h| h.database.is_some())
     }
 
     /// Opens the database of a store that may be in use by a running bot, to read it only
@@ -556,7 +592,12 @@ enum Images<'a> {
 }
 
 /// Puts one of a job's files in the database (PostgreSQL), replacing one of that name.
-async fn put_file(tx: &mut Transaction<'_, Any>, id: JobId, name: &str, bytes: &[u8]) -> Result<(), sqlx::Error> {
+async fn put_file(
+    tx: &mut Transaction<'_, Any>,
+    id: JobId,
+    name: &str,
+    bytes: &[u8],
+) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO job_files (job_id, name, bytes) VALUES ($1, $2, $3)
          ON CONFLICT (job_id, name) DO UPDATE SET bytes = excluded.bytes",

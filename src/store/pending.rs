@@ -35,10 +35,11 @@ impl Store {
         match read {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && self.backend == Backend::Postgres => {
                 let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-                let bytes: Option<Vec<u8>> = sqlx::query_scalar("SELECT bytes FROM pending_files WHERE name = $1")
-                    .bind(name)
-                    .fetch_optional(&self.pool)
-                    .await?;
+                let bytes: Option<Vec<u8>> =
+                    sqlx::query_scalar("SELECT bytes FROM pending_files WHERE name = $1")
+                        .bind(name)
+                        .fetch_optional(&self.pool)
+                        .await?;
                 bytes.ok_or_else(|| io(format!("reading {}", path.display()))(e))
             }
             read => read.map_err(io(format!("reading {}", path.display()))),
@@ -52,7 +53,8 @@ impl Store {
         }
         if self.backend == Backend::Postgres {
             let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-            if let Err(e) = sqlx::query("DELETE FROM pending_files WHERE name = $1").bind(name).execute(&self.pool).await
+            if let Err(e) =
+                sqlx::query("DELETE FROM pending_files WHERE name = $1").bind(name).execute(&self.pool).await
             {
                 tracing::warn!("forgetting a pending photo: {e}");
             }
