@@ -385,3 +385,52 @@ async fn on_postgres_a_standby_takes_over_from_a_killed_bot() {
     terminate(b).await;
     eprintln!("standby took over {takeover:?} after the kill");
 }
+
+/// The runner's hold of the jobs is cut (PostgreSQL ends its connection, as a restart of
+/// the server or a network cut would): it stops at once and exits non-zero, the standby
+/// takes over, and the job is carried on by the standby alone: one provider task.
+#[tokio::test]
+async fn on_postgres_a_runner_that_loses_its_hold_stops_and_the_standby_carries_on() {
+    use sqlx::Connection;
+
+    let url = backdrop_fakes::TestPostgres::shared().fresh_database().await;
+    let dir = tempfile::tempdir().unwrap();
+    let tg = FakeTelegram::start().await;
+    let rh = FakeRunningHub::start().await;
+    rh.add_account(KEY, 1);
+    rh.set_default_script(TaskScript::succeed(Duration::from_millis(2000)));
+    let (a_port, b_port) = (free_port(), free_port());
+    let env = |name: &str, port: u16| -> Vec<(&'static str, String)> {
+        vec![
+            ("DATABASE_URL", url.clone()),
+            ("DATA_DIR", dir.path().join(name).to_str().unwrap().to_owned()),
+            ("METRICS_LISTEN", format!("127.0.0.1:{port}")),
+        ]
+    };
+    let (a_env, b_env) = (env("a", a_port), env("b", b_port));
+    let mut a = start_bot(dir.path(), &tg, &rh, &as_refs(&a_env));
+    until_status(a_port, "/readyz", 200).await;
+    let b = start_bot(dir.path(), &tg, &rh, &as_refs(&b_env));
+    until_status(b_port, "/healthz", 200).await;
+    let one = tg.user(1, Some("en"));
+    send_both(&tg, &one).await;
+    wait(&tg, "one's task created", |_| rh.tasks().len() == 1).await;
+
+    let mut admin = sqlx::postgres::PgConnection::connect(&url).await.unwrap();
+    let ended: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted \
+         AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+    )
+    .fetch_all(&mut admin)
+    .await
+    .unwrap();
+    assert_eq!(ended, vec![true], "the runner's connection holds the one advisory lock");
+    let status = tokio::time::timeout(WAIT, a.wait()).await.expect("the runner stops").expect("status");
+    assert!(!status.success(), "and says so with its exit code: {status:?}");
+
+    until_status(b_port, "/readyz", 200).await;
+    wait(&tg, "one gets its result", |tg| delivered(tg, 1)).await;
+    assert_eq!(rh.tasks().len(), 1, "the standby polled the task; nobody created another");
+    assert_eq!(rh.max_running_seen(KEY), 1);
+    terminate(b).await;
+}

@@ -136,6 +136,8 @@ pub enum BotError {
     Build(#[from] BuildError),
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    #[error("stopped: this process lost its hold of the database's jobs (another may run them now)")]
+    JobsLost,
     #[error(transparent)]
     Monitoring(#[from] crate::monitoring::MonitoringError),
     #[error("cannot listen for webhooks on {address} (WEBHOOK_LISTEN): {source}")]
@@ -200,6 +202,7 @@ pub async fn serve(
             return Ok(());
         }
     }
+    let jobs_lost = watch_hold_of_jobs(&store, &app, &shutdown);
     let bot = start_up(&settings, &app).await?;
     readiness.token_accepted();
     let ctx = Arc::new(BotContext {
@@ -265,9 +268,40 @@ pub async fn serve(
         shutdown.enter(Stage::StopUpdates);
         shutdown.enter(Stage::FinishHandlers);
     }
-    stop_the_rest(&app, &ctx, &store, settings.on_shutdown, &shutdown).await;
+    // Jobs this process no longer holds are another's to carry on: never cancel them.
+    let lost = jobs_lost.is_finished() && jobs_lost.await.unwrap_or(false);
+    let mode = if lost { ShutdownMode::Keep } else { settings.on_shutdown };
+    stop_the_rest(&app, &ctx, &store, mode, &shutdown).await;
     tracing::info!("the bot stopped");
+    if lost {
+        return Err(BotError::JobsLost);
+    }
     result.map_err(BotError::Telegram)
+}
+
+/// Stops everything, at once, if the store says this process no longer surely holds the
+/// jobs (PostgreSQL: the connection holding them was cut, and a standby may take them):
+/// no job is started from then on, running ones are kept for whoever runs them next.
+/// Answers whether that happened.
+fn watch_hold_of_jobs(
+    store: &Store,
+    app: &Application,
+    shutdown: &Shutdown,
+) -> tokio::task::JoinHandle<bool> {
+    let (store, queue, shutdown) = (store.clone(), app.queue.clone(), shutdown.clone());
+    tokio::spawn(async move {
+        tokio::select! {
+            () = store.jobs_lost() => {
+                tracing::error!("lost hold of the database's jobs (its connection failed): stopping");
+                // Before anything else: the queue stops starting jobs the moment this runs.
+                let stopping = queue.clone();
+                tokio::spawn(async move { stopping.shutdown(ShutdownMode::Keep).await });
+                shutdown.trigger();
+                true
+            }
+            () = shutdown.triggered() => false,
+        }
+    })
 }
 
 /// Handlers left behind commit nothing from now on: their users are told to send again.

@@ -130,20 +130,22 @@ pub struct Store {
     pool: AnyPool,
     backend: Backend,
     data_dir: PathBuf,
-    /// What this process holds while the store is open (released by [`Store::close`], or
-    /// when the process dies): `DATA_DIR` and, with PostgreSQL, the database.
-    held: Arc<Mutex<Option<Held>>>,
+    /// `DATA_DIR/backdrop.lock`, locked while the store is open: the job files belong to
+    /// one process (released by [`Store::close`], or when the process dies).
+    lock: Arc<Mutex<Option<std::fs::File>>>,
+    /// With PostgreSQL once [`Store::take_jobs`] succeeded: the connection whose session
+    /// holds the database's jobs.
+    runner: Arc<tokio::sync::Mutex<Option<AnyConnection>>>,
     /// The next job id to give, with SQLite (see [`Store::reserve_id`]).
     next_id: Arc<AtomicU64>,
 }
 
-/// `DATA_DIR/backdrop.lock` (the job files belong to one process) and, with PostgreSQL
-/// once [`Store::take_jobs`] succeeded, the connection that holds the database's jobs.
-#[derive(Debug)]
-struct Held {
-    _data_dir: std::fs::File,
-    database: Option<AnyConnection>,
-}
+/// How often the runner checks that it still holds a PostgreSQL database's jobs.
+pub const RUNNER_CHECK: Duration = Duration::from_millis(500);
+
+/// How long a process that just took the jobs waits before running them: longer than a
+/// holder that lost them needs to notice ([`RUNNER_CHECK`], twice) and stop starting jobs.
+pub const RUNNER_FENCE: Duration = Duration::from_millis(1500);
 
 pub(crate) fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
@@ -170,7 +172,8 @@ impl Store {
             pool,
             backend,
             data_dir: data_dir.to_owned(),
-            held: Arc::new(Mutex::new(Some(Held { _data_dir: dir_lock, database: None }))),
+            lock: Arc::new(Mutex::new(Some(dir_lock))),
+            runner: Arc::default(),
             next_id,
         })
     }
@@ -180,21 +183,20 @@ impl Store {
     /// process at a time runs the jobs: the others are standbys, and [`Store::wait_to_run`]
     /// waits for the holder to stop or die.
     pub async fn take_jobs(&self) -> Result<(), StoreError> {
-        if self.backend == Backend::Sqlite || self.runs_jobs() {
+        if self.backend == Backend::Sqlite {
             return Ok(());
         }
-        let conn = connect::try_runner_lock(&self.pool).await?.ok_or(StoreError::DatabaseInUse)?;
-        match self.held.lock().unwrap_or_else(PoisonError::into_inner).as_mut() {
-            Some(held) => held.database = Some(conn),
-            // Closed meanwhile: the connection goes, and the lock with it.
-            None => return Err(StoreError::DatabaseInUse),
+        let mut runner = self.runner.lock().await;
+        if runner.is_none() {
+            *runner = Some(connect::try_runner_lock(&self.pool).await?.ok_or(StoreError::DatabaseInUse)?);
         }
         Ok(())
     }
 
     /// [`Store::take_jobs`], waiting while another process holds them: a standby takes
-    /// over within `every` of the holder's end (a killed process's connection closes at
-    /// once; a machine that vanished, once PostgreSQL's keepalive gives it up).
+    /// over within `every` (plus [`RUNNER_FENCE`]) of the holder's end (a killed
+    /// process's connection closes at once; a machine that vanished, once PostgreSQL's
+    /// keepalive gives it up).
     pub async fn wait_to_run(&self, every: Duration) -> Result<(), StoreError> {
         let mut told = false;
         loop {
@@ -208,14 +210,34 @@ impl Store {
                     }
                     tokio::time::sleep(every).await;
                 }
+                Ok(()) if self.backend == Backend::Postgres => {
+                    // A holder whose connection was cut may not know it yet: it stops
+                    // starting jobs within RUNNER_CHECK of the cut.
+                    tokio::time::sleep(RUNNER_FENCE).await;
+                    return Ok(());
+                }
                 taken => return taken,
             }
         }
     }
 
-    fn runs_jobs(&self) -> bool {
-        let held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
-        held.as_ref().is_some_and(|h| h.database.is_some())
+    /// Resolves when this process can no longer be sure it holds the jobs: the connection
+    /// that holds them failed or did not answer a ping within [`RUNNER_CHECK`]
+    /// (PostgreSQL restarted, the network cut it, an operator ended it). Never with SQLite.
+    pub async fn jobs_lost(&self) {
+        if self.backend == Backend::Sqlite {
+            return std::future::pending().await;
+        }
+        loop {
+            tokio::time::sleep(RUNNER_CHECK).await;
+            let mut runner = self.runner.lock().await;
+            let Some(conn) = runner.as_mut() else { return };
+            let ping = tokio::time::timeout(RUNNER_CHECK, sqlx::query("SELECT 1").execute(&mut *conn)).await;
+            if !matches!(ping, Ok(Ok(_))) {
+                runner.take();
+                return;
+            }
+        }
     }
 
     /// Opens the database of a store that may be in use by a running bot, to read it only
@@ -227,7 +249,8 @@ impl Store {
             pool,
             backend,
             data_dir: data_dir.to_owned(),
-            held: Arc::new(Mutex::new(None)),
+            lock: Arc::new(Mutex::new(None)),
+            runner: Arc::default(),
             next_id: Arc::default(),
         })
     }
@@ -236,10 +259,11 @@ impl Store {
     /// database) up, at shutdown.
     pub async fn close(&self) {
         self.pool.close().await;
-        let held = self.held.lock().unwrap_or_else(PoisonError::into_inner).take();
-        if let Some(Held { database: Some(conn), .. }) = held {
+        if let Some(conn) = self.runner.lock().await.take() {
             let _ = conn.close().await;
         }
+        // Dropping the file releases the lock.
+        self.lock.lock().unwrap_or_else(PoisonError::into_inner).take();
     }
 
     fn job_dir(&self, id: JobId) -> PathBuf {
