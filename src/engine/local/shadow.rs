@@ -21,7 +21,7 @@ const CAST_REACH: f32 = 0.75;
 /// floor seen from above foreshortens what falls behind the product.
 const CAST_RISE: f32 = 0.22;
 /// Darkness of the cast shadow at the product's base, at full confidence.
-const CAST_DARKNESS: f32 = 0.42;
+const CAST_DARKNESS: f32 = 0.5;
 
 /// Where the placed product sits in the scene, and how it maps back to the source photo.
 #[derive(Clone, Copy, Debug)]
@@ -151,7 +151,7 @@ fn cast_plane(p: &Placement, columns: &[Option<(u32, u32)>], cast: &Cast, frame:
                 continue;
             }
             let cell = &mut plane.data[ly as usize * w + lx as usize];
-            *cell = cell.max(cast.darkness * (1.0 - 0.65 * t));
+            *cell = cell.max(cast.darkness * (1.0 - 0.6 * t));
         }
     }
     let r = ((cast.softness * p.h as f32 / step) as usize).max(1);
