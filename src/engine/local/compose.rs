@@ -13,7 +13,7 @@ use super::blur::gaussian_like;
 use super::color::{lin_of, srgb_to_linear_lut};
 use super::harmonize::grade;
 use super::raster::Plane;
-use super::resample::{fit_within, resize_rgb, resize_rgba_crop};
+use super::resample::{resize_rgba_crop, thumbnail};
 use super::shadow::{Cast, Placement, ShadowLayer, borrowed, columns, synthetic};
 use super::surface::Stand;
 use super::{Cutout, LocalError, light, surface};
@@ -28,11 +28,8 @@ const WRAP: f32 = 0.25;
 pub fn compose(cut: &Cutout, mut scene: RgbImage) -> Result<RgbImage, LocalError> {
     let (sw, sh) = scene.dimensions();
     let bbox = alpha_bbox(&cut.rgba).ok_or(LocalError::NoProduct)?;
-    let (tw, th) = fit_within(sw, sh, THUMB_SIDE);
-    let (light, surface) = match resize_rgb(&scene, tw, th) {
-        Some(thumb) => (light::estimate(&thumb), surface::find(&thumb)),
-        None => (light::Light::OVERHEAD, None),
-    };
+    let thumb = thumbnail(&scene, THUMB_SIDE);
+    let (light, surface) = (light::estimate(&thumb), surface::find(&thumb));
     super::Trace::new().note(format_args!("scene: {light:?}, {surface:?}"));
     let p = place(bbox, sw, sh, surface::stand(surface));
     let product = resize_rgba_crop(&cut.rgba, bbox, p.w, p.h)
