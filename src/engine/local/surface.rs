@@ -13,10 +13,12 @@ use super::color::{delta_e, linear_to_lab, srgb_to_linear_lut};
 /// Rows (as shares of the height) the horizon is looked for in: a surface's far edge is
 /// rarely in the top quarter, and a step in the last rows is a frame edge or a floor board.
 const SEARCH: (f32, f32) = (0.25, 0.92);
-/// Colour step (Lab, median across the width) a surface's edge must make at least.
+/// Colour step (Lab, averaged across the width) a surface's edge must make at least.
 const MIN_STEP: f32 = 6.0;
 /// ... and how far it must stand above the typical row-to-row step of the scene.
 const MIN_CONTRAST: f32 = 2.5;
+/// Share of the columns that must show the same step.
+const ACROSS: f32 = 0.7;
 /// Rows averaged on each side of a candidate line (thumbnail rows).
 const BAND: usize = 3;
 
@@ -77,16 +79,26 @@ pub fn find(thumb: &RgbImage) -> Option<Surface> {
     let first = ((h as f32 * SEARCH.0) as usize).max(BAND);
     let last = ((h as f32 * SEARCH.1) as usize).min(h - BAND);
     let mut steps = Vec::with_capacity(last.saturating_sub(first));
-    let mut column = vec![0.0f32; w];
+    let mut column = vec![[0.0f32; 3]; w];
     for y in first..last {
-        for (x, step) in column.iter_mut().enumerate() {
-            *step = delta_e(band_mean(x, y - BAND, y), band_mean(x, y, y + BAND));
+        let mut mean = [0.0f32; 3];
+        for (x, d) in column.iter_mut().enumerate() {
+            let (above, below) = (band_mean(x, y - BAND, y), band_mean(x, y, y + BAND));
+            *d = [below[0] - above[0], below[1] - above[1], below[2] - above[2]];
+            for c in 0..3 {
+                mean[c] += d[c] / w as f32;
+            }
         }
-        // A surface's edge runs across the width: its step is there in most columns.
-        column.sort_by(f32::total_cmp);
-        steps.push((y, column[w * 2 / 5]));
+        let size = delta_e(mean, [0.0; 3]);
+        // A surface's edge runs across the width, the same change of colour in most
+        // columns; texture changes every which way and averages out, and an object's edge
+        // (a product's top, a vase) covers only part of the width.
+        let along = |d: &[f32; 3]| (d[0] * mean[0] + d[1] * mean[1] + d[2] * mean[2]) / size.max(1e-3);
+        let agreeing = column.iter().filter(|d| along(d) > 0.5 * size).count();
+        let coherent = agreeing as f32 >= ACROSS * w as f32;
+        steps.push((y, size, coherent));
     }
-    let &(y, best) = steps.iter().max_by(|a, b| a.1.total_cmp(&b.1))?;
+    let &(y, best, _) = steps.iter().filter(|s| s.2).max_by(|a, b| a.1.total_cmp(&b.1))?;
     let mut all: Vec<f32> = steps.iter().map(|s| s.1).collect();
     all.sort_by(f32::total_cmp);
     let typical = all[all.len() / 2];
@@ -137,6 +149,21 @@ mod tests {
         for img in [flat, sweep, RgbImage::new(1, 1), RgbImage::new(3, 200)] {
             assert_eq!(find(&img), None);
         }
+    }
+
+    #[test]
+    fn an_object_on_a_texture_is_not_a_surface() {
+        // Gravel-like noise with a box a third of the width wide: its top edge is a strong
+        // step, but not across the width.
+        let img = RgbImage::from_fn(128, 96, |x, y| {
+            if (40..84).contains(&x) && (40..90).contains(&y) {
+                image::Rgb([235, 235, 235])
+            } else {
+                let v = (90 + (x * 7919 + y * 104_729) % 90) as u8;
+                image::Rgb([v, v, v - 10])
+            }
+        });
+        assert_eq!(find(&img), None);
     }
 
     #[test]
