@@ -12,7 +12,7 @@ use rayon::prelude::*;
 use super::blur::gaussian_like;
 use super::color::{lin_of, srgb_to_linear_lut};
 use super::harmonize::grade;
-use super::raster::Plane;
+use super::raster::{Plane, norm_coord};
 use super::resample::{resize_rgba_crop, thumbnail};
 use super::shadow::{Cast, Placement, ShadowLayer, borrowed, columns, synthetic};
 use super::surface::Stand;
@@ -24,6 +24,8 @@ const MAX_WIDTH_SHARE: f64 = 0.70;
 const THUMB_SIDE: u32 = 128;
 /// Strength of the light wrap at the very edge.
 const WRAP: f32 = 0.25;
+/// Share of the wrap a side light takes off the product's far side.
+const WRAP_LEAN: f32 = 0.6;
 
 pub fn compose(cut: &Cutout, mut scene: RgbImage) -> Result<RgbImage, LocalError> {
     let (sw, sh) = scene.dimensions();
@@ -47,7 +49,7 @@ pub fn compose(cut: &Cutout, mut scene: RgbImage) -> Result<RgbImage, LocalError
     let scene_mean = mean_around(&scene, &p);
     let product_mean = mean_product(&product);
     let g = grade(scene_mean, product_mean);
-    let wrap = wrap_maps(&scene, &product, &p);
+    let wrap = wrap_maps(&scene, &product, &p, light);
     blend(&mut scene, &product, &p, &g.lut, &wrap);
     Ok(scene)
 }
@@ -159,7 +161,8 @@ struct Wrap {
     step: f32,
 }
 
-fn wrap_maps(scene: &RgbImage, product: &RgbaImage, p: &Placement) -> Wrap {
+/// Under a side light the wrap is strongest on the lit side and fades on the far one.
+fn wrap_maps(scene: &RgbImage, product: &RgbaImage, p: &Placement, light: light::Light) -> Wrap {
     let (pw, ph) = product.dimensions();
     let step = (pw.max(ph) as f32 / 384.0).max(1.0);
     let w = ((pw as f32 / step).ceil() as usize).max(1);
@@ -173,6 +176,11 @@ fn wrap_maps(scene: &RgbImage, product: &RgbaImage, p: &Placement) -> Wrap {
     let alpha = Plane::from_fn(w, h, sample_alpha);
     let r = ((w.max(h) as f32) * 0.008).max(1.0) as usize;
     let blurred = gaussian_like(&alpha, r);
+    let side = light.from_x.clamp(-1.0, 1.0) * light.confidence.clamp(0.0, 1.0);
+    let lean = |i: usize| {
+        let lit = norm_coord(i as f32 + 0.5, w) * side.signum();
+        1.0 - WRAP_LEAN * side.abs() * (1.0 - lit) / 2.0
+    };
     let amount = Plane {
         width: w,
         height: h,
@@ -180,7 +188,8 @@ fn wrap_maps(scene: &RgbImage, product: &RgbaImage, p: &Placement) -> Wrap {
             .data
             .iter()
             .zip(&blurred.data)
-            .map(|(a, b)| WRAP * a * (1.0 - b).clamp(0.0, 1.0))
+            .enumerate()
+            .map(|(k, (a, b))| WRAP * a * (1.0 - b).clamp(0.0, 1.0) * lean(k % w))
             .collect(),
     };
     let scene_planes = [0usize, 1, 2].map(|c| {
