@@ -371,8 +371,11 @@ fn darkening(out: &RgbImage, scene: &RgbImage, x: (i64, i64), y: (i64, i64)) -> 
     let (mut sum, mut n) = (0.0, 0.0);
     for yy in y.0.max(0)..y.1.min(h) {
         for xx in x.0.max(0)..x.1.min(w) {
-            let lum = |p: &image::Rgb<u8>| 0.2126 * f64::from(p[0]) + 0.7152 * f64::from(p[1]) + 0.0722 * f64::from(p[2]);
-            let (o, s) = (lum(out.get_pixel(xx as u32, yy as u32)), lum(scene.get_pixel(xx as u32, yy as u32)));
+            let lum = |p: &image::Rgb<u8>| {
+                0.2126 * f64::from(p[0]) + 0.7152 * f64::from(p[1]) + 0.0722 * f64::from(p[2])
+            };
+            let (o, s) =
+                (lum(out.get_pixel(xx as u32, yy as u32)), lum(scene.get_pixel(xx as u32, yy as u32)));
             sum += 1.0 - o / s.max(1.0);
             n += 1.0;
         }
@@ -383,7 +386,8 @@ fn darkening(out: &RgbImage, scene: &RgbImage, x: (i64, i64), y: (i64, i64)) -> 
 /// Darkening just left and just right of the product's base, each over a window as wide
 /// as the product, from a tenth of its height above the base to a little below.
 fn shadow_sides(name: &str, scene: &RgbImage) -> (f64, f64) {
-    let out = composite(&boxed_product([200, 40, 170]), &parse(png(&DynamicImage::ImageRgb8(scene.clone())))).unwrap();
+    let out = composite(&boxed_product([200, 40, 170]), &parse(png(&DynamicImage::ImageRgb8(scene.clone()))))
+        .unwrap();
     save_for_eyes(&format!("shadow_{name}.png"), &out);
     let (x0, y0, x1, y1) = found_box(&out, magenta);
     let (bw, bh) = (i64::from(x1 - x0 + 1), i64::from(y1 - y0 + 1));
@@ -402,13 +406,22 @@ fn the_shadow_falls_away_from_the_scene_light() {
     let even = room(480, 360, 0.6, wall, table, 0.0);
     let (l, r) = shadow_sides("from_left", &from_left);
     eprintln!("lit from the left: darkening left {l:.4} right {r:.4}");
-    assert!(r > 0.05 && r > 4.0 * l, "lit from the left, the shadow must fall right: left {l:.4} right {r:.4}");
+    assert!(
+        r > 0.05 && r > 4.0 * l,
+        "lit from the left, the shadow must fall right: left {l:.4} right {r:.4}"
+    );
     let (l, r) = shadow_sides("from_right", &from_right);
     eprintln!("lit from the right: darkening left {l:.4} right {r:.4}");
-    assert!(l > 0.05 && l > 4.0 * r, "lit from the right, the shadow must fall left: left {l:.4} right {r:.4}");
+    assert!(
+        l > 0.05 && l > 4.0 * r,
+        "lit from the right, the shadow must fall left: left {l:.4} right {r:.4}"
+    );
     let (l, r) = shadow_sides("even", &even);
     eprintln!("even light: darkening left {l:.4} right {r:.4}");
-    assert!((l - r).abs() <= 0.1 * l.max(r) + 0.002, "no side light, a symmetric shadow: left {l:.4} right {r:.4}");
+    assert!(
+        (l - r).abs() <= 0.1 * l.max(r) + 0.002,
+        "no side light, a symmetric shadow: left {l:.4} right {r:.4}"
+    );
 }
 
 /// Chroma (C*ab) of the composite's product pixels inside its box (an eighth of its size
@@ -453,14 +466,18 @@ fn neutral_products_stay_neutral_on_warm_and_cool_scenes() {
     for (name, wall, table) in scenes {
         let scene = room(400, 300, 0.6, wall, table, 0.0);
         for (grey_name, grey) in [("white", 245u8), ("grey", 128)] {
-            let out = composite(&boxed_product([grey; 3]), &parse(png(&DynamicImage::ImageRgb8(scene.clone()))))
-                .unwrap();
+            let out =
+                composite(&boxed_product([grey; 3]), &parse(png(&DynamicImage::ImageRgb8(scene.clone()))))
+                    .unwrap();
             save_for_eyes(&format!("neutral_{grey_name}_on_{name}.png"), &out);
             // The scene's pixels all have a chroma above 30, the product's far less.
             let found = found_box(&out, |p| chroma_of(p.0) < 12.0);
             let (mean, max) = product_chroma(&out, found);
             eprintln!("{grey_name} on {name}: chroma before 0.0, after mean {mean:.2} max {max:.2}");
-            assert!(max <= 2.3, "{grey_name} on {name}: neutral pixels took chroma {max:.2} (mean {mean:.2})");
+            assert!(
+                max <= 2.3,
+                "{grey_name} on {name}: neutral pixels took chroma {max:.2} (mean {mean:.2})"
+            );
         }
     }
 }
@@ -474,7 +491,8 @@ fn the_product_stands_on_the_scenes_surface() {
     let (w, h) = (480u32, 360u32);
     for edge in [0.3f32, 0.45, 0.55, 0.75] {
         let scene = room(w, h, edge, [200.0, 200.0, 205.0], [120.0, 95.0, 70.0], 0.0);
-        let out = composite(&boxed_product([200, 40, 170]), &parse(png(&DynamicImage::ImageRgb8(scene)))).unwrap();
+        let out =
+            composite(&boxed_product([200, 40, 170]), &parse(png(&DynamicImage::ImageRgb8(scene)))).unwrap();
         let (x0, y0, x1, y1) = found_box(&out, magenta);
         let (base, edge_row) = (y1 as f32 / h as f32, edge);
         let share = (y1 - y0 + 1) as f32 / h as f32;
@@ -485,8 +503,11 @@ fn the_product_stands_on_the_scenes_surface() {
         assert!((0.33..=0.67).contains(&share), "edge {edge_row}: height share {share:.3}");
         assert!(y0 > 0 && x0 > 0 && x1 < w - 1, "edge {edge_row}: cropped ({x0}, {y0}, {x1}, {y1})");
     }
-    let sweep = RgbImage::from_fn(w, h, |_, y| image::Rgb([220 - (y / 6) as u8, 220 - (y / 6) as u8, 225 - (y / 6) as u8]));
-    let out = composite(&boxed_product([200, 40, 170]), &parse(png(&DynamicImage::ImageRgb8(sweep)))).unwrap();
+    let sweep = RgbImage::from_fn(w, h, |_, y| {
+        image::Rgb([220 - (y / 6) as u8, 220 - (y / 6) as u8, 225 - (y / 6) as u8])
+    });
+    let out =
+        composite(&boxed_product([200, 40, 170]), &parse(png(&DynamicImage::ImageRgb8(sweep)))).unwrap();
     let (_, _, _, y1) = found_box(&out, magenta);
     assert!((y1 as f32 / h as f32 - 0.90).abs() <= 0.01, "no surface: base at {}", y1 as f32 / h as f32);
 }

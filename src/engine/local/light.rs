@@ -55,7 +55,8 @@ pub fn estimate(thumb: &RgbImage) -> Light {
         return Light::OVERHEAD;
     }
     let median = median(&slopes);
-    let agreeing = slopes.iter().filter(|s| s.signum() == median.signum() && s.abs() > SLOPE_FLOOR / 2.0).count();
+    let agreeing =
+        slopes.iter().filter(|s| s.signum() == median.signum() && s.abs() > SLOPE_FLOOR / 2.0).count();
     let agreement = agreeing as f32 / slopes.len() as f32;
     let bright = brightest_side(&l, w, h);
     let strength = ((median.abs() - SLOPE_FLOOR) / (SLOPE_FULL - SLOPE_FLOOR)).clamp(0.0, 1.0);

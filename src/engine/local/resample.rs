@@ -82,7 +82,10 @@ pub fn thumbnail(img: &RgbImage, max_side: u32) -> RgbImage {
         let mut sum = [0u32; 3];
         for j in 0..ny {
             for i in 0..nx {
-                let px = img.get_pixel(cx0 + (2 * i + 1) * (cx1 - cx0) / (2 * nx), cy0 + (2 * j + 1) * (cy1 - cy0) / (2 * ny));
+                let px = img.get_pixel(
+                    cx0 + (2 * i + 1) * (cx1 - cx0) / (2 * nx),
+                    cy0 + (2 * j + 1) * (cy1 - cy0) / (2 * ny),
+                );
                 for c in 0..3 {
                     sum[c] += u32::from(px[c]);
                 }
@@ -99,7 +102,12 @@ mod tests {
 
     #[test]
     fn a_thumbnail_averages_its_cells_at_any_size() {
-        let halves = RgbImage::from_fn(1000, 500, |x, _| if x < 500 { image::Rgb([200; 3]) } else { image::Rgb([20; 3]) });
+        let halves =
+            RgbImage::from_fn(
+                1000,
+                500,
+                |x, _| if x < 500 { image::Rgb([200; 3]) } else { image::Rgb([20; 3]) },
+            );
         let t = thumbnail(&halves, 100);
         assert_eq!(t.dimensions(), (100, 50));
         assert_eq!(t.get_pixel(10, 10)[0], 200);

@@ -125,7 +125,12 @@ pub fn columns(product: &RgbaImage) -> Vec<Option<(u32, u32)>> {
 
 /// The silhouette sheared onto the floor, in the layer's frame: each column's shadow runs
 /// from its base away from the light, fading along its length, then blurred soft.
-fn cast_plane(p: &Placement, columns: &[Option<(u32, u32)>], cast: &Cast, frame: (i64, i64, usize, usize, f32)) -> Plane {
+fn cast_plane(
+    p: &Placement,
+    columns: &[Option<(u32, u32)>],
+    cast: &Cast,
+    frame: (i64, i64, usize, usize, f32),
+) -> Plane {
     let (x0, y0, w, h, step) = frame;
     let mut plane = Plane::new(w, h, 0.0);
     if !cast.active() {

@@ -145,7 +145,8 @@ mod tests {
     #[test]
     fn no_surface_in_flat_gradient_or_tiny_scenes() {
         let flat = RgbImage::from_pixel(128, 96, image::Rgb([128, 128, 128]));
-        let sweep = RgbImage::from_fn(128, 96, |_, y| image::Rgb([200 - y as u8, 200 - y as u8, 210 - y as u8]));
+        let sweep =
+            RgbImage::from_fn(128, 96, |_, y| image::Rgb([200 - y as u8, 200 - y as u8, 210 - y as u8]));
         for img in [flat, sweep, RgbImage::new(1, 1), RgbImage::new(3, 200)] {
             assert_eq!(find(&img), None);
         }
