@@ -254,3 +254,71 @@ pub fn synthetic(p: &Placement, columns: &[Option<(u32, u32)>], cast: &Cast) -> 
     let data = data.iter().zip(&thrown.data).map(|(a, b)| over(*a, *b)).collect();
     ShadowLayer { x0, y0, plane: Plane { width: w, height: h, data }, step }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const P: Placement = Placement { x: 200, y: 100, w: 100, h: 200, src_x: 0, src_y: 0, scale: 1.0 };
+
+    fn box_columns() -> Vec<Option<(u32, u32)>> {
+        vec![Some((0, P.h - 1)); P.w as usize]
+    }
+
+    /// Total darkness left of, right of, and just under the product.
+    fn sides(layer: &ShadowLayer) -> (f32, f32, f32) {
+        let (mut left, mut right, mut under) = (0.0, 0.0, 0.0);
+        let base = P.y + i64::from(P.h);
+        for y in P.y..base + 60 {
+            for x in 0..600 {
+                let d = layer.at(x, y);
+                if x < P.x {
+                    left += d;
+                } else if x >= P.x + i64::from(P.w) {
+                    right += d;
+                } else if (base..base + 4).contains(&y) {
+                    under += d;
+                }
+            }
+        }
+        (left, right, under / (4.0 * P.w as f32))
+    }
+
+    #[test]
+    fn a_side_light_throws_the_synthetic_shadow_to_the_other_side() {
+        let from_left = Cast::from_light(Light { from_x: -1.0, confidence: 1.0 });
+        let (l, r, under) = sides(&synthetic(&P, &box_columns(), &from_left));
+        assert!(r > 4.0 * l && under > 0.2, "left {l} right {r} under {under}");
+        let from_right = Cast::from_light(Light { from_x: 1.0, confidence: 1.0 });
+        let (l, r, under) = sides(&synthetic(&P, &box_columns(), &from_right));
+        assert!(l > 4.0 * r && under > 0.2, "left {l} right {r} under {under}");
+        let (l, r, _) = sides(&synthetic(&P, &box_columns(), &Cast::from_light(Light::OVERHEAD)));
+        assert!((l - r).abs() <= 0.01 * l.max(r), "left {l} right {r}");
+    }
+
+    #[test]
+    fn a_borrowed_shadow_stays_under_the_product_and_gains_the_cast() {
+        // The source photo's own shadow: a band under the base (the product's box starts
+        // at the source's origin, at the scene's scale).
+        let source = Plane::from_fn(600, 400, |x, y| {
+            if (0..100).contains(&x) && (195..215).contains(&y) { 0.5 } else { 0.0 }
+        });
+        let overhead = borrowed(&P, &source, (600, 400), &box_columns(), &Cast::from_light(Light::OVERHEAD))
+            .expect("a strong shadow is borrowed");
+        let (l0, r0, under0) = sides(&overhead);
+        let cast = Cast::from_light(Light { from_x: -1.0, confidence: 1.0 });
+        let lit = borrowed(&P, &source, (600, 400), &box_columns(), &cast).expect("still borrowed");
+        let (l, r, under) = sides(&lit);
+        assert!(r > 4.0 * l && r > 2.0 * r0, "left {l} right {r} (overhead {l0} {r0})");
+        assert!(under > 0.5 * under0 && under > 0.1, "under {under} (overhead {under0})");
+    }
+
+    #[test]
+    fn tiny_placements_do_not_panic() {
+        let p = Placement { x: 0, y: 0, w: 1, h: 1, src_x: 0, src_y: 0, scale: 1.0 };
+        let cast = Cast::from_light(Light { from_x: 1.0, confidence: 1.0 });
+        let layer = synthetic(&p, &[Some((0, 0))], &cast);
+        assert!(layer.at(0, 0).is_finite());
+        assert!(borrowed(&p, &Plane::new(1, 1, 0.0), (1, 1), &[None], &cast).is_none());
+    }
+}
