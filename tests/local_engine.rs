@@ -511,3 +511,27 @@ fn the_product_stands_on_the_scenes_surface() {
     let (_, _, _, y1) = found_box(&out, magenta);
     assert!((y1 as f32 / h as f32 - 0.90).abs() <= 0.01, "no surface: base at {}", y1 as f32 / h as f32);
 }
+
+/// Real photographs (lab/realistic/): surfaces seen from above (brick, grass, gravel, a
+/// wooden table) have no edge to stand on, so the product keeps the default place (base at
+/// 90 %); the rocket's launch pad meets the sky at about 88 %, and the product stands below
+/// that line.
+#[test]
+fn real_scenes_claim_a_surface_only_where_there_is_one() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("lab/realistic/set");
+    let product = boxed_product([200, 40, 170]);
+    let base_of = |name: &str| {
+        let background = parse(std::fs::read(dir.join(name)).expect("a realistic image"));
+        let out = composite(&product, &background).unwrap();
+        save_for_eyes(&format!("real_{name}.png"), &out);
+        found_box(&out, magenta).3 as f32 / out.height() as f32
+    };
+    for name in
+        ["cutout__lemur_on_brick.jpg", "cutout__lemur_on_grass.jpg", "clutter__003_white_on_coffee.jpg"]
+    {
+        let base = base_of(name);
+        assert!((base - 0.90).abs() <= 0.01, "{name}: base at {base:.3}");
+    }
+    let base = base_of("clutter__006_bottle_on_rocket.jpg");
+    assert!(base > 0.885 && base < 0.97, "rocket: base at {base:.3}");
+}
