@@ -1,8 +1,10 @@
 //! Composition: the cut-out product placed naturally into the background scene.
 //!
-//! The product keeps its aspect, rests on the lower part of the frame with margins, gets a
-//! contact shadow, a light wrap (the scene's light bleeding over its edges, which is what
-//! makes a paste look photographed) and a partial colour match. Output is the scene's size.
+//! The product keeps its aspect, stands on the scene's surface ([`surface`]; the lower
+//! part of the frame when none is found), gets a contact shadow and a cast shadow away
+//! from the scene's [`light`], a light wrap (the scene's light bleeding over its edges,
+//! which is what makes a paste look photographed) and a partial colour match. Output is
+//! the scene's size.
 
 use image::{RgbImage, RgbaImage};
 use rayon::prelude::*;
@@ -10,37 +12,44 @@ use rayon::prelude::*;
 use super::blur::gaussian_like;
 use super::color::{lin_of, srgb_to_linear_lut};
 use super::harmonize::grade;
-use super::raster::Plane;
-use super::resample::resize_rgba_crop;
-use super::shadow::{Placement, ShadowLayer, borrowed, synthetic};
-use super::{Cutout, LocalError};
+use super::raster::{Plane, norm_coord};
+use super::resample::{resize_rgba_crop, thumbnail};
+use super::shadow::{Cast, Placement, ShadowLayer, borrowed, columns, synthetic};
+use super::surface::Stand;
+use super::{Cutout, LocalError, light, surface};
 
-/// Largest share of the scene's height and width the product may take.
-const MAX_HEIGHT_SHARE: f64 = 0.62;
+/// Largest share of the scene's width the product may take.
 const MAX_WIDTH_SHARE: f64 = 0.70;
-/// Gap between the product's base and the bottom of the frame.
-const BOTTOM_MARGIN: f64 = 0.10;
+/// Longest side of the copy of the scene its light and surface are read from.
+const THUMB_SIDE: u32 = 128;
 /// Strength of the light wrap at the very edge.
 const WRAP: f32 = 0.25;
+/// Share of the wrap a side light takes off the product's far side.
+const WRAP_LEAN: f32 = 0.6;
 
 pub fn compose(cut: &Cutout, mut scene: RgbImage) -> Result<RgbImage, LocalError> {
     let (sw, sh) = scene.dimensions();
     let bbox = alpha_bbox(&cut.rgba).ok_or(LocalError::NoProduct)?;
-    let p = place(bbox, sw, sh);
+    let thumb = thumbnail(&scene, THUMB_SIDE);
+    let (light, surface) = (light::estimate(&thumb), surface::find(&thumb));
+    super::Trace::new().note(format_args!("scene: {light:?}, {surface:?}"));
+    let p = place(bbox, sw, sh, surface::stand(surface));
     let product = resize_rgba_crop(&cut.rgba, bbox, p.w, p.h)
         .ok_or_else(|| LocalError::Internal("resizing the product failed".into()))?;
 
+    let cast = Cast::from_light(light);
+    let silhouette = columns(&product);
     let layer = cut
         .shadow
         .as_ref()
-        .and_then(|s| borrowed(&p, s, cut.rgba.dimensions()))
-        .unwrap_or_else(|| synthetic(&p, &footprint(&product)));
+        .and_then(|s| borrowed(&p, s, cut.rgba.dimensions(), &silhouette, &cast))
+        .unwrap_or_else(|| synthetic(&p, &silhouette, &cast));
     darken(&mut scene, &layer);
 
     let scene_mean = mean_around(&scene, &p);
     let product_mean = mean_product(&product);
     let g = grade(scene_mean, product_mean);
-    let wrap = wrap_maps(&scene, &product, &p);
+    let wrap = wrap_maps(&scene, &product, &p, light);
     blend(&mut scene, &product, &p, &g.lut, &wrap);
     Ok(scene)
 }
@@ -62,23 +71,18 @@ fn alpha_bbox(img: &RgbaImage) -> Option<(u32, u32, u32, u32)> {
     (x0 <= x1 && y0 <= y1 && x1 < w && y1 < h).then(|| (x0, y0, x1 - x0 + 1, y1 - y0 + 1))
 }
 
-/// Scale to fit the height and width shares, centre horizontally, rest on the lower part.
-fn place(bbox: (u32, u32, u32, u32), sw: u32, sh: u32) -> Placement {
+/// Scale to the stand's height share (within the width share), centre horizontally, base
+/// on the stand's row.
+fn place(bbox: (u32, u32, u32, u32), sw: u32, sh: u32, stand: Stand) -> Placement {
     let (bx, by, bw, bh) = bbox;
-    let scale = (MAX_HEIGHT_SHARE * f64::from(sh) / f64::from(bh.max(1)))
+    let scale = (stand.height_share * f64::from(sh) / f64::from(bh.max(1)))
         .min(MAX_WIDTH_SHARE * f64::from(sw) / f64::from(bw.max(1)));
     let w = ((f64::from(bw) * scale).round() as u32).clamp(1, sw.max(1));
     let h = ((f64::from(bh) * scale).round() as u32).clamp(1, sh.max(1));
     let x = (i64::from(sw) - i64::from(w)) / 2;
-    let bottom = (f64::from(sh) * (1.0 - BOTTOM_MARGIN)).round() as i64;
+    let bottom = (f64::from(sh) * stand.base).round() as i64;
     let y = (bottom - i64::from(h)).max(0);
     Placement { x, y, w, h, src_x: bx, src_y: by, scale }
-}
-
-/// Lowest product row of each column of the placed product.
-fn footprint(product: &RgbaImage) -> Vec<Option<u32>> {
-    let (w, h) = product.dimensions();
-    (0..w).map(|x| (0..h).rev().find(|&y| product.get_pixel(x, y)[3] > 128)).collect()
 }
 
 fn darken(scene: &mut RgbImage, layer: &ShadowLayer) {
@@ -157,7 +161,8 @@ struct Wrap {
     step: f32,
 }
 
-fn wrap_maps(scene: &RgbImage, product: &RgbaImage, p: &Placement) -> Wrap {
+/// Under a side light the wrap is strongest on the lit side and fades on the far one.
+fn wrap_maps(scene: &RgbImage, product: &RgbaImage, p: &Placement, light: light::Light) -> Wrap {
     let (pw, ph) = product.dimensions();
     let step = (pw.max(ph) as f32 / 384.0).max(1.0);
     let w = ((pw as f32 / step).ceil() as usize).max(1);
@@ -171,6 +176,11 @@ fn wrap_maps(scene: &RgbImage, product: &RgbaImage, p: &Placement) -> Wrap {
     let alpha = Plane::from_fn(w, h, sample_alpha);
     let r = ((w.max(h) as f32) * 0.008).max(1.0) as usize;
     let blurred = gaussian_like(&alpha, r);
+    let side = light.from_x.clamp(-1.0, 1.0) * light.confidence.clamp(0.0, 1.0);
+    let lean = |i: usize| {
+        let lit = norm_coord(i as f32 + 0.5, w) * side.signum();
+        1.0 - WRAP_LEAN * side.abs() * (1.0 - lit) / 2.0
+    };
     let amount = Plane {
         width: w,
         height: h,
@@ -178,7 +188,8 @@ fn wrap_maps(scene: &RgbImage, product: &RgbaImage, p: &Placement) -> Wrap {
             .data
             .iter()
             .zip(&blurred.data)
-            .map(|(a, b)| WRAP * a * (1.0 - b).clamp(0.0, 1.0))
+            .enumerate()
+            .map(|(k, (a, b))| WRAP * a * (1.0 - b).clamp(0.0, 1.0) * lean(k % w))
             .collect(),
     };
     let scene_planes = [0usize, 1, 2].map(|c| {

@@ -22,6 +22,7 @@ mod harmonize;
 mod hull;
 mod lane;
 mod learned;
+mod light;
 mod lit_faces;
 mod matte;
 mod morph;
@@ -30,6 +31,7 @@ mod regions;
 mod resample;
 mod segment;
 mod shadow;
+mod surface;
 
 use image::{DynamicImage, RgbImage, RgbaImage};
 
@@ -178,7 +180,10 @@ pub fn composite_with(
     );
     let (cut, background) = (cut?, background?);
     stop.check()?;
-    compose::compose(&cut, background)
+    let trace = Trace::new();
+    let out = compose::compose(&cut, background);
+    trace.mark("compose");
+    out
 }
 
 /// Whether a cut keeps the product's cast shadow (composition reuses it; a cut-out
@@ -278,6 +283,13 @@ impl Trace {
     pub(crate) fn mark(&self, stage: &str) {
         if let Some(start) = self.start {
             eprintln!("[trace] {stage}: {:.1} ms", start.elapsed().as_secs_f64() * 1000.0);
+        }
+    }
+
+    /// A finding worth seeing beside the timings (what the scene analysis concluded).
+    pub(crate) fn note(&self, what: impl std::fmt::Display) {
+        if self.start.is_some() {
+            eprintln!("[trace] {what}");
         }
     }
 }

@@ -64,3 +64,57 @@ pub fn resize_rgba_crop(img: &RgbaImage, crop: (u32, u32, u32, u32), dw: u32, dh
     Resizer::new().resize(&src, &mut dst, &options).ok()?;
     RgbaImage::from_raw(dw, dh, dst.into_vec())
 }
+
+/// A small copy of `img` (longest side `max_side`) for analysis, each pixel the mean of a
+/// sparse grid of up to 4x4 samples in its cell: the scene's light and surface are smooth,
+/// and reading all of a 12 MP photo for them would cost more than the rest of the composite.
+pub fn thumbnail(img: &RgbImage, max_side: u32) -> RgbImage {
+    let (sw, sh) = img.dimensions();
+    let (tw, th) = fit_within(sw, sh, max_side);
+    if sw == 0 || sh == 0 {
+        return RgbImage::new(tw, th);
+    }
+    const SAMPLES: u32 = 4;
+    RgbImage::from_fn(tw, th, |x, y| {
+        let (cx0, cx1) = (x * sw / tw, ((x + 1) * sw / tw).max(x * sw / tw + 1).min(sw));
+        let (cy0, cy1) = (y * sh / th, ((y + 1) * sh / th).max(y * sh / th + 1).min(sh));
+        let (nx, ny) = ((cx1 - cx0).min(SAMPLES), (cy1 - cy0).min(SAMPLES));
+        let mut sum = [0u32; 3];
+        for j in 0..ny {
+            for i in 0..nx {
+                let px = img.get_pixel(
+                    cx0 + (2 * i + 1) * (cx1 - cx0) / (2 * nx),
+                    cy0 + (2 * j + 1) * (cy1 - cy0) / (2 * ny),
+                );
+                for c in 0..3 {
+                    sum[c] += u32::from(px[c]);
+                }
+            }
+        }
+        let n = nx * ny;
+        image::Rgb(sum.map(|s| ((s + n / 2) / n) as u8))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_thumbnail_averages_its_cells_at_any_size() {
+        let halves =
+            RgbImage::from_fn(
+                1000,
+                500,
+                |x, _| if x < 500 { image::Rgb([200; 3]) } else { image::Rgb([20; 3]) },
+            );
+        let t = thumbnail(&halves, 100);
+        assert_eq!(t.dimensions(), (100, 50));
+        assert_eq!(t.get_pixel(10, 10)[0], 200);
+        assert_eq!(t.get_pixel(90, 40)[0], 20);
+        for (w, h) in [(1u32, 1u32), (3, 1), (1, 700)] {
+            let t = thumbnail(&RgbImage::from_pixel(w, h, image::Rgb([7; 3])), 128);
+            assert!(t.pixels().all(|p| p[0] == 7), "{w}x{h}");
+        }
+    }
+}
