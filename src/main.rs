@@ -70,6 +70,11 @@ enum Command {
     Check,
 }
 
+/// Runs before Rust's runtime allocates anything (Linux runs `.init_array` before it).
+#[used]
+#[unsafe(link_section = ".init_array")]
+static TUNE_ALLOCATOR: extern "C" fn() = backdrop::tune_allocator;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // The bot logs what it does (info); one-shot commands print their own progress and
