@@ -13,6 +13,8 @@ use std::time::Duration;
 use reqwest::Url;
 
 use crate::engine::local::Segmenter;
+use crate::engine::runninghub::SeedNode;
+use crate::output::OutputFormat;
 use crate::secret::Secret;
 use crate::shutdown::ShutdownMode;
 
@@ -56,6 +58,8 @@ pub struct RunningHubConfig {
     pub background_node: String,
     pub poll_interval: Duration,
     pub task_timeout: Duration,
+    /// The workflow's seed input (`RUNNINGHUB_SEED_NODE`, `RUNNINGHUB_SEED_FIELD`).
+    pub seed_node: Option<SeedNode>,
 }
 
 /// A self-hosted ComfyUI server (`COMFYUI_*`).
@@ -128,6 +132,10 @@ pub struct Settings {
     pub shutdown_grace: Duration,
     /// Queued and running jobs one user may have (`MAX_JOBS_PER_USER`).
     pub max_jobs_per_user: usize,
+    /// The operator's own preset scenes (`SCENES_DIR`: a directory of images).
+    pub scenes_dir: Option<PathBuf>,
+    /// The format results come out in unless a request says otherwise (`OUTPUT_FORMAT`).
+    pub output_format: OutputFormat,
     /// Times one job may be sent back to the queue (`MAX_ATTEMPTS`).
     pub max_attempts: u32,
     /// Incoming pictures decoded at once (`DECODE_CONCURRENCY`; by default the cores).
@@ -298,6 +306,7 @@ impl Settings {
                     600,
                     1..=86_400,
                 )?),
+                seed_node: seed_node(vars)?,
             },
             comfyui,
             data_dir,
@@ -306,6 +315,12 @@ impl Settings {
             on_shutdown,
             shutdown_grace: Duration::from_secs(vars.number_in("SHUTDOWN_GRACE_S", 5, 1..=300)?),
             max_jobs_per_user: vars.number_in("MAX_JOBS_PER_USER", 3, 1..=1000)?,
+            scenes_dir: vars.get("SCENES_DIR").map(PathBuf::from),
+            output_format: vars.parse(
+                "OUTPUT_FORMAT",
+                OutputFormat::Original,
+                "original, square, wildberries, ozon or amazon",
+            )?,
             max_attempts: vars.number_in("MAX_ATTEMPTS", 5, 1..=100)?,
             decode_concurrency: vars.number_in(
                 "DECODE_CONCURRENCY",
@@ -414,6 +429,27 @@ fn node(vars: &Vars, name: &str, default: &str) -> Result<String, ConfigError> {
     } else {
         Err(ConfigError::new(name, format!("is {value:?}; it must be a node id such as 2")))
     }
+}
+
+/// `RUNNINGHUB_SEED_NODE` (a node id) with `RUNNINGHUB_SEED_FIELD` (its input, `seed` by
+/// default); a field without a node is a mistake worth naming.
+fn seed_node(vars: &Vars) -> Result<Option<SeedNode>, ConfigError> {
+    let field = vars.get("RUNNINGHUB_SEED_FIELD");
+    if vars.get("RUNNINGHUB_SEED_NODE").is_none() {
+        return match field {
+            Some(_) => Err(ConfigError::new("RUNNINGHUB_SEED_FIELD", "is set, but RUNNINGHUB_SEED_NODE is not")),
+            None => Ok(None),
+        };
+    }
+    let node_id = node(vars, "RUNNINGHUB_SEED_NODE", "")?;
+    let field_name = field.unwrap_or("seed").trim();
+    if field_name.is_empty() || field_name.contains(char::is_whitespace) {
+        return Err(ConfigError::new(
+            "RUNNINGHUB_SEED_FIELD",
+            format!("is {field_name:?}; it must be an input name such as seed or noise_seed"),
+        ));
+    }
+    Ok(Some(SeedNode { node_id, field_name: field_name.to_owned() }))
 }
 
 fn admin_ids(vars: &Vars) -> Result<Vec<i64>, ConfigError> {

@@ -2,18 +2,22 @@
 
 use async_trait::async_trait;
 
-use super::{Segmenter, Stop, composite_with, encode};
+use super::{Segmenter, Stop, encode, render};
 use crate::engine::{Engine, EngineError, LaneSpec, RunContext};
 use crate::job::{FailReason, JobOutput, LaneId};
+use crate::output::Looks;
 
 /// Runs jobs on this machine's CPU: one job at a time (rayon parallelises inside it).
 ///
 /// Results are JPEG at quality [`super::JPEG_QUALITY`]: the output is a photograph, and a 12 MP
-/// PNG would be 15-25 MB where the JPEG is 2-4 MB and indistinguishable.
+/// PNG would be 15-25 MB where the JPEG is 2-4 MB and indistinguishable. Each job comes
+/// out in the format and variant its [`Looks`] entry says (the scene's frame by default).
 #[derive(Debug, Default)]
 pub struct LocalEngine {
     /// How products are found (`LOCAL_SEGMENTER`).
     pub segmenter: Segmenter,
+    /// The wanted look of each job, set by whoever submits it.
+    pub looks: Looks,
 }
 
 #[async_trait]
@@ -39,10 +43,11 @@ impl Engine for LocalEngine {
         ctx.working();
         let stop = Stop::default();
         let segmenter = self.segmenter;
+        let look = self.looks.get(ctx.job);
         let work = tokio::task::spawn_blocking({
             let stop = stop.clone();
             move || {
-                let image = composite_with(&product, &background, segmenter, &stop)?;
+                let image = render(&product, &background, segmenter, look, &stop)?;
                 encode(&image::DynamicImage::ImageRgb8(image), "jpg")
             }
         });

@@ -84,8 +84,9 @@ pub fn borrowed(p: &Placement, source: &Plane, src_full: (u32, u32)) -> Option<S
 
 /// A soft synthetic shadow: a tight contact line under the footprint plus a wide ellipse.
 /// `footprint[i]` is the bottom row (in placed-product pixels) of column `i` of the placed
-/// product, if that column has any product.
-pub fn synthetic(p: &Placement, footprint: &[Option<u32>]) -> ShadowLayer {
+/// product, if that column has any product. `light` moves the soft part of the shadow
+/// sideways (share of the product's width): the light comes from the other side.
+pub fn synthetic(p: &Placement, footprint: &[Option<u32>], light: f32) -> ShadowLayer {
     let (x0, y0, w, h, step) = layer_frame(p);
     let mut contact = Plane::new(w, h, 0.0);
     let reach = (f64::from(p.h) * 0.012).max(2.0) as f32 / step;
@@ -106,7 +107,7 @@ pub fn synthetic(p: &Placement, footprint: &[Option<u32>]) -> ShadowLayer {
         }
     }
     let contact = gaussian_like(&contact, ((reach * 0.7) as usize).max(1));
-    let cx = (p.x as f32 + p.w as f32 / 2.0 - x0 as f32) / step;
+    let cx = (p.x as f32 + p.w as f32 * (0.5 + light) - x0 as f32) / step;
     let cy = (p.y as f32 + p.h as f32 - y0 as f32) / step;
     let rx = (p.w as f32 * 0.55 / step).max(1.0);
     let ry = (p.h as f32 * 0.05 / step).max(1.0);
