@@ -124,7 +124,8 @@ async fn process(app: &Application, plan: &BatchPlan, path: PathBuf, cancel: &Ca
         status,
         outputs,
         seconds: started.elapsed().as_secs_f64(),
-        error,
+        // One line per file in the report and the log, whatever a decoder said.
+        error: error.split_whitespace().collect::<Vec<_>>().join(" "),
     };
     let is_image = path
         .extension()
