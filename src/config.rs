@@ -437,7 +437,9 @@ fn seed_node(vars: &Vars) -> Result<Option<SeedNode>, ConfigError> {
     let field = vars.get("RUNNINGHUB_SEED_FIELD");
     if vars.get("RUNNINGHUB_SEED_NODE").is_none() {
         return match field {
-            Some(_) => Err(ConfigError::new("RUNNINGHUB_SEED_FIELD", "is set, but RUNNINGHUB_SEED_NODE is not")),
+            Some(_) => {
+                Err(ConfigError::new("RUNNINGHUB_SEED_FIELD", "is set, but RUNNINGHUB_SEED_NODE is not"))
+            }
             None => Ok(None),
         };
     }

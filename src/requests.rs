@@ -143,7 +143,8 @@ pub async fn write_result(path: &Path, output: JobOutput) -> Result<(), RequestE
     };
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let partial = path.with_file_name(format!(".{name}.part"));
-    let write_error = |e: std::io::Error| RequestError::Write { path: path.to_owned(), reason: e.to_string() };
+    let write_error =
+        |e: std::io::Error| RequestError::Write { path: path.to_owned(), reason: e.to_string() };
     tokio::fs::write(&partial, &bytes).await.map_err(write_error)?;
     tokio::fs::rename(&partial, path).await.map_err(write_error)
 }

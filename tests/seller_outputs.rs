@@ -87,8 +87,17 @@ async fn every_format_comes_out_in_its_frame_with_the_local_engine() {
         ("amazon", (2000, 2000)),
     ] {
         let out = format!("{format}.jpg");
-        let args =
-            ["generate", "--product", "product.jpg", "--background", "scene.jpg", "--out", &out, "--format", format];
+        let args = [
+            "generate",
+            "--product",
+            "product.jpg",
+            "--background",
+            "scene.jpg",
+            "--out",
+            &out,
+            "--format",
+            format,
+        ];
         let run = backdrop(dir.path(), &args, &[]).await;
         assert!(run.status.success(), "{format}: {}", text(&run));
         let path = dir.path().join(&out);
@@ -195,7 +204,17 @@ async fn runninghub_variants_are_tasks_with_their_own_seeds_and_formats_apply_to
         assert!((0.85..=0.90).contains(&fill), "variant {i}: fill {fill:.3}");
     }
     // A card format from a provider's result: reframed around the product.
-    let args = ["generate", "--product", "product.jpg", "--scene", "concrete", "--out", "wb.png", "--format", "wildberries"];
+    let args = [
+        "generate",
+        "--product",
+        "product.jpg",
+        "--scene",
+        "concrete",
+        "--out",
+        "wb.png",
+        "--format",
+        "wildberries",
+    ];
     let run = backdrop(dir.path(), &args, &vars).await;
     assert!(run.status.success(), "{}", text(&run));
     assert_eq!(open(&dir.path().join("wb.png")).dimensions(), (1200, 1600));
@@ -225,7 +244,10 @@ async fn scenes_are_listed_and_each_one_can_be_used() {
         "outdoor-stone",
     ];
     for name in built_in.iter().chain(&["my-shop"]) {
-        assert!(listing.lines().any(|l| l.starts_with(name) && l.len() > name.len() + 10), "{name}: {listing}");
+        assert!(
+            listing.lines().any(|l| l.starts_with(name) && l.len() > name.len() + 10),
+            "{name}: {listing}"
+        );
     }
     assert!(listing.contains("broken.jpg"), "the broken file is reported: {listing}");
     for name in built_in.iter().chain(&["my-shop"]) {

@@ -144,7 +144,9 @@ fn main() -> Result<()> {
         }
         Command::Examples { out } => write_examples(&out),
         Command::Scenes { out, size, quality } => write_scenes(&out, size, quality),
-        Command::Formats { out, product, scene, height } => write_format_strips(&out, &product, &scene, height),
+        Command::Formats { out, product, scene, height } => {
+            write_format_strips(&out, &product, &scene, height)
+        }
         Command::Composite { product, background, out } => run_composite(&product, &background, &out),
     }
 }
@@ -211,7 +213,8 @@ fn write_format_strips(out: &Path, product: &Path, scene: &Path, height: u32) ->
             x += part.width() + gap;
         }
         let path = out.join(format!("{format}.jpg"));
-        std::fs::write(&path, testset::jpeg(&strip, 85)?).with_context(|| format!("writing {}", path.display()))?;
+        std::fs::write(&path, testset::jpeg(&strip, 85)?)
+            .with_context(|| format!("writing {}", path.display()))?;
         println!("{} ({}x{})", path.display(), result.width(), result.height());
     }
     Ok(())

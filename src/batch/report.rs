@@ -61,12 +61,17 @@ impl Report {
         let outputs: Vec<String> = outcome
             .outputs
             .iter()
-            .map(|p| p.file_name().map_or_else(|| p.display().to_string(), |n| n.to_string_lossy().into_owned()))
+            .map(|p| {
+                p.file_name().map_or_else(|| p.display().to_string(), |n| n.to_string_lossy().into_owned())
+            })
             .collect();
         let seconds = format!("{:.2}", outcome.seconds);
-        let record = [outcome.file.as_str(), outcome.status.name(), &outputs.join(";"), &seconds, &outcome.error];
+        let record =
+            [outcome.file.as_str(), outcome.status.name(), &outputs.join(";"), &seconds, &outcome.error];
         let path = &self.path;
-        self.writer.write_record(record).map_err(|e| BatchError::Report { path: path.clone(), reason: e.to_string() })?;
+        self.writer
+            .write_record(record)
+            .map_err(|e| BatchError::Report { path: path.clone(), reason: e.to_string() })?;
         self.writer.flush().map_err(|e| BatchError::Report { path: path.clone(), reason: e.to_string() })
     }
 }

@@ -67,7 +67,11 @@ impl FromStr for VariantCount {
     type Err = BadVariantCount;
 
     fn from_str(s: &str) -> Result<Self, BadVariantCount> {
-        s.trim().parse::<u8>().ok().and_then(|n| Self::new(n).ok()).ok_or_else(|| BadVariantCount(s.to_owned()))
+        s.trim()
+            .parse::<u8>()
+            .ok()
+            .and_then(|n| Self::new(n).ok())
+            .ok_or_else(|| BadVariantCount(s.to_owned()))
     }
 }
 

@@ -30,7 +30,8 @@ pub fn fit_scene(scene: &RgbImage, (fw, fh): (u32, u32)) -> RgbImage {
     let (cw, ch) = if w / h > aspect { (h * aspect, h) } else { (w, w / aspect) };
     let x = ((w - cw) / 2.0).round();
     let y = ((h - ch) * KEEP_LOWER).round();
-    let crop = Rect { x: x as u32, y: y as u32, w: (cw.round() as u32).max(1), h: (ch.round() as u32).max(1) };
+    let crop =
+        Rect { x: x as u32, y: y as u32, w: (cw.round() as u32).max(1), h: (ch.round() as u32).max(1) };
     resize_rgb_crop(scene, crop, fw, fh)
 }
 

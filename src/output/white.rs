@@ -108,7 +108,8 @@ mod tests {
         let out = on_white(&cut, 500, WhiteStaging::default()).unwrap();
         let not_white: Vec<(u32, u32)> =
             out.enumerate_pixels().filter(|(_, _, p)| p.0 != [255; 3]).map(|(x, y, _)| (x, y)).collect();
-        let (y0, y1) = (not_white.iter().map(|p| p.1).min().unwrap(), not_white.iter().map(|p| p.1).max().unwrap());
+        let (y0, y1) =
+            (not_white.iter().map(|p| p.1).min().unwrap(), not_white.iter().map(|p| p.1).max().unwrap());
         let fill = f64::from(y1 - y0 + 1) / 500.0;
         assert!((0.85..=0.9).contains(&fill), "{fill}");
         assert_eq!(out.get_pixel(0, 0).0, [255; 3]);

@@ -58,7 +58,11 @@ pub fn compose(cut: &Cutout, scene: RgbImage) -> Result<RgbImage, LocalError> {
 }
 
 /// [`compose`] with a variant's [`Arrangement`].
-pub fn compose_arranged(cut: &Cutout, mut scene: RgbImage, arrangement: Arrangement) -> Result<RgbImage, LocalError> {
+pub fn compose_arranged(
+    cut: &Cutout,
+    mut scene: RgbImage,
+    arrangement: Arrangement,
+) -> Result<RgbImage, LocalError> {
     let (sw, sh) = scene.dimensions();
     let bbox = alpha_bbox(&cut.rgba).ok_or(LocalError::NoProduct)?;
     let p = place(bbox, sw, sh, arrangement);

@@ -208,7 +208,8 @@ pub fn render(
     if format.on_white() {
         let cut = cut(product.decode()?, segmenter, Shadow::Discard, stop)?;
         stop.check()?;
-        return on_white(&cut.rgba, frame.0, WhiteStaging::of_variant(look.variant)).ok_or(LocalError::NoProduct);
+        return on_white(&cut.rgba, frame.0, WhiteStaging::of_variant(look.variant))
+            .ok_or(LocalError::NoProduct);
     }
     let (product, background) = rayon::join(|| product.decode(), || background.decode());
     let (cut, scene) = rayon::join(
