@@ -34,7 +34,11 @@ pub fn build_engine(settings: &Settings) -> Result<Arc<dyn Engine>, BuildError> 
 pub fn build_engine_with(settings: &Settings, looks: &Looks) -> Result<Arc<dyn Engine>, BuildError> {
     let provider: Arc<dyn Engine> = match settings.engine {
         EngineKind::Local => {
-            return Ok(Arc::new(LocalEngine { segmenter: settings.local_segmenter, looks: looks.clone() }));
+            return Ok(Arc::new(LocalEngine {
+                segmenter: settings.local_segmenter,
+                looks: looks.clone(),
+                workers: settings.local_workers,
+            }));
         }
         EngineKind::Runninghub => Arc::new(runninghub_engine(settings)?.with_looks(looks.clone())),
         EngineKind::Comfyui => Arc::new(comfyui_engine(settings)?),

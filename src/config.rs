@@ -121,6 +121,8 @@ pub struct Settings {
     pub engine: EngineKind,
     /// How the built-in engine finds the product (`LOCAL_SEGMENTER`: learned or classic).
     pub local_segmenter: Segmenter,
+    /// Jobs the built-in engine runs at once (`LOCAL_WORKERS`).
+    pub local_workers: usize,
     pub runninghub: RunningHubConfig,
     pub comfyui: ComfyUiConfig,
     pub data_dir: PathBuf,
@@ -291,6 +293,7 @@ impl Settings {
             telegram_api_url: vars.url("TELEGRAM_API_URL", "https://api.telegram.org")?,
             engine,
             local_segmenter: vars.parse("LOCAL_SEGMENTER", Segmenter::default(), "learned or classic")?,
+            local_workers: vars.number_in("LOCAL_WORKERS", 1, 1..=64)?,
             runninghub: RunningHubConfig {
                 api_url: vars.url("RUNNINGHUB_API_URL", "https://www.runninghub.ai")?,
                 accounts,

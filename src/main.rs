@@ -95,7 +95,8 @@ enum Command {
         out: PathBuf,
         #[command(flatten)]
         output: SellerOutput,
-        /// Files in flight at once; by default what the engine's slots can run, plus one.
+        /// Files in flight at once; by default what the engine's slots can run, plus one
+        /// (the built-in engine: one job per core, or this many).
         #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
         jobs: Option<u16>,
         /// Redo files whose results exist (otherwise they are skipped).
@@ -217,9 +218,9 @@ async fn generate(
     engine: Option<EngineKind>,
     segmenter: Option<local::Segmenter>,
 ) -> anyhow::Result<()> {
-    requests::output_extension(out)?;
     let settings = settings_for(engine, segmenter)?;
     let format = output.format.unwrap_or(settings.output_format);
+    requests::check_output(out, format)?;
     let background = scene_image(scene, &settings).await?;
     let request = Request { product: read_image(product).await?, background, format };
     let app = Application::build(settings, Arc::new(NoJournal))?;
@@ -274,7 +275,12 @@ async fn batch(
     engine: Option<EngineKind>,
     segmenter: Option<local::Segmenter>,
 ) -> anyhow::Result<()> {
-    let settings = settings_for(engine, segmenter)?;
+    let mut settings = settings_for(engine, segmenter)?;
+    if settings.engine == EngineKind::Local {
+        // A batch keeps every core busy: as many built-in jobs at once as asked, else cores.
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        settings.local_workers = jobs.map_or(cores, usize::from);
+    }
     let format = output.format.unwrap_or(settings.output_format);
     let background = scene_image(scene, &settings).await?;
     let app = Application::build(settings, Arc::new(NoJournal))?;

@@ -41,10 +41,23 @@ pub enum RequestError {
     Write { path: PathBuf, reason: String },
 }
 
-/// An output path whose extension cannot be written.
+/// An output path whose extension cannot be written (for the format asked).
 #[derive(Debug, thiserror::Error)]
-#[error("{}: the output must end in .png, .jpg or .webp", .0.display())]
-pub struct UnsupportedOutput(pub PathBuf);
+pub enum UnsupportedOutput {
+    #[error("{}: the output must end in .png, .jpg or .webp", .0.display())]
+    Extension(PathBuf),
+    #[error("{}: Amazon does not accept WebP; write a .jpg", .0.display())]
+    WebpForAmazon(PathBuf),
+}
+
+/// Checks `out` for `format` before any work starts; returns its canonical extension.
+pub fn check_output(out: &Path, format: OutputFormat) -> Result<&'static str, UnsupportedOutput> {
+    let ext = output_extension(out)?;
+    if format == OutputFormat::Amazon && ext == "webp" {
+        return Err(UnsupportedOutput::WebpForAmazon(out.to_owned()));
+    }
+    Ok(ext)
+}
 
 /// The canonical extension of an output path (`png`, `jpg`, `webp`): checked before any
 /// work starts.
@@ -54,7 +67,7 @@ pub fn output_extension(out: &Path) -> Result<&'static str, UnsupportedOutput> {
         "png" => Ok("png"),
         "jpg" | "jpeg" => Ok("jpg"),
         "webp" => Ok("webp"),
-        _ => Err(UnsupportedOutput(out.to_owned())),
+        _ => Err(UnsupportedOutput::Extension(out.to_owned())),
     }
 }
 

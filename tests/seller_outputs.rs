@@ -324,6 +324,23 @@ async fn bad_requests_get_clear_answers_and_change_nothing() {
         assert!(!said.contains("panicked"), "{extra:?}: {said}");
         assert!(!dir.path().join("r.jpg").exists(), "{extra:?}");
     }
+    let args = [
+        "generate",
+        "--product",
+        "product.jpg",
+        "--scene",
+        "marble",
+        "--format",
+        "amazon",
+        "--out",
+        "r.webp",
+    ];
+    let run = backdrop(dir.path(), &args, &[]).await;
+    assert!(!run.status.success() && text(&run).contains("WebP"), "{}", text(&run));
+    assert!(!dir.path().join("r.webp").exists());
+    let args: Vec<&str> = base.iter().chain(&["--scene", "marble"]).copied().collect();
+    let run = backdrop(dir.path(), &args, &[("RUNNINGHUB_SEED_FIELD", "seed")]).await;
+    assert!(!run.status.success() && text(&run).contains("RUNNINGHUB_SEED_NODE"), "{}", text(&run));
     let run = backdrop(dir.path(), &["batch", "no-such-dir", "--scene", "marble", "--out", "o"], &[]).await;
     assert!(!run.status.success() && text(&run).contains("no-such-dir"), "{}", text(&run));
 }
