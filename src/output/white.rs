@@ -63,7 +63,9 @@ pub fn on_white(cutout: &RgbaImage, side: u32, staging: WhiteStaging) -> Option<
     let rx = (0.3 * pw as f32).max(1.0);
     let cx = x0 as f32 + pw as f32 / 2.0 + staging.light * pw as f32 * 0.12;
     let cy = y0 as f32 + ph as f32 - 0.3 * ry;
-    let (sx0, sx1) = ((cx - 1.6 * rx).max(0.0) as u32, ((cx + 1.6 * rx) as u32).min(side));
+    // Clipped to the product's columns: the shadow never widens what is measured.
+    let (px0, px1) = (x0.max(0) as f32, (x0 + i64::from(pw)).min(i64::from(side)) as f32);
+    let (sx0, sx1) = ((cx - 1.6 * rx).max(px0) as u32, ((cx + 1.6 * rx).min(px1)) as u32);
     let (sy0, sy1) = ((cy - 1.6 * ry).max(0.0) as u32, ((cy + 1.6 * ry) as u32).min(side));
     for y in sy0..sy1 {
         for x in sx0..sx1 {
@@ -114,5 +116,23 @@ mod tests {
         assert!((0.85..=0.9).contains(&fill), "{fill}");
         assert_eq!(out.get_pixel(0, 0).0, [255; 3]);
         assert!(on_white(&RgbaImage::new(10, 10), 100, WhiteStaging::default()).is_none());
+    }
+
+    #[test]
+    fn a_wide_product_lit_from_the_side_keeps_its_box_in_every_variant() {
+        let mut cut = RgbaImage::new(300, 100);
+        for y in 10..90 {
+            for x in 10..290 {
+                cut.put_pixel(x, y, image::Rgba([120, 30, 20, 255]));
+            }
+        }
+        for v in 0..4 {
+            let out = on_white(&cut, 1000, WhiteStaging::of_variant(super::super::Variant(v))).unwrap();
+            let xs: Vec<u32> =
+                out.enumerate_pixels().filter(|(_, _, p)| p.0 != [255; 3]).map(|(x, _, _)| x).collect();
+            let width = xs.iter().max().unwrap() - xs.iter().min().unwrap() + 1;
+            let fill = f64::from(width) / 1000.0;
+            assert!((0.85..=0.88).contains(&fill), "variant {v}: {fill}");
+        }
     }
 }
