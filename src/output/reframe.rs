@@ -60,13 +60,72 @@ pub fn around(image: &RgbImage, content: Rect, (fw, fh): (u32, u32)) -> RgbImage
     if inside {
         return resize_rgb_crop(image, Rect { x: x0 as u32, y: y0 as u32, w: rw, h: rh }, fw, fh);
     }
-    let (iw, ih) = (i64::from(image.width()) - 1, i64::from(image.height()) - 1);
+    let edges = Edges::of(image);
+    let (iw, ih) = (i64::from(image.width()), i64::from(image.height()));
     let canvas = RgbImage::from_fn(rw, rh, |x, y| {
-        let sx = (x0 + i64::from(x)).clamp(0, iw) as u32;
-        let sy = (y0 + i64::from(y)).clamp(0, ih) as u32;
-        *image.get_pixel(sx, sy)
+        let (sx, sy) = (x0 + i64::from(x), y0 + i64::from(y));
+        if (0..iw).contains(&sx) && (0..ih).contains(&sy) {
+            return *image.get_pixel(sx as u32, sy as u32);
+        }
+        edges.extended(sx, sy)
     });
     resize_rgb_crop(&canvas, Rect { x: 0, y: 0, w: rw, h: rh }, fw, fh)
+}
+
+/// Running sums along the picture's four edges: a pixel beyond an edge is the mean of
+/// the edge around it, over a window that widens with the distance, so an extension
+/// fades into a soft continuation of the floor or wall instead of hard streaks.
+struct Edges {
+    width: i64,
+    height: i64,
+    /// Prefix sums (per channel) of the top and bottom rows, the left and right columns.
+    top: Vec<[u64; 3]>,
+    bottom: Vec<[u64; 3]>,
+    left: Vec<[u64; 3]>,
+    right: Vec<[u64; 3]>,
+}
+
+impl Edges {
+    fn of(image: &RgbImage) -> Self {
+        let (w, h) = image.dimensions();
+        let sums = |pixels: &mut dyn Iterator<Item = [u8; 3]>| {
+            let mut acc = [0u64; 3];
+            let mut out = vec![acc];
+            for p in pixels {
+                for c in 0..3 {
+                    acc[c] += u64::from(p[c]);
+                }
+                out.push(acc);
+            }
+            out
+        };
+        Self {
+            width: i64::from(w),
+            height: i64::from(h),
+            top: sums(&mut (0..w).map(|x| image.get_pixel(x, 0).0)),
+            bottom: sums(&mut (0..w).map(|x| image.get_pixel(x, h - 1).0)),
+            left: sums(&mut (0..h).map(|y| image.get_pixel(0, y).0)),
+            right: sums(&mut (0..h).map(|y| image.get_pixel(w - 1, y).0)),
+        }
+    }
+
+    /// The colour at (x, y) outside the picture.
+    fn extended(&self, x: i64, y: i64) -> image::Rgb<u8> {
+        let beyond_x = if x < 0 { -x } else { (x - self.width + 1).max(0) };
+        let beyond_y = if y < 0 { -y } else { (y - self.height + 1).max(0) };
+        // The edge it lies furthest beyond, and where along that edge.
+        let (line, at, len, beyond) = if beyond_y >= beyond_x {
+            (if y < 0 { &self.top } else { &self.bottom }, x, self.width, beyond_y)
+        } else {
+            (if x < 0 { &self.left } else { &self.right }, y, self.height, beyond_x)
+        };
+        let radius = beyond / 2;
+        let lo = (at - radius).clamp(0, len - 1);
+        let hi = (at + radius).clamp(0, len - 1) + 1;
+        let n = (hi - lo).max(1) as u64;
+        let (a, b) = (line[lo as usize], line[hi as usize]);
+        image::Rgb([0, 1, 2].map(|c| ((b[c] - a[c]) / n) as u8))
+    }
 }
 
 /// The box of pixels whose alpha is above `threshold`, if any.
