@@ -383,3 +383,29 @@ async fn bad_requests_get_clear_answers_and_change_nothing() {
     let run = backdrop(dir.path(), &["batch", "no-such-dir", "--scene", "marble", "--out", "o"], &[]).await;
     assert!(!run.status.success() && text(&run).contains("no-such-dir"), "{}", text(&run));
 }
+
+/// What the bot will call on a provider's result: a pure function of the result bytes.
+#[test]
+fn apply_format_brings_any_result_to_its_format() {
+    use backdrop::engine::formatting::apply_format;
+    use backdrop::job::JobOutput;
+    use backdrop::output::{Look, OutputFormat};
+    let scene = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/photo/coffee-in-scene.jpg");
+    let result = JobOutput { image: std::fs::read(scene).unwrap().into(), extension: "jpg" };
+    let look = |format| Look { format, ..Look::default() };
+    let same = apply_format(&result, look(OutputFormat::Original)).unwrap();
+    assert_eq!(same.image, result.image, "original leaves the result as it is");
+    for (format, frame) in [(OutputFormat::Wildberries, (1200, 1600)), (OutputFormat::Amazon, (2000, 2000))] {
+        let out = apply_format(&result, look(format)).unwrap();
+        assert_eq!(out.extension, "jpg");
+        let img = image::load_from_memory(&out.image).unwrap().to_rgb8();
+        assert_eq!(img.dimensions(), frame, "{format}");
+        if format == OutputFormat::Amazon {
+            border_is_pure_white(&img, 40).unwrap();
+            let fill = white_fill(&img);
+            assert!((0.85..=0.90).contains(&fill), "{fill:.3}");
+        }
+    }
+    let broken = JobOutput { image: bytes::Bytes::from_static(b"not an image"), extension: "png" };
+    assert!(apply_format(&broken, look(OutputFormat::Square)).is_err(), "an error, not a panic");
+}
