@@ -6,10 +6,12 @@ use std::sync::Arc;
 use crate::config::{EngineKind, Settings};
 use crate::engine::Engine;
 use crate::engine::comfyui::{ComfyUiEngine, ComfyUiSettings};
+use crate::engine::formatting::Formatting;
 use crate::engine::local::LocalEngine;
 use crate::engine::runninghub::{RunningHubAccount, RunningHubEngine, RunningHubSettings};
 use crate::job::LaneId;
 use crate::job::{JobJournal, Ledger};
+use crate::output::Looks;
 use crate::queue::{JobQueue, QueueConfig};
 use crate::runninghub_api::{ClientOptions, RunningHubClient};
 
@@ -24,11 +26,24 @@ pub enum BuildError {
 
 /// The engine the settings ask for.
 pub fn build_engine(settings: &Settings) -> Result<Arc<dyn Engine>, BuildError> {
-    match settings.engine {
-        EngineKind::Local => Ok(Arc::new(LocalEngine { segmenter: settings.local_segmenter })),
-        EngineKind::Runninghub => Ok(Arc::new(runninghub_engine(settings)?)),
-        EngineKind::Comfyui => Ok(Arc::new(comfyui_engine(settings)?)),
-    }
+    build_engine_with(settings, &Looks::default())
+}
+
+/// [`build_engine`], each job's result in the format (and seed) `looks` says: the
+/// built-in engine applies formats itself, a provider's results go through [`Formatting`].
+pub fn build_engine_with(settings: &Settings, looks: &Looks) -> Result<Arc<dyn Engine>, BuildError> {
+    let provider: Arc<dyn Engine> = match settings.engine {
+        EngineKind::Local => {
+            return Ok(Arc::new(LocalEngine {
+                segmenter: settings.local_segmenter,
+                looks: looks.clone(),
+                workers: settings.local_workers,
+            }));
+        }
+        EngineKind::Runninghub => Arc::new(runninghub_engine(settings)?.with_looks(looks.clone())),
+        EngineKind::Comfyui => Arc::new(comfyui_engine(settings)?),
+    };
+    Ok(Arc::new(Formatting::new(provider, looks.clone())))
 }
 
 /// The RunningHub engine over every configured account.
@@ -51,6 +66,7 @@ pub fn runninghub_engine(settings: &Settings) -> Result<RunningHubEngine, BuildE
         background_node: rh.background_node.clone(),
         poll_interval: rh.poll_interval,
         webhook_url: settings.webhook.as_ref().map(|hook| hook.runninghub_url()),
+        seed_node: rh.seed_node.clone(),
         ..RunningHubSettings::default()
     };
     Ok(RunningHubEngine::new(client, accounts, engine_settings))
@@ -82,12 +98,16 @@ pub struct Application {
     pub engine: Arc<dyn Engine>,
     pub ledger: Ledger,
     pub queue: JobQueue,
+    /// How each job's result is to come out (format, variant, seed): set it before
+    /// submitting a job; a job without one gets the scene's frame.
+    pub looks: Looks,
 }
 
 impl Application {
     /// Builds the engine and starts the ledger's writer and the queue on the current runtime.
     pub fn build(settings: Settings, journal: Arc<dyn JobJournal>) -> Result<Self, BuildError> {
-        let engine = build_engine(&settings)?;
+        let looks = Looks::default();
+        let engine = build_engine_with(&settings, &looks)?;
         let config = QueueConfig {
             deadline: settings.runninghub.task_timeout,
             grace: settings.shutdown_grace,
@@ -95,6 +115,6 @@ impl Application {
         };
         let ledger = Ledger::start(journal);
         let queue = JobQueue::start(Arc::clone(&engine), ledger.clone(), config);
-        Ok(Self { settings, engine, ledger, queue })
+        Ok(Self { settings, engine, ledger, queue, looks })
     }
 }

@@ -13,6 +13,8 @@ use std::time::Duration;
 use reqwest::Url;
 
 use crate::engine::local::Segmenter;
+use crate::engine::runninghub::SeedNode;
+use crate::output::OutputFormat;
 use crate::secret::Secret;
 use crate::shutdown::ShutdownMode;
 use crate::store::DatabaseUrl;
@@ -57,6 +59,8 @@ pub struct RunningHubConfig {
     pub background_node: String,
     pub poll_interval: Duration,
     pub task_timeout: Duration,
+    /// The workflow's seed input (`RUNNINGHUB_SEED_NODE`, `RUNNINGHUB_SEED_FIELD`).
+    pub seed_node: Option<SeedNode>,
 }
 
 /// A self-hosted ComfyUI server (`COMFYUI_*`).
@@ -118,6 +122,8 @@ pub struct Settings {
     pub engine: EngineKind,
     /// How the built-in engine finds the product (`LOCAL_SEGMENTER`: learned or classic).
     pub local_segmenter: Segmenter,
+    /// Jobs the built-in engine runs at once (`LOCAL_WORKERS`).
+    pub local_workers: usize,
     pub runninghub: RunningHubConfig,
     pub comfyui: ComfyUiConfig,
     pub data_dir: PathBuf,
@@ -129,6 +135,10 @@ pub struct Settings {
     pub shutdown_grace: Duration,
     /// Queued and running jobs one user may have (`MAX_JOBS_PER_USER`).
     pub max_jobs_per_user: usize,
+    /// The operator's own preset scenes (`SCENES_DIR`: a directory of images).
+    pub scenes_dir: Option<PathBuf>,
+    /// The format results come out in unless a request says otherwise (`OUTPUT_FORMAT`).
+    pub output_format: OutputFormat,
     /// Times one job may be sent back to the queue (`MAX_ATTEMPTS`).
     pub max_attempts: u32,
     /// Incoming pictures decoded at once (`DECODE_CONCURRENCY`; by default the cores).
@@ -283,6 +293,7 @@ impl Settings {
             telegram_api_url: vars.url("TELEGRAM_API_URL", "https://api.telegram.org")?,
             engine,
             local_segmenter: vars.parse("LOCAL_SEGMENTER", Segmenter::default(), "learned or classic")?,
+            local_workers: vars.number_in("LOCAL_WORKERS", 1, 1..=64)?,
             runninghub: RunningHubConfig {
                 api_url: vars.url("RUNNINGHUB_API_URL", "https://www.runninghub.ai")?,
                 accounts,
@@ -298,6 +309,7 @@ impl Settings {
                     600,
                     1..=86_400,
                 )?),
+                seed_node: seed_node(vars)?,
             },
             comfyui,
             data_dir,
@@ -306,6 +318,12 @@ impl Settings {
             on_shutdown,
             shutdown_grace: Duration::from_secs(vars.number_in("SHUTDOWN_GRACE_S", 5, 1..=300)?),
             max_jobs_per_user: vars.number_in("MAX_JOBS_PER_USER", 3, 1..=1000)?,
+            scenes_dir: vars.get("SCENES_DIR").map(PathBuf::from),
+            output_format: vars.parse(
+                "OUTPUT_FORMAT",
+                OutputFormat::Original,
+                "original, square, wildberries, ozon or amazon",
+            )?,
             max_attempts: vars.number_in("MAX_ATTEMPTS", 5, 1..=100)?,
             decode_concurrency: vars.number_in(
                 "DECODE_CONCURRENCY",
@@ -414,6 +432,29 @@ fn node(vars: &Vars, name: &str, default: &str) -> Result<String, ConfigError> {
     } else {
         Err(ConfigError::new(name, format!("is {value:?}; it must be a node id such as 2")))
     }
+}
+
+/// `RUNNINGHUB_SEED_NODE` (a node id) with `RUNNINGHUB_SEED_FIELD` (its input, `seed` by
+/// default); a field without a node is a mistake worth naming.
+fn seed_node(vars: &Vars) -> Result<Option<SeedNode>, ConfigError> {
+    let field = vars.get("RUNNINGHUB_SEED_FIELD");
+    if vars.get("RUNNINGHUB_SEED_NODE").is_none() {
+        return match field {
+            Some(_) => {
+                Err(ConfigError::new("RUNNINGHUB_SEED_FIELD", "is set, but RUNNINGHUB_SEED_NODE is not"))
+            }
+            None => Ok(None),
+        };
+    }
+    let node_id = node(vars, "RUNNINGHUB_SEED_NODE", "")?;
+    let field_name = field.unwrap_or("seed").trim();
+    if field_name.is_empty() || field_name.contains(char::is_whitespace) {
+        return Err(ConfigError::new(
+            "RUNNINGHUB_SEED_FIELD",
+            format!("is {field_name:?}; it must be an input name such as seed or noise_seed"),
+        ));
+    }
+    Ok(Some(SeedNode { node_id, field_name: field_name.to_owned() }))
 }
 
 fn admin_ids(vars: &Vars) -> Result<Vec<i64>, ConfigError> {

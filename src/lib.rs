@@ -7,11 +7,15 @@
 //! - [`engine`]: what runs a job (RunningHub accounts, ComfyUI, the built-in engine);
 //!   [`runninghub_api`] and [`comfyui_api`]: their HTTP clients.
 //! - [`store`]: the durable job store (recovery, retention, statistics).
+//! - [`output`]: seller formats (marketplace frames, pure white) and variants;
+//!   [`scenes`]: the preset scenes; [`requests`]: a request's variants run to their
+//!   files; [`batch`]: a folder of them.
 //! - [`bot`]: the Telegram bot; [`check`]: `backdrop check`.
 //! - [`input_image`]: checking user images at the door; [`secret`]: keys that never print;
 //!   [`shutdown`]: stopping in a known order.
 
 pub mod app;
+pub mod batch;
 pub mod bot;
 pub mod check;
 pub mod comfyui_api;
@@ -20,10 +24,13 @@ pub mod engine;
 pub mod input_image;
 pub mod job;
 pub mod monitoring;
+pub mod output;
 pub mod provider_http;
 pub mod queue;
 mod redact;
+pub mod requests;
 pub mod runninghub_api;
+pub mod scenes;
 pub mod secret;
 pub mod shutdown;
 pub mod store;

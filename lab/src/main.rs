@@ -3,8 +3,9 @@
 //! `testset` renders product shots with exact mattes; `eval` cuts them out (or reads
 //! another tool's mattes with `--preds`) and prints IoU, boundary F-measure and SAD per
 //! image, then the mean and the worst. Quality claims in the README come from here.
-//! `examples` writes the README's example pair; `composite` times the built-in
-//! composition. It lives in the lab crate, not in the product: `cargo run -p backdrop-lab`.
+//! `examples` writes the README's example pair; `scenes` the preset scenes; `formats` the
+//! README's strips of the seller formats; `composite` times the built-in composition.
+//! It lives in the lab crate, not in the product: `cargo run -p backdrop-lab`.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -49,6 +50,32 @@ enum Command {
     Examples {
         #[arg(long, default_value = "examples")]
         out: PathBuf,
+    },
+    /// Render the preset scenes `backdrop` embeds (NAME.jpg) into DIR (`scenes/`).
+    Scenes {
+        #[arg(long, default_value = "scenes")]
+        out: PathBuf,
+        /// WIDTHxHEIGHT of each scene.
+        #[arg(long, default_value = "1600x1200", value_parser = parse_size)]
+        size: (u32, u32),
+        /// JPEG quality.
+        #[arg(long, default_value_t = 84)]
+        quality: u8,
+    },
+    /// Write the README's before/after strip of each seller format (FORMAT.jpg: the product
+    /// photo, the scene, the result) into DIR (`docs/formats/`).
+    Formats {
+        #[arg(long, default_value = "docs/formats")]
+        out: PathBuf,
+        /// The product photo.
+        #[arg(long, default_value = "examples/photo/coffee.jpg")]
+        product: PathBuf,
+        /// The scene (a preset's file).
+        #[arg(long, default_value = "scenes/marble.jpg")]
+        scene: PathBuf,
+        /// Height of the strip.
+        #[arg(long, default_value_t = 360)]
+        height: u32,
     },
     /// Run the built-in composition (as `backdrop generate --engine local`), with timing.
     Composite {
@@ -116,6 +143,10 @@ fn main() -> Result<()> {
             realistic(&dir, s.preds.as_deref(), s.save.as_deref(), s.json, s.segmenter)
         }
         Command::Examples { out } => write_examples(&out),
+        Command::Scenes { out, size, quality } => write_scenes(&out, size, quality),
+        Command::Formats { out, product, scene, height } => {
+            write_format_strips(&out, &product, &scene, height)
+        }
         Command::Composite { product, background, out } => run_composite(&product, &background, &out),
     }
 }
@@ -144,6 +175,48 @@ fn write_examples(out: &Path) -> Result<()> {
     let scene = testset::scene(7, 0, 1600, 1200);
     std::fs::write(out.join("background.jpg"), testset::jpeg(&scene, 88)?)?;
     println!("wrote {0}/product.jpg and {0}/background.jpg", out.display());
+    Ok(())
+}
+
+fn write_scenes(out: &Path, (w, h): (u32, u32), quality: u8) -> Result<()> {
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    for recipe in &backdrop_lab::scenes::RECIPES {
+        let image = backdrop_lab::scenes::render(recipe, w, h);
+        let bytes = testset::jpeg(&image, quality)?;
+        let path = out.join(format!("{}.jpg", recipe.name));
+        std::fs::write(&path, &bytes).with_context(|| format!("writing {}", path.display()))?;
+        println!("{} ({} KB)", path.display(), bytes.len() / 1024);
+    }
+    Ok(())
+}
+
+fn write_format_strips(out: &Path, product: &Path, scene: &Path, height: u32) -> Result<()> {
+    use backdrop::engine::local::{Stop, render};
+    use backdrop::output::{Look, OutputFormat};
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let (product, scene) = (load(product)?, load(scene)?);
+    let to_height = |img: &image::RgbImage| {
+        let w = (f64::from(img.width()) * f64::from(height) / f64::from(img.height())).round() as u32;
+        image::imageops::resize(img, w.max(1), height, image::imageops::FilterType::Lanczos3)
+    };
+    let before = [to_height(&product.decode()?.into_rgb8()), to_height(&scene.decode()?.into_rgb8())];
+    for format in OutputFormat::ALL {
+        let look = Look { format, ..Look::default() };
+        let result = render(&product, &scene, Segmenter::Learned, look, &Stop::default())?;
+        let parts = [&before[0], &before[1], &to_height(&result)];
+        let gap = 12;
+        let width = parts.iter().map(|p| p.width()).sum::<u32>() + gap * 2;
+        let mut strip = image::RgbImage::from_pixel(width, height, image::Rgb([255, 255, 255]));
+        let mut x = 0;
+        for part in parts {
+            image::imageops::overlay(&mut strip, part, i64::from(x), 0);
+            x += part.width() + gap;
+        }
+        let path = out.join(format!("{format}.jpg"));
+        std::fs::write(&path, testset::jpeg(&strip, 85)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+        println!("{} ({}x{})", path.display(), result.width(), result.height());
+    }
     Ok(())
 }
 

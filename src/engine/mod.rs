@@ -8,6 +8,7 @@
 //! never queue or retry jobs themselves.
 
 pub mod comfyui;
+pub mod formatting;
 pub mod local;
 pub mod runninghub;
 

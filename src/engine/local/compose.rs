@@ -12,6 +12,7 @@ use rayon::prelude::*;
 use super::blur::gaussian_like;
 use super::color::{lin_of, srgb_to_linear_lut};
 use super::harmonize::grade;
+use super::light::Light;
 use super::raster::{Plane, norm_coord};
 use super::resample::{resize_rgba_crop, thumbnail};
 use super::shadow::{Cast, Placement, ShadowLayer, borrowed, columns, synthetic};
@@ -27,21 +28,73 @@ const WRAP: f32 = 0.25;
 /// Share of the wrap a side light takes off the product's far side.
 const WRAP_LEAN: f32 = 0.6;
 
-pub fn compose(cut: &Cutout, mut scene: RgbImage) -> Result<RgbImage, LocalError> {
+/// How one variant stages the product in the scene: variant 0 is the usual picture, the
+/// others move, scale and light it differently so that a request for several variants
+/// gets different pictures, not copies.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Arrangement {
+    /// Multiplies the product's size in the scene.
+    pub scale: f64,
+    /// Horizontal position: -1 (left) .. 0 (centred) .. 1 (right) within the free width.
+    pub shift: f64,
+    /// Where the light comes from: the shadow's offset (share of the product's width,
+    /// positive: falls to the right) and a gentle brightening of the opposite side of the
+    /// scene. 0 keeps the photo's own shadow when it has one.
+    pub light: f32,
+}
+
+impl Arrangement {
+    /// The usual picture.
+    pub const USUAL: Arrangement = Arrangement { scale: 1.0, shift: 0.0, light: 0.0 };
+
+    /// The light a variant brings, or the scene's own: the shadow falls to the side
+    /// `light` says, so the light comes from the other one.
+    fn light_or(self, scene: Light) -> Light {
+        if self.light == 0.0 {
+            return scene;
+        }
+        Light { from_x: (-self.light / 0.35).clamp(-1.0, 1.0), confidence: 0.8 }
+    }
+
+    /// The staging of variant `index` (0 to 3; further ones repeat).
+    pub fn of_variant(index: u8) -> Self {
+        match index % 4 {
+            0 => Self::USUAL,
+            1 => Self { scale: 0.8, shift: -0.6, light: 0.35 },
+            2 => Self { scale: 0.9, shift: 0.6, light: -0.35 },
+            _ => Self { scale: 1.08, shift: 0.3, light: 0.2 },
+        }
+    }
+}
+
+pub fn compose(cut: &Cutout, scene: RgbImage) -> Result<RgbImage, LocalError> {
+    compose_arranged(cut, scene, Arrangement::USUAL)
+}
+
+/// [`compose`] with a variant's [`Arrangement`].
+pub fn compose_arranged(
+    cut: &Cutout,
+    mut scene: RgbImage,
+    arrangement: Arrangement,
+) -> Result<RgbImage, LocalError> {
     let (sw, sh) = scene.dimensions();
     let bbox = alpha_bbox(&cut.rgba).ok_or(LocalError::NoProduct)?;
     let thumb = thumbnail(&scene, THUMB_SIDE);
-    let (light, surface) = (light::estimate(&thumb), surface::find(&thumb));
-    super::Trace::new().note(format_args!("scene: {light:?}, {surface:?}"));
-    let p = place(bbox, sw, sh, surface::stand(surface));
+    let (scene_light, surface) = (light::estimate(&thumb), surface::find(&thumb));
+    let light = arrangement.light_or(scene_light);
+    super::Trace::new().note(format_args!("scene: {scene_light:?}, {surface:?}, {arrangement:?}"));
+    let p = place(bbox, sw, sh, surface::stand(surface), arrangement);
     let product = resize_rgba_crop(&cut.rgba, bbox, p.w, p.h)
         .ok_or_else(|| LocalError::Internal("resizing the product failed".into()))?;
 
+    if arrangement.light != 0.0 {
+        relight(&mut scene, arrangement.light);
+    }
     let cast = Cast::from_light(light);
     let silhouette = columns(&product);
-    let layer = cut
-        .shadow
-        .as_ref()
+    // A variant with its own light direction casts its own shadow.
+    let own = if arrangement.light == 0.0 { cut.shadow.as_ref() } else { None };
+    let layer = own
         .and_then(|s| borrowed(&p, s, cut.rgba.dimensions(), &silhouette, &cast))
         .unwrap_or_else(|| synthetic(&p, &silhouette, &cast));
     darken(&mut scene, &layer);
@@ -71,18 +124,37 @@ fn alpha_bbox(img: &RgbaImage) -> Option<(u32, u32, u32, u32)> {
     (x0 <= x1 && y0 <= y1 && x1 < w && y1 < h).then(|| (x0, y0, x1 - x0 + 1, y1 - y0 + 1))
 }
 
-/// Scale to the stand's height share (within the width share), centre horizontally, base
-/// on the stand's row.
-fn place(bbox: (u32, u32, u32, u32), sw: u32, sh: u32, stand: Stand) -> Placement {
+/// Scale to the stand's height share (within the width share) times the variant's scale,
+/// centre horizontally (or shift within the free width), base on the stand's row.
+fn place(bbox: (u32, u32, u32, u32), sw: u32, sh: u32, stand: Stand, arrangement: Arrangement) -> Placement {
     let (bx, by, bw, bh) = bbox;
     let scale = (stand.height_share * f64::from(sh) / f64::from(bh.max(1)))
-        .min(MAX_WIDTH_SHARE * f64::from(sw) / f64::from(bw.max(1)));
+        .min(MAX_WIDTH_SHARE * f64::from(sw) / f64::from(bw.max(1)))
+        * arrangement.scale;
     let w = ((f64::from(bw) * scale).round() as u32).clamp(1, sw.max(1));
     let h = ((f64::from(bh) * scale).round() as u32).clamp(1, sh.max(1));
-    let x = (i64::from(sw) - i64::from(w)) / 2;
+    let free = (i64::from(sw) - i64::from(w)) / 2;
+    // A shifted product keeps a margin of a fifth of the free width on its side.
+    let x = free + (arrangement.shift.clamp(-1.0, 1.0) * 0.8 * free as f64).round() as i64;
     let bottom = (f64::from(sh) * stand.base).round() as i64;
     let y = (bottom - i64::from(h)).max(0);
     Placement { x, y, w, h, src_x: bx, src_y: by, scale }
+}
+
+/// Brightens the side of the scene the light comes from and dims the other, by a few
+/// percent: the light of a variant comes from elsewhere.
+fn relight(scene: &mut RgbImage, light: f32) {
+    let sw = scene.width().max(1) as f32;
+    let row_len = scene.width() as usize * 3;
+    let gains: Vec<f32> =
+        (0..scene.width()).map(|x| 1.0 - 0.2 * light * (2.0 * (x as f32 + 0.5) / sw - 1.0)).collect();
+    scene.as_mut().par_chunks_mut(row_len.max(1)).for_each(|row| {
+        for (px, gain) in row.chunks_exact_mut(3).zip(&gains) {
+            for v in px {
+                *v = (f32::from(*v) * gain).round().clamp(0.0, 255.0) as u8;
+            }
+        }
+    });
 }
 
 fn darken(scene: &mut RgbImage, layer: &ShadowLayer) {

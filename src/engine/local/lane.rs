@@ -2,18 +2,25 @@
 
 use async_trait::async_trait;
 
-use super::{Segmenter, Stop, composite_with, encode};
+use super::{Segmenter, Stop, encode, render};
 use crate::engine::{Engine, EngineError, LaneSpec, RunContext};
 use crate::job::{FailReason, JobOutput, LaneId};
+use crate::output::Looks;
 
-/// Runs jobs on this machine's CPU: one job at a time (rayon parallelises inside it).
+/// Runs jobs on this machine's CPU: `workers` jobs at a time (rayon parallelises inside
+/// each; a second job keeps the cores busy through a job's single-threaded stages).
 ///
 /// Results are JPEG at quality [`super::JPEG_QUALITY`]: the output is a photograph, and a 12 MP
-/// PNG would be 15-25 MB where the JPEG is 2-4 MB and indistinguishable.
+/// PNG would be 15-25 MB where the JPEG is 2-4 MB and indistinguishable. Each job comes
+/// out in the format and variant its [`Looks`] entry says (the scene's frame by default).
 #[derive(Debug, Default)]
 pub struct LocalEngine {
     /// How products are found (`LOCAL_SEGMENTER`).
     pub segmenter: Segmenter,
+    /// The wanted look of each job, set by whoever submits it.
+    pub looks: Looks,
+    /// Jobs run at once (`LOCAL_WORKERS`; at least 1).
+    pub workers: usize,
 }
 
 #[async_trait]
@@ -23,7 +30,12 @@ impl Engine for LocalEngine {
     }
 
     fn lanes(&self) -> Vec<LaneSpec> {
-        vec![LaneSpec { id: LaneId(1), label: "local CPU".into(), capacity: 1, upload_ahead: 0 }]
+        vec![LaneSpec {
+            id: LaneId(1),
+            label: "local CPU".into(),
+            capacity: self.workers.max(1),
+            upload_ahead: 0,
+        }]
     }
 
     async fn run(&self, ctx: RunContext) -> Result<JobOutput, EngineError> {
@@ -39,10 +51,11 @@ impl Engine for LocalEngine {
         ctx.working();
         let stop = Stop::default();
         let segmenter = self.segmenter;
+        let look = self.looks.get(ctx.job);
         let work = tokio::task::spawn_blocking({
             let stop = stop.clone();
             move || {
-                let image = composite_with(&product, &background, segmenter, &stop)?;
+                let image = render(&product, &background, segmenter, look, &stop)?;
                 encode(&image::DynamicImage::ImageRgb8(image), "jpg")
             }
         });

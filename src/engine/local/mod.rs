@@ -37,6 +37,8 @@ use image::{DynamicImage, RgbImage, RgbaImage};
 
 use crate::input_image::{InputImage, InputImageError};
 use crate::job::FailReason;
+use crate::output::white::{WhiteStaging, on_white};
+use crate::output::{Look, reframe};
 
 pub use encode::{JPEG_QUALITY, encode};
 pub use lane::LocalEngine;
@@ -184,6 +186,44 @@ pub fn composite_with(
     let out = compose::compose(&cut, background);
     trace.mark("compose");
     out
+}
+
+/// The product placed as `look` asks: into the background scene brought to the format's
+/// frame first (so the product is placed with the frame's margins, never cropped), or on
+/// pure white for [`OutputFormat::Amazon`](crate::output::OutputFormat::Amazon); staged as
+/// `look`'s variant. Blocking and CPU-heavy: call it from a blocking thread.
+pub fn render(
+    product: &InputImage,
+    background: &InputImage,
+    segmenter: Segmenter,
+    look: Look,
+    stop: &Stop,
+) -> Result<RgbImage, LocalError> {
+    let format = look.format;
+    let Some(frame) = format.frame() else {
+        let (product, background) = rayon::join(|| product.decode(), || background.decode());
+        let (cut, background) = rayon::join(
+            || cut(product?, segmenter, Shadow::Keep, stop),
+            || Ok::<_, LocalError>(background?.into_rgb8()),
+        );
+        let (cut, background) = (cut?, background?);
+        stop.check()?;
+        return compose::compose_arranged(&cut, background, compose::Arrangement::of_variant(look.variant.0));
+    };
+    if format.on_white() {
+        let cut = cut(product.decode()?, segmenter, Shadow::Discard, stop)?;
+        stop.check()?;
+        return on_white(&cut.rgba, frame.0, WhiteStaging::of_variant(look.variant))
+            .ok_or(LocalError::NoProduct);
+    }
+    let (product, background) = rayon::join(|| product.decode(), || background.decode());
+    let (cut, scene) = rayon::join(
+        || cut(product?, segmenter, Shadow::Keep, stop),
+        || Ok::<_, LocalError>(reframe::fit_scene(&background?.into_rgb8(), frame)),
+    );
+    let (cut, scene) = (cut?, scene?);
+    stop.check()?;
+    compose::compose_arranged(&cut, scene, compose::Arrangement::of_variant(look.variant.0))
 }
 
 /// Whether a cut keeps the product's cast shadow (composition reuses it; a cut-out

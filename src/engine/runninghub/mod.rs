@@ -30,6 +30,7 @@ use self::ended::{EndedTasks, Listener};
 use super::{Engine, EngineError, LaneSpec, RunContext};
 use crate::input_image::{ImageLimits, InputImage};
 use crate::job::{FailReason, JobId, JobOutput, LaneId, RemoteTaskId};
+use crate::output::Looks;
 use crate::runninghub_api::{
     ErrorAction, NodeInput, RhError, RunningHubClient, TaskOutput, TaskProgress, WebhookEvent,
 };
@@ -74,6 +75,25 @@ pub struct RunningHubSettings {
     pub max_upload_bytes: usize,
     /// Larger results are refused.
     pub max_result_bytes: usize,
+    /// The workflow's seed input (`RUNNINGHUB_SEED_NODE`, `RUNNINGHUB_SEED_FIELD`): set to
+    /// each job's own seed so that variants of one request differ; unset, the workflow's
+    /// saved seed is used.
+    pub seed_node: Option<SeedNode>,
+}
+
+/// A node field of the workflow that takes the task's seed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SeedNode {
+    pub node_id: String,
+    pub field_name: String,
+}
+
+/// Seeds stay below 2^53: JSON readers that go through doubles keep them exact.
+const MAX_SEED: u64 = (1 << 53) - 1;
+
+/// A fresh seed in the range every workflow accepts.
+pub fn random_seed() -> u64 {
+    rand::random::<u64>() & MAX_SEED
 }
 
 impl Default for RunningHubSettings {
@@ -85,6 +105,7 @@ impl Default for RunningHubSettings {
             webhook_url: None,
             max_upload_bytes: 10 * 1024 * 1024,
             max_result_bytes: 50 * 1024 * 1024,
+            seed_node: None,
         }
     }
 }
@@ -101,6 +122,8 @@ pub struct RunningHubEngine {
     uploaded: Mutex<HashMap<(JobId, LaneId), (String, String)>>,
     /// Tasks that ended with nobody polling them, by the job their callback names.
     ended: EndedTasks,
+    /// Each job's look: its seed goes to the seed node.
+    looks: Looks,
 }
 
 impl RunningHubEngine {
@@ -116,7 +139,14 @@ impl RunningHubEngine {
             wakers: Arc::default(),
             uploaded: Mutex::default(),
             ended: EndedTasks::default(),
+            looks: Looks::default(),
         }
+    }
+
+    /// The engine reading each job's seed from `looks` (shared with the submitter).
+    pub fn with_looks(mut self, looks: Looks) -> Self {
+        self.looks = looks;
+        self
     }
 
     /// The client, for start-up checks (account status) and the operator's balance view.
@@ -226,7 +256,7 @@ impl RunningHubEngine {
         if ctx.suspend.is_cancelled() {
             return Err(EngineError::Suspended);
         }
-        let nodes = [
+        let mut nodes = vec![
             NodeInput {
                 node_id: self.settings.product_node.clone(),
                 field_name: "image".into(),
@@ -238,6 +268,14 @@ impl RunningHubEngine {
                 field_value: background_file,
             },
         ];
+        if let Some(seed_node) = &self.settings.seed_node {
+            let seed = self.looks.get(ctx.job).seed.map_or_else(random_seed, |s| s & MAX_SEED);
+            nodes.push(NodeInput {
+                node_id: seed_node.node_id.clone(),
+                field_name: seed_node.field_name.clone(),
+                field_value: seed.to_string(),
+            });
+        }
         let created = self.create(ctx, account, &nodes, ended).await;
         if let Err(EngineError::LaneBusy { .. }) = &created {
             // Kept for the job's next run on this account (bounded: one pair per job that
