@@ -256,7 +256,7 @@ async fn happy_path(lang: Lang, code: &str) {
     assert!(!app.tg.calls_of("sendChatAction").is_empty(), "upload_photo shown while working");
     assert_eq!(app.tg.tokens(), vec![TOKEN.to_owned()]);
     let commands = app.tg.commands().expect("commands registered");
-    assert_eq!(commands.as_array().map(Vec::len), Some(3));
+    assert_eq!(commands.as_array().map(Vec::len), Some(4));
     assert!(app.tg.unanswered_callbacks().is_empty());
     // At most a result's photo and document in one second; everything else a second apart.
     assert!(app.tg.max_sends_per_second(100) <= 2);
@@ -1136,4 +1136,34 @@ async fn a_picture_the_bot_could_not_take_before_it_stopped_is_asked_for_again()
         .expect("the job store opens");
     assert!(store.unfinished().await.expect("readable").is_empty(), "and nothing was half-accepted");
     store.close().await;
+}
+
+/// `/settings`: the user picks Wildberries on its button; the menu shows the choice, the
+/// next result comes as a 1200x1600 card, and a forged format changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_format_chosen_in_settings_shapes_the_next_results() {
+    use backdrop::output::OutputFormat;
+
+    let app = spawn_app(&[1]).await;
+    let user = app.tg.user(800, Some("en"));
+    user.send_command("/settings");
+    let menu_text = messages::settings(Lang::En, OutputFormat::Original);
+    app.wait_text(&user, &menu_text).await;
+    let menu = user.messages().into_iter().find(|m| m.text_or_caption == menu_text).expect("the menu");
+    let data: Vec<String> = menu.buttons().into_iter().map(|(_, d)| d).collect();
+    assert_eq!(data, ["f:original", "f:square", "f:wildberries", "f:ozon", "f:amazon"]);
+    let forged = user.press_button(menu.message_id, "f:huge");
+    app.wait("the forged press answered", |tg| callback_answer(tg, &forged).is_some()).await;
+    let press = user.press_button(menu.message_id, "f:wildberries");
+    app.wait("the press answered", |tg| callback_answer(tg, &press).is_some()).await;
+    let chosen = messages::answer_format_chosen(Lang::En, OutputFormat::Wildberries);
+    assert_eq!(callback_answer(&app.tg, &press), Some(chosen));
+    app.wait_text(&user, &messages::settings(Lang::En, OutputFormat::Wildberries)).await;
+
+    app.submit(&user, Lang::En).await;
+    app.wait_result(&user, 1).await;
+    let document = user.messages().into_iter().find(|m| m.kind == MessageKind::Document).expect("a document");
+    let card = image::load_from_memory(document.file.as_ref().expect("its file")).expect("an image");
+    assert_eq!((card.width(), card.height()), (1200, 1600), "a Wildberries card");
+    app.stop().await;
 }

@@ -335,18 +335,26 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-/// Two bots on one PostgreSQL database, each with its own DATA_DIR: one runs the jobs,
-/// the other stands by (healthy, not ready, polling nothing) and carries them on when the
-/// first is killed: the running task polled, not created again, the waiting product photo
-/// taken from the database, the status message continued.
-#[tokio::test]
-async fn on_postgres_a_standby_takes_over_from_a_killed_bot() {
+/// Two `backdrop bot`s on one fresh PostgreSQL database, each with its own DATA_DIR and
+/// metrics port, against one fake Telegram and one fake RunningHub (one account, one slot,
+/// tasks of `task`): `a` runs the jobs (ready), `b` stands by (healthy).
+struct Pair {
+    url: String,
+    _dir: tempfile::TempDir,
+    tg: FakeTelegram,
+    rh: FakeRunningHub,
+    a: Child,
+    b: Child,
+    b_port: u16,
+}
+
+async fn runner_and_standby(task: Duration) -> Pair {
     let url = backdrop_fakes::TestPostgres::shared().fresh_database().await;
     let dir = tempfile::tempdir().unwrap();
     let tg = FakeTelegram::start().await;
     let rh = FakeRunningHub::start().await;
     rh.add_account(KEY, 1);
-    rh.set_default_script(TaskScript::succeed(Duration::from_millis(1500)));
+    rh.set_default_script(TaskScript::succeed(task));
     let (a_port, b_port) = (free_port(), free_port());
     let env = |name: &str, port: u16| -> Vec<(&'static str, String)> {
         vec![
@@ -355,12 +363,20 @@ async fn on_postgres_a_standby_takes_over_from_a_killed_bot() {
             ("METRICS_LISTEN", format!("127.0.0.1:{port}")),
         ]
     };
-    let (a_env, b_env) = (env("a", a_port), env("b", b_port));
-
-    let a = start_bot(dir.path(), &tg, &rh, &as_refs(&a_env));
+    let a = start_bot(dir.path(), &tg, &rh, &as_refs(&env("a", a_port)));
     until_status(a_port, "/readyz", 200).await;
-    let b = start_bot(dir.path(), &tg, &rh, &as_refs(&b_env));
+    let b = start_bot(dir.path(), &tg, &rh, &as_refs(&env("b", b_port)));
     until_status(b_port, "/healthz", 200).await;
+    Pair { url, _dir: dir, tg, rh, a, b, b_port }
+}
+
+/// Two bots on one PostgreSQL database, each with its own DATA_DIR: one runs the jobs,
+/// the other stands by (healthy, not ready, polling nothing) and carries them on when the
+/// first is killed: the running task polled, not created again, the waiting product photo
+/// taken from the database, the status message continued.
+#[tokio::test]
+async fn on_postgres_a_standby_takes_over_from_a_killed_bot() {
+    let Pair { tg, rh, a, b, b_port, .. } = runner_and_standby(Duration::from_millis(1500)).await;
     let (one, two) = (tg.user(1, Some("en")), tg.user(2, Some("en")));
     send_both(&tg, &one).await;
     wait(&tg, "one's task created", |_| rh.tasks().len() == 1).await;
@@ -393,25 +409,7 @@ async fn on_postgres_a_standby_takes_over_from_a_killed_bot() {
 async fn on_postgres_a_runner_that_loses_its_hold_stops_and_the_standby_carries_on() {
     use sqlx::Connection;
 
-    let url = backdrop_fakes::TestPostgres::shared().fresh_database().await;
-    let dir = tempfile::tempdir().unwrap();
-    let tg = FakeTelegram::start().await;
-    let rh = FakeRunningHub::start().await;
-    rh.add_account(KEY, 1);
-    rh.set_default_script(TaskScript::succeed(Duration::from_millis(2000)));
-    let (a_port, b_port) = (free_port(), free_port());
-    let env = |name: &str, port: u16| -> Vec<(&'static str, String)> {
-        vec![
-            ("DATABASE_URL", url.clone()),
-            ("DATA_DIR", dir.path().join(name).to_str().unwrap().to_owned()),
-            ("METRICS_LISTEN", format!("127.0.0.1:{port}")),
-        ]
-    };
-    let (a_env, b_env) = (env("a", a_port), env("b", b_port));
-    let mut a = start_bot(dir.path(), &tg, &rh, &as_refs(&a_env));
-    until_status(a_port, "/readyz", 200).await;
-    let b = start_bot(dir.path(), &tg, &rh, &as_refs(&b_env));
-    until_status(b_port, "/healthz", 200).await;
+    let Pair { tg, rh, mut a, b, b_port, url, .. } = runner_and_standby(Duration::from_millis(2000)).await;
     let one = tg.user(1, Some("en"));
     send_both(&tg, &one).await;
     wait(&tg, "one's task created", |_| rh.tasks().len() == 1).await;

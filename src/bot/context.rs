@@ -12,12 +12,16 @@ use crate::bot::dialogue::DialogueStorage;
 use crate::bot::jobs::JobRegistry;
 use crate::bot::pacer::Pacer;
 use crate::input_image::ImageLimits;
+use crate::output::Looks;
 use crate::queue::JobQueue;
 use crate::store::Store;
 
 /// Shared by the whole bot; handlers get it as `Arc<BotContext>`.
 pub struct BotContext {
     pub queue: JobQueue,
+    /// How each job's result is to come out (the user's `/settings` format), read by the
+    /// engine.
+    pub looks: Looks,
     /// Every accepted job, its images and how far its user was told; dialogues.
     pub store: Store,
     /// The engine's name, recorded with each job.

@@ -9,6 +9,7 @@ use teloxide::types::{InlineKeyboardButton, InlineKeyboardMarkup};
 
 use crate::bot::messages::{self, Lang};
 use crate::job::JobId;
+use crate::output::OutputFormat;
 
 /// What a button asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -23,6 +24,8 @@ pub enum Action {
     Retry(JobId),
     /// Forget the images; wait for a new product photo.
     NewPhoto,
+    /// `/settings`: results from now on in this format.
+    Format(OutputFormat),
 }
 
 impl Action {
@@ -34,6 +37,7 @@ impl Action {
             Self::Regenerate(job) => format!("r:{job}"),
             Self::Retry(job) => format!("t:{job}"),
             Self::NewPhoto => "n".to_owned(),
+            Self::Format(format) => format!("f:{}", format.name()),
         }
     }
 
@@ -41,6 +45,10 @@ impl Action {
     pub fn parse(data: &str) -> Option<Self> {
         if data == "n" {
             return Some(Self::NewPhoto);
+        }
+        if let Some(name) = data.strip_prefix("f:") {
+            // Only our own names, exactly as we write them.
+            return OutputFormat::ALL.into_iter().find(|f| f.name() == name).map(Self::Format);
         }
         let (code, job) = data.split_once(':')?;
         // Only plain decimal digits: no sign, no spaces, no leading "+".
@@ -63,13 +71,23 @@ impl Action {
             Self::Cancel(job) | Self::CancelAlbum(job) | Self::Regenerate(job) | Self::Retry(job) => {
                 Some(job)
             }
-            Self::NewPhoto => None,
+            Self::NewPhoto | Self::Format(_) => None,
         }
     }
 }
 
 fn button(text: &str, action: Action) -> InlineKeyboardButton {
     InlineKeyboardButton::callback(text, action.encode())
+}
+
+/// Under the `/settings` message: one button per format, the current one marked.
+pub fn formats(lang: Lang, current: OutputFormat) -> InlineKeyboardMarkup {
+    let rows = OutputFormat::ALL.map(|format| {
+        let label = messages::format_label(lang, format);
+        let text = if format == current { format!("✓ {label}") } else { label.to_owned() };
+        vec![button(&text, Action::Format(format))]
+    });
+    InlineKeyboardMarkup::new(rows)
 }
 
 /// Under the status message while the job is queued or generating.

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use crate::input_image::InputImageError;
 use crate::job::FailReason;
+use crate::output::OutputFormat;
 
 /// The language a user is answered in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
@@ -87,6 +88,40 @@ pub fn command_cancel(lang: Lang) -> &'static str {
     pick(lang, "Отменить текущую задачу или шаг", "Cancel the current job or step")
 }
 
+pub fn command_settings(lang: Lang) -> &'static str {
+    pick(lang, "Формат результата", "Format of the results")
+}
+
+/// The `/settings` message, above the formats' buttons.
+pub fn settings(lang: Lang, current: OutputFormat) -> String {
+    let label = format_label(lang, current);
+    match lang {
+        Lang::Ru => {
+            format!("Формат результата: {label}.\nВыберите, в каком виде присылать следующие результаты:")
+        }
+        Lang::En => format!("Format of the results: {label}.\nChoose how the next results should come:"),
+    }
+}
+
+/// A format's name on its button.
+pub fn format_label(lang: Lang, format: OutputFormat) -> &'static str {
+    match format {
+        OutputFormat::Original => pick(lang, "Как фон (исходный кадр)", "As the background (its frame)"),
+        OutputFormat::Square => pick(lang, "Квадрат 1:1", "Square 1:1"),
+        OutputFormat::Wildberries => pick(lang, "Wildberries 3:4", "Wildberries 3:4"),
+        OutputFormat::Ozon => pick(lang, "Ozon 3:4", "Ozon 3:4"),
+        OutputFormat::Amazon => pick(lang, "Amazon: белый фон", "Amazon: pure white"),
+    }
+}
+
+pub fn answer_format_chosen(lang: Lang, format: OutputFormat) -> String {
+    let label = format_label(lang, format);
+    match lang {
+        Lang::Ru => format!("Формат: {label}"),
+        Lang::En => format!("Format: {label}"),
+    }
+}
+
 pub fn greeting(lang: Lang) -> &'static str {
     pick(
         lang,
@@ -110,7 +145,8 @@ pub fn help(lang: Lang) -> &'static str {
          • фото товара резкое, товар целиком в кадре;\n\
          • за товаром — ровный однотонный фон;\n\
          • JPEG, PNG или WebP, до 20 МБ и до 12000 пикселей по стороне.\n\n\
-         /cancel — отменить текущую задачу или шаг.",
+         /cancel — отменить текущую задачу или шаг.\n\
+         /settings — формат результата (квадрат, Wildberries, Ozon, Amazon).",
         "How to use:\n\
          1. Send the product photo (as a photo or as a file).\n\
          2. Send a background photo: the scene the product should appear in.\n\
@@ -119,7 +155,8 @@ pub fn help(lang: Lang) -> &'static str {
          • a sharp product photo, the whole product in the frame;\n\
          • a plain, even background behind the product;\n\
          • JPEG, PNG or WebP, up to 20 MB and 12000 pixels per side.\n\n\
-         /cancel cancels the current job or step.",
+         /cancel cancels the current job or step.\n\
+         /settings picks the results' format (square, Wildberries, Ozon, Amazon).",
     )
 }
 

@@ -207,6 +207,7 @@ pub async fn serve(
     readiness.token_accepted();
     let ctx = Arc::new(BotContext {
         queue: app.queue.clone(),
+        looks: app.looks.clone(),
         store: store.clone(),
         engine: app.engine.name(),
         admin_ids: settings.admin_ids.clone(),
@@ -394,6 +395,7 @@ async fn register_commands(bot: &TgBot) {
             BotCommand::new("start", messages::command_start(lang)),
             BotCommand::new("help", messages::command_help(lang)),
             BotCommand::new("cancel", messages::command_cancel(lang)),
+            BotCommand::new("settings", messages::command_settings(lang)),
         ];
         let mut request = bot.set_my_commands(commands);
         if let Some(code) = lang.command_scope_code() {
@@ -416,6 +418,7 @@ pub fn schema() -> UpdateHandler<HandlerError> {
         .branch(case![Command::Start].endpoint(base::start))
         .branch(case![Command::Help].endpoint(base::help))
         .branch(case![Command::Cancel].endpoint(base::cancel))
+        .branch(case![Command::Settings].endpoint(base::settings))
         // For anyone not in ADMIN_IDS, /stats falls through to the hint like any text.
         .branch(case![Command::Stats].filter(base::is_admin).endpoint(base::stats));
 
@@ -443,6 +446,7 @@ pub fn schema() -> UpdateHandler<HandlerError> {
         .branch(
             dptree::filter_map(buttons::action_of)
                 .branch(case![Action::NewPhoto].endpoint(buttons::new_photo))
+                .branch(case![Action::Format(format)].endpoint(buttons::choose_format))
                 .branch(job_buttons)
                 .branch(dptree::endpoint(buttons::refuse)),
         )

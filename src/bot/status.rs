@@ -28,8 +28,12 @@ use crate::shutdown::Stage;
 
 /// Starts following `job` in the background.
 pub fn spawn(bot: TgBot, ctx: Arc<BotContext>, job: JobId, record: JobRecord, rx: watch::Receiver<JobState>) {
-    let tasks = ctx.tasks.clone();
-    tasks.spawn(follow(bot, ctx, job, record, rx));
+    let (tasks, looks) = (ctx.tasks.clone(), ctx.looks.clone());
+    tasks.spawn(async move {
+        follow(bot, ctx, job, record, rx).await;
+        // The engine reads a job's look on every run: none is left once it is followed out.
+        looks.forget(job);
+    });
 }
 
 /// How soon a status edit skipped for want of a free turn is tried again.

@@ -19,6 +19,7 @@ mod journal;
 mod pending;
 mod retention;
 pub mod stats;
+mod user_settings;
 
 pub use database_url::DatabaseUrl;
 pub use dialogues::{DialogueError, DurableDialogues};

@@ -1,4 +1,4 @@
-//! The commands: /start, /help, /cancel, and /stats for the operator's admins.
+//! The commands: /start, /help, /cancel, /settings, and /stats for the operator's admins.
 
 use std::sync::Arc;
 
@@ -9,7 +9,7 @@ use crate::bot::TgBot;
 use crate::bot::context::BotContext;
 use crate::bot::dialogue::{BotDialogue, PendingProduct, Step};
 use crate::bot::handlers::{HandlerError, lang_of, reply};
-use crate::bot::messages;
+use crate::bot::{keyboards, messages, retry};
 
 /// The commands the bot understands (their menu texts come from `messages`).
 #[derive(BotCommands, Clone, Debug, PartialEq, Eq)]
@@ -18,6 +18,7 @@ pub enum Command {
     Start,
     Help,
     Cancel,
+    Settings,
     /// For `ADMIN_IDS` only; not in the command menu.
     Stats,
 }
@@ -32,6 +33,20 @@ pub async fn start(
 ) -> Result<(), HandlerError> {
     forget_step(&ctx, &dialogue, state).await?;
     reply(&bot, &ctx, msg.chat.id, messages::greeting(lang_of(&msg))).await
+}
+
+/// The user's settings: the output format, as buttons (the choice is `buttons::choose_format`).
+pub async fn settings(bot: TgBot, msg: Message, ctx: Arc<BotContext>) -> Result<(), HandlerError> {
+    let lang = lang_of(&msg);
+    let Some(user) = msg.from.as_ref().map(|u| u.id) else { return Ok(()) };
+    let current = super::output_format_of(&ctx, user).await;
+    ctx.pacer.wait(msg.chat.id).await;
+    retry::send(
+        bot.send_message(msg.chat.id, messages::settings(lang, current))
+            .reply_markup(keyboards::formats(lang, current)),
+    )
+    .await?;
+    Ok(())
 }
 
 pub async fn help(bot: TgBot, msg: Message, ctx: Arc<BotContext>) -> Result<(), HandlerError> {

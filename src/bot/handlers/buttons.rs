@@ -1,4 +1,5 @@
-//! The buttons on status and result messages: Cancel, Regenerate, Retry, New photo.
+//! The buttons on status and result messages (Cancel, Regenerate, Retry, New photo) and
+//! on the `/settings` message (a format).
 //!
 //! Routing lives in [`crate::bot::schema`]: callback data is parsed once into an
 //! [`Action`] ([`action_of`]), jobs' buttons pass only when the presser owns the job
@@ -16,9 +17,10 @@ use super::{HandlerError, reply};
 use crate::bot::TgBot;
 use crate::bot::context::BotContext;
 use crate::bot::jobs::{AccessError, JobRecord};
-use crate::bot::keyboards::Action;
+use crate::bot::keyboards::{self, Action};
 use crate::bot::messages::{self, Lang};
 use crate::job::JobId;
+use crate::output::OutputFormat;
 use crate::store::NewJob;
 
 /// The action a button press asks for; `None` for data we never produced.
@@ -37,6 +39,31 @@ pub async fn owned_by_presser(
 
 fn lang_of(query: &CallbackQuery) -> Lang {
     Lang::from_code(query.from.language_code.as_deref())
+}
+
+/// A format from `/settings`: kept for the presser (a setting of their own, so anyone may
+/// press it), shown on the message, and used for their next results.
+pub async fn choose_format(
+    bot: TgBot,
+    query: CallbackQuery,
+    format: OutputFormat,
+    ctx: Arc<BotContext>,
+) -> Result<(), HandlerError> {
+    let lang = lang_of(&query);
+    if let Err(e) = ctx.store.set_output_format(query.from.id.0 as i64, format.name()).await {
+        tracing::error!(user = %query.from.id, "storing the user's format: {e}");
+        return answer(&bot, &query, messages::internal_error(lang), true).await;
+    }
+    answer(&bot, &query, &messages::answer_format_chosen(lang, format), false).await?;
+    if let Some(message) = &query.message {
+        let edit = bot
+            .edit_message_text(message.chat().id, message.id(), messages::settings(lang, format))
+            .reply_markup(keyboards::formats(lang, format));
+        if let Err(e) = crate::bot::retry::send(edit).await {
+            tracing::debug!("showing the chosen format: {e}");
+        }
+    }
+    Ok(())
 }
 
 /// New photo: the chat of the pressed message starts over (the presser's private chat if
@@ -135,7 +162,8 @@ pub async fn repeat(
             return answer(&bot, &query, messages::answer_expired(lang), true).await;
         }
     };
-    match start_job(&bot, &ctx, id, input, JobRecord::new(user, record.chat, record.lang)) {
+    let format = super::output_format_of(&ctx, user).await;
+    match start_job(&bot, &ctx, id, input, JobRecord::new(user, record.chat, record.lang), format) {
         Ok(_) => {
             tracing::info!(job = %id, from = %job, "started again");
             answer(&bot, &query, messages::answer_started_again(lang), false).await?;

@@ -10,13 +10,14 @@ use crate::bot::TgBot;
 use crate::bot::album_status;
 use crate::bot::context::BotContext;
 use crate::bot::dialogue::{BotDialogue, PendingProduct, Step};
-use crate::bot::handlers::{HandlerError, lang_of, reply};
+use crate::bot::handlers::{HandlerError, lang_of, output_format_of, reply};
 use crate::bot::intake;
 use crate::bot::jobs::JobRecord;
 use crate::bot::messages;
 use crate::bot::status;
 use crate::input_image::{ImageLimits, InputImage};
 use crate::job::{JobId, JobInput, JobState, Owner};
+use crate::output::{Look, OutputFormat};
 use crate::queue::SubmitError;
 use crate::store::NewJob;
 
@@ -127,6 +128,7 @@ pub(crate) async fn start_jobs(
         engine: ctx.engine.into(),
         parent: None,
     };
+    let format = output_format_of(ctx, owner).await;
     let skipped = products.len().saturating_sub(room);
     // Several products on one background: one status message for all of them.
     let as_album = products.len().min(room) > 1;
@@ -153,7 +155,7 @@ pub(crate) async fn start_jobs(
         ctx.store.forget_pending(&product.0).await;
         let mut record = JobRecord::new(owner, msg.chat.id, lang);
         record.album = as_album.then(|| album.first().map_or(id, |(lead, _)| *lead));
-        match start_job(bot, ctx, id, input, record) {
+        match start_job(bot, ctx, id, input, record, format) {
             Ok(rx) => album.push((id, rx)),
             Err(e) => {
                 // The job is committed: the next start runs it. Never "try again" for a job
@@ -188,8 +190,10 @@ pub(super) fn start_job(
     id: JobId,
     input: JobInput,
     record: JobRecord,
+    format: OutputFormat,
 ) -> Result<watch::Receiver<JobState>, SubmitError> {
     ctx.jobs.insert(id, record.clone());
+    ctx.looks.set(id, Look { format, ..Look::default() });
     match ctx.queue.submit_for(Owner(record.owner.0 as i64), id, input) {
         Ok(rx) => {
             tracing::info!(job = %id, chat = %record.chat, "job queued");

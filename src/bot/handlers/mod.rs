@@ -13,6 +13,7 @@ use teloxide::prelude::*;
 use crate::bot::TgBot;
 use crate::bot::context::BotContext;
 use crate::bot::messages::Lang;
+use crate::output::OutputFormat;
 
 /// Why a handler could not finish; the dispatcher logs it.
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +37,19 @@ impl HandlerError {
 /// The language to answer the sender of `msg` in.
 pub(crate) fn lang_of(msg: &Message) -> Lang {
     Lang::from_code(msg.from.as_ref().and_then(|u| u.language_code.as_deref()))
+}
+
+/// The output format `user` chose in `/settings` (the default if none, or if the store
+/// cannot say: a result in the default frame beats no result).
+pub(crate) async fn output_format_of(ctx: &BotContext, user: UserId) -> OutputFormat {
+    match ctx.store.output_format(user.0 as i64).await {
+        Ok(Some(name)) => name.parse().unwrap_or_default(),
+        Ok(None) => OutputFormat::default(),
+        Err(e) => {
+            tracing::warn!(%user, "reading the user's settings: {e}");
+            OutputFormat::default()
+        }
+    }
 }
 
 /// Sends a plain text to `chat`, in turn with the bot's other messages there.

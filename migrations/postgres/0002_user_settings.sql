@@ -1,0 +1,6 @@
+-- Each user's choices from /settings (an OutputFormat name for now).
+CREATE TABLE user_settings (
+    user_id    BIGINT PRIMARY KEY,
+    format     TEXT   NOT NULL,
+    updated_at BIGINT NOT NULL
+);
