@@ -272,6 +272,7 @@ async fn stats_reads_the_shared_postgres_store() {
             language: "en".into(),
             engine: "local".into(),
             parent: None,
+            output_format: None,
         };
         store.create_job(&new, &picture, &picture).await.unwrap();
         store.close().await;

@@ -432,3 +432,35 @@ async fn on_postgres_a_runner_that_loses_its_hold_stops_and_the_standby_carries_
     assert_eq!(rh.max_running_seen(KEY), 1);
     terminate(b).await;
 }
+
+/// A job keeps the format its user chose across a kill -9: the result of the job resumed
+/// after the restart is still a Wildberries card.
+#[tokio::test]
+async fn killed_mid_job_the_result_keeps_the_chosen_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let tg = FakeTelegram::start().await;
+    let rh = FakeRunningHub::start().await;
+    rh.add_account(KEY, 1);
+    rh.set_default_script(TaskScript::succeed(Duration::from_millis(1500)));
+    let user = tg.user(9, Some("en"));
+    let bot = start_bot(dir.path(), &tg, &rh, &[]);
+    user.send_command("/settings");
+    wait(&tg, "the settings menu", |tg| tg.messages(9).iter().any(|m| m.button_data("f:").is_some())).await;
+    let menu = tg.messages(9).into_iter().find(|m| m.button_data("f:").is_some()).unwrap();
+    user.press_button(menu.message_id, "f:wildberries");
+    wait(&tg, "the choice shown", |tg| {
+        tg.messages(9).iter().any(|m| m.text_or_caption.contains("Wildberries 3:4."))
+    })
+    .await;
+    send_both(&tg, &user).await;
+    wait(&tg, "the task created", |_| rh.tasks().len() == 1).await;
+    kill(bot).await;
+
+    let bot = start_bot(dir.path(), &tg, &rh, &[]);
+    wait(&tg, "the result after the restart", |tg| delivered(tg, 9)).await;
+    let document = tg.messages(9).into_iter().find(|m| m.kind == MessageKind::Document).unwrap();
+    let card = image::load_from_memory(document.file.as_ref().unwrap()).unwrap();
+    assert_eq!((card.width(), card.height()), (1200, 1600), "still a Wildberries card");
+    assert_eq!(rh.tasks().len(), 1);
+    terminate(bot).await;
+}

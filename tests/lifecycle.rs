@@ -63,8 +63,14 @@ async fn scenario(seed: u64) {
 
     let (store, ledger, queue, engine) = start(dir.path(), &fake).await;
     let image = backdrop::input_image::InputImage::parse(support::png(8, 6), &Default::default()).unwrap();
-    let new =
-        NewJob { user_id: 1, chat_id: 1, language: "en".into(), engine: "runninghub".into(), parent: None };
+    let new = NewJob {
+        user_id: 1,
+        chat_id: 1,
+        language: "en".into(),
+        engine: "runninghub".into(),
+        parent: None,
+        output_format: None,
+    };
     let mut ids = Vec::new();
     for _ in 0..JOBS {
         let (id, input) = store.create_job(&new, &image, &image).await.expect("stored");

@@ -164,8 +164,14 @@ async fn after_a_restart_the_store_resumes_running_tasks_and_requeues_the_rest_i
     h.fake.set_default_script(TaskScript::succeed(Duration::from_millis(300)));
     let db = store(dir.path()).await;
     let image = backdrop::input_image::InputImage::parse(support::png(8, 6), &Default::default()).unwrap();
-    let new =
-        NewJob { user_id: 1, chat_id: 1, language: "en".into(), engine: "runninghub".into(), parent: None };
+    let new = NewJob {
+        user_id: 1,
+        chat_id: 1,
+        language: "en".into(),
+        engine: "runninghub".into(),
+        parent: None,
+        output_format: None,
+    };
     let mut ids = Vec::new();
     for _ in 0..3 {
         ids.push(db.create_job(&new, &image, &image).await.unwrap().0);

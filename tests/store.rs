@@ -22,7 +22,14 @@ fn image(w: u32) -> InputImage {
 }
 
 fn new_job(user: i64) -> NewJob {
-    NewJob { user_id: user, chat_id: user, language: "ru".into(), engine: "runninghub".into(), parent: None }
+    NewJob {
+        user_id: user,
+        chat_id: user,
+        language: "ru".into(),
+        engine: "runninghub".into(),
+        parent: None,
+        output_format: None,
+    }
 }
 
 /// Where one case's store lives: SQLite in its directory, or a fresh PostgreSQL database

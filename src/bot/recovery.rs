@@ -16,12 +16,20 @@ use crate::bot::context::BotContext;
 use crate::bot::jobs::JobRecord;
 use crate::bot::{TgBot, status};
 use crate::job::JobId;
+use crate::output::Look;
 use crate::queue;
 use crate::store::StoreError;
 
 /// Puts the store's unfinished jobs back to work and starts following each.
 pub async fn resume(bot: &TgBot, ctx: &Arc<BotContext>) -> Result<(), StoreError> {
-    let recovered = queue::recover(ctx.store.unfinished().await?, &ctx.queue).await;
+    let unfinished = ctx.store.unfinished().await?;
+    // Before the queue runs them: each comes out as its user asked.
+    for job in &unfinished {
+        if let Some(format) = job.output_format.as_deref().and_then(|name| name.parse().ok()) {
+            ctx.looks.set(job.id, Look { format, ..Look::default() });
+        }
+    }
+    let recovered = queue::recover(unfinished, &ctx.queue).await;
     let mut jobs = recovered.live;
     // An ended job's channel: its status task tells at once.
     jobs.extend(recovered.untold.into_iter().map(|(job, end)| (job, watch::channel(end).1)));

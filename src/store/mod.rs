@@ -74,6 +74,8 @@ pub struct NewJob {
     pub engine: String,
     /// The job this one repeats (Regenerate, Retry).
     pub parent: Option<JobId>,
+    /// How the result is to come out (an `OutputFormat` name); `None`: the original frame.
+    pub output_format: Option<String>,
 }
 
 /// A job as stored.
@@ -98,6 +100,8 @@ pub struct StoredJob {
     /// The user has been told how the job ended (the result accepted by Telegram, or the
     /// failure shown).
     pub told: bool,
+    /// How the result is to come out (an `OutputFormat` name), as [`NewJob`] said.
+    pub output_format: Option<String>,
 }
 
 impl StoredJob {
@@ -382,8 +386,8 @@ impl Store {
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
-            "INSERT INTO jobs (id, user_id, chat_id, language, state, engine, product_path, background_path, parent_id, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            "INSERT INTO jobs (id, user_id, chat_id, language, state, engine, product_path, background_path, parent_id, created_at, output_format)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(id.0 as i64)
         .bind(new.user_id)
@@ -395,6 +399,7 @@ impl Store {
         .bind(&names[1])
         .bind(new.parent.map(|p| p.0 as i64))
         .bind(now_ms())
+        .bind(new.output_format.as_deref())
         .execute(&mut *tx)
         .await?;
         if self.backend == Backend::Postgres {
@@ -668,6 +673,7 @@ impl Store {
             result_path: result.map(|name| dir.join(name)),
             created_at_ms: row.get("created_at"),
             told: delivered.is_some(),
+            output_format: row.get("output_format"),
         }
     }
 }

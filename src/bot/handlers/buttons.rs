@@ -140,6 +140,7 @@ pub async fn repeat(
             }
         }
     }
+    let format = super::output_format_of(&ctx, user).await;
     let repeated = match ctx.store.job(job).await {
         Ok(Some(earlier)) => {
             let new = NewJob {
@@ -148,6 +149,7 @@ pub async fn repeat(
                 language: record.lang.code().into(),
                 engine: ctx.engine.into(),
                 parent: Some(job),
+                output_format: Some(format.name().to_owned()),
             };
             ctx.store.repeat_job(&new, &earlier).await.map_err(|e| e.to_string())
         }
@@ -162,7 +164,6 @@ pub async fn repeat(
             return answer(&bot, &query, messages::answer_expired(lang), true).await;
         }
     };
-    let format = super::output_format_of(&ctx, user).await;
     match start_job(&bot, &ctx, id, input, JobRecord::new(user, record.chat, record.lang), format) {
         Ok(_) => {
             tracing::info!(job = %id, from = %job, "started again");

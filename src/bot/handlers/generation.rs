@@ -121,14 +121,15 @@ pub(crate) async fn start_jobs(
     }
     // The next picture starts a new product, whatever happens to these jobs.
     dialogue.update(Step::Start).await.map_err(HandlerError::dialogue)?;
+    let format = output_format_of(ctx, owner).await;
     let new = NewJob {
         user_id: owner.0 as i64,
         chat_id: msg.chat.id.0,
         language: lang.code().into(),
         engine: ctx.engine.into(),
         parent: None,
+        output_format: Some(format.name().to_owned()),
     };
-    let format = output_format_of(ctx, owner).await;
     let skipped = products.len().saturating_sub(room);
     // Several products on one background: one status message for all of them.
     let as_album = products.len().min(room) > 1;
