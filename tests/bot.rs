@@ -1167,3 +1167,48 @@ async fn a_format_chosen_in_settings_shapes_the_next_results() {
     assert_eq!((card.width(), card.height()), (1200, 1600), "a Wildberries card");
     app.stop().await;
 }
+
+/// A preset scene instead of a background photo: the request for the background offers the
+/// scenes as buttons; a press before any product, or with a forged scene, starts nothing;
+/// a press after the product runs the job on that scene and takes the buttons away.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_preset_scene_picked_on_a_button_is_the_background() {
+    let app = spawn_app(&[1]).await;
+    let user = app.tg.user(810, Some("en"));
+    let early = user.press_button(1, "s:0");
+    app.wait("the early press answered", |tg| callback_answer(tg, &early).is_some()).await;
+    assert_eq!(
+        callback_answer(&app.tg, &early).as_deref(),
+        Some(messages::answer_scene_needs_product(Lang::En))
+    );
+    user.send_photo(solid_png(64, 48, [200, 30, 30]));
+    app.wait_text(&user, messages::ask_background(Lang::En)).await;
+    let ask = user
+        .messages()
+        .into_iter()
+        .find(|m| m.text_or_caption == messages::ask_background(Lang::En))
+        .expect("the request for a background");
+    let scenes: Vec<(String, String)> = ask.buttons();
+    assert_eq!(scenes.len(), 8, "the built-in scenes: {scenes:?}");
+    let marble = scenes.iter().find(|(name, _)| name == "marble").map(|(_, d)| d.clone()).expect("marble");
+    let forged = user.press_button(ask.message_id, "s:99");
+    app.wait("the forged press answered", |tg| callback_answer(tg, &forged).is_some()).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(app.rh.tasks().is_empty(), "a forged scene starts nothing");
+
+    let press = user.press_button(ask.message_id, &marble);
+    app.wait("the press answered", |tg| callback_answer(tg, &press).is_some()).await;
+    assert_eq!(callback_answer(&app.tg, &press), Some(messages::answer_scene_chosen(Lang::En, "marble")));
+    app.wait_result(&user, 1).await;
+    assert_eq!(app.rh.tasks().len(), 1);
+    let ask = user.messages().into_iter().find(|m| m.message_id == ask.message_id).expect("still there");
+    assert!(ask.buttons().is_empty(), "the scenes are offered once");
+    // The next picture is a new product: the dialogue moved on.
+    user.send_photo(solid_png(64, 48, [20, 200, 30]));
+    app.wait("asked for a background again", |tg| {
+        tg.messages(810).iter().filter(|m| m.text_or_caption == messages::ask_background(Lang::En)).count()
+            == 2
+    })
+    .await;
+    app.stop().await;
+}

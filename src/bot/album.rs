@@ -21,6 +21,7 @@ use crate::bot::TgBot;
 use crate::bot::albums::{MAX_PRODUCTS, QUIET};
 use crate::bot::context::BotContext;
 use crate::bot::dialogue::Step;
+use crate::bot::handlers::ask_for_background;
 use crate::bot::handlers::generation::{save_pending, start_jobs, take_picture};
 use crate::bot::handlers::{HandlerError, lang_of, reply};
 use crate::bot::{intake, messages};
@@ -94,7 +95,7 @@ async fn handle(bot: &TgBot, ctx: &Arc<BotContext>, parts: Vec<Message>) -> Resu
     } else {
         messages::ask_background_for(lang, count)
     };
-    reply(bot, ctx, chat, &text).await?;
+    ask_for_background(bot, ctx, chat, text).await?;
     if parts.len() > MAX_PRODUCTS {
         reply(bot, ctx, chat, &messages::album_too_long(lang, MAX_PRODUCTS)).await?;
     }

@@ -14,6 +14,7 @@ use crate::bot::pacer::Pacer;
 use crate::input_image::ImageLimits;
 use crate::output::Looks;
 use crate::queue::JobQueue;
+use crate::scenes::SceneCatalog;
 use crate::store::Store;
 
 /// Shared by the whole bot; handlers get it as `Arc<BotContext>`.
@@ -22,6 +23,8 @@ pub struct BotContext {
     /// How each job's result is to come out (the user's `/settings` format), read by the
     /// engine.
     pub looks: Looks,
+    /// The preset scenes a user may pick instead of sending a background.
+    pub scenes: Arc<SceneCatalog>,
     /// Every accepted job, its images and how far its user was told; dialogues.
     pub store: Store,
     /// The engine's name, recorded with each job.

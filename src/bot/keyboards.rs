@@ -10,6 +10,7 @@ use teloxide::types::{InlineKeyboardButton, InlineKeyboardMarkup};
 use crate::bot::messages::{self, Lang};
 use crate::job::JobId;
 use crate::output::OutputFormat;
+use crate::scenes::SceneCatalog;
 
 /// What a button asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -26,6 +27,8 @@ pub enum Action {
     NewPhoto,
     /// `/settings`: results from now on in this format.
     Format(OutputFormat),
+    /// The preset scene at this place of the catalog as the background.
+    Scene(u8),
 }
 
 impl Action {
@@ -38,6 +41,7 @@ impl Action {
             Self::Retry(job) => format!("t:{job}"),
             Self::NewPhoto => "n".to_owned(),
             Self::Format(format) => format!("f:{}", format.name()),
+            Self::Scene(index) => format!("s:{index}"),
         }
     }
 
@@ -49,6 +53,12 @@ impl Action {
         if let Some(name) = data.strip_prefix("f:") {
             // Only our own names, exactly as we write them.
             return OutputFormat::ALL.into_iter().find(|f| f.name() == name).map(Self::Format);
+        }
+        if let Some(index) = data.strip_prefix("s:") {
+            // Plain digits only, as for jobs below.
+            return (!index.is_empty() && index.len() <= 3 && index.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| index.parse().ok().map(Self::Scene))
+                .flatten();
         }
         let (code, job) = data.split_once(':')?;
         // Only plain decimal digits: no sign, no spaces, no leading "+".
@@ -71,7 +81,7 @@ impl Action {
             Self::Cancel(job) | Self::CancelAlbum(job) | Self::Regenerate(job) | Self::Retry(job) => {
                 Some(job)
             }
-            Self::NewPhoto | Self::Format(_) => None,
+            Self::NewPhoto | Self::Format(_) | Self::Scene(_) => None,
         }
     }
 }
@@ -89,6 +99,21 @@ pub fn formats(lang: Lang, current: OutputFormat) -> InlineKeyboardMarkup {
     });
     InlineKeyboardMarkup::new(rows)
 }
+
+/// Under the request for a background: the preset scenes, two to a row (at most
+/// [`MAX_SCENE_BUTTONS`]; callback data carries the scene's place, not its name).
+pub fn scenes(catalog: &SceneCatalog) -> InlineKeyboardMarkup {
+    let buttons: Vec<InlineKeyboardButton> = catalog
+        .iter()
+        .take(MAX_SCENE_BUTTONS)
+        .enumerate()
+        .map(|(i, scene)| button(&scene.name, Action::Scene(i as u8)))
+        .collect();
+    InlineKeyboardMarkup::new(buttons.chunks(2).map(<[_]>::to_vec))
+}
+
+/// More would crowd the chat; operators with many scenes keep their favourites first.
+pub const MAX_SCENE_BUTTONS: usize = 16;
 
 /// Under the status message while the job is queued or generating.
 pub fn cancel(lang: Lang, job: JobId) -> InlineKeyboardMarkup {

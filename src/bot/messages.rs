@@ -160,6 +160,17 @@ pub fn help(lang: Lang) -> &'static str {
     )
 }
 
+pub fn answer_scene_chosen(lang: Lang, scene: &str) -> String {
+    match lang {
+        Lang::Ru => format!("Сцена: {scene}"),
+        Lang::En => format!("Scene: {scene}"),
+    }
+}
+
+pub fn answer_scene_needs_product(lang: Lang) -> &'static str {
+    pick(lang, "Сначала пришлите фото товара.", "Send the product photo first.")
+}
+
 pub fn ask_product(lang: Lang) -> &'static str {
     pick(lang, "Пришлите фото товара.", "Send me the product photo.")
 }
@@ -167,8 +178,10 @@ pub fn ask_product(lang: Lang) -> &'static str {
 pub fn ask_background(lang: Lang) -> &'static str {
     pick(
         lang,
-        "Фото товара получено. Теперь пришлите фото фона — обстановки, в которую поставить товар.",
-        "Got the product photo. Now send the background: a photo of the scene to put the product in.",
+        "Фото товара получено. Теперь пришлите фото фона — обстановки, в которую поставить товар, \
+         или выберите готовую сцену.",
+        "Got the product photo. Now send the background: a photo of the scene to put the product in, \
+         or pick a ready scene.",
     )
 }
 

@@ -48,6 +48,7 @@ use crate::app::{Application, BuildError};
 use crate::config::{Settings, WebhookConfig};
 use crate::input_image::ImageLimits;
 use crate::monitoring;
+use crate::scenes::SceneCatalog;
 use crate::secret::Secret;
 use crate::shutdown::{Shutdown, ShutdownMode, Stage};
 use crate::store::{DurableDialogues, Store};
@@ -73,6 +74,8 @@ pub struct BotSettings {
     pub token: Secret,
     pub api_url: reqwest::Url,
     pub data_dir: PathBuf,
+    /// The operator's own preset scenes (`SCENES_DIR`).
+    pub scenes_dir: Option<PathBuf>,
     pub on_shutdown: ShutdownMode,
     /// Telegram user ids allowed to use `/stats` (`ADMIN_IDS`).
     pub admin_ids: Vec<i64>,
@@ -106,6 +109,7 @@ impl BotSettings {
             token,
             api_url,
             data_dir: settings.data_dir.clone(),
+            scenes_dir: settings.scenes_dir.clone(),
             on_shutdown: settings.on_shutdown,
             admin_ids: settings.admin_ids.clone(),
             max_jobs_per_user: settings.max_jobs_per_user,
@@ -208,6 +212,7 @@ pub async fn serve(
     let ctx = Arc::new(BotContext {
         queue: app.queue.clone(),
         looks: app.looks.clone(),
+        scenes: Arc::new(load_scenes(settings.scenes_dir.as_deref())),
         store: store.clone(),
         engine: app.engine.name(),
         admin_ids: settings.admin_ids.clone(),
@@ -303,6 +308,24 @@ fn watch_hold_of_jobs(
             () = shutdown.triggered() => false,
         }
     })
+}
+
+/// The preset scenes: the built-in ones and the operator's (`SCENES_DIR`); a file that
+/// cannot be used is logged and left out, and a directory that cannot be read leaves the
+/// built-in ones.
+fn load_scenes(dir: Option<&std::path::Path>) -> SceneCatalog {
+    match SceneCatalog::load(dir) {
+        Ok((catalog, skipped)) => {
+            for skip in skipped {
+                tracing::warn!("SCENES_DIR: {skip}");
+            }
+            catalog
+        }
+        Err(e) => {
+            tracing::warn!("SCENES_DIR: {e}; only the built-in scenes are offered");
+            SceneCatalog::built_in()
+        }
+    }
 }
 
 /// Handlers left behind commit nothing from now on: their users are told to send again.
@@ -447,6 +470,7 @@ pub fn schema() -> UpdateHandler<HandlerError> {
             dptree::filter_map(buttons::action_of)
                 .branch(case![Action::NewPhoto].endpoint(buttons::new_photo))
                 .branch(case![Action::Format(format)].endpoint(buttons::choose_format))
+                .branch(case![Action::Scene(index)].endpoint(buttons::choose_scene))
                 .branch(job_buttons)
                 .branch(dptree::endpoint(buttons::refuse)),
         )

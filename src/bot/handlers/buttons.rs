@@ -12,7 +12,7 @@ use teloxide::dispatching::dialogue::Dialogue;
 use teloxide::prelude::*;
 use teloxide::types::{ChatId, UserId};
 
-use super::generation::start_job;
+use super::generation::{BackgroundFrom, RequestFrom, start_job, start_jobs_on};
 use super::{HandlerError, reply};
 use crate::bot::TgBot;
 use crate::bot::context::BotContext;
@@ -64,6 +64,38 @@ pub async fn choose_format(
         }
     }
     Ok(())
+}
+
+/// A preset scene as the background of the product(s) waiting in the pressed message's
+/// chat: the same jobs as if the scene had been sent as a photo.
+pub async fn choose_scene(
+    bot: TgBot,
+    query: CallbackQuery,
+    index: u8,
+    ctx: Arc<BotContext>,
+) -> Result<(), HandlerError> {
+    let lang = lang_of(&query);
+    let Some(scene) = ctx.scenes.iter().take(keyboards::MAX_SCENE_BUTTONS).nth(usize::from(index)) else {
+        return refuse_unknown(bot, query).await;
+    };
+    let chat = query.message.as_ref().map_or(ChatId::from(query.from.id), |m| m.chat().id);
+    let dialogue = Dialogue::new(Arc::clone(&ctx.dialogues), chat);
+    let state = dialogue.get_or_default().await.map_err(HandlerError::dialogue)?;
+    let products = state.pending_products();
+    if products.is_empty() {
+        return answer(&bot, &query, messages::answer_scene_needs_product(lang), false).await;
+    }
+    let image = match ctx.scenes.image(&scene.name) {
+        Ok(image) => image,
+        Err(e) => {
+            tracing::error!(scene = %scene.name, "a preset scene cannot be read: {e}");
+            return answer(&bot, &query, messages::internal_error(lang), true).await;
+        }
+    };
+    answer(&bot, &query, &messages::answer_scene_chosen(lang, &scene.name), false).await?;
+    remove_buttons(&bot, &query).await;
+    let who = RequestFrom { owner: query.from.id, chat, lang };
+    start_jobs_on(&bot, &dialogue, products, who, BackgroundFrom::Scene(image), &ctx).await
 }
 
 /// New photo: the chat of the pressed message starts over (the presser's private chat if

@@ -10,10 +10,10 @@ use crate::bot::TgBot;
 use crate::bot::album_status;
 use crate::bot::context::BotContext;
 use crate::bot::dialogue::{BotDialogue, PendingProduct, Step};
-use crate::bot::handlers::{HandlerError, lang_of, output_format_of, reply};
+use crate::bot::handlers::{HandlerError, ask_for_background, lang_of, output_format_of, reply};
 use crate::bot::intake;
 use crate::bot::jobs::JobRecord;
-use crate::bot::messages;
+use crate::bot::messages::{self, Lang};
 use crate::bot::status;
 use crate::input_image::{ImageLimits, InputImage};
 use crate::job::{JobId, JobInput, JobState, Owner};
@@ -57,7 +57,7 @@ pub async fn receive_product(
     };
     let product = save_pending(&ctx, &msg, &image).await?;
     dialogue.update(Step::AwaitingBackground { product }).await.map_err(HandlerError::dialogue)?;
-    reply(&bot, &ctx, msg.chat.id, messages::ask_background(lang_of(&msg))).await
+    ask_for_background(&bot, &ctx, msg.chat.id, messages::ask_background(lang_of(&msg))).await
 }
 
 /// Keeps a product photo in the store until its background comes.
@@ -101,18 +101,51 @@ pub(crate) async fn start_jobs(
     msg: &Message,
     ctx: &Arc<BotContext>,
 ) -> Result<(), HandlerError> {
-    let lang = lang_of(msg);
     let Some(owner) = msg.from.as_ref().map(|u| u.id) else {
         return Ok(());
     };
-    let taking = ctx.in_flight.taking(msg.chat.id, lang);
+    let who = RequestFrom { owner, chat: msg.chat.id, lang: lang_of(msg) };
+    start_jobs_on(bot, dialogue, products, who, BackgroundFrom::Message(msg), ctx).await
+}
+
+/// Who asked for jobs, and where they are told about them.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RequestFrom {
+    pub owner: UserId,
+    pub chat: ChatId,
+    pub lang: Lang,
+}
+
+/// Where the background of a request comes from.
+pub(crate) enum BackgroundFrom<'a> {
+    /// A picture the user sent (taken through intake).
+    Message(&'a Message),
+    /// A preset scene picked on a button.
+    Scene(InputImage),
+}
+
+/// [`start_jobs`] for a background from anywhere.
+pub(crate) async fn start_jobs_on(
+    bot: &TgBot,
+    dialogue: &BotDialogue,
+    products: Vec<PendingProduct>,
+    who: RequestFrom,
+    background: BackgroundFrom<'_>,
+    ctx: &Arc<BotContext>,
+) -> Result<(), HandlerError> {
+    let RequestFrom { owner, chat, lang } = who;
+    let taking = ctx.in_flight.taking(chat, lang);
     let room = ctx.max_jobs_per_user.saturating_sub(ctx.jobs.live_jobs_of(owner).len());
     if room == 0 {
         // The products stay: the background can be sent again once a job has ended.
         tracing::info!(user = %owner, "refused a job beyond MAX_JOBS_PER_USER");
-        return reply(bot, ctx, msg.chat.id, &messages::too_many_jobs(lang, ctx.max_jobs_per_user)).await;
+        return reply(bot, ctx, chat, &messages::too_many_jobs(lang, ctx.max_jobs_per_user)).await;
     }
-    let Some(background) = take_picture(bot, ctx, msg).await? else {
+    let background = match background {
+        BackgroundFrom::Message(msg) => take_picture(bot, ctx, msg).await?,
+        BackgroundFrom::Scene(scene) => Some(scene),
+    };
+    let Some(background) = background else {
         return Ok(());
     };
     if !taking.begin_commit() {
@@ -124,7 +157,7 @@ pub(crate) async fn start_jobs(
     let format = output_format_of(ctx, owner).await;
     let new = NewJob {
         user_id: owner.0 as i64,
-        chat_id: msg.chat.id.0,
+        chat_id: chat.0,
         language: lang.code().into(),
         engine: ctx.engine.into(),
         parent: None,
@@ -148,13 +181,13 @@ pub(crate) async fn start_jobs(
         let (id, input) = match accepted {
             Ok(accepted) => accepted,
             Err(e) => {
-                tracing::error!(chat = %msg.chat.id, "storing the job: {e}");
-                reply(bot, ctx, msg.chat.id, messages::internal_error(lang)).await?;
+                tracing::error!(chat = %chat, "storing the job: {e}");
+                reply(bot, ctx, chat, messages::internal_error(lang)).await?;
                 continue;
             }
         };
         ctx.store.forget_pending(&product.0).await;
-        let mut record = JobRecord::new(owner, msg.chat.id, lang);
+        let mut record = JobRecord::new(owner, chat, lang);
         record.album = as_album.then(|| album.first().map_or(id, |(lead, _)| *lead));
         match start_job(bot, ctx, id, input, record, format) {
             Ok(rx) => album.push((id, rx)),
@@ -162,16 +195,16 @@ pub(crate) async fn start_jobs(
                 // The job is committed: the next start runs it. Never "try again" for a job
                 // that exists (the user would pay twice).
                 tracing::warn!(job = %id, "stored but not queued ({e}): it starts with the next start");
-                reply(bot, ctx, msg.chat.id, messages::kept_for_restart(lang)).await?;
+                reply(bot, ctx, chat, messages::kept_for_restart(lang)).await?;
             }
         }
     }
     if as_album && let Some(&(lead, _)) = album.first() {
-        let album = album_status::Album { lead, chat: msg.chat.id, lang, message: None, jobs: album };
+        let album = album_status::Album { lead, chat: chat, lang, message: None, jobs: album };
         album_status::spawn(bot.clone(), Arc::clone(ctx), album);
     }
     if skipped > 0 {
-        reply(bot, ctx, msg.chat.id, &messages::too_many_jobs(lang, ctx.max_jobs_per_user)).await?;
+        reply(bot, ctx, chat, &messages::too_many_jobs(lang, ctx.max_jobs_per_user)).await?;
     }
     Ok(())
 }

@@ -52,6 +52,19 @@ pub(crate) async fn output_format_of(ctx: &BotContext, user: UserId) -> OutputFo
     }
 }
 
+/// Asks for the background (`text`), with the preset scenes as buttons under it.
+pub(crate) async fn ask_for_background(
+    bot: &TgBot,
+    ctx: &BotContext,
+    chat: ChatId,
+    text: impl Into<String>,
+) -> Result<(), HandlerError> {
+    ctx.pacer.wait(chat).await;
+    let ask = bot.send_message(chat, text.into()).reply_markup(crate::bot::keyboards::scenes(&ctx.scenes));
+    crate::bot::retry::send(ask).await?;
+    Ok(())
+}
+
 /// Sends a plain text to `chat`, in turn with the bot's other messages there.
 pub(crate) async fn reply(
     bot: &TgBot,
