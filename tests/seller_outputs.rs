@@ -409,3 +409,39 @@ fn apply_format_brings_any_result_to_its_format() {
     let broken = JobOutput { image: bytes::Bytes::from_static(b"not an image"), extension: "png" };
     assert!(apply_format(&broken, look(OutputFormat::Square)).is_err(), "an error, not a panic");
 }
+
+/// A marketplace card shows the product large, whatever the scene's depth: a green box
+/// (a colour the scene does not have) spans at least about 0.6 of the card's height, on
+/// the deep floor of a preset scene.
+#[tokio::test]
+async fn cards_show_the_product_large() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut product = RgbImage::from_pixel(480, 640, image::Rgb([245, 245, 245]));
+    for y in 120..560 {
+        for x in 150..330 {
+            product.put_pixel(x, y, image::Rgb([20, 170, 40]));
+        }
+    }
+    product.save(dir.path().join("box.png")).unwrap();
+    for format in ["square", "wildberries"] {
+        let out = format!("{format}.jpg");
+        let args =
+            ["generate", "--product", "box.png", "--scene", "light-wood", "--out", &out, "--format", format];
+        let run = backdrop(dir.path(), &args, &[]).await;
+        assert!(run.status.success(), "{format}: {}", text(&run));
+        let card = open(&dir.path().join(&out));
+        let green = |y: u32| {
+            (0..card.width()).any(|x| {
+                let [r, g, b] = card.get_pixel(x, y).0;
+                g > 110 && i32::from(g) - i32::from(r) > 60 && i32::from(g) - i32::from(b) > 50
+            })
+        };
+        let rows: Vec<u32> = (0..card.height()).filter(|&y| green(y)).collect();
+        let span = match (rows.first(), rows.last()) {
+            (Some(top), Some(bottom)) => f64::from(bottom - top + 1) / f64::from(card.height()),
+            _ => 0.0,
+        };
+        eprintln!("{format}: the product spans {span:.2} of the card's height");
+        assert!((0.5..0.97).contains(&span), "{format}: the product spans {span:.2} of the height");
+    }
+}

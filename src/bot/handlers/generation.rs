@@ -200,7 +200,7 @@ pub(crate) async fn start_jobs_on(
         }
     }
     if as_album && let Some(&(lead, _)) = album.first() {
-        let album = album_status::Album { lead, chat: chat, lang, message: None, jobs: album };
+        let album = album_status::Album { lead, chat, lang, message: None, jobs: album };
         album_status::spawn(bot.clone(), Arc::clone(ctx), album);
     }
     if skipped > 0 {

@@ -23,6 +23,11 @@ use super::{Cutout, LocalError, light, surface};
 const MAX_WIDTH_SHARE: f64 = 0.70;
 /// Longest side of the copy of the scene its light and surface are read from.
 const THUMB_SIDE: u32 = 128;
+/// Least product height on a marketplace card (square, Wildberries, Ozon), as a share of
+/// the frame: a deep floor would otherwise leave it a third of the card.
+pub const CARD_HEIGHT: f64 = 0.6;
+/// Least gap left above the product (share of the height): never cropped.
+const TOP_GAP: f64 = 0.04;
 /// Strength of the light wrap at the very edge.
 const WRAP: f32 = 0.25;
 /// Share of the wrap a side light takes off the product's far side.
@@ -41,11 +46,19 @@ pub struct Arrangement {
     /// positive: falls to the right) and a gentle brightening of the opposite side of the
     /// scene. 0 keeps the photo's own shadow when it has one.
     pub light: f32,
+    /// Least share of the frame's height the product takes (0: as the scene's depth says).
+    /// A marketplace card shows the product, not the room.
+    pub least_height: f64,
 }
 
 impl Arrangement {
     /// The usual picture.
-    pub const USUAL: Arrangement = Arrangement { scale: 1.0, shift: 0.0, light: 0.0 };
+    pub const USUAL: Arrangement = Arrangement { scale: 1.0, shift: 0.0, light: 0.0, least_height: 0.0 };
+
+    /// This staging on a marketplace card ([`CARD_HEIGHT`]).
+    pub fn on_card(self) -> Self {
+        Self { least_height: CARD_HEIGHT, ..self }
+    }
 
     /// The light a variant brings, or the scene's own: the shadow falls to the side
     /// `light` says, so the light comes from the other one.
@@ -60,9 +73,9 @@ impl Arrangement {
     pub fn of_variant(index: u8) -> Self {
         match index % 4 {
             0 => Self::USUAL,
-            1 => Self { scale: 0.8, shift: -0.6, light: 0.35 },
-            2 => Self { scale: 0.9, shift: 0.6, light: -0.35 },
-            _ => Self { scale: 1.08, shift: 0.3, light: 0.2 },
+            1 => Self { scale: 0.8, shift: -0.6, light: 0.35, ..Self::USUAL },
+            2 => Self { scale: 0.9, shift: 0.6, light: -0.35, ..Self::USUAL },
+            _ => Self { scale: 1.08, shift: 0.3, light: 0.2, ..Self::USUAL },
         }
     }
 }
@@ -128,7 +141,8 @@ fn alpha_bbox(img: &RgbaImage) -> Option<(u32, u32, u32, u32)> {
 /// centre horizontally (or shift within the free width), base on the stand's row.
 fn place(bbox: (u32, u32, u32, u32), sw: u32, sh: u32, stand: Stand, arrangement: Arrangement) -> Placement {
     let (bx, by, bw, bh) = bbox;
-    let scale = (stand.height_share * f64::from(sh) / f64::from(bh.max(1)))
+    let share = stand.height_share.max(arrangement.least_height.min(stand.base - TOP_GAP));
+    let scale = (share * f64::from(sh) / f64::from(bh.max(1)))
         .min(MAX_WIDTH_SHARE * f64::from(sw) / f64::from(bw.max(1)))
         * arrangement.scale;
     let w = ((f64::from(bw) * scale).round() as u32).clamp(1, sw.max(1));

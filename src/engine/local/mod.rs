@@ -223,7 +223,7 @@ pub fn render(
     );
     let (cut, scene) = (cut?, scene?);
     stop.check()?;
-    compose::compose_arranged(&cut, scene, compose::Arrangement::of_variant(look.variant.0))
+    compose::compose_arranged(&cut, scene, compose::Arrangement::of_variant(look.variant.0).on_card())
 }
 
 /// Whether a cut keeps the product's cast shadow (composition reuses it; a cut-out
