@@ -15,7 +15,7 @@ use backdrop::engine::runninghub::RunningHubSettings;
 use backdrop::job::{JobState, Ledger, Owner, StateName};
 use backdrop::queue::{JobQueue, QueueConfig, recover};
 use backdrop::shutdown::ShutdownMode;
-use backdrop::store::{NewJob, Store};
+use backdrop::store::Store;
 use backdrop_fakes::runninghub::{Endpoint, FakeRunningHub, Fault, TaskScript};
 use proptest::prelude::*;
 use rand::rngs::StdRng;
@@ -63,14 +63,7 @@ async fn scenario(seed: u64) {
 
     let (store, ledger, queue, engine) = start(dir.path(), &fake).await;
     let image = backdrop::input_image::InputImage::parse(support::png(8, 6), &Default::default()).unwrap();
-    let new = NewJob {
-        user_id: 1,
-        chat_id: 1,
-        language: "en".into(),
-        engine: "runninghub".into(),
-        parent: None,
-        output_format: None,
-    };
+    let new = support::new_job();
     let mut ids = Vec::new();
     for _ in 0..JOBS {
         let (id, input) = store.create_job(&new, &image, &image).await.expect("stored");

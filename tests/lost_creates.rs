@@ -155,16 +155,8 @@ async fn store(dir: &std::path::Path) -> backdrop::store::Store {
 /// A stored job whose create left and whose process then died: `lost` creates unanswered.
 async fn job_killed_at_create(db: &backdrop::store::Store, lost: u32) -> JobId {
     use backdrop::job::{JobJournal, LaneId, Transition};
-    use backdrop::store::NewJob;
     let image = backdrop::input_image::InputImage::parse(support::png(8, 6), &Default::default()).unwrap();
-    let new = NewJob {
-        user_id: 1,
-        chat_id: 1,
-        language: "en".into(),
-        engine: "runninghub".into(),
-        parent: None,
-        output_format: None,
-    };
+    let new = support::new_job();
     let id = db.create_job(&new, &image, &image).await.unwrap().0;
     let lane = LaneId(1);
     let started_at = std::time::SystemTime::now();

@@ -158,20 +158,12 @@ async fn store(dir: &std::path::Path) -> backdrop::store::Store {
 async fn after_a_restart_the_store_resumes_running_tasks_and_requeues_the_rest_in_order() {
     use backdrop::job::{JobJournal, Transition};
     use backdrop::queue::recover;
-    use backdrop::store::NewJob;
     let dir = tempfile::tempdir().unwrap();
     let h = spawn_runninghub(&[1], POLL, Duration::from_secs(10)).await;
     h.fake.set_default_script(TaskScript::succeed(Duration::from_millis(300)));
     let db = store(dir.path()).await;
     let image = backdrop::input_image::InputImage::parse(support::png(8, 6), &Default::default()).unwrap();
-    let new = NewJob {
-        user_id: 1,
-        chat_id: 1,
-        language: "en".into(),
-        engine: "runninghub".into(),
-        parent: None,
-        output_format: None,
-    };
+    let new = support::new_job();
     let mut ids = Vec::new();
     for _ in 0..3 {
         ids.push(db.create_job(&new, &image, &image).await.unwrap().0);

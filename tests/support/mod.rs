@@ -165,3 +165,15 @@ pub fn engine_on(
         .expect("client");
     Arc::new(RunningHubEngine::new(client, accounts, settings))
 }
+
+/// A RunningHub job of user 1, in English, in the original frame.
+pub fn new_job() -> backdrop::store::NewJob {
+    backdrop::store::NewJob {
+        user_id: 1,
+        chat_id: 1,
+        language: "en".into(),
+        engine: "runninghub".into(),
+        parent: None,
+        output_format: None,
+    }
+}

@@ -59,10 +59,7 @@ pub(crate) async fn ask_for_background(
     chat: ChatId,
     text: impl Into<String>,
 ) -> Result<(), HandlerError> {
-    ctx.pacer.wait(chat).await;
-    let ask = bot.send_message(chat, text.into()).reply_markup(crate::bot::keyboards::scenes(&ctx.scenes));
-    crate::bot::retry::send(ask).await?;
-    Ok(())
+    send_text(bot, ctx, chat, text, Some(crate::bot::keyboards::scenes(&ctx.scenes))).await
 }
 
 /// Sends a plain text to `chat`, in turn with the bot's other messages there.
@@ -72,7 +69,22 @@ pub(crate) async fn reply(
     chat: ChatId,
     text: impl Into<String>,
 ) -> Result<(), HandlerError> {
+    send_text(bot, ctx, chat, text, None).await
+}
+
+/// A text to `chat` in its turn, with `buttons` under it if any.
+async fn send_text(
+    bot: &TgBot,
+    ctx: &BotContext,
+    chat: ChatId,
+    text: impl Into<String>,
+    buttons: Option<teloxide::types::InlineKeyboardMarkup>,
+) -> Result<(), HandlerError> {
     ctx.pacer.wait(chat).await;
-    crate::bot::retry::send(bot.send_message(chat, text.into())).await?;
+    let mut request = bot.send_message(chat, text.into());
+    if let Some(buttons) = buttons {
+        request = request.reply_markup(buttons);
+    }
+    crate::bot::retry::send(request).await?;
     Ok(())
 }
