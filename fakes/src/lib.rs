@@ -28,6 +28,7 @@
 //! # }
 //! ```
 
+pub mod balancer;
 pub mod comfyui;
 pub mod image_bytes;
 pub mod postgres;
@@ -38,6 +39,7 @@ mod server;
 pub mod telegram;
 mod wait;
 
+pub use balancer::LoadBalancer;
 pub use postgres::TestPostgres;
 pub use runninghub::{
     Endpoint, FakeRunningHub, Fault, NodeInput, Outcome, TaskEnd, TaskRecord, TaskScript, WebhookDelivery,

@@ -55,6 +55,40 @@ pub struct BotContext {
     pub shutdown: Shutdown,
 }
 
+impl BotContext {
+    /// The user's jobs in the queue or running: here, and with replicas on every one.
+    pub async fn live_jobs_of(&self, user: teloxide::types::UserId) -> Vec<crate::job::JobId> {
+        let mut ids = self.jobs.live_jobs_of(user);
+        if self.store.is_shared() {
+            match self.store.jobs_in_queue_of(user.0 as i64).await {
+                Ok(elsewhere) => ids.extend(elsewhere),
+                Err(e) => tracing::warn!(%user, "counting the user's jobs: {e}"),
+            }
+            ids.sort();
+            ids.dedup();
+        }
+        ids
+    }
+
+    /// Cancels a job wherever it runs: here at once; on another replica by asking it
+    /// through the store (it cancels within a heartbeat). Whether the job was live.
+    pub async fn cancel(&self, id: crate::job::JobId) -> bool {
+        if self.queue.cancel(id) {
+            return true;
+        }
+        if !self.store.is_shared() {
+            return false;
+        }
+        match self.store.request_cancel(id).await {
+            Ok(asked) => asked,
+            Err(e) => {
+                tracing::warn!(job = %id, "asking for a cancel: {e}");
+                false
+            }
+        }
+    }
+}
+
 /// How often the status task talks to Telegram.
 #[derive(Clone, Copy, Debug)]
 pub struct StatusTiming {

@@ -25,6 +25,7 @@ pub mod messages;
 pub mod pacer;
 pub mod preview;
 pub mod recovery;
+pub mod replica;
 pub mod retry;
 pub mod status;
 pub mod webhook;
@@ -42,12 +43,14 @@ use teloxide::error_handlers::LoggingErrorHandler;
 use teloxide::prelude::*;
 use teloxide::types::BotCommand;
 use teloxide::update_listeners::Polling;
+use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::app::{Application, BuildError};
 use crate::config::{Settings, WebhookConfig};
 use crate::input_image::ImageLimits;
 use crate::monitoring;
+use crate::queue::leases::SlotLeases;
 use crate::scenes::SceneCatalog;
 use crate::secret::Secret;
 use crate::shutdown::{Shutdown, ShutdownMode, Stage};
@@ -150,7 +153,8 @@ pub enum BotError {
     DataDir { path: PathBuf, source: std::io::Error },
 }
 
-/// How often a standby asks whether the jobs are free to take.
+/// How often a replica that does not poll Telegram asks whether it may (long polling:
+/// one replica polls; another takes over within this, plus `RUNNER_FENCE`, of its end).
 const STANDBY_RETRY: Duration = Duration::from_secs(1);
 
 /// `backdrop bot`: opens the job store, builds the engine, ledger and queue from
@@ -196,17 +200,6 @@ pub async fn serve(
         };
         monitoring::serve(address, app.queue.clone(), store.clone(), readiness.clone(), stop).await?;
     }
-    // With PostgreSQL one process runs the jobs; a standby waits here, healthy but not
-    // ready (a load balancer sends it nothing), and takes over when the runner goes.
-    tokio::select! {
-        taken = store.wait_to_run(STANDBY_RETRY) => taken?,
-        () = shutdown.triggered() => {
-            tracing::info!("stopped while standing by");
-            store.close().await;
-            return Ok(());
-        }
-    }
-    let jobs_lost = watch_hold_of_jobs(&store, &app, &shutdown);
     let bot = start_up(&settings, &app).await?;
     readiness.token_accepted();
     let ctx = Arc::new(BotContext {
@@ -230,8 +223,32 @@ pub async fn serve(
         tasks: TaskTracker::new(),
         shutdown: shutdown.clone(),
     });
-    // Before any new update: what the last run left goes back in the queue, in order.
-    recovery::resume(&bot, &ctx).await?;
+    // With PostgreSQL every replica runs jobs: what dead replicas (or the last run) left
+    // is taken over by the replica's watch; with SQLite this process holds them all, and
+    // puts them back in the queue, in order, before any new update.
+    let replica_stop = CancellationToken::new();
+    let mut holds = Vec::new();
+    if store.is_shared() {
+        let leases = app.engine.shared_limits().then(|| SlotLeases::new(app.queue.clone(), store.clone()));
+        let lanes: Vec<_> = app.engine.lanes().iter().map(|l| (l.id, l.capacity)).collect();
+        replica::join(&store, &lanes).await?;
+        if let Some(leases) = &leases {
+            tokio::spawn(Arc::clone(leases).keep(replica_stop.clone()));
+        }
+        let fenced = replica::watch(bot.clone(), Arc::clone(&ctx), leases, replica_stop.clone());
+        holds.push(watch_hold_of_jobs(
+            async move {
+                if !fenced.await {
+                    std::future::pending::<()>().await;
+                }
+            },
+            &app,
+            &shutdown,
+        ));
+    } else {
+        store.take_jobs().await?;
+        recovery::resume(&bot, &ctx).await?;
+    }
     let mut dispatcher = Dispatcher::builder(bot.clone(), schema())
         .dependencies(dptree::deps![Arc::clone(&ctx), Arc::clone(&ctx.dialogues)])
         .default_handler(|update| async move { tracing::debug!(id = ?update.id, "update without a handler") })
@@ -243,12 +260,24 @@ pub async fn serve(
         .webhook
     {
         None => {
+            if store.is_shared() {
+                // One replica polls Telegram (two would each get half the updates, and
+                // Telegram answers the second with a conflict); the others wait here,
+                // running jobs meanwhile.
+                tokio::select! {
+                    taken = store.wait_to_run(STANDBY_RETRY) => taken?,
+                    () = shutdown.triggered() => {}
+                }
+                let lost = store.clone();
+                holds.push(watch_hold_of_jobs(async move { lost.jobs_lost().await }, &app, &shutdown));
+            }
             let polling =
                 Polling::builder(bot.clone()).timeout(settings.poll_timeout).delete_webhook().await.build();
             Box::pin(dispatcher.try_dispatch_with_listener(polling, listener_errors))
         }
         Some(hook) => {
-            let pushed = webhook::listen(bot.clone(), hook, Arc::clone(&app.engine)).await?;
+            let pushed =
+                webhook::listen(bot.clone(), hook, Arc::clone(&app.engine), store.is_shared()).await?;
             Box::pin(dispatcher.try_dispatch_with_listener(pushed, listener_errors))
         }
     };
@@ -275,8 +304,12 @@ pub async fn serve(
         shutdown.enter(Stage::FinishHandlers);
     }
     // Jobs this process no longer holds are another's to carry on: never cancel them.
-    let lost = jobs_lost.is_finished() && jobs_lost.await.unwrap_or(false);
+    let mut lost = false;
+    for hold in holds {
+        lost |= hold.is_finished() && hold.await.unwrap_or(false);
+    }
     let mode = if lost { ShutdownMode::Keep } else { settings.on_shutdown };
+    replica_stop.cancel();
     stop_the_rest(&app, &ctx, &store, mode, &shutdown).await;
     tracing::info!("the bot stopped");
     if lost {
@@ -285,20 +318,20 @@ pub async fn serve(
     result.map_err(BotError::Telegram)
 }
 
-/// Stops everything, at once, if the store says this process no longer surely holds the
-/// jobs (PostgreSQL: the connection holding them was cut, and a standby may take them):
-/// no job is started from then on, running ones are kept for whoever runs them next.
-/// Answers whether that happened.
+/// Stops everything, at once, when `lost` resolves: this process no longer surely holds
+/// its jobs (PostgreSQL: its heartbeat lapsed and another replica may take them over, or
+/// the connection holding the polling of Telegram was cut). No job is started from then
+/// on, running ones are kept for whoever carries them on. Answers whether that happened.
 fn watch_hold_of_jobs(
-    store: &Store,
+    lost: impl Future<Output = ()> + Send + 'static,
     app: &Application,
     shutdown: &Shutdown,
 ) -> tokio::task::JoinHandle<bool> {
-    let (store, queue, shutdown) = (store.clone(), app.queue.clone(), shutdown.clone());
+    let (queue, shutdown) = (app.queue.clone(), shutdown.clone());
     tokio::spawn(async move {
         tokio::select! {
-            () = store.jobs_lost() => {
-                tracing::error!("lost hold of the database's jobs (its connection failed): stopping");
+            () = lost => {
+                tracing::error!("lost hold of this process's jobs in the database: stopping");
                 // Before anything else: the queue stops starting jobs the moment this runs.
                 let stopping = queue.clone();
                 tokio::spawn(async move { stopping.shutdown(ShutdownMode::Keep).await });
@@ -368,6 +401,10 @@ async fn stop_the_rest(
     shutdown
         .bounded(Stage::Exit, async {
             app.ledger.flush().await;
+            // Another replica takes what is left over at once, not once the heartbeat lapses.
+            if let Err(e) = store.leave_replicas().await {
+                tracing::warn!("leaving the replicas: {e}");
+            }
             store.close().await;
         })
         .await;

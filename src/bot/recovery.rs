@@ -18,11 +18,18 @@ use crate::bot::{TgBot, status};
 use crate::job::JobId;
 use crate::output::Look;
 use crate::queue;
-use crate::store::StoreError;
+use crate::store::{StoreError, StoredJob};
 
 /// Puts the store's unfinished jobs back to work and starts following each.
 pub async fn resume(bot: &TgBot, ctx: &Arc<BotContext>) -> Result<(), StoreError> {
     let unfinished = ctx.store.unfinished().await?;
+    carry_on(bot, ctx, unfinished).await;
+    Ok(())
+}
+
+/// Puts `unfinished` (oldest first: the jobs a start-up found, or a dead replica's) back
+/// to work and starts following each.
+pub async fn carry_on(bot: &TgBot, ctx: &Arc<BotContext>, unfinished: Vec<StoredJob>) {
     // Before the queue runs them: each comes out as its user asked.
     for job in &unfinished {
         if let Some(format) = job.output_format.as_deref().and_then(|name| name.parse().ok()) {
@@ -66,5 +73,4 @@ pub async fn resume(bot: &TgBot, ctx: &Arc<BotContext>) -> Result<(), StoreError
     for album in album_jobs.into_values() {
         album_status::spawn(bot.clone(), Arc::clone(ctx), album);
     }
-    Ok(())
 }

@@ -4,7 +4,8 @@
 //! Telegram's route is teloxide's own: it registers the URL with the webhook secret as its
 //! secret token (`setWebhook`; the same for every replica), refuses posts without that
 //! token, and calls `deleteWebhook` when the listener stops, so updates that arrive while
-//! the bot is down wait at Telegram for the next start. RunningHub's callback carries the
+//! the bot is down wait at Telegram for the next start (not with replicas: the others
+//! still serve the URL). RunningHub's callback carries the
 //! secret in its path (a post without it is refused) and the job's id; it is still only a
 //! hint: it makes the engine poll that task soon (or, for a task whose create answer was
 //! lost, tells the job's run its id), and polling stays the source of truth. A callback for a
@@ -18,8 +19,9 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::post;
+use teloxide::prelude::*;
 use teloxide::update_listeners::UpdateListener;
-use teloxide::update_listeners::webhooks::{Options, axum_to_router};
+use teloxide::update_listeners::webhooks::{Options, axum_no_setup};
 
 use super::{BotError, TgBot};
 use crate::config::WebhookConfig;
@@ -29,11 +31,14 @@ use crate::runninghub_api::parse_webhook;
 use crate::secret::Secret;
 
 /// Binds `hook.listen`, registers the webhook with Telegram and serves both routes until
-/// the returned listener is stopped (the dispatcher's shutdown).
+/// the returned listener is stopped (the dispatcher's shutdown). With `shared` (replicas
+/// behind one URL) the webhook stays registered when this process stops: the other
+/// replicas still serve it.
 pub async fn listen(
     bot: TgBot,
     hook: &WebhookConfig,
     engine: Arc<dyn Engine>,
+    shared: bool,
 ) -> Result<impl UpdateListener<Err = Infallible>, BotError> {
     // Bind first: never register with Telegram a webhook that nothing serves.
     let tcp = tokio::net::TcpListener::bind(hook.listen)
@@ -41,7 +46,21 @@ pub async fn listen(
         .map_err(|source| BotError::WebhookListen { address: hook.listen, source })?;
     let options =
         Options::new(hook.listen, hook.telegram_url()).secret_token(hook.secret.expose().to_owned());
-    let (updates, stopped, telegram) = axum_to_router(bot, options).await.map_err(BotError::Telegram)?;
+    let register = bot
+        .set_webhook(hook.telegram_url())
+        .secret_token(hook.secret.expose().to_owned())
+        .drop_pending_updates(false);
+    crate::bot::retry::send(register).await.map_err(BotError::Telegram)?;
+    let (updates, stop, telegram) = axum_no_setup(options);
+    let stopped = async move {
+        stop.await;
+        if !shared {
+            // Updates sent while the bot is down wait at Telegram for the next start.
+            if let Err(e) = crate::bot::retry::send(bot.delete_webhook()).await {
+                tracing::warn!("could not remove the webhook: {e}");
+            }
+        }
+    };
     let callbacks = Callbacks { engine, secret: hook.secret.clone() };
     let path = hook.runninghub_path();
     let runninghub = Router::new()

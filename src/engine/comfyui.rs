@@ -281,6 +281,10 @@ impl Engine for ComfyUiEngine {
         "comfyui"
     }
 
+    fn shared_limits(&self) -> bool {
+        true
+    }
+
     fn lanes(&self) -> Vec<LaneSpec> {
         vec![LaneSpec {
             id: COMFYUI_LANE,

@@ -86,6 +86,10 @@ impl Engine for Formatting {
         self.inner.lanes()
     }
 
+    fn shared_limits(&self) -> bool {
+        self.inner.shared_limits()
+    }
+
     async fn run(&self, ctx: RunContext) -> Result<JobOutput, EngineError> {
         let look = self.looks.get(ctx.job);
         let cancel = ctx.cancel.clone();

@@ -175,6 +175,13 @@ pub trait Engine: Send + Sync + 'static {
     /// The lanes and their capacities; fixed for the engine's life.
     fn lanes(&self) -> Vec<LaneSpec>;
 
+    /// Whether the lanes' limits belong to a provider that every replica shares (accounts
+    /// of a service, one server), so that replicas lease its slots from the store; `false`
+    /// for work done on this machine.
+    fn shared_limits(&self) -> bool {
+        false
+    }
+
     /// Runs one job on `ctx.lane`. Must return soon after `ctx.cancel` fires.
     async fn run(&self, ctx: RunContext) -> Result<JobOutput, EngineError>;
 

@@ -7,6 +7,7 @@
 //! (the bot's status message, the CLI's progress). Handlers only ever submit and return.
 //! At start-up [`recovery`] puts what the store had in flight back through the same doors.
 
+pub mod leases;
 mod line;
 mod pool;
 mod positions;
@@ -23,7 +24,7 @@ use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-pub use pool::LaneLoad;
+pub use pool::{LaneLoad, LeaseUse};
 pub use recovery::{Recovered, recover};
 
 use crate::engine::Engine;
@@ -88,6 +89,8 @@ pub(crate) struct Scheduler {
     creates_in_flight: AtomicUsize,
     /// A task slot came free (for jobs that uploaded ahead).
     task_slot_freed: Notify,
+    /// The slots this process needs may have changed (replicas' lease keeper).
+    demand_changed: Notify,
 }
 
 struct Schedule {
@@ -135,6 +138,7 @@ impl JobQueue {
             suspend: CancellationToken::new(),
             creates_in_flight: AtomicUsize::new(0),
             task_slot_freed: Notify::new(),
+            demand_changed: Notify::new(),
         });
         shared.tasks.spawn(schedule(Arc::clone(&shared)));
         Self { shared }
@@ -207,6 +211,7 @@ impl JobQueue {
         };
         tracing::debug!(job = %id, "queued");
         shared.wake.notify_one();
+        shared.demand_changed.notify_one();
         Ok(rx)
     }
 
@@ -301,6 +306,44 @@ impl JobQueue {
         true
     }
 
+    /// From now on this process uses only the task slots it holds leases for
+    /// ([`JobQueue::grant`]): replicas share the provider's limits through the store.
+    /// Called before any job is submitted.
+    pub fn use_leases(&self) {
+        self.shared.lock().pool.use_leases();
+    }
+
+    /// One more leased task slot on `lane`: a job may start, or one that uploaded ahead
+    /// create its task.
+    pub fn grant(&self, lane: LaneId) {
+        self.shared.lock().pool.grant(lane, 1);
+        self.shared.task_slot_freed.notify_waiters();
+        self.shared.wake.notify_one();
+    }
+
+    /// Gives up leased slots of `lane` that no job here holds or waits for; how many.
+    /// Never while jobs wait in the queue (they would take them at once), nor once the
+    /// queue is stopping: tasks left running hold them, and they pass with their jobs to
+    /// whoever carries them on.
+    pub fn take_back(&self, lane: LaneId) -> usize {
+        let mut state = self.shared.lock();
+        if !state.waiting.is_empty() || !state.accepting {
+            return 0;
+        }
+        state.pool.take_back(lane, usize::MAX)
+    }
+
+    /// Each lane's leases and their use, and how many jobs wait for a slot.
+    pub fn lease_use(&self) -> (Vec<LeaseUse>, usize) {
+        let state = self.shared.lock();
+        (state.pool.lease_use(), state.waiting.len())
+    }
+
+    /// Resolves when the slots this process needs may have changed.
+    pub async fn demand_changed(&self) {
+        self.shared.demand_changed.notified().await;
+    }
+
     /// Each lane's current load.
     pub fn lanes(&self) -> Vec<LaneLoad> {
         self.shared.lock().pool.loads()
@@ -360,6 +403,7 @@ impl Scheduler {
             self.task_slot_freed.notify_waiters();
         }
         self.wake.notify_one();
+        self.demand_changed.notify_one();
     }
 
     /// Starts as many queued jobs as there are free slots; returns when to look again if
@@ -423,6 +467,9 @@ impl Scheduler {
             let lanes = if state.waiting.is_empty() { None } else { state.pool.next_wake(now) };
             [lanes, state.positions.next_full_pass()].into_iter().flatten().min()
         };
+        if !runs.is_empty() {
+            self.demand_changed.notify_one();
+        }
         for run in runs {
             self.tasks.spawn(run.execute());
         }
@@ -487,6 +534,7 @@ impl Scheduler {
             self.publish_positions(&mut state);
         }
         self.wake.notify_one();
+        self.demand_changed.notify_one();
     }
 
     /// Tells the queued jobs whose position changed visibly.

@@ -38,6 +38,9 @@ struct Lane {
     uploading: usize,
     refused: Option<String>,
     busy_until: Option<Instant>,
+    /// With replicas: the task slots this process holds leases for (`None`: all of the
+    /// lane's capacity is this process's).
+    granted: Option<usize>,
 }
 
 impl Lane {
@@ -45,9 +48,26 @@ impl Lane {
         self.running + self.uploading
     }
 
-    fn has_room(&self) -> bool {
-        self.taken() < self.spec.capacity + self.spec.upload_ahead
+    /// Task slots this process may use now.
+    fn slots(&self) -> usize {
+        self.granted.unwrap_or(self.spec.capacity)
     }
+
+    fn has_room(&self) -> bool {
+        self.taken() < self.slots() + self.spec.upload_ahead
+    }
+}
+
+/// One lane's use of its leases, for the process that keeps them (replicas).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LeaseUse {
+    pub lane: LaneId,
+    pub granted: usize,
+    pub running: usize,
+    /// Jobs that uploaded ahead and wait for a task slot on this lane.
+    pub uploading: usize,
+    /// Out of rotation: no lease is wanted for it.
+    pub refused: bool,
 }
 
 /// All lanes of the engine and their slots.
@@ -60,7 +80,14 @@ impl Pool {
     pub fn new(specs: Vec<LaneSpec>) -> Self {
         let lanes = specs
             .into_iter()
-            .map(|spec| Lane { spec, running: 0, uploading: 0, refused: None, busy_until: None })
+            .map(|spec| Lane {
+                spec,
+                running: 0,
+                uploading: 0,
+                refused: None,
+                busy_until: None,
+                granted: None,
+            })
             .collect();
         Self { lanes }
     }
@@ -84,7 +111,7 @@ impl Pool {
     /// Takes a task slot if one is free, else a slot to upload ahead.
     pub fn acquire(&mut self, lane: LaneId) -> Held {
         match self.lane_mut(lane) {
-            Some(l) if l.running < l.spec.capacity => {
+            Some(l) if l.running < l.slots() => {
                 l.running += 1;
                 Held::Task
             }
@@ -99,7 +126,7 @@ impl Pool {
     /// Turns an upload slot into a task slot, if one is free.
     pub fn promote(&mut self, lane: LaneId) -> bool {
         match self.lane_mut(lane) {
-            Some(l) if l.running < l.spec.capacity => {
+            Some(l) if l.running < l.slots() => {
                 l.uploading = l.uploading.saturating_sub(1);
                 l.running += 1;
                 true
@@ -130,6 +157,43 @@ impl Pool {
         if let Some(l) = self.lane_mut(lane) {
             l.busy_until = Some(l.busy_until.map_or(until, |t| t.max(until)));
         }
+    }
+
+    /// From now on the lanes' task slots are only those leased: none until [`Pool::grant`].
+    pub fn use_leases(&mut self) {
+        for lane in &mut self.lanes {
+            lane.granted = Some(0);
+        }
+    }
+
+    /// `n` more task slots leased on `lane`.
+    pub fn grant(&mut self, lane: LaneId, n: usize) {
+        if let Some(l) = self.lane_mut(lane) {
+            l.granted = Some(l.granted.unwrap_or(0) + n);
+        }
+    }
+
+    /// Gives up to `most` leased slots of `lane` that no job here holds or waits for;
+    /// returns how many.
+    pub fn take_back(&mut self, lane: LaneId, most: usize) -> usize {
+        let Some(l) = self.lane_mut(lane) else { return 0 };
+        let Some(granted) = l.granted else { return 0 };
+        let spare = granted.saturating_sub(l.running + l.uploading).min(most);
+        l.granted = Some(granted - spare);
+        spare
+    }
+
+    pub fn lease_use(&self) -> Vec<LeaseUse> {
+        self.lanes
+            .iter()
+            .map(|l| LeaseUse {
+                lane: l.spec.id,
+                granted: l.granted.unwrap_or(l.spec.capacity),
+                running: l.running,
+                uploading: l.uploading,
+                refused: l.refused.is_some() || l.spec.capacity == 0,
+            })
+            .collect()
     }
 
     /// Whether any lane can still ever run a job.

@@ -17,12 +17,14 @@ mod dialogues;
 mod files;
 mod journal;
 mod pending;
+mod replicas;
 mod retention;
 pub mod stats;
 mod user_settings;
 
 pub use database_url::DatabaseUrl;
 pub use dialogues::{DialogueError, DurableDialogues};
+pub use replicas::{Lease, ReplicaId, TakenOver};
 pub use retention::sweep_periodically;
 
 use std::path::{Path, PathBuf};
@@ -143,6 +145,8 @@ pub struct Store {
     runner: Arc<tokio::sync::Mutex<Option<AnyConnection>>>,
     /// The next job id to give, with SQLite (see [`Store::reserve_id`]).
     next_id: Arc<AtomicU64>,
+    /// With PostgreSQL once this process joined the replicas: who claims its new jobs.
+    replica: Arc<std::sync::OnceLock<ReplicaId>>,
 }
 
 /// How often the runner checks that it still holds a PostgreSQL database's jobs.
@@ -180,6 +184,7 @@ impl Store {
             lock: Arc::new(Mutex::new(Some(dir_lock))),
             runner: Arc::default(),
             next_id,
+            replica: Arc::default(),
         })
     }
 
@@ -257,6 +262,7 @@ impl Store {
             lock: Arc::new(Mutex::new(None)),
             runner: Arc::default(),
             next_id: Arc::default(),
+            replica: Arc::default(),
         })
     }
 
@@ -386,8 +392,8 @@ impl Store {
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
-            "INSERT INTO jobs (id, user_id, chat_id, language, state, engine, product_path, background_path, parent_id, created_at, output_format)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            "INSERT INTO jobs (id, user_id, chat_id, language, state, engine, product_path, background_path, parent_id, created_at, output_format, claimed_by)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         )
         .bind(id.0 as i64)
         .bind(new.user_id)
@@ -400,6 +406,7 @@ impl Store {
         .bind(new.parent.map(|p| p.0 as i64))
         .bind(now_ms())
         .bind(new.output_format.as_deref())
+        .bind(self.claimer())
         .execute(&mut *tx)
         .await?;
         if self.backend == Backend::Postgres {
@@ -505,19 +512,25 @@ impl Store {
     /// ended jobs whose user has not been told yet; their files are on this disk when it
     /// returns.
     pub async fn unfinished(&self) -> Result<Vec<StoredJob>, StoreError> {
-        let mut live = StateName::IN_QUEUE.to_vec();
-        live.push(StateName::Delivering);
-        let query = format!(
-            "SELECT * FROM jobs WHERE state IN ({}) OR (state IN ({}) AND delivered_at IS NULL) ORDER BY id",
-            StateName::sql_list(&live),
-            StateName::sql_list(&[StateName::Failed, StateName::Cancelled]),
-        );
+        let query = format!("SELECT * FROM jobs WHERE {} ORDER BY id", Self::unfinished_condition());
         let rows = sqlx::query(&query).fetch_all(&self.pool).await?;
         let jobs: Vec<StoredJob> = rows.iter().map(|r| self.stored_job(r)).collect();
-        for job in jobs.iter().filter(|j| live.contains(&j.state)) {
+        for job in jobs.iter().filter(|j| !j.state.is_terminal()) {
             self.fetch_missing_files(job).await?;
         }
         Ok(jobs)
+    }
+
+    /// The rows a start-up (or a replica taking over) picks up: jobs in the queue or
+    /// delivering, and ended jobs whose user has not been told yet.
+    fn unfinished_condition() -> String {
+        let mut live = StateName::IN_QUEUE.to_vec();
+        live.push(StateName::Delivering);
+        format!(
+            "state IN ({}) OR (state IN ({}) AND delivered_at IS NULL)",
+            StateName::sql_list(&live),
+            StateName::sql_list(&[StateName::Failed, StateName::Cancelled]),
+        )
     }
 
     /// Deletes the images of jobs that ended more than `older_than` ago (rows stay, for

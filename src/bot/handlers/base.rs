@@ -66,8 +66,8 @@ pub async fn cancel(
     forget_step(&ctx, &dialogue, state).await?;
     let mut cancelled = false;
     if let Some(user) = &msg.from {
-        for job in ctx.jobs.live_jobs_of(user.id) {
-            cancelled |= ctx.queue.cancel(job);
+        for job in ctx.live_jobs_of(user.id).await {
+            cancelled |= ctx.cancel(job).await;
         }
     }
     let text = if cancelled {

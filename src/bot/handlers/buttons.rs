@@ -118,7 +118,7 @@ pub async fn cancel(
     ctx: Arc<BotContext>,
 ) -> Result<(), HandlerError> {
     let lang = lang_of(&query);
-    let text = if ctx.queue.cancel(job) {
+    let text = if ctx.cancel(job).await {
         messages::answer_cancelling(lang)
     } else {
         messages::answer_already_finished(lang)
@@ -156,7 +156,7 @@ pub async fn repeat(
     let Some(job) = action.job() else { return Ok(()) };
     let retry = matches!(action, Action::Retry(_));
     let user = query.from.id;
-    if ctx.jobs.live_jobs_of(user).len() >= ctx.max_jobs_per_user {
+    if ctx.live_jobs_of(user).await.len() >= ctx.max_jobs_per_user {
         return answer(&bot, &query, messages::answer_too_many_jobs(lang), true).await;
     }
     if !ctx.jobs.claim_repeat(job) {

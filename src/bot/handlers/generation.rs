@@ -135,7 +135,7 @@ pub(crate) async fn start_jobs_on(
 ) -> Result<(), HandlerError> {
     let RequestFrom { owner, chat, lang } = who;
     let taking = ctx.in_flight.taking(chat, lang);
-    let room = ctx.max_jobs_per_user.saturating_sub(ctx.jobs.live_jobs_of(owner).len());
+    let room = ctx.max_jobs_per_user.saturating_sub(ctx.live_jobs_of(owner).await.len());
     if room == 0 {
         // The products stay: the background can be sent again once a job has ended.
         tracing::info!(user = %owner, "refused a job beyond MAX_JOBS_PER_USER");

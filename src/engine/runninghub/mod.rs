@@ -586,6 +586,10 @@ impl Engine for RunningHubEngine {
         "runninghub"
     }
 
+    fn shared_limits(&self) -> bool {
+        true
+    }
+
     fn hint_task_ended(&self, task: &RemoteTaskId, job: Option<JobId>) {
         self.task_ended(task, job);
     }
