@@ -8,13 +8,14 @@ mod support;
 use std::time::Duration;
 
 use backdrop::engine::runninghub::{RunningHubSettings, SeedNode};
-use backdrop::job::{JobId, JobState};
+use backdrop::job::{FailReason, JobId, JobState, LaneId};
 use backdrop::runninghub_api::{
     ApiMode, ClientOptions, ErrorAction, NodeInput, RetryPolicy, RhError, RunningHubClient, Target,
     TaskProgress,
 };
 use backdrop::secret::Secret;
-use backdrop_fakes::runninghub::{Endpoint, FakeRunningHub, TaskScript};
+use backdrop::shutdown::ShutdownMode;
+use backdrop_fakes::runninghub::{Endpoint, FakeRunningHub, Fault, TaskScript};
 use backdrop_fakes::scripted::{Reply, ScriptedServer};
 use bytes::Bytes;
 use serde_json::{Value, json};
@@ -442,4 +443,65 @@ async fn a_refused_v2_key_takes_its_account_out_of_rotation() {
     let lanes = h.queue.lanes();
     assert!(lanes[0].refused.as_deref().is_some_and(|why| why.contains("416")), "{lanes:?}");
     assert!(h.fake.tasks().iter().all(|t| t.api_key == key(2) && t.v2));
+}
+
+#[tokio::test]
+async fn a_lost_v2_run_answer_is_repeated_once_when_the_account_has_room_for_both() {
+    let h = harness(ApiMode::V2, Some(APP), poll_settings()).await;
+    h.fake.inject(Endpoint::V2Run, Fault::AnswerLost(Box::new(Fault::Hang)), 1);
+    let mut rx = h.queue.submit(JobId(1), input()).unwrap();
+    assert_delivered_png(ended(&mut rx).await);
+    assert_eq!(h.fake.calls(Endpoint::V2Run), 2, "the lost run was repeated once");
+    assert_eq!(h.fake.calls(Endpoint::AccountStatus), 1, "after looking at the account's tasks");
+    assert_eq!(h.journal.endings(JobId(1)), 1);
+}
+
+#[tokio::test]
+async fn a_lost_app_run_answer_is_not_repeated_when_a_second_task_could_go_over_the_limit() {
+    let fake = FakeRunningHub::start().await;
+    fake.add_account(&key(1), 1);
+    fake.set_default_script(TaskScript::never_finish());
+    fake.inject(Endpoint::AppRun, Fault::AnswerLost(Box::new(Fault::Hang)), 1);
+    let h =
+        support::spawn_in_mode(fake, &[1], poll_settings(), Duration::from_secs(10), ApiMode::App, Some(APP));
+    let mut rx = h.queue.submit(JobId(1), input()).unwrap();
+    let state = ended(&mut rx).await;
+    assert!(
+        matches!(&state, JobState::Failed(FailReason::Unavailable(why)) if why.contains("charge twice")),
+        "{state:?}"
+    );
+    assert_eq!(h.fake.calls(Endpoint::AppRun), 1);
+}
+
+#[tokio::test]
+async fn a_v2_task_kept_at_shutdown_is_resumed_by_polling_without_a_second_run() {
+    let h = harness(ApiMode::V2, Some(APP), poll_settings()).await;
+    h.fake.set_default_script(TaskScript::succeed(Duration::from_millis(600)));
+    let mut rx = h.queue.submit(JobId(1), input()).unwrap();
+    let running = tokio::time::timeout(
+        Duration::from_secs(10),
+        rx.wait_for(|s| matches!(s, JobState::Running { task: Some(_), .. })),
+    )
+    .await
+    .expect("a task is created in time")
+    .expect("queue alive")
+    .clone();
+    let JobState::Running { task: Some(task), .. } = running else { unreachable!() };
+    h.queue.shutdown(ShutdownMode::Keep).await;
+    assert!(h.fake.cancelled_tasks().is_empty());
+
+    // "Restart": a new engine and queue in the same mode, told about the task.
+    let h2 = support::spawn_in_mode(
+        h.fake.clone(),
+        &[2],
+        poll_settings(),
+        Duration::from_secs(10),
+        ApiMode::V2,
+        Some(APP),
+    );
+    let mut rx = h2.queue.resume(JobId(1), input(), LaneId(1), task.clone()).unwrap();
+    assert_delivered_png(ended(&mut rx).await);
+    assert_eq!(h2.fake.tasks().len(), 1, "no second task was started");
+    assert_eq!(h2.fake.calls(Endpoint::V2Run), 1);
+    assert!(h2.fake.polls(&task.0) >= 1, "the restart polled the kept task through v2");
 }

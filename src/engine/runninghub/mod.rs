@@ -4,6 +4,9 @@
 //! reports it to the runner (so a restart resumes it instead of paying for a second one),
 //! polls `outputs` until the task ends, frees the account's slot and downloads the result.
 //! A webhook only wakes the poller early; `outputs` stays the source of truth.
+//! Whether the task runs the account's workflow or its AI app, through the legacy API or
+//! v2, is the client's business ([`crate::runninghub_api::ApiMode`]): every step here is
+//! the same in every mode.
 //!
 //! A create whose answer was lost (a timeout, a 502 or 504 after the body left, or a
 //! restart in between) is never repeated blindly: once at most, and only when the
