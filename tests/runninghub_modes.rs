@@ -5,10 +5,13 @@
 
 mod support;
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use backdrop::config::{Settings, Vars};
 use backdrop::engine::runninghub::{RunningHubSettings, SeedNode};
 use backdrop::job::{FailReason, JobId, JobState, LaneId};
+use backdrop::queue::QueueConfig;
 use backdrop::runninghub_api::{
     ApiMode, ClientOptions, ErrorAction, NodeInput, RetryPolicy, RhError, RunningHubClient, Target,
     TaskProgress,
@@ -504,4 +507,43 @@ async fn a_v2_task_kept_at_shutdown_is_resumed_by_polling_without_a_second_run()
     assert_eq!(h2.fake.tasks().len(), 1, "no second task was started");
     assert_eq!(h2.fake.calls(Endpoint::V2Run), 1);
     assert!(h2.fake.polls(&task.0) >= 1, "the restart polled the kept task through v2");
+}
+
+#[tokio::test]
+async fn the_operators_variables_choose_the_mode_and_the_app_of_each_account() {
+    let fake = FakeRunningHub::start().await;
+    let (key1, key2) = (key(1), key(2));
+    fake.add_account(&key1, 1);
+    fake.add_account(&key2, 1);
+    fake.set_apps(&key1, &[APP]);
+    fake.set_apps(&key2, &["1937084629516193794"]);
+    fake.set_default_script(TaskScript::succeed(Duration::from_millis(300)));
+    let url = fake.url();
+    let vars = Vars::from_pairs([
+        ("RUNNINGHUB_API_URL", url.as_str()),
+        ("RUNNINGHUB_API_MODE", "v2"),
+        ("RUNNINGHUB_POLL_INTERVAL_MS", "10"),
+        ("RUNNINGHUB_API_KEY_1", key1.as_str()),
+        ("RUNNINGHUB_APP_ID_1", APP),
+        ("RUNNINGHUB_MAX_JOBS_1", "1"),
+        ("RUNNINGHUB_API_KEY_2", key2.as_str()),
+        ("RUNNINGHUB_APP_ID_2", "1937084629516193794"),
+        ("RUNNINGHUB_MAX_JOBS_2", "1"),
+    ]);
+    let settings = Settings::from_vars(&vars).expect("valid settings");
+    let engine = backdrop::app::runninghub_engine(&settings).expect("an engine");
+    assert_eq!(engine.client().mode(), ApiMode::V2);
+    let config = QueueConfig { deadline: Duration::from_secs(20), ..QueueConfig::default() };
+    let (queue, _journal) = support::queue_with_spy(Arc::new(engine), config);
+    // Two jobs at once on two accounts of one slot each: one on each, each with its app.
+    let mut rxs: Vec<_> = (1..=2).map(|i| queue.submit(JobId(i), input()).unwrap()).collect();
+    for rx in &mut rxs {
+        assert_delivered_png(ended(rx).await);
+    }
+    let mut ran: Vec<_> = fake.tasks().iter().map(|t| (t.api_key.clone(), t.app_id.clone(), t.v2)).collect();
+    ran.sort();
+    assert_eq!(
+        ran,
+        vec![(key1, Some(APP.to_owned()), true), (key2, Some("1937084629516193794".to_owned()), true)]
+    );
 }

@@ -8,17 +8,17 @@
 //! Each call is retried on transient errors (see [`RetryPolicy`]) except where repeating
 //! it could cost money: `create` may only be repeated when the first request certainly
 //! did not start a task. Keys are passed per call (one client serves every account) and
-//! only ever go into request bodies; errors never contain a body or a key.
+//! only ever go into request bodies (in v2 mode, into an `Authorization` header marked
+//! sensitive); errors never contain a body, a header or a key.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
-use reqwest::multipart::{Form, Part};
-use tracing::{debug, warn};
-
 use reqwest::header::{AUTHORIZATION, HeaderValue};
+use reqwest::multipart::{Form, Part};
 use serde::Serialize;
+use tracing::{debug, warn};
 
 use super::error::{ErrorAction, RhError, code_from_msg};
 use super::mode::{ApiMode, Target};
@@ -166,10 +166,11 @@ impl RunningHubClient {
         Ok(file_name)
     }
 
-    /// Starts the workflow. Retried only when no task can have been created (connection
-    /// refused, HTTP 500 or 503, code 500). An answer lost after the body was sent (a
-    /// timeout, 502, 504, a broken body) is [`RhError::Unconfirmed`]: the task may exist,
-    /// and a second one would be paid for too.
+    /// Starts the workflow through the legacy create, whatever the mode (the engine calls
+    /// [`Self::run_task`], which follows the mode). Retried only when no task can have been
+    /// created (connection refused, HTTP 500 or 503, code 500). An answer lost after the
+    /// body was sent (a timeout, 502, 504, a broken body) is [`RhError::Unconfirmed`]: the
+    /// task may exist, and a second one would be paid for too.
     #[tracing::instrument(skip(self, key, nodes, webhook_url), fields(nodes = nodes.len()))]
     pub async fn create_task(
         &self,
