@@ -328,6 +328,35 @@ async fn the_fake_refuses_a_wrong_key_header_or_app() {
     let tasks = fake.tasks();
     assert_eq!(tasks.len(), 1);
     assert_eq!((tasks[0].app_id.as_deref(), tasks[0].v2), (Some(APP), true));
+
+    // The key in the wrong place is no key: the body on a v2 path, the header on a legacy one.
+    let http = reqwest::Client::new();
+    let query = json!({"apiKey": key(1), "taskId": tasks[0].id});
+    let answer: Value = http
+        .post(format!("{}/openapi/v2/query", fake.url()))
+        .json(&query)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (answer["errorCode"].as_str(), answer["taskId"].as_str()),
+        (Some("802"), Some("")),
+        "{answer}"
+    );
+    let answer: Value = http
+        .post(format!("{}/task/openapi/outputs", fake.url()))
+        .bearer_auth(key(1))
+        .json(&json!({"taskId": tasks[0].id}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["code"], 802, "{answer}");
 }
 
 // ---- jobs through the engine and the queue -----------------------------------------------
