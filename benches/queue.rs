@@ -55,6 +55,7 @@ async fn engine_on(fake: &FakeRunningHub) -> Arc<RunningHubEngine> {
                 api_key: Secret::new(key),
                 max_jobs: SLOTS,
                 workflow_id: "1".into(),
+                app_id: None,
             }
         })
         .collect();

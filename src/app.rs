@@ -50,7 +50,8 @@ pub fn build_engine_with(settings: &Settings, looks: &Looks) -> Result<Arc<dyn E
 pub fn runninghub_engine(settings: &Settings) -> Result<RunningHubEngine, BuildError> {
     let rh = &settings.runninghub;
     let client = RunningHubClient::new(&rh.api_url, ClientOptions::default())
-        .map_err(|e| BuildError::RunningHub(e.to_string()))?;
+        .map_err(|e| BuildError::RunningHub(e.to_string()))?
+        .with_mode(rh.api_mode);
     let accounts = rh
         .accounts
         .iter()
@@ -59,6 +60,7 @@ pub fn runninghub_engine(settings: &Settings) -> Result<RunningHubEngine, BuildE
             api_key: a.api_key.clone(),
             max_jobs: a.max_jobs,
             workflow_id: a.workflow_id.clone(),
+            app_id: a.app_id.clone(),
         })
         .collect();
     let engine_settings = RunningHubSettings {

@@ -54,6 +54,8 @@ pub async fn run(settings: &Settings) -> Vec<Check> {
     if !settings.runninghub.accounts.is_empty() {
         match RunningHubClient::new(&settings.runninghub.api_url, ClientOptions::default()) {
             Ok(client) => {
+                // The same API as the engine will speak (v2 sends its Bearer header).
+                let client = client.with_mode(settings.runninghub.api_mode);
                 for account in &settings.runninghub.accounts {
                     let what = format!("RunningHub account {}", account.number);
                     checks.push(match client.account_status(&account.api_key).await {

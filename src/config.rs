@@ -15,6 +15,7 @@ use reqwest::Url;
 use crate::engine::local::Segmenter;
 use crate::engine::runninghub::SeedNode;
 use crate::output::OutputFormat;
+use crate::runninghub_api::ApiMode;
 use crate::secret::Secret;
 use crate::shutdown::ShutdownMode;
 use crate::store::DatabaseUrl;
@@ -47,13 +48,18 @@ pub struct AccountConfig {
     pub number: u16,
     pub api_key: Secret,
     pub max_jobs: usize,
+    /// `RUNNINGHUB_WORKFLOW_PRODUCT_N`; empty when the account runs an AI app only.
     pub workflow_id: String,
+    /// `RUNNINGHUB_APP_ID_N`: the published AI app the account runs (app and v2 modes).
+    pub app_id: Option<String>,
 }
 
 /// Everything about RunningHub.
 #[derive(Clone, Debug)]
 pub struct RunningHubConfig {
     pub api_url: Url,
+    /// `RUNNINGHUB_API_MODE`: the legacy workflow API (default), AI apps, or the v2 API.
+    pub api_mode: ApiMode,
     pub accounts: Vec<AccountConfig>,
     pub product_node: String,
     pub background_node: String,
@@ -238,7 +244,8 @@ impl Settings {
                 "is not a bot token (expected the form 123456:ABC... from @BotFather)",
             ));
         }
-        let accounts = accounts(vars)?;
+        let api_mode = vars.parse("RUNNINGHUB_API_MODE", ApiMode::Workflow, "workflow, app or v2")?;
+        let accounts = accounts(vars, api_mode)?;
         let default_engine = if accounts.is_empty() { EngineKind::Local } else { EngineKind::Runninghub };
         let engine = vars.parse("ENGINE", default_engine, "runninghub, local or comfyui")?;
         if engine == EngineKind::Runninghub && accounts.is_empty() {
@@ -296,6 +303,7 @@ impl Settings {
             local_workers: vars.number_in("LOCAL_WORKERS", 1, 1..=64)?,
             runninghub: RunningHubConfig {
                 api_url: vars.url("RUNNINGHUB_API_URL", "https://www.runninghub.ai")?,
+                api_mode,
                 accounts,
                 product_node,
                 background_node,
@@ -398,9 +406,11 @@ fn derived_secret(token: &Secret) -> Secret {
     Secret::new(digest.iter().take(24).map(|b| format!("{b:02x}")).collect::<String>())
 }
 
-/// Accounts `_1`, `_2`, ... up to the first missing key. A missing workflow id falls back
-/// to the previous account's (most operators run one workflow on every account).
-fn accounts(vars: &Vars) -> Result<Vec<AccountConfig>, ConfigError> {
+/// Accounts `_1`, `_2`, ... up to the first missing key. A missing workflow or app id
+/// falls back to the previous account's (most operators run one workflow on every
+/// account). Which ids are needed depends on the mode: a workflow's, an app's, or (v2)
+/// either, the app winning.
+fn accounts(vars: &Vars, mode: ApiMode) -> Result<Vec<AccountConfig>, ConfigError> {
     let mut accounts: Vec<AccountConfig> = Vec::new();
     for number in 1..=u16::MAX {
         let key_var = format!("RUNNINGHUB_API_KEY_{number}");
@@ -410,19 +420,44 @@ fn accounts(vars: &Vars) -> Result<Vec<AccountConfig>, ConfigError> {
         }
         let max_jobs = vars.number_in(&format!("RUNNINGHUB_MAX_JOBS_{number}"), 5, 1..=1000)?;
         let workflow_var = format!("RUNNINGHUB_WORKFLOW_PRODUCT_{number}");
-        let workflow_id = match (vars.get(&workflow_var), accounts.last()) {
-            (Some(id), _) if id.chars().all(|c| c.is_ascii_alphanumeric()) => id.to_owned(),
-            (Some(id), _) => {
-                return Err(ConfigError::new(workflow_var, format!("is {id:?}; it must be a workflow id")));
+        let app_var = format!("RUNNINGHUB_APP_ID_{number}");
+        let previous = accounts.last();
+        let workflow_id = provider_id(vars, &workflow_var, "a workflow id")?
+            .or_else(|| previous.map(|p| p.workflow_id.clone()).filter(|w| !w.is_empty()));
+        let app_id = provider_id(vars, &app_var, "an AI app id")?
+            .or_else(|| previous.and_then(|p| p.app_id.clone()))
+            // The workflow mode runs workflows, whatever else is configured.
+            .filter(|_| mode != ApiMode::Workflow);
+        let workflow_id = match (mode, workflow_id, &app_id) {
+            (ApiMode::App, _, None) => {
+                return Err(ConfigError::new(
+                    app_var,
+                    format!("is not set, but RUNNINGHUB_API_MODE is app (the AI app id of account {number})"),
+                ));
             }
-            (None, Some(previous)) => previous.workflow_id.clone(),
-            (None, None) => {
+            (ApiMode::Workflow, None, _) => {
                 return Err(ConfigError::new(workflow_var, "is not set (the workflow id of account 1)"));
             }
+            (ApiMode::V2, None, None) => {
+                return Err(ConfigError::new(
+                    workflow_var,
+                    format!("is not set, and neither is {app_var} (what account {number} runs)"),
+                ));
+            }
+            (_, workflow_id, _) => workflow_id.unwrap_or_default(),
         };
-        accounts.push(AccountConfig { number, api_key: Secret::new(key), max_jobs, workflow_id });
+        accounts.push(AccountConfig { number, api_key: Secret::new(key), max_jobs, workflow_id, app_id });
     }
     Ok(accounts)
+}
+
+/// A workflow or app id (letters and digits), if set.
+fn provider_id(vars: &Vars, name: &str, what: &str) -> Result<Option<String>, ConfigError> {
+    match vars.get(name) {
+        None => Ok(None),
+        Some(id) if id.chars().all(|c| c.is_ascii_alphanumeric()) => Ok(Some(id.to_owned())),
+        Some(id) => Err(ConfigError::new(name, format!("is {id:?}; it must be {what}"))),
+    }
 }
 
 fn node(vars: &Vars, name: &str, default: &str) -> Result<String, ConfigError> {
@@ -631,6 +666,69 @@ mod tests {
         let err = hook(&[("WEBHOOK_SECRET", "short")]).unwrap_err();
         assert_eq!(err.variable, "WEBHOOK_SECRET");
         assert!(!err.to_string().contains("short"), "a secret is never shown");
+    }
+
+    #[test]
+    fn the_api_mode_defaults_to_workflows_and_apps_come_per_account() {
+        let base = [("RUNNINGHUB_API_KEY_1", "k1"), ("RUNNINGHUB_WORKFLOW_PRODUCT_1", "1871659613585305601")];
+        let s = settings(&base).unwrap();
+        assert_eq!(s.runninghub.api_mode, ApiMode::Workflow);
+        assert_eq!(s.runninghub.accounts[0].app_id, None);
+        // An app id means nothing to the workflow mode.
+        let with_app = [base[0], base[1], ("RUNNINGHUB_APP_ID_1", "1877265245566922753")];
+        assert_eq!(settings(&with_app).unwrap().runninghub.accounts[0].app_id, None);
+
+        let s = settings(&[
+            ("RUNNINGHUB_API_MODE", "app"),
+            ("RUNNINGHUB_API_KEY_1", "k1"),
+            ("RUNNINGHUB_APP_ID_1", "1877265245566922753"),
+            ("RUNNINGHUB_API_KEY_2", "k2"),
+            ("RUNNINGHUB_API_KEY_3", "k3"),
+            ("RUNNINGHUB_APP_ID_3", "1937084629516193794"),
+        ])
+        .unwrap();
+        assert_eq!(s.runninghub.api_mode, ApiMode::App);
+        let apps: Vec<_> = s.runninghub.accounts.iter().map(|a| a.app_id.as_deref()).collect();
+        assert_eq!(
+            apps,
+            [Some("1877265245566922753"), Some("1877265245566922753"), Some("1937084629516193794")]
+        );
+        assert_eq!(s.runninghub.accounts[0].workflow_id, "", "no workflow needed for an app");
+
+        // v2 runs the app when there is one, else the workflow.
+        let s = settings(&[("RUNNINGHUB_API_MODE", "V2"), base[0], base[1]]).unwrap();
+        assert_eq!(s.runninghub.api_mode, ApiMode::V2);
+        assert_eq!(s.runninghub.accounts[0].app_id, None);
+        let s = settings(&[
+            ("RUNNINGHUB_API_MODE", "v2"),
+            base[0],
+            ("RUNNINGHUB_APP_ID_1", "1877265245566922753"),
+        ])
+        .unwrap();
+        assert_eq!(s.runninghub.accounts[0].app_id.as_deref(), Some("1877265245566922753"));
+    }
+
+    #[test]
+    fn malformed_or_missing_mode_variables_name_the_variable() {
+        let key = ("RUNNINGHUB_API_KEY_1", "sk-secret-value");
+        let err = settings(&[("RUNNINGHUB_API_MODE", "v3"), key, ("RUNNINGHUB_WORKFLOW_PRODUCT_1", "1")])
+            .unwrap_err();
+        assert_eq!(err.variable, "RUNNINGHUB_API_MODE");
+        assert!(err.problem.contains("workflow, app or v2"), "{err}");
+        let err = settings(&[("RUNNINGHUB_API_MODE", "app"), key, ("RUNNINGHUB_WORKFLOW_PRODUCT_1", "1")])
+            .unwrap_err();
+        assert_eq!(err.variable, "RUNNINGHUB_APP_ID_1");
+        let err =
+            settings(&[("RUNNINGHUB_API_MODE", "app"), key, ("RUNNINGHUB_APP_ID_1", "12/../3")]).unwrap_err();
+        assert_eq!(err.variable, "RUNNINGHUB_APP_ID_1");
+        let err = settings(&[("RUNNINGHUB_API_MODE", "v2"), key]).unwrap_err();
+        assert_eq!(err.variable, "RUNNINGHUB_WORKFLOW_PRODUCT_1");
+        assert!(err.problem.contains("RUNNINGHUB_APP_ID_1"), "{err}");
+        // Even the workflow mode refuses a malformed app id rather than ignoring a typo.
+        let err = settings(&[key, ("RUNNINGHUB_WORKFLOW_PRODUCT_1", "1"), ("RUNNINGHUB_APP_ID_1", "a b")])
+            .unwrap_err();
+        assert_eq!(err.variable, "RUNNINGHUB_APP_ID_1");
+        assert!(!err.to_string().contains("sk-secret-value"), "{err}");
     }
 
     #[test]

@@ -359,8 +359,13 @@ fn settings(poll: Duration) -> RunningHubSettings {
 }
 
 fn engine(fake: &Fake, poll: Duration) -> Arc<RunningHubEngine> {
-    let account =
-        RunningHubAccount { lane: LaneId(1), api_key: key(), max_jobs: 2, workflow_id: "wf-1".into() };
+    let account = RunningHubAccount {
+        lane: LaneId(1),
+        api_key: key(),
+        max_jobs: 2,
+        workflow_id: "wf-1".into(),
+        app_id: None,
+    };
     Arc::new(RunningHubEngine::new(client_of(&fake), vec![account], settings(poll)))
 }
 
@@ -671,8 +676,13 @@ async fn engine_shrinks_an_image_the_provider_finds_too_large() {
 #[tokio::test]
 async fn engine_shrinks_inputs_over_the_upload_limit_before_sending() {
     let fake = fake_with_base(|base| Box::new(happy(base))).await;
-    let account =
-        RunningHubAccount { lane: LaneId(1), api_key: key(), max_jobs: 1, workflow_id: "wf-1".into() };
+    let account = RunningHubAccount {
+        lane: LaneId(1),
+        api_key: key(),
+        max_jobs: 1,
+        workflow_id: "wf-1".into(),
+        app_id: None,
+    };
     let settings = RunningHubSettings { max_upload_bytes: 100_000, ..settings(Duration::from_millis(20)) };
     let engine = RunningHubEngine::new(client_of(&fake), vec![account], settings);
     let product = noisy_png(300, 300);

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use axum::Router;
-use axum::http::{StatusCode, Uri, header};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde_json::Value;
@@ -24,7 +24,8 @@ pub enum Reply {
     Png(Vec<u8>),
 }
 
-type Hits = Arc<Mutex<Vec<(String, Bytes)>>>;
+/// Each request's path, body and `Authorization` header.
+type Hits = Arc<Mutex<Vec<(String, Bytes, Option<String>)>>>;
 
 /// A running scripted server: its base URL and every request it received. Stops when
 /// dropped.
@@ -41,15 +42,17 @@ impl ScriptedServer {
         let hits: Hits = Arc::default();
         let script = Arc::new(script);
         let recorded = hits.clone();
-        let app = Router::new().fallback(move |uri: Uri, body: Bytes| {
+        let app = Router::new().fallback(move |uri: Uri, headers: HeaderMap, body: Bytes| {
             let recorded = recorded.clone();
             let script = script.clone();
             async move {
                 let path = uri.path().to_owned();
                 let n = {
                     let mut hits = recorded.lock().unwrap_or_else(PoisonError::into_inner);
-                    hits.push((path.clone(), body.clone()));
-                    hits.iter().filter(|(p, _)| *p == path).count()
+                    let auth =
+                        headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_owned);
+                    hits.push((path.clone(), body.clone(), auth));
+                    hits.iter().filter(|(p, _, _)| *p == path).count()
                 };
                 let response: Response = match script(&path, n, &body) {
                     Reply::Json(v) => axum::Json(v).into_response(),
@@ -79,12 +82,18 @@ impl ScriptedServer {
 
     /// How many requests reached `path`.
     pub fn count(&self, path: &str) -> usize {
-        self.hits.lock().unwrap_or_else(PoisonError::into_inner).iter().filter(|(p, _)| p == path).count()
+        self.hits.lock().unwrap_or_else(PoisonError::into_inner).iter().filter(|(p, _, _)| p == path).count()
     }
 
     /// The bodies of the requests to `path`, in order.
     pub fn bodies(&self, path: &str) -> Vec<Bytes> {
         let hits = self.hits.lock().unwrap_or_else(PoisonError::into_inner);
-        hits.iter().filter(|(p, _)| p == path).map(|(_, b)| b.clone()).collect()
+        hits.iter().filter(|(p, _, _)| p == path).map(|(_, b, _)| b.clone()).collect()
+    }
+
+    /// The `Authorization` headers of the requests to `path`, in order.
+    pub fn authorizations(&self, path: &str) -> Vec<Option<String>> {
+        let hits = self.hits.lock().unwrap_or_else(PoisonError::into_inner);
+        hits.iter().filter(|(p, _, _)| p == path).map(|(_, _, a)| a.clone()).collect()
     }
 }

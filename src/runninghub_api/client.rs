@@ -1,22 +1,31 @@
 //! The HTTP client of the RunningHub workflow API: one method per endpoint.
 //!
+//! One client speaks one [`ApiMode`]: the legacy openapi (a workflow or an AI app, the key
+//! in each body) or the v2 API (the key in a Bearer header, its own run, query and upload
+//! paths, flat answers read through [`Envelope::from_v2`]). The calls and their retry
+//! rules are the same in every mode; only the requests and the answers' shapes differ.
+//!
 //! Each call is retried on transient errors (see [`RetryPolicy`]) except where repeating
 //! it could cost money: `create` may only be repeated when the first request certainly
 //! did not start a task. Keys are passed per call (one client serves every account) and
-//! only ever go into request bodies; errors never contain a body or a key.
+//! only ever go into request bodies (in v2 mode, into an `Authorization` header marked
+//! sensitive); errors never contain a body, a header or a key.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
+use reqwest::header::{AUTHORIZATION, HeaderValue};
 use reqwest::multipart::{Form, Part};
+use serde::Serialize;
 use tracing::{debug, warn};
 
 use super::error::{ErrorAction, RhError, code_from_msg};
+use super::mode::{ApiMode, Target};
 use super::progress::TaskProgress;
 use super::wire::{
-    AccountStatusData, AccountStatusRequest, CreateData, CreateRequest, Envelope, NodeInfo, PromptTips,
-    TaskRequest, UploadData,
+    AccountStatusData, AccountStatusRequest, AppRunRequest, CreateData, CreateRequest, Envelope, NodeInfo,
+    PromptTips, TaskRequest, UploadData, V2QueryRequest, V2RunRequest, V2Task, V2UploadData,
 };
 use crate::job::RemoteTaskId;
 use crate::provider_http::{self, ClientOptions, ProviderError, mime_of, read_limited, success};
@@ -50,6 +59,7 @@ pub struct RunningHubClient {
     /// Without a trailing slash.
     base_url: String,
     options: ClientOptions,
+    mode: ApiMode,
 }
 
 /// Whether a call may be repeated after an error.
@@ -90,7 +100,22 @@ impl RunningHubClient {
         }
         let http = provider_http::http_client(options.request_timeout)
             .map_err(|e| RhError::Config(RhError::from_reqwest(e).to_string()))?;
-        Ok(Self { http, base_url: base_url.as_str().trim_end_matches('/').to_owned(), options })
+        Ok(Self {
+            http,
+            base_url: base_url.as_str().trim_end_matches('/').to_owned(),
+            options,
+            mode: ApiMode::default(),
+        })
+    }
+
+    /// The same client speaking `mode` (the legacy workflow API unless told otherwise).
+    pub fn with_mode(mut self, mode: ApiMode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    pub fn mode(&self) -> ApiMode {
+        self.mode
     }
 
     pub fn options(&self) -> &ClientOptions {
@@ -100,35 +125,52 @@ impl RunningHubClient {
     /// Uploads an input image; returns the `fileName` to put into a LoadImage node.
     #[tracing::instrument(skip(self, key, image), fields(bytes = image.len()))]
     pub async fn upload(&self, key: &Secret, image: Bytes, file_name: &str) -> Result<String, RhError> {
-        let url = self.url("/task/openapi/upload");
+        let v2 = self.mode.is_v2();
+        let url = self.url(if v2 { "/openapi/v2/media/upload/binary" } else { "/task/openapi/upload" });
         let mime = mime_of(file_name);
+        let bearer = self.bearer(key)?;
         let envelope = self
             .retrying(Safety::Idempotent, || async {
                 let part = Part::stream_with_length(reqwest::Body::from(image.clone()), image.len() as u64)
                     .file_name(file_name.to_owned())
                     .mime_str(mime)
                     .map_err(|e| Failure::from(RhError::Config(RhError::from_reqwest(e).to_string())))?;
-                let form = Form::new()
-                    .text("apiKey", key.expose().to_owned())
-                    .text("fileType", "image")
-                    .part("file", part);
+                // v2 takes the file alone; the key is in the header.
+                let form = match v2 {
+                    true => Form::new().part("file", part),
+                    false => Form::new()
+                        .text("apiKey", key.expose().to_owned())
+                        .text("fileType", "image")
+                        .part("file", part),
+                };
                 let request = self.http.post(&url).multipart(form).timeout(self.options.transfer_timeout);
-                self.send(request, key).await
+                self.send(authorize(request, &bearer), key).await
             })
             .await?;
         ok_or_api(&envelope, key)?;
-        let data: UploadData = decode_data(&envelope)?;
-        if data.file_name.trim().is_empty() {
+        let file_name = match v2 {
+            true => {
+                let data: V2UploadData = decode_data(&envelope)?;
+                debug!(has_url = data.download_url.is_some(), "uploaded");
+                data.file_name
+            }
+            false => {
+                let data: UploadData = decode_data(&envelope)?;
+                debug!(file_type = data.file_type.as_deref(), "uploaded");
+                data.file_name
+            }
+        };
+        if file_name.trim().is_empty() {
             return Err(RhError::Decode("upload answer without fileName".into()));
         }
-        debug!(file_type = data.file_type.as_deref(), "uploaded");
-        Ok(data.file_name)
+        Ok(file_name)
     }
 
-    /// Starts the workflow. Retried only when no task can have been created (connection
-    /// refused, HTTP 500 or 503, code 500). An answer lost after the body was sent (a
-    /// timeout, 502, 504, a broken body) is [`RhError::Unconfirmed`]: the task may exist,
-    /// and a second one would be paid for too.
+    /// Starts the workflow through the legacy create, whatever the mode (the engine calls
+    /// [`Self::run_task`], which follows the mode). Retried only when no task can have been
+    /// created (connection refused, HTTP 500 or 503, code 500). An answer lost after the
+    /// body was sent (a timeout, 502, 504, a broken body) is [`RhError::Unconfirmed`]: the
+    /// task may exist, and a second one would be paid for too.
     #[tracing::instrument(skip(self, key, nodes, webhook_url), fields(nodes = nodes.len()))]
     pub async fn create_task(
         &self,
@@ -137,56 +179,74 @@ impl RunningHubClient {
         nodes: &[NodeInput],
         webhook_url: Option<&str>,
     ) -> Result<RemoteTaskId, RhError> {
-        let url = self.url("/task/openapi/create");
         let body = CreateRequest {
             api_key: key.expose(),
             workflow_id,
-            node_info_list: nodes
-                .iter()
-                .map(|n| NodeInfo {
-                    node_id: &n.node_id,
-                    field_name: &n.field_name,
-                    field_value: &n.field_value,
-                })
-                .collect(),
+            node_info_list: node_infos(nodes),
             webhook_url,
         };
-        // Whether the last failed attempt proved that no task exists.
-        let no_task = AtomicBool::new(true);
-        let envelope = self
-            .retrying(Safety::CreatesTask, || async {
-                let request = self.http.post(&url).json(&body).timeout(self.options.request_timeout);
-                let answer = self.send(request, key).await;
-                if let Err(failure) = &answer {
-                    no_task.store(Safety::CreatesTask.allows_retry(failure), Ordering::Relaxed);
-                }
-                answer
-            })
-            .await
-            .map_err(|e| match no_task.load(Ordering::Relaxed) {
-                true => e,
-                false => RhError::Unconfirmed(Box::new(e)),
-            })?;
-        ok_or_api(&envelope, key)?;
+        let envelope = self.send_create("/task/openapi/create", &body, key).await?;
         let data: CreateData = decode_data(&envelope).map_err(|e| RhError::Unconfirmed(Box::new(e)))?;
-        let task = RemoteTaskId(data.task_id);
-        match PromptTips::from_value(&data.prompt_tips) {
-            Ok(tips) => {
-                if let Some(rejection) = tips.rejection() {
-                    warn!(%task, %rejection, "the workflow rejected the inputs");
-                    return Err(RhError::Rejected(rejection));
-                }
+        accepted(RemoteTaskId(data.task_id), &data.prompt_tips, data.task_status.as_deref())
+    }
+
+    /// Starts a task of `target` in this client's mode: the legacy create or AI app run,
+    /// or the v2 run of the workflow or app. Retried and reported as [`Self::create_task`].
+    #[tracing::instrument(skip(self, key, nodes, webhook_url), fields(nodes = nodes.len(), mode = ?self.mode))]
+    pub async fn run_task(
+        &self,
+        key: &Secret,
+        target: Target<'_>,
+        nodes: &[NodeInput],
+        webhook_url: Option<&str>,
+    ) -> Result<RemoteTaskId, RhError> {
+        match (self.mode.is_v2(), target) {
+            (false, Target::Workflow(workflow_id)) => {
+                self.create_task(key, workflow_id, nodes, webhook_url).await
             }
-            // The task exists: an unreadable hint must not orphan it.
-            Err(e) => warn!(%task, error = %RhError::from_json(&e), "unreadable promptTips"),
+            (false, Target::App(webapp_id)) => {
+                let body = AppRunRequest {
+                    webapp_id,
+                    api_key: key.expose(),
+                    node_info_list: node_infos(nodes),
+                    webhook_url,
+                };
+                let envelope = self.send_create("/task/openapi/ai-app/run", &body, key).await?;
+                // The same answer as a create.
+                let data: CreateData =
+                    decode_data(&envelope).map_err(|e| RhError::Unconfirmed(Box::new(e)))?;
+                accepted(RemoteTaskId(data.task_id), &data.prompt_tips, data.task_status.as_deref())
+            }
+            (true, target) => {
+                // The id goes into the path: only ids that cannot change it are sent.
+                let (kind, id) = match target {
+                    Target::Workflow(id) => ("workflow", id),
+                    Target::App(id) => ("ai-app", id),
+                };
+                if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric()) {
+                    return Err(RhError::Config(format!("the {kind} id is not a RunningHub id")));
+                }
+                let body = V2RunRequest { node_info_list: node_infos(nodes), webhook_url };
+                let path = format!("/openapi/v2/run/{kind}/{id}");
+                let envelope = self.send_create(&path, &body, key).await?;
+                let data: V2Task = decode_data(&envelope).map_err(|e| RhError::Unconfirmed(Box::new(e)))?;
+                let task = data.task_id.ok_or_else(|| {
+                    RhError::Unconfirmed(Box::new(RhError::Decode("run answer without taskId".into())))
+                })?;
+                accepted(RemoteTaskId(task), &data.prompt_tips, data.status.as_deref())
+            }
         }
-        debug!(%task, status = data.task_status.as_deref(), "task created");
-        Ok(task)
     }
 
     /// Where the task is; the source of truth for completion.
     #[tracing::instrument(skip(self, key), fields(task = %task))]
     pub async fn outputs(&self, key: &Secret, task: &RemoteTaskId) -> Result<TaskProgress, RhError> {
+        if self.mode.is_v2() {
+            let url = self.url("/openapi/v2/query");
+            let body = V2QueryRequest { task_id: &task.0 };
+            let envelope = self.post_idempotent(&url, &body, key).await?;
+            return TaskProgress::from_v2(&envelope).map_err(|e| redact(e, key));
+        }
         let envelope = self.task_call("/task/openapi/outputs", key, task).await?;
         TaskProgress::from_envelope(&envelope).map_err(|e| redact(e, key))
     }
@@ -206,12 +266,7 @@ impl RunningHubClient {
     pub async fn account_status(&self, key: &Secret) -> Result<AccountStatus, RhError> {
         let url = self.url("/uc/openapi/accountStatus");
         let body = AccountStatusRequest { apikey: key.expose() };
-        let envelope = self
-            .retrying(Safety::Idempotent, || {
-                let request = self.http.post(&url).json(&body).timeout(self.options.request_timeout);
-                self.send(request, key)
-            })
-            .await?;
+        let envelope = self.post_idempotent(&url, &body, key).await?;
         ok_or_api(&envelope, key)?;
         let data: AccountStatusData = decode_data(&envelope)?;
         Ok(AccountStatus {
@@ -248,15 +303,71 @@ impl RunningHubClient {
         format!("{}{path}", self.base_url)
     }
 
-    /// `{apiKey, taskId}` calls, which are all safe to repeat.
+    /// `{apiKey, taskId}` calls, which are all safe to repeat. In v2 mode the key also
+    /// goes in the Bearer header (the v2 API has no documented cancel of its own).
     async fn task_call(&self, path: &str, key: &Secret, task: &RemoteTaskId) -> Result<Envelope, RhError> {
         let url = self.url(path);
         let body = TaskRequest { api_key: key.expose(), task_id: &task.0 };
+        self.post_idempotent(&url, &body, key).await
+    }
+
+    /// A JSON call that is safe to repeat.
+    async fn post_idempotent(
+        &self,
+        url: &str,
+        body: &impl Serialize,
+        key: &Secret,
+    ) -> Result<Envelope, RhError> {
+        let bearer = self.bearer(key)?;
         self.retrying(Safety::Idempotent, || {
-            let request = self.http.post(&url).json(&body).timeout(self.options.request_timeout);
-            self.send(request, key)
+            let request = self.http.post(url).json(body).timeout(self.options.request_timeout);
+            self.send(authorize(request, &bearer), key)
         })
         .await
+    }
+
+    /// Sends a call that starts a task and returns its successful envelope, retried only
+    /// while no task can exist; a failure after that is [`RhError::Unconfirmed`].
+    async fn send_create(
+        &self,
+        path: &str,
+        body: &impl Serialize,
+        key: &Secret,
+    ) -> Result<Envelope, RhError> {
+        let url = self.url(path);
+        let bearer = self.bearer(key)?;
+        // Whether the last failed attempt proved that no task exists.
+        let no_task = AtomicBool::new(true);
+        let envelope = self
+            .retrying(Safety::CreatesTask, || async {
+                let request = self.http.post(&url).json(body).timeout(self.options.request_timeout);
+                let answer = self.send(authorize(request, &bearer), key).await;
+                if let Err(failure) = &answer {
+                    // A key refused at the door (401, 403) started nothing either.
+                    let refused = matches!(failure.error, RhError::Http { status: 401 | 403 });
+                    no_task.store(refused || Safety::CreatesTask.allows_retry(failure), Ordering::Relaxed);
+                }
+                answer
+            })
+            .await
+            .map_err(|e| match no_task.load(Ordering::Relaxed) {
+                true => e,
+                false => RhError::Unconfirmed(Box::new(e)),
+            })?;
+        ok_or_api(&envelope, key)?;
+        Ok(envelope)
+    }
+
+    /// The `Authorization` header of v2 calls (marked sensitive so it is never logged);
+    /// `None` in the legacy modes, where the key travels in the body.
+    fn bearer(&self, key: &Secret) -> Result<Option<HeaderValue>, RhError> {
+        if !self.mode.is_v2() {
+            return Ok(None);
+        }
+        let mut value = HeaderValue::from_str(&format!("Bearer {}", key.expose()))
+            .map_err(|_| RhError::Config("the API key cannot be sent in a header".into()))?;
+        value.set_sensitive(true);
+        Ok(Some(value))
     }
 
     /// Sends one request and reads the envelope. Answers whose code asks for a retry
@@ -280,8 +391,14 @@ impl RunningHubClient {
     ) -> Result<Envelope, Failure> {
         let response = response.map_err(Failure::from_reqwest)?;
         let body = read_limited(success(response)?, MAX_JSON_BYTES).await?;
-        let envelope: Envelope =
-            serde_json::from_slice(&body).map_err(|e| Failure::from(RhError::from_json(&e)))?;
+        let envelope: Envelope = match self.mode.is_v2() {
+            // Flat answers or envelopes: `from_v2` reads both.
+            true => serde_json::from_slice(&body)
+                .map_err(|e| RhError::from_json(&e))
+                .and_then(|value| Envelope::from_v2(value).map_err(RhError::Decode))
+                .map_err(Failure::from)?,
+            false => serde_json::from_slice(&body).map_err(|e| Failure::from(RhError::from_json(&e)))?,
+        };
         if envelope.code != 0 || code_from_msg(envelope.msg()).is_some() {
             let error = api_error(&envelope, key);
             if error.action() == ErrorAction::Retry {
@@ -303,10 +420,14 @@ impl RunningHubClient {
 
 /// The endpoint's name for metrics, from a fixed set (no path parameter reaches a label).
 fn endpoint_of(path: &str) -> &'static str {
+    // Runs of an app or a v2 task count as creates; the v2 path ends in an id.
+    if path.starts_with("/openapi/v2/run/") || path.ends_with("/ai-app/run") {
+        return "create";
+    }
     match path.rsplit('/').next().unwrap_or_default() {
-        "upload" => "upload",
+        "upload" | "binary" => "upload",
         "create" => "create",
-        "outputs" => "outputs",
+        "outputs" | "query" => "outputs",
         "status" => "status",
         "cancel" => "cancel",
         "accountStatus" => "accountStatus",
@@ -352,6 +473,41 @@ fn redact(error: RhError, key: &Secret) -> RhError {
     }
 }
 
+/// The request with the v2 Bearer header, if there is one.
+fn authorize(request: reqwest::RequestBuilder, bearer: &Option<HeaderValue>) -> reqwest::RequestBuilder {
+    match bearer {
+        Some(value) => request.header(AUTHORIZATION, value.clone()),
+        None => request,
+    }
+}
+
+fn node_infos(nodes: &[NodeInput]) -> Vec<NodeInfo<'_>> {
+    nodes
+        .iter()
+        .map(|n| NodeInfo { node_id: &n.node_id, field_name: &n.field_name, field_value: &n.field_value })
+        .collect()
+}
+
+/// The created task, unless ComfyUI's validation (`promptTips`) rejected the inputs.
+fn accepted(
+    task: RemoteTaskId,
+    prompt_tips: &serde_json::Value,
+    status: Option<&str>,
+) -> Result<RemoteTaskId, RhError> {
+    match PromptTips::from_value(prompt_tips) {
+        Ok(tips) => {
+            if let Some(rejection) = tips.rejection() {
+                warn!(%task, %rejection, "the workflow rejected the inputs");
+                return Err(RhError::Rejected(rejection));
+            }
+        }
+        // The task exists: an unreadable hint must not orphan it.
+        Err(e) => warn!(%task, error = %RhError::from_json(&e), "unreadable promptTips"),
+    }
+    debug!(%task, status, "task created");
+    Ok(task)
+}
+
 fn decode_data<T: serde::de::DeserializeOwned>(envelope: &Envelope) -> Result<T, RhError> {
     serde_json::from_value(envelope.data.clone()).map_err(|e| RhError::from_json(&e))
 }
@@ -377,6 +533,16 @@ mod tests {
         assert!(Safety::Idempotent.allows_retry(&f(RhError::Timeout, false)));
         assert!(Safety::Idempotent.allows_retry(&f(RhError::Decode("eof".into()), false)));
         assert!(!Safety::Idempotent.allows_retry(&f(RhError::Http { status: 404 }, false)));
+    }
+
+    #[test]
+    fn every_path_has_a_fixed_metrics_name() {
+        assert_eq!(endpoint_of("/openapi/v2/run/ai-app/1877265245566922753"), "create");
+        assert_eq!(endpoint_of("/openapi/v2/run/workflow/1"), "create");
+        assert_eq!(endpoint_of("/task/openapi/ai-app/run"), "create");
+        assert_eq!(endpoint_of("/openapi/v2/query"), "outputs");
+        assert_eq!(endpoint_of("/openapi/v2/media/upload/binary"), "upload");
+        assert_eq!(endpoint_of("/task/openapi/create"), "create");
     }
 
     #[test]

@@ -85,6 +85,8 @@ pub fn code_from_msg(msg: &str) -> Option<i64> {
         ("USER_NOT_FOUND", 806),
         ("WORKFLOW_NOT_SAVED", 810),
         ("WORKFLOW_NOT_EXIST", 380),
+        // An AI app id that does not exist (or is not published) for this key.
+        ("WEBAPP_NOT_EXIST", 380),
         ("UPLOAD_FAILED", 808),
     ];
     known.iter().find(|(needle, _)| m.contains(needle)).map(|&(_, code)| code)
@@ -113,6 +115,8 @@ impl RhError {
         match self {
             Self::Api { code, msg } => classify(*code, msg),
             Self::Http { status: 429 } => ErrorAction::AccountBusy { retry_after: Duration::from_secs(5) },
+            // A Bearer key the v2 API refuses at the door: as 802 would.
+            Self::Http { status: 401 | 403 } => ErrorAction::AccountRefused,
             Self::Http { status } if *status >= 500 => ErrorAction::Retry,
             Self::Http { .. } => ErrorAction::Fatal,
             Self::Transport(_) | Self::Timeout | Self::Decode(_) => ErrorAction::Retry,
@@ -190,6 +194,8 @@ mod tests {
     fn transport_level_errors() {
         assert_eq!(RhError::Http { status: 502 }.action(), ErrorAction::Retry);
         assert_eq!(RhError::Http { status: 404 }.action(), ErrorAction::Fatal);
+        assert_eq!(RhError::Http { status: 401 }.action(), ErrorAction::AccountRefused);
+        assert_eq!(classify(404, "WEBAPP_NOT_EXISTS"), ErrorAction::AccountRefused);
         assert!(matches!(RhError::Http { status: 429 }.action(), ErrorAction::AccountBusy { .. }));
         assert_eq!(RhError::Timeout.action(), ErrorAction::Retry);
         assert_eq!(RhError::Transport("reset".into()).action(), ErrorAction::Retry);

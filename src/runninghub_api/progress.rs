@@ -3,12 +3,15 @@
 //! `/task/openapi/outputs` is the source of truth and its answers are the hardest to read:
 //! "still running" arrives as 804, as 813 (queued) or as `code 0` with a running `msg`;
 //! failure is 805 with a ComfyUI exception; an empty list means the workflow produced
-//! nothing. [`TaskProgress::from_envelope`] is the one place that reads them.
+//! nothing. [`TaskProgress::from_envelope`] is the one place that reads them; the v2
+//! API's `/openapi/v2/query` says the same with a `status` word, read by
+//! [`TaskProgress::from_v2`].
 
 use serde_json::Value;
 
 use super::error::{ErrorAction, RhError, classify};
-use super::wire::{Envelope, FailedData, FailedReason, OutputItem};
+use super::wire::{Envelope, FailedData, FailedReason, OutputItem, V2ResultItem, V2Task};
+use crate::provider_http::ProviderError;
 
 /// The most characters of a provider failure reason we keep (tracebacks can be huge).
 const MAX_REASON_CHARS: usize = 400;
@@ -67,6 +70,41 @@ impl TaskProgress {
             _ if env.code == 0 => Ok(Self::from_success_data(&env.data)),
             _ => Err(api_error()),
         }
+    }
+
+    /// Reads a `/openapi/v2/query` answer (made an envelope by [`Envelope::from_v2`]): an
+    /// error code first (with the same table as the legacy API), then `status`.
+    pub fn from_v2(env: &Envelope) -> Result<Self, RhError> {
+        if env.code != 0 || super::error::code_from_msg(env.msg()).is_some() {
+            return Self::from_envelope(env);
+        }
+        let task: V2Task = serde_json::from_value(env.data.clone()).map_err(|e| RhError::from_json(&e))?;
+        let status = task.status.unwrap_or_default().trim().to_ascii_uppercase();
+        Ok(match status.as_str() {
+            "QUEUED" | "CREATE" => Self::Queued,
+            "SUCCESS" => Self::from_v2_results(&task.results),
+            "FAILED" => Self::Failed(failure_reason(&env.data)),
+            // RUNNING, and anything unknown or empty: the deadline bounds the wait.
+            _ => Self::Running,
+        })
+    }
+
+    fn from_v2_results(results: &Value) -> Self {
+        let Value::Array(items) = results else { return Self::NoOutput };
+        let outputs: Vec<TaskOutput> = items
+            .iter()
+            .filter_map(|item| serde_json::from_value::<V2ResultItem>(item.clone()).ok())
+            .filter_map(|item| {
+                let file_url = item.url.filter(|u| !u.trim().is_empty())?;
+                Some(TaskOutput {
+                    file_url,
+                    file_type: item.output_type.unwrap_or_default().trim().to_ascii_lowercase(),
+                    cost_time_s: None,
+                    node_id: item.node_id,
+                })
+            })
+            .collect();
+        if outputs.is_empty() { Self::NoOutput } else { Self::Succeeded(outputs) }
     }
 
     fn from_success_data(data: &Value) -> Self {
@@ -270,5 +308,46 @@ mod tests {
         assert!(!out("mp4", "https://x/a.png").is_image());
         assert!(out("", "https://x/a.JPG?sig=1").is_image());
         assert!(!out("", "https://x/a.txt").is_image());
+    }
+
+    fn v2(value: serde_json::Value) -> Result<TaskProgress, RhError> {
+        TaskProgress::from_v2(&Envelope::from_v2(value).expect("an object"))
+    }
+
+    #[test]
+    fn v2_query_answers() {
+        use serde_json::json;
+        let flat = |status: &str| json!({"taskId":"1","status":status,"errorCode":"","errorMessage":"","results":null});
+        assert_eq!(v2(flat("QUEUED")).unwrap(), TaskProgress::Queued);
+        assert_eq!(v2(flat("RUNNING")).unwrap(), TaskProgress::Running);
+        assert_eq!(v2(flat("")).unwrap(), TaskProgress::Running);
+        assert_eq!(v2(flat("SUCCESS")).unwrap(), TaskProgress::NoOutput);
+        let done = v2(json!({"taskId":"1","status":"SUCCESS","errorCode":"","errorMessage":"",
+            "results":[{"url":"https://x/o.png","nodeId":"2","outputType":"png","text":null}]}))
+        .unwrap();
+        match done {
+            TaskProgress::Succeeded(o) => {
+                assert_eq!((o[0].file_url.as_str(), o[0].file_type.as_str()), ("https://x/o.png", "png"));
+                assert_eq!(o[0].node_id.as_deref(), Some("2"));
+            }
+            other => panic!("{other:?}"),
+        }
+        let failed = v2(json!({"taskId":"1","status":"FAILED","errorCode":"805","errorMessage":"APIKEY_TASK_STATUS_ERROR",
+            "failedReason":{"node_id":"3","exception_type":"RuntimeError","exception_message":"CUDA out of memory"}}))
+        .unwrap();
+        assert!(
+            matches!(failed, TaskProgress::Failed(ref r) if r.contains("CUDA out of memory")),
+            "{failed:?}"
+        );
+        // A FAILED status without a code still fails, with whatever reason there is.
+        assert!(matches!(v2(flat("FAILED")).unwrap(), TaskProgress::Failed(_)));
+        assert_eq!(
+            v2(json!({"taskId":"","errorCode":"807","errorMessage":"APIKEY_TASK_NOT_FOUND"})).unwrap(),
+            TaskProgress::NotFound
+        );
+        assert!(matches!(
+            v2(json!({"taskId":"","errorCode":"802","errorMessage":"APIKEY_UNAUTHORIZED"})),
+            Err(RhError::Api { code: 802, .. })
+        ));
     }
 }

@@ -30,6 +30,82 @@ impl Envelope {
     }
 }
 
+impl Envelope {
+    /// Reads an answer of the v2 API. Its uploads answer an envelope spelled
+    /// `{"code", "message", "data"}`; its runs and queries answer a flat object with
+    /// `errorCode` (a string, "" for none) and `errorMessage`. Both become an envelope
+    /// here (the flat object is its own `data`) so the rest of the client reads one shape
+    /// and keeps the "msg first" rule.
+    pub fn from_v2(value: Value) -> Result<Self, String> {
+        let Value::Object(map) = &value else {
+            return Err("the answer is not a JSON object".into());
+        };
+        let text = |name: &str| map.get(name).and_then(Value::as_str).map(str::to_owned);
+        if let Some(code) = map.get("code") {
+            let code = value_code(code).ok_or("`code` is not an integer")?;
+            let msg = text("msg").or_else(|| text("message"));
+            let data = map.get("data").cloned().unwrap_or(Value::Null);
+            return Ok(Self { code, msg, data });
+        }
+        let message = text("errorMessage").filter(|m| !m.trim().is_empty());
+        let (code, msg) = match map.get("errorCode") {
+            None | Some(Value::Null) => (0, message),
+            Some(raw) => match value_code(raw) {
+                Some(code) => (code, message),
+                // An empty string means no error.
+                None if raw.as_str().is_some_and(|s| s.trim().is_empty()) => (0, message),
+                // A word such as "NOT_FOUND": kept in `msg`, where the table looks first.
+                None => {
+                    let word = raw.as_str().unwrap_or_default().trim().to_owned();
+                    (-1, Some(message.map_or_else(|| word.clone(), |m| format!("{word}: {m}"))))
+                }
+            },
+        };
+        Ok(Self { code, msg, data: value })
+    }
+}
+
+/// `data` of `/openapi/v2/media/upload/binary`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct V2UploadData {
+    /// What a LoadImage node takes (`openapi/....png`).
+    pub file_name: String,
+    /// A public URL of the file; informative only (the node takes `fileName`).
+    #[serde(default, rename = "download_url", deserialize_with = "de_opt_string")]
+    pub download_url: Option<String>,
+}
+
+/// The flat answer of `/openapi/v2/run/...` and `/openapi/v2/query`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct V2Task {
+    #[serde(default, deserialize_with = "de_opt_id")]
+    pub task_id: Option<String>,
+    /// QUEUED, RUNNING, SUCCESS or FAILED.
+    #[serde(default, deserialize_with = "de_opt_string")]
+    pub status: Option<String>,
+    /// A JSON string (sometimes an object) with ComfyUI's validation result.
+    #[serde(default)]
+    pub prompt_tips: Value,
+    /// The outputs of a finished task (`null` before).
+    #[serde(default)]
+    pub results: Value,
+}
+
+/// One item of `results` in a v2 answer.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct V2ResultItem {
+    #[serde(default, deserialize_with = "de_opt_string")]
+    pub url: Option<String>,
+    /// The file's extension (`png`, `mp4`, `txt`).
+    #[serde(default, deserialize_with = "de_opt_string")]
+    pub output_type: Option<String>,
+    #[serde(default, deserialize_with = "de_opt_id")]
+    pub node_id: Option<String>,
+}
+
 /// `data` of `/task/openapi/upload`.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -181,6 +257,34 @@ pub struct CreateRequest<'a> {
     pub webhook_url: Option<&'a str>,
 }
 
+/// The body of `/task/openapi/ai-app/run`: the app's id instead of a workflow's.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AppRunRequest<'a> {
+    pub webapp_id: &'a str,
+    pub api_key: &'a str,
+    pub node_info_list: Vec<NodeInfo<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub webhook_url: Option<&'a str>,
+}
+
+/// The body of `/openapi/v2/run/ai-app/{id}` and `/openapi/v2/run/workflow/{id}`: the id
+/// is in the path and the key in the Bearer header.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct V2RunRequest<'a> {
+    pub node_info_list: Vec<NodeInfo<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub webhook_url: Option<&'a str>,
+}
+
+/// The body of `/openapi/v2/query`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct V2QueryRequest<'a> {
+    pub task_id: &'a str,
+}
+
 /// The body of `/task/openapi/outputs`, `/status` and `/cancel`.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -234,14 +338,18 @@ pub fn value_id(v: &Value) -> Option<String> {
     }
 }
 
-fn de_code<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
-    let v = Value::deserialize(d)?;
-    match &v {
+/// A business code sent as a number or a numeric string.
+fn value_code(v: &Value) -> Option<i64> {
+    match v {
         Value::Number(n) => n.as_i64(),
         Value::String(s) => s.trim().parse::<i64>().ok(),
         _ => None,
     }
-    .ok_or_else(|| de::Error::custom("`code` is not an integer"))
+}
+
+fn de_code<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    let v = Value::deserialize(d)?;
+    value_code(&v).ok_or_else(|| de::Error::custom("`code` is not an integer"))
 }
 
 fn de_task_id<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
@@ -407,6 +515,64 @@ mod tests {
     fn status_answer_is_a_bare_string() {
         let env = envelope(r#"{"code":0,"msg":"success","data":"RUNNING"}"#);
         assert_eq!(env.data.as_str(), Some("RUNNING"));
+    }
+
+    #[test]
+    fn v2_answers_become_envelopes() {
+        use serde_json::json;
+        let upload = Envelope::from_v2(json!({"code":0,"message":"success","data":{"type":"image",
+            "download_url":"https://x/openapi/a.png","fileName":"openapi/a.png","size":"3490"}}))
+        .unwrap();
+        assert_eq!((upload.code, upload.msg()), (0, "success"));
+        let uploaded: V2UploadData = data(&upload);
+        assert_eq!(uploaded.file_name, "openapi/a.png");
+        assert_eq!(uploaded.download_url.as_deref(), Some("https://x/openapi/a.png"));
+
+        let run = Envelope::from_v2(json!({"taskId":"2013508786110730241","status":"RUNNING",
+            "errorCode":"","errorMessage":"","results":null,"clientId":"f8",
+            "promptTips":"{\"result\": true, \"node_errors\": {}}"}))
+        .unwrap();
+        assert_eq!(run.code, 0);
+        let task: V2Task = data(&run);
+        assert_eq!(task.task_id.as_deref(), Some("2013508786110730241"));
+        assert_eq!(task.status.as_deref(), Some("RUNNING"));
+
+        let failed = Envelope::from_v2(json!({"taskId":"1","status":"FAILED","errorCode":"805",
+            "errorMessage":"APIKEY_TASK_STATUS_ERROR","failedReason":{"node_id":"3"}}))
+        .unwrap();
+        assert_eq!((failed.code, failed.msg()), (805, "APIKEY_TASK_STATUS_ERROR"));
+        assert_eq!(failed.data["failedReason"]["node_id"], "3");
+
+        let numeric =
+            Envelope::from_v2(json!({"taskId":"","errorCode":1101,"errorMessage":"Node info error"}));
+        assert_eq!(numeric.unwrap().code, 1101);
+        let word = Envelope::from_v2(json!({"errorCode":"NOT_FOUND","errorMessage":"no such app"})).unwrap();
+        assert_eq!((word.code, word.msg()), (-1, "NOT_FOUND: no such app"));
+        assert!(Envelope::from_v2(json!([1, 2])).is_err());
+        assert!(Envelope::from_v2(json!({"code":"zero"})).is_err());
+    }
+
+    #[test]
+    fn app_and_v2_requests_use_the_documented_field_names() {
+        let nodes = || vec![NodeInfo { node_id: "2", field_name: "image", field_value: "api/a.png" }];
+        let app = AppRunRequest {
+            webapp_id: "1877265245566922753",
+            api_key: "k",
+            node_info_list: nodes(),
+            webhook_url: Some("https://h/x"),
+        };
+        let v = serde_json::to_value(&app).unwrap();
+        assert_eq!(v["webappId"], "1877265245566922753");
+        assert_eq!(v["apiKey"], "k");
+        assert_eq!(v["nodeInfoList"][0]["fieldValue"], "api/a.png");
+        assert_eq!(v["webhookUrl"], "https://h/x");
+        let v = serde_json::to_value(V2RunRequest { node_info_list: nodes(), webhook_url: None }).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"nodeInfoList":[{"nodeId":"2","fieldName":"image","fieldValue":"api/a.png"}]})
+        );
+        let v = serde_json::to_value(V2QueryRequest { task_id: "1" }).unwrap();
+        assert_eq!(v, serde_json::json!({"taskId": "1"}));
     }
 
     #[test]

@@ -13,7 +13,7 @@ use backdrop::job::{
     ImageSource, JobId, JobInput, JobJournal, JobState, LaneId, Ledger, StateName, Transition,
 };
 use backdrop::queue::{JobQueue, QueueConfig};
-use backdrop::runninghub_api::{ClientOptions, RetryPolicy, RunningHubClient};
+use backdrop::runninghub_api::{ApiMode, ClientOptions, RetryPolicy, RunningHubClient};
 use backdrop::secret::Secret;
 use backdrop_fakes::runninghub::FakeRunningHub;
 
@@ -142,6 +142,33 @@ pub fn engine_on(
     slots: &[usize],
     settings: RunningHubSettings,
 ) -> Arc<RunningHubEngine> {
+    engine_in_mode(fake, slots, settings, ApiMode::Workflow, None)
+}
+
+/// A harness whose engine speaks `mode`, every account running the AI app `app` if given
+/// (`RUNNINGHUB_API_MODE`, `RUNNINGHUB_APP_ID_N`).
+pub fn spawn_in_mode(
+    fake: FakeRunningHub,
+    slots: &[usize],
+    settings: RunningHubSettings,
+    deadline: Duration,
+    mode: ApiMode,
+    app: Option<&str>,
+) -> Harness {
+    let config = QueueConfig { deadline, grace: Duration::from_secs(3), ..QueueConfig::default() };
+    let engine = engine_in_mode(&fake, slots, settings, mode, app);
+    let (queue, journal) = queue_with_spy(engine.clone(), config);
+    Harness { fake, engine, queue, journal }
+}
+
+/// [`engine_on`] with the client speaking `mode` and every account running `app`.
+pub fn engine_in_mode(
+    fake: &FakeRunningHub,
+    slots: &[usize],
+    settings: RunningHubSettings,
+    mode: ApiMode,
+    app: Option<&str>,
+) -> Arc<RunningHubEngine> {
     let accounts = slots
         .iter()
         .enumerate()
@@ -150,6 +177,7 @@ pub fn engine_on(
             api_key: Secret::new(key(i + 1)),
             max_jobs,
             workflow_id: WORKFLOW.into(),
+            app_id: app.map(str::to_owned),
         })
         .collect();
     let options = ClientOptions {
@@ -162,7 +190,8 @@ pub fn engine_on(
         },
     };
     let client = RunningHubClient::new(&reqwest::Url::parse(&fake.url()).expect("the fake's URL"), options)
-        .expect("client");
+        .expect("client")
+        .with_mode(mode);
     Arc::new(RunningHubEngine::new(client, accounts, settings))
 }
 

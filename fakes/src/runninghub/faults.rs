@@ -1,7 +1,8 @@
 //! Scripted failures of the fake RunningHub's endpoints.
 //!
 //! Clients must survive HTTP 5xx, servers that never answer, broken JSON and business
-//! errors; tests queue such faults per endpoint and the next calls consume them.
+//! errors; tests queue such faults per endpoint and the next calls consume them. A fault
+//! of a v2 endpoint answers in the legacy envelope, which the v2 client reads too.
 
 /// An endpoint of the fake RunningHub, for fault injection and call counting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -10,6 +11,14 @@ pub enum Endpoint {
     Upload,
     /// `POST /task/openapi/create`
     Create,
+    /// `POST /task/openapi/ai-app/run` (a task of a published AI app)
+    AppRun,
+    /// `POST /openapi/v2/run/ai-app/{id}` and `/openapi/v2/run/workflow/{id}`
+    V2Run,
+    /// `POST /openapi/v2/query`
+    V2Query,
+    /// `POST /openapi/v2/media/upload/binary`
+    V2Upload,
     /// `POST /task/openapi/outputs`
     Outputs,
     /// `POST /task/openapi/status`

@@ -1,4 +1,7 @@
-//! Fake RunningHub: the legacy "openapi" of runninghub-api.md on a loopback HTTP server.
+//! Fake RunningHub: the legacy "openapi" of runninghub-api.md on a loopback HTTP server,
+//! with its AI app runs and the v2 API (Bearer key, flat answers) of
+//! `docs/runninghub-modes.md`: a client that sends the key, the app id or the header
+//! wrongly is refused as the real service refuses it.
 //!
 //! It exists so the RunningHub client and the job scheduler can be tested end to end —
 //! uploads, task creation, the concurrency limit (421), every outputs variant (813, 804,
@@ -102,6 +105,7 @@ impl FakeRunningHub {
                 over_limit_attempts: 0,
                 remain_coins: 177_814,
                 workflows: None,
+                apps: None,
             },
         );
     }
@@ -126,6 +130,14 @@ impl FakeRunningHub {
     pub fn set_workflows(&self, api_key: &str, workflow_ids: &[&str]) {
         if let Some(a) = self.lock().accounts.get_mut(api_key) {
             a.workflows = Some(workflow_ids.iter().map(|s| s.to_string()).collect());
+        }
+    }
+
+    /// Restricts the AI app ids that exist for `api_key` (legacy runs answer 380
+    /// WEBAPP_NOT_EXISTS, v2 runs errorCode "404"). By default any non-empty id is accepted.
+    pub fn set_apps(&self, api_key: &str, app_ids: &[&str]) {
+        if let Some(a) = self.lock().accounts.get_mut(api_key) {
+            a.apps = Some(app_ids.iter().map(|s| s.to_string()).collect());
         }
     }
 

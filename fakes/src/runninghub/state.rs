@@ -46,8 +46,12 @@ pub struct TaskRecord {
     pub id: String,
     /// The account that created it.
     pub api_key: String,
-    /// `workflowId` of the create call.
+    /// `workflowId` of the create call ("" for an AI app's task).
     pub workflow_id: String,
+    /// `webappId` of an AI app's run (legacy or v2), `None` for a workflow's task.
+    pub app_id: Option<String>,
+    /// Whether the task was started through the v2 API (Bearer key).
+    pub v2: bool,
     /// `nodeInfoList` of the create call.
     pub node_inputs: Vec<NodeInput>,
     /// `webhookUrl` of the create call, if any.
@@ -96,6 +100,8 @@ pub(crate) struct Account {
     pub(crate) remain_coins: u64,
     /// When set, only these workflow ids exist for the account (else 380).
     pub(crate) workflows: Option<HashSet<String>>,
+    /// When set, only these AI app ids exist for the account (else WEBAPP_NOT_EXISTS).
+    pub(crate) apps: Option<HashSet<String>>,
 }
 
 pub(crate) struct Upload {
@@ -107,6 +113,8 @@ pub(crate) struct Task {
     pub(crate) id: String,
     pub(crate) api_key: String,
     pub(crate) workflow_id: String,
+    pub(crate) app_id: Option<String>,
+    pub(crate) v2: bool,
     pub(crate) node_inputs: Vec<NodeInput>,
     pub(crate) webhook_url: Option<String>,
     pub(crate) created_at: Instant,
@@ -150,6 +158,8 @@ impl Task {
             id: self.id.clone(),
             api_key: self.api_key.clone(),
             workflow_id: self.workflow_id.clone(),
+            app_id: self.app_id.clone(),
+            v2: self.v2,
             node_inputs: self.node_inputs.clone(),
             webhook_url: self.webhook_url.clone(),
             created_at: self.created_at,

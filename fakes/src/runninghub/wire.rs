@@ -113,3 +113,85 @@ pub(crate) fn webhook_body(q: &mut Quirks, base_url: &str, task: &Task, now: Ins
     let event_data = if q.flip() { data } else { json!(data.to_string()) };
     json!({ "event": "TASK_END", "taskId": id, "eventData": event_data })
 }
+
+// ---- the v2 API ------------------------------------------------------------------------
+
+/// A v2 envelope (uploads), spelled with `message` where the legacy API says `msg`.
+pub(crate) fn v2_envelope(code: i64, message: &str, data: Value) -> Value {
+    json!({ "code": code, "message": message, "data": data })
+}
+
+/// The flat answer of v2 runs and queries: `errorCode` is a string, "" for none.
+fn v2_flat(task_id: &str, status: &str, error: Option<(i64, &str)>, extra: Value) -> Value {
+    let (code, message) = match error {
+        Some((code, message)) => (code.to_string(), message.to_owned()),
+        None => (String::new(), String::new()),
+    };
+    let mut body = json!({
+        "taskId": task_id,
+        "status": status,
+        "errorCode": code,
+        "errorMessage": message,
+        "results": null,
+        "clientId": "",
+        "promptTips": "",
+    });
+    if let (Value::Object(body), Value::Object(extra)) = (&mut body, extra) {
+        body.extend(extra);
+    }
+    body
+}
+
+/// A v2 business error: HTTP 200, no task, the code in `errorCode`.
+pub(crate) fn v2_error(code: i64, message: &str) -> Value {
+    v2_flat("", "", Some((code, message)), json!({}))
+}
+
+/// The answer of a v2 run that created `task_id`.
+pub(crate) fn v2_created(task_id: &str, client_id: &str) -> Value {
+    v2_flat(
+        task_id,
+        "QUEUED",
+        None,
+        json!({
+            "clientId": client_id,
+            "promptTips": "{\"result\": true, \"error\": null, \"outputs_to_execute\": [\"9\"], \"node_errors\": {}}",
+        }),
+    )
+}
+
+/// The `/openapi/v2/query` answer for `task` at `now`.
+pub(crate) fn v2_query(base_url: &str, task: &Task, now: Instant) -> Value {
+    let cost = whole_seconds(task.script.queued_for + task.script.run_for);
+    let usage = json!({ "consumeMoney": null, "consumeCoins": "17", "taskCostTime": cost.to_string(),
+        "thirdPartyConsumeMoney": null });
+    let failed = |message: &str| {
+        v2_flat(
+            &task.id,
+            "FAILED",
+            Some((805, "APIKEY_TASK_STATUS_ERROR")),
+            json!({ "failedReason": failed_reason(message), "usage": usage }),
+        )
+    };
+    match task.phase(now) {
+        Phase::Queued => v2_flat(&task.id, "QUEUED", None, json!({})),
+        Phase::Running => v2_flat(&task.id, "RUNNING", None, json!({})),
+        Phase::Done(TaskEnd::Succeeded) => v2_flat(
+            &task.id,
+            "SUCCESS",
+            None,
+            json!({
+                "results": [{ "url": format!("{base_url}/files/{}.png", task.id), "nodeId": "9",
+                    "outputType": "png", "text": null }],
+                "failedReason": {},
+                "usage": usage,
+            }),
+        ),
+        Phase::Done(TaskEnd::NoOutput) => v2_flat(&task.id, "SUCCESS", None, json!({ "results": [] })),
+        Phase::Done(TaskEnd::Failed) => match &task.script.outcome {
+            Outcome::Fail(m) => failed(m),
+            _ => failed(""),
+        },
+        Phase::Done(TaskEnd::Cancelled) => failed("Task cancelled by user"),
+    }
+}

@@ -4,6 +4,9 @@
 //! reports it to the runner (so a restart resumes it instead of paying for a second one),
 //! polls `outputs` until the task ends, frees the account's slot and downloads the result.
 //! A webhook only wakes the poller early; `outputs` stays the source of truth.
+//! Whether the task runs the account's workflow or its AI app, through the legacy API or
+//! v2, is the client's business ([`crate::runninghub_api::ApiMode`]): every step here is
+//! the same in every mode.
 //!
 //! A create whose answer was lost (a timeout, a 502 or 504 after the body left, or a
 //! restart in between) is never repeated blindly: once at most, and only when the
@@ -32,7 +35,7 @@ use crate::input_image::{ImageLimits, InputImage};
 use crate::job::{FailReason, JobId, JobOutput, LaneId, RemoteTaskId};
 use crate::output::Looks;
 use crate::runninghub_api::{
-    ErrorAction, NodeInput, RhError, RunningHubClient, TaskOutput, TaskProgress, WebhookEvent,
+    ErrorAction, NodeInput, RhError, RunningHubClient, Target, TaskOutput, TaskProgress, WebhookEvent,
 };
 use crate::secret::Secret;
 
@@ -58,6 +61,9 @@ pub struct RunningHubAccount {
     /// Tasks the account may run at once (`RUNNINGHUB_MAX_JOBS_N`).
     pub max_jobs: usize,
     pub workflow_id: String,
+    /// The published AI app the account runs instead of the workflow
+    /// (`RUNNINGHUB_APP_ID_N`; `None` in workflow mode).
+    pub app_id: Option<String>,
 }
 
 /// How the product workflow is driven; the same for every account.
@@ -322,10 +328,10 @@ impl RunningHubEngine {
             // Not raced with `cancel`, and the runner waits for it: dropping the request
             // halfway could leave a paid task we never learn about. The poll loop cancels
             // it right after if needed.
-            let answer = self
-                .client
-                .create_task(&account.api_key, &account.workflow_id, nodes, callback.as_deref())
-                .await;
+            // The client's mode decides the request (workflow, AI app, v2); everything
+            // around it is the same in every mode.
+            let target = Target::of(&account.workflow_id, account.app_id.as_deref());
+            let answer = self.client.run_task(&account.api_key, target, nodes, callback.as_deref()).await;
             match answer {
                 Ok(task) => return Ok((task, Instant::now() + self.settings.poll_interval)),
                 Err(RhError::Unconfirmed(e)) => {
