@@ -16,7 +16,9 @@ const ALIVE: Duration = Duration::from_millis(600);
 
 fn image(w: u32) -> InputImage {
     let mut png = Vec::new();
-    image::RgbImage::new(w, 2).write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png).unwrap();
+    image::RgbImage::new(w, 2)
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .unwrap();
     InputImage::parse(png, &ImageLimits::default()).unwrap()
 }
 

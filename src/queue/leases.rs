@@ -17,8 +17,9 @@ use super::JobQueue;
 use crate::job::LaneId;
 use crate::store::{Lease, Store};
 
-/// How often a keeper whose jobs wait for slots asks the store again.
-const RETRY_WHILE_WANTED: Duration = Duration::from_millis(25);
+/// How often a keeper whose jobs wait for slots asks the store again (it also asks the
+/// moment another replica gives leases back).
+const RETRY_WHILE_WANTED: Duration = Duration::from_millis(250);
 
 /// How often an idle keeper looks anyway (a missed wake-up costs at most this).
 const IDLE_LOOK: Duration = Duration::from_secs(1);
@@ -72,6 +73,15 @@ impl SlotLeases {
 
     /// Keeps the leases matched to the jobs here until `stop`.
     pub async fn keep(self: Arc<Self>, stop: CancellationToken) {
+        let mut freed = match self.store.hear_freed_leases().await {
+            Ok(listener) => Some(listener),
+            Err(e) => {
+                tracing::warn!(
+                    "cannot hear other replicas give leases back (asking every {RETRY_WHILE_WANTED:?}): {e}"
+                );
+                None
+            }
+        };
         loop {
             let wanting = match self.balance().await {
                 Ok(wanting) => wanting,
@@ -81,9 +91,23 @@ impl SlotLeases {
                 }
             };
             let look_again = if wanting { RETRY_WHILE_WANTED } else { IDLE_LOOK };
+            let heard = async {
+                // Always drained (a look with nothing wanted asks the store nothing), so
+                // notices never pile up.
+                match freed.as_mut() {
+                    Some(listener) => {
+                        if let Err(e) = listener.recv().await {
+                            tracing::debug!("hearing freed leases: {e}");
+                            tokio::time::sleep(RETRY_WHILE_WANTED).await;
+                        }
+                    }
+                    _ => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 () = stop.cancelled() => break,
                 () = self.queue.demand_changed() => {}
+                () = heard => {}
                 () = tokio::time::sleep(look_again) => {}
             }
         }

@@ -147,6 +147,8 @@ pub struct Store {
     next_id: Arc<AtomicU64>,
     /// With PostgreSQL once this process joined the replicas: who claims its new jobs.
     replica: Arc<std::sync::OnceLock<ReplicaId>>,
+    /// Where the database is (PostgreSQL: for listening to other replicas' notices).
+    url: DatabaseUrl,
 }
 
 /// How often the runner checks that it still holds a PostgreSQL database's jobs.
@@ -185,6 +187,7 @@ impl Store {
             runner: Arc::default(),
             next_id,
             replica: Arc::default(),
+            url: database_url.clone(),
         })
     }
 
@@ -263,6 +266,7 @@ impl Store {
             runner: Arc::default(),
             next_id: Arc::default(),
             replica: Arc::default(),
+            url: database_url.clone(),
         })
     }
 

@@ -20,6 +20,9 @@ use super::connect::Backend;
 use super::{Store, StoreError, StoredJob, now_ms};
 use crate::job::{JobId, LaneId, StateName};
 
+/// The channel on which replicas announce leases given back.
+const LEASES_FREED: &str = "backdrop_leases_freed";
+
 /// The database's clock in Unix milliseconds.
 const DB_NOW: &str = "(EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT";
 
@@ -235,20 +238,36 @@ impl Store {
             .collect())
     }
 
-    /// Gives leases back for other replicas to use.
+    /// Gives leases back for other replicas to use, and tells them ([`LEASES_FREED`]).
     pub async fn release_leases(&self, leases: &[Lease]) -> Result<(), StoreError> {
         let Some(me) = self.me() else { return Ok(()) };
-        for lease in leases {
-            sqlx::query(
-                "UPDATE slot_leases SET holder = NULL WHERE account = $1 AND slot = $2 AND holder = $3",
-            )
-            .bind(i32::from(lease.lane.0))
-            .bind(lease.slot)
-            .bind(me.as_str())
-            .execute(&self.pool)
-            .await?;
+        if leases.is_empty() {
+            return Ok(());
         }
+        let pairs = leases
+            .iter()
+            .map(|l| format!("({}, {})", i64::from(l.lane.0), l.slot))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(&format!(
+            "UPDATE slot_leases SET holder = NULL WHERE holder = $1 AND (account, slot) IN ({pairs})"
+        ))
+        .bind(me.as_str())
+        .execute(&mut *tx)
+        .await?;
+        // Delivered at commit, to every replica listening.
+        sqlx::query(&format!("NOTIFY {LEASES_FREED}")).execute(&mut *tx).await?;
+        tx.commit().await?;
         Ok(())
+    }
+
+    /// A connection that hears when another replica gives leases back, so a replica
+    /// whose jobs wait for slots asks at once instead of at its next look.
+    pub async fn hear_freed_leases(&self) -> Result<sqlx::postgres::PgListener, StoreError> {
+        let mut listener = sqlx::postgres::PgListener::connect(self.url.expose()).await?;
+        listener.listen(LEASES_FREED).await?;
+        Ok(listener)
     }
 
     /// Asks whichever replica runs `id` to cancel it; `false` if the job is not live.
