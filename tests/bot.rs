@@ -1372,3 +1372,63 @@ async fn language_and_variants_from_settings_hold_and_forged_presses_change_noth
     app.wait_text(&user, messages::help(Lang::Ru)).await;
     app.stop().await;
 }
+
+/// Sets the user's variants to `n` on the `/settings` buttons.
+async fn choose_variants(app: &TestApp, user: &FakeUser, lang: Lang, n: u8) {
+    user.send_command("/settings");
+    let menu = settings_menu(app, user, &messages::settings_variants(lang, 1)).await;
+    let answer = press(app, user, menu.message_id, &format!("v:{n}")).await;
+    assert_eq!(answer, messages::answer_variants_chosen(lang, n));
+}
+
+/// One variant of three fails: the other two still arrive as one album, and the message
+/// after it says one failed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_variant_leaves_the_others_delivered_and_counted() {
+    let app = spawn_app(&[3]).await;
+    app.rh.push_script(TaskScript::fail(Duration::from_millis(50), "CUDA out of memory"));
+    let user = app.tg.user(850, Some("en"));
+    choose_variants(&app, &user, Lang::En, 3).await;
+    user.send_photo(solid_png(64, 48, [200, 30, 30]));
+    app.wait_text(&user, messages::ask_background(Lang::En)).await;
+    user.send_photo(solid_png(80, 60, [30, 30, 200]));
+    app.wait_text(&user, &messages::variants_delivered(Lang::En, 2, 1)).await;
+    let messages = user.messages();
+    let photos: Vec<&BotMessage> = messages.iter().filter(|m| m.kind == MessageKind::Photo).collect();
+    assert_eq!(photos.len(), 2, "{}", app.tg.dump(850));
+    assert!(photos[0].media_group_id.is_some() && photos[0].media_group_id == photos[1].media_group_id);
+    let failures = messages::status_failed(Lang::En, &FailReason::Provider(String::new()));
+    assert!(!messages.iter().any(|m| m.text_or_caption == failures), "no failure message of its own");
+    assert_eq!(app.rh.tasks().len(), 3);
+    app.stop().await;
+}
+
+/// The bot stops while Telegram holds the album's upload: the variants stay delivering, and
+/// the next start sends the album once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_album_not_yet_taken_at_shutdown_is_sent_once_by_the_next_start() {
+    let rh = FakeRunningHub::start().await;
+    let app = start_bot(rh.clone(), Setup::runninghub(&[2])).await;
+    let user = app.tg.user(860, Some("en"));
+    choose_variants(&app, &user, Lang::En, 2).await;
+    app.tg.fail_next("sendMediaGroup", 1, TgFault::Hang);
+    user.send_photo(solid_png(64, 48, [200, 30, 30]));
+    app.wait_text(&user, messages::ask_background(Lang::En)).await;
+    user.send_photo(solid_png(80, 60, [30, 30, 200]));
+    app.wait("the album on its way", |tg| tg.calls_of("sendMediaGroup").len() == 1).await;
+    let tg = app.tg.clone();
+    let data = app.stop().await;
+    assert_eq!(count(&user.messages(), MessageKind::Photo), 0, "the user has no result yet");
+
+    let app = start_bot_on(tg, rh, Setup::runninghub(&[2]), data).await;
+    app.wait_text(&user, &messages::variants_delivered(Lang::En, 2, 0)).await;
+    app.wait("the originals", |tg| count(&tg.messages(860), MessageKind::Document) == 2).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let messages = user.messages();
+    assert_eq!(count(&messages, MessageKind::Photo), 2, "the album once: {}", app.tg.dump(860));
+    let delivered =
+        messages.iter().filter(|m| m.text_or_caption == messages::variants_delivered(Lang::En, 2, 0));
+    assert_eq!(delivered.count(), 1);
+    assert_eq!(app.rh.tasks().len(), 2, "nothing generated twice");
+    app.stop().await;
+}
