@@ -1338,6 +1338,9 @@ async fn language_and_variants_from_settings_hold_and_forged_presses_change_noth
         let answer = press(&app, &user, variants.message_id, forged).await;
         assert_eq!(answer, messages::answer_setting_refused(Lang::Ru), "{forged}");
     }
+    // Offered up to MAX_JOBS_PER_USER (3): a request of 4 could never start.
+    let answer = press(&app, &user, variants.message_id, "v:4").await;
+    assert_eq!(answer, messages::answer_too_many_variants(Lang::Ru, 3));
     let answer = press(&app, &user, variants.message_id, "v:2").await;
     assert_eq!(answer, messages::answer_variants_chosen(Lang::Ru, 2));
     let answer = press(&app, &user, languages.message_id, "l:en").await;

@@ -211,7 +211,17 @@ pub(crate) async fn start_jobs_on(
         reply(bot, ctx, chat, messages::kept_for_restart(lang)).await?;
     }
     if skipped > 0 {
-        reply(bot, ctx, chat, &messages::too_many_jobs(lang, ctx.max_jobs_per_user)).await?;
+        let text = match per_product {
+            1 => messages::too_many_jobs(lang, ctx.max_jobs_per_user),
+            // The products left out are each a set that no longer fits.
+            _ => messages::too_many_variants(
+                lang,
+                variants.get(),
+                room - taken * per_product,
+                ctx.max_jobs_per_user,
+            ),
+        };
+        reply(bot, ctx, chat, &text).await?;
     }
     Ok(())
 }
