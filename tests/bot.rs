@@ -1295,6 +1295,25 @@ async fn three_variants_chosen_in_settings_arrive_as_one_album_then_the_buttons(
         .filter(|c| c.ok && c.params.to_string().contains("\"a:"))
         .count();
     assert_eq!(album_status, 1, "{}", app.tg.dump(chat));
+
+    // Regenerate on the message after the album: three new variants, as a second album.
+    let regenerate = after.button_data("r:").expect("Regenerate");
+    let answer = press(&app, &user, after.message_id, &regenerate).await;
+    assert_eq!(answer, messages::answer_started_again(Lang::En));
+    app.wait("a second album and its buttons", |tg| {
+        let m = tg.messages(chat);
+        count(&m, MessageKind::Photo) == 6
+            && m.iter().filter(|m| m.text_or_caption == messages::variants_delivered(Lang::En, 3, 0)).count()
+                == 2
+    })
+    .await;
+    let groups: std::collections::HashSet<Option<String>> = user
+        .messages()
+        .into_iter()
+        .filter(|m| m.kind == MessageKind::Photo)
+        .map(|m| m.media_group_id)
+        .collect();
+    assert_eq!(groups.len(), 2, "two albums: {}", app.tg.dump(chat));
     app.stop().await;
 }
 
