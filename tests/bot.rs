@@ -10,7 +10,7 @@ use std::time::Duration;
 use backdrop::app::Application;
 use backdrop::bot::context::DeliveryPolicy;
 use backdrop::bot::context::StatusTiming;
-use backdrop::bot::messages::{self, Lang};
+use backdrop::bot::messages::{self, Lang, LangChoice};
 use backdrop::bot::{BotError, BotSettings, serve};
 use backdrop::config::{Settings, Vars, WebhookConfig};
 use backdrop::job::FailReason;
@@ -72,9 +72,19 @@ async fn spawn_app(slots: &[usize]) -> TestApp {
 /// The real bot, wired by [`Application::build`] from the variables of `setup` as in
 /// production (the store is the journal), on `rh` and a fresh fake Bot API.
 async fn start_bot(rh: FakeRunningHub, setup: Setup) -> TestApp {
-    let tg = FakeTelegram::start().await;
-    rh.set_default_script(TaskScript::succeed(Duration::from_millis(150)));
     let data = tempfile::tempdir().expect("a temporary data directory");
+    start_bot_on(FakeTelegram::start().await, rh, setup, data).await
+}
+
+/// [`start_bot`] on a fake Bot API and a data directory of one's own: a restart is
+/// [`TestApp::stop`], then this on the same `tg` and the directory `stop` handed back.
+async fn start_bot_on(
+    tg: FakeTelegram,
+    rh: FakeRunningHub,
+    setup: Setup,
+    data: tempfile::TempDir,
+) -> TestApp {
+    rh.set_default_script(TaskScript::succeed(Duration::from_millis(150)));
     let mut vars: Vec<(String, String)> = [
         ("ENGINE", if setup.local { "local" } else { "runninghub" }.to_owned()),
         ("BOT_TOKEN", TOKEN.to_owned()),
@@ -1210,5 +1220,237 @@ async fn a_preset_scene_picked_on_a_button_is_the_background() {
             == 2
     })
     .await;
+    app.stop().await;
+}
+
+/// The built-in engine's example pictures (a product on a plain background, a scene).
+fn example(name: &str) -> Vec<u8> {
+    std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples").join(name)).expect("an example")
+}
+
+/// The `/settings` message whose text is `text`, once it is there.
+async fn settings_menu(app: &TestApp, user: &FakeUser, text: &str) -> BotMessage {
+    app.wait_text(user, text).await;
+    user.messages().into_iter().find(|m| m.text_or_caption == text).expect("just seen")
+}
+
+/// Presses `data` on `message` and waits for the bot's answer to the press.
+async fn press(app: &TestApp, user: &FakeUser, message: i64, data: &str) -> String {
+    let id = user.press_button(message, data);
+    app.wait(&format!("the press of {data:?} answered"), |tg| callback_answer(tg, &id).is_some()).await;
+    callback_answer(&app.tg, &id).expect("just seen")
+}
+
+/// Variants set to 3 on the `/settings` buttons: product and background make three jobs
+/// with one status message, and the three different pictures arrive as one album, then
+/// one message with the buttons, then the originals as one group of documents.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_variants_chosen_in_settings_arrive_as_one_album_then_the_buttons() {
+    let setup = Setup { local: true, classic: true, ..Setup::runninghub(&[1]) };
+    let app = start_bot(FakeRunningHub::start().await, setup).await;
+    let user = app.tg.user(820, Some("en"));
+    user.send_command("/settings");
+    let menu = settings_menu(&app, &user, &messages::settings_variants(Lang::En, 1)).await;
+    let data: Vec<String> = menu.buttons().into_iter().map(|(_, d)| d).collect();
+    assert_eq!(data, ["v:1", "v:2", "v:3"], "as many as MAX_JOBS_PER_USER (3) lets one request make");
+    let answer = press(&app, &user, menu.message_id, "v:3").await;
+    assert_eq!(answer, messages::answer_variants_chosen(Lang::En, 3));
+    app.wait_text(&user, &messages::settings_variants(Lang::En, 3)).await;
+
+    user.send_photo(example("product.jpg"));
+    app.wait_text(&user, messages::ask_background(Lang::En)).await;
+    user.send_photo(example("background.jpg"));
+    let chat = user.chat_id();
+    app.wait("three photos, the buttons and three documents", |tg| {
+        let m = tg.messages(chat);
+        count(&m, MessageKind::Photo) == 3 && count(&m, MessageKind::Document) == 3
+    })
+    .await;
+    let messages = user.messages();
+    let photos: Vec<&BotMessage> = messages.iter().filter(|m| m.kind == MessageKind::Photo).collect();
+    let group = photos[0].media_group_id.clone().expect("the photos came as an album");
+    assert!(photos.iter().all(|p| p.media_group_id.as_ref() == Some(&group)), "one album: {photos:?}");
+    let files: Vec<&Vec<u8>> = photos.iter().map(|p| p.file.as_ref().expect("a photo's bytes")).collect();
+    assert!(files[0] != files[1] && files[1] != files[2] && files[0] != files[2], "three different pictures");
+    // Right after the album: the message with the buttons; then the originals together.
+    let last_photo = photos.iter().map(|p| p.message_id).max().expect("photos");
+    let after = messages.iter().find(|m| m.message_id == last_photo + 1).expect("a message after the album");
+    assert_eq!(after.kind, MessageKind::Text, "{}", app.tg.dump(chat));
+    assert_eq!(after.text_or_caption, messages::variants_delivered(Lang::En, 3, 0));
+    assert!(after.button_data("r:").is_some() && after.button_data("n").is_some(), "{after:?}");
+    let documents: Vec<&BotMessage> = messages.iter().filter(|m| m.kind == MessageKind::Document).collect();
+    assert!(documents.iter().all(|d| d.message_id > after.message_id && d.media_group_id.is_some()));
+    // One status message for the request, none of a job of its own.
+    let status_sends: Vec<_> = app
+        .tg
+        .calls_of("sendMessage")
+        .into_iter()
+        .filter(|c| c.ok && c.params.to_string().contains("\"x:"))
+        .collect();
+    assert!(status_sends.is_empty(), "no job has a status message of its own: {status_sends:?}");
+    let album_status = app
+        .tg
+        .calls_of("sendMessage")
+        .into_iter()
+        .filter(|c| c.ok && c.params.to_string().contains("\"a:"))
+        .count();
+    assert_eq!(album_status, 1, "{}", app.tg.dump(chat));
+
+    // Regenerate on the message after the album: three new variants, as a second album.
+    let regenerate = after.button_data("r:").expect("Regenerate");
+    let answer = press(&app, &user, after.message_id, &regenerate).await;
+    assert_eq!(answer, messages::answer_started_again(Lang::En));
+    app.wait("a second album and its buttons", |tg| {
+        let m = tg.messages(chat);
+        count(&m, MessageKind::Photo) == 6
+            && m.iter().filter(|m| m.text_or_caption == messages::variants_delivered(Lang::En, 3, 0)).count()
+                == 2
+    })
+    .await;
+    let groups: std::collections::HashSet<Option<String>> = user
+        .messages()
+        .into_iter()
+        .filter(|m| m.kind == MessageKind::Photo)
+        .map(|m| m.media_group_id)
+        .collect();
+    assert_eq!(groups.len(), 2, "two albums: {}", app.tg.dump(chat));
+    app.stop().await;
+}
+
+/// A request of more variants than the user has room for starts nothing and says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_of_more_variants_than_there_is_room_for_is_refused_clearly() {
+    let app = spawn_app(&[1]).await;
+    app.rh.push_script(TaskScript::never_finish());
+    let user = app.tg.user(830, Some("en"));
+    app.submit(&user, Lang::En).await;
+    user.send_command("/settings");
+    let menu = settings_menu(&app, &user, &messages::settings_variants(Lang::En, 1)).await;
+    press(&app, &user, menu.message_id, "v:3").await;
+    user.send_photo(solid_png(64, 48, [200, 30, 30]));
+    app.wait("asked for the second background", |tg| {
+        tg.messages(830).iter().filter(|m| m.text_or_caption == messages::ask_background(Lang::En)).count()
+            == 2
+    })
+    .await;
+    user.send_photo(solid_png(80, 60, [30, 30, 200]));
+    app.wait_text(&user, &messages::too_many_variants(Lang::En, 3, 2, 3)).await;
+    assert_eq!(app.rh.tasks().len(), 1, "only the first job");
+    app.stop().await;
+}
+
+/// The language picked in `/settings` answers a user whose Telegram is Russian in English
+/// from then on; forged settings buttons are refused and change nothing; the settings
+/// outlast a restart (they are in the store).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn language_and_variants_from_settings_hold_and_forged_presses_change_nothing() {
+    let rh = FakeRunningHub::start().await;
+    let app = start_bot(rh.clone(), Setup::runninghub(&[1])).await;
+    let user = app.tg.user(840, Some("ru"));
+    user.send_command("/settings");
+    let languages =
+        settings_menu(&app, &user, &messages::settings_language(Lang::Ru, LangChoice::Auto)).await;
+    let data: Vec<String> = languages.buttons().into_iter().map(|(_, d)| d).collect();
+    assert_eq!(data, ["l:auto", "l:ru", "l:en"]);
+    let variants = settings_menu(&app, &user, &messages::settings_variants(Lang::Ru, 1)).await;
+    for forged in ["v:9", "v:abc", "v:0", "l:xx", "l:EN"] {
+        let answer = press(&app, &user, variants.message_id, forged).await;
+        assert_eq!(answer, messages::answer_setting_refused(Lang::Ru), "{forged}");
+    }
+    // Offered up to MAX_JOBS_PER_USER (3): a request of 4 could never start.
+    let answer = press(&app, &user, variants.message_id, "v:4").await;
+    assert_eq!(answer, messages::answer_too_many_variants(Lang::Ru, 3));
+    let answer = press(&app, &user, variants.message_id, "v:2").await;
+    assert_eq!(answer, messages::answer_variants_chosen(Lang::Ru, 2));
+    let answer = press(&app, &user, languages.message_id, "l:en").await;
+    assert_eq!(answer, messages::answer_language_chosen(Lang::En, LangChoice::Fixed(Lang::En)));
+    app.wait_text(&user, &messages::settings_language(Lang::En, LangChoice::Fixed(Lang::En))).await;
+    user.send_command("/help");
+    app.wait_text(&user, messages::help(Lang::En)).await;
+
+    // After a restart on the same store: still English, still two variants.
+    let tg = app.tg.clone();
+    let data = app.stop().await;
+    let app = start_bot_on(tg, rh, Setup::runninghub(&[1]), data).await;
+    user.send_command("/settings");
+    settings_menu(&app, &user, &messages::settings_variants(Lang::En, 2)).await;
+    settings_menu(&app, &user, &messages::settings_language(Lang::En, LangChoice::Fixed(Lang::En))).await;
+    user.send_photo(solid_png(64, 48, [200, 30, 30]));
+    app.wait_text(&user, messages::ask_background(Lang::En)).await;
+    user.send_photo(solid_png(80, 60, [30, 30, 200]));
+    app.wait("two photos in one album and the buttons", |tg| {
+        let m = tg.messages(840);
+        count(&m, MessageKind::Photo) == 2
+            && m.iter().any(|m| m.text_or_caption == messages::variants_delivered(Lang::En, 2, 0))
+    })
+    .await;
+    assert_eq!(app.rh.tasks().len(), 2, "one task per variant");
+    // Back to Telegram's language: Russian again.
+    let languages =
+        settings_menu(&app, &user, &messages::settings_language(Lang::En, LangChoice::Fixed(Lang::En))).await;
+    let answer = press(&app, &user, languages.message_id, "l:auto").await;
+    assert_eq!(answer, messages::answer_language_chosen(Lang::Ru, LangChoice::Auto));
+    user.send_command("/help");
+    app.wait_text(&user, messages::help(Lang::Ru)).await;
+    app.stop().await;
+}
+
+/// Sets the user's variants to `n` on the `/settings` buttons.
+async fn choose_variants(app: &TestApp, user: &FakeUser, lang: Lang, n: u8) {
+    user.send_command("/settings");
+    let menu = settings_menu(app, user, &messages::settings_variants(lang, 1)).await;
+    let answer = press(app, user, menu.message_id, &format!("v:{n}")).await;
+    assert_eq!(answer, messages::answer_variants_chosen(lang, n));
+}
+
+/// One variant of three fails: the other two still arrive as one album, and the message
+/// after it says one failed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_variant_leaves_the_others_delivered_and_counted() {
+    let app = spawn_app(&[3]).await;
+    app.rh.push_script(TaskScript::fail(Duration::from_millis(50), "CUDA out of memory"));
+    let user = app.tg.user(850, Some("en"));
+    choose_variants(&app, &user, Lang::En, 3).await;
+    user.send_photo(solid_png(64, 48, [200, 30, 30]));
+    app.wait_text(&user, messages::ask_background(Lang::En)).await;
+    user.send_photo(solid_png(80, 60, [30, 30, 200]));
+    app.wait_text(&user, &messages::variants_delivered(Lang::En, 2, 1)).await;
+    let messages = user.messages();
+    let photos: Vec<&BotMessage> = messages.iter().filter(|m| m.kind == MessageKind::Photo).collect();
+    assert_eq!(photos.len(), 2, "{}", app.tg.dump(850));
+    assert!(photos[0].media_group_id.is_some() && photos[0].media_group_id == photos[1].media_group_id);
+    let failures = messages::status_failed(Lang::En, &FailReason::Provider(String::new()));
+    assert!(!messages.iter().any(|m| m.text_or_caption == failures), "no failure message of its own");
+    assert_eq!(app.rh.tasks().len(), 3);
+    app.stop().await;
+}
+
+/// The bot stops while Telegram holds the album's upload: the variants stay delivering, and
+/// the next start sends the album once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_album_not_yet_taken_at_shutdown_is_sent_once_by_the_next_start() {
+    let rh = FakeRunningHub::start().await;
+    let app = start_bot(rh.clone(), Setup::runninghub(&[2])).await;
+    let user = app.tg.user(860, Some("en"));
+    choose_variants(&app, &user, Lang::En, 2).await;
+    app.tg.fail_next("sendMediaGroup", 1, TgFault::Hang);
+    user.send_photo(solid_png(64, 48, [200, 30, 30]));
+    app.wait_text(&user, messages::ask_background(Lang::En)).await;
+    user.send_photo(solid_png(80, 60, [30, 30, 200]));
+    app.wait("the album on its way", |tg| tg.calls_of("sendMediaGroup").len() == 1).await;
+    let tg = app.tg.clone();
+    let data = app.stop().await;
+    assert_eq!(count(&user.messages(), MessageKind::Photo), 0, "the user has no result yet");
+
+    let app = start_bot_on(tg, rh, Setup::runninghub(&[2]), data).await;
+    app.wait_text(&user, &messages::variants_delivered(Lang::En, 2, 0)).await;
+    app.wait("the originals", |tg| count(&tg.messages(860), MessageKind::Document) == 2).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let messages = user.messages();
+    assert_eq!(count(&messages, MessageKind::Photo), 2, "the album once: {}", app.tg.dump(860));
+    let delivered =
+        messages.iter().filter(|m| m.text_or_caption == messages::variants_delivered(Lang::En, 2, 0));
+    assert_eq!(delivered.count(), 1);
+    assert_eq!(app.rh.tasks().len(), 2, "nothing generated twice");
     app.stop().await;
 }

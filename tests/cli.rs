@@ -273,6 +273,7 @@ async fn stats_reads_the_shared_postgres_store() {
             engine: "local".into(),
             parent: None,
             output_format: None,
+            variant: None,
         };
         store.create_job(&new, &picture, &picture).await.unwrap();
         store.close().await;

@@ -30,6 +30,7 @@ fn new_job(user: i64) -> NewJob {
         engine: "runninghub".into(),
         parent: None,
         output_format: None,
+        variant: None,
     }
 }
 

@@ -29,6 +29,7 @@ fn new_job(user: i64) -> NewJob {
         engine: "runninghub".into(),
         parent: None,
         output_format: None,
+        variant: None,
     }
 }
 
@@ -88,6 +89,7 @@ on_both!(
     a_failure_keeps_its_reason,
     one_process_per_store,
     the_images_of_a_job_are_never_without_its_row,
+    settings_and_a_jobs_variant_survive_a_restart,
 );
 
 /// The state of a job on `lane`: uploading until the provider gave it `task`.
@@ -411,4 +413,44 @@ async fn concurrent_starts_on_a_fresh_postgres_database_migrate_once() {
     for store in stores {
         store.close().await;
     }
+}
+
+/// `/settings` choices, each set alone first (the row has no format yet), and a job's
+/// variant come back after a restart; a set's first job names itself.
+async fn settings_and_a_jobs_variant_survive_a_restart(db: Db) {
+    use backdrop::store::JobVariant;
+
+    let store = db.open().await;
+    assert_eq!(store.variants(5).await.unwrap(), None);
+    store.set_variants(5, 3).await.unwrap();
+    store.set_language(6, Some("en")).await.unwrap();
+    assert_eq!(store.output_format(5).await.unwrap(), None, "a row made for the variants has no format");
+    store.set_output_format(5, "ozon").await.unwrap();
+    store.set_language(5, Some("ru")).await.unwrap();
+    store.set_language(5, None).await.unwrap();
+    let first = JobVariant { index: 0, seed: u64::MAX - 1, set: None };
+    let (lead, _) =
+        store.create_job(&NewJob { variant: Some(first), ..new_job(5) }, &image(8), &image(8)).await.unwrap();
+    let second = JobVariant { index: 1, seed: 7, set: Some(lead) };
+    let (other, _) = store
+        .create_job(&NewJob { variant: Some(second), ..new_job(5) }, &image(8), &image(8))
+        .await
+        .unwrap();
+    let (single, _) = store.create_job(&new_job(5), &image(8), &image(8)).await.unwrap();
+    store.close().await;
+
+    let store = db.open().await;
+    assert_eq!(store.variants(5).await.unwrap(), Some(3));
+    assert_eq!(store.output_format(5).await.unwrap().as_deref(), Some("ozon"));
+    assert_eq!(store.language(5).await.unwrap(), None, "back to Telegram's");
+    assert_eq!(store.language(6).await.unwrap().as_deref(), Some("en"));
+    assert_eq!(store.variants(6).await.unwrap(), None);
+    let variant = |id| {
+        let store = store.clone();
+        async move { store.job(id).await.unwrap().unwrap().variant }
+    };
+    assert_eq!(variant(lead).await, Some(JobVariant { set: Some(lead), ..first }));
+    assert_eq!(variant(other).await, Some(second));
+    assert_eq!(variant(single).await, None);
+    store.close().await;
 }

@@ -396,3 +396,63 @@ async fn html_parse_mode_and_form_encoding() {
     assert_eq!(c.params["text"], "hi there you");
     assert_eq!(c.method, "SendMessage");
 }
+
+/// sendMediaGroup as teloxide sends it (multipart: `media` JSON naming `attach://` parts):
+/// one message per item sharing a `media_group_id`; malformed albums are refused whole,
+/// with Telegram's descriptions, and store nothing.
+#[tokio::test]
+async fn send_media_group_takes_a_whole_album_or_nothing() {
+    let tg = FakeTelegram::start().await;
+    let user = tg.user(8, None);
+    let http = reqwest::Client::new();
+    let (a, b) = (solid_png(120, 80, [9, 9, 9]), solid_png(80, 120, [200, 9, 9]));
+    let album = |media: &str, parts: &[(&str, &Vec<u8>)]| {
+        let mut form = reqwest::multipart::Form::new().text("chat_id", "8").text("media", media.to_owned());
+        for (name, bytes) in parts {
+            form = form
+                .part(name.to_string(), reqwest::multipart::Part::bytes(bytes.to_vec()).file_name("x.png"));
+        }
+        let request = http.post(format!("{}/bot{TOKEN}/SendMediaGroup", tg.url())).multipart(form);
+        async move {
+            let r = request.send().await.unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    let photos =
+        r#"[{"type":"photo","media":"attach://a"},{"type":"photo","media":"attach://b","caption":"two"}]"#;
+    let (status, r) = album(photos, &[("a", &a), ("b", &b)]).await;
+    assert_eq!((status, &r["ok"]), (200, &json!(true)), "{r}");
+    let sent = r["result"].as_array().unwrap();
+    assert_eq!(sent.len(), 2);
+    assert!(sent[0]["media_group_id"].is_string() && sent[0]["media_group_id"] == sent[1]["media_group_id"]);
+    assert_eq!(sent[1]["caption"], "two");
+    let screen = user.messages();
+    assert_eq!(screen.len(), 2);
+    assert_eq!(screen[1].file.as_deref(), Some(b.as_slice()));
+    assert!(screen[0].media_group_id.is_some() && screen[0].media_group_id == screen[1].media_group_id);
+
+    let refused = [
+        (r#"[{"type":"photo","media":"attach://a"}]"#, "wrong number of media"),
+        (r#"[]"#, "media to send are not specified"),
+        (r#"{"type":"photo"}"#, "expected an Array of InputMedia"),
+        ("not json", "can't parse media JSON object"),
+        (
+            r#"[{"type":"photo","media":"attach://a"},{"type":"document","media":"attach://b"}]"#,
+            "can't be mixed",
+        ),
+        (r#"[{"type":"photo","media":"attach://a"},{"type":"photo","media":"attach://zz"}]"#, "no media"),
+        (r#"[{"type":"photo","media":"attach://a"},{"type":"photo"}]"#, "media not found"),
+        (r#"[{"type":"sticker","media":"attach://a"},{"type":"photo","media":"attach://b"}]"#, "unsupported"),
+    ];
+    for (media, why) in refused {
+        let (status, r) = album(media, &[("a", &a), ("b", &b)]).await;
+        assert_eq!(status, 400, "{media}: {r}");
+        assert!(r["description"].as_str().unwrap().contains(why), "{media}: {r}");
+    }
+    let eleven = format!("[{}]", [r#"{"type":"photo","media":"attach://a"}"#; 11].join(","));
+    let (status, r) = album(&eleven, &[("a", &a)]).await;
+    assert_eq!(status, 400, "{r}");
+    let (status, r) = call(&http, &tg, "sendMediaGroup", json!({"chat_id": 8})).await;
+    assert_eq!(status, 400, "{r}");
+    assert_eq!(user.messages().len(), 2, "nothing of a refused album was stored");
+}

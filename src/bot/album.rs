@@ -23,7 +23,8 @@ use crate::bot::context::BotContext;
 use crate::bot::dialogue::Step;
 use crate::bot::handlers::ask_for_background;
 use crate::bot::handlers::generation::{save_pending, start_jobs, take_picture};
-use crate::bot::handlers::{HandlerError, lang_of, reply};
+use crate::bot::handlers::{HandlerError, reply};
+use crate::bot::messages::Lang;
 use crate::bot::{intake, messages};
 
 /// Holds a single picture back until the chat's albums are handled, so that it is routed
@@ -41,43 +42,54 @@ pub fn is_album_part(msg: Message) -> bool {
 }
 
 /// One part of an album: recorded, and the first one starts the collector.
-pub async fn receive_part(bot: TgBot, msg: Message, ctx: Arc<BotContext>) -> Result<(), HandlerError> {
+pub async fn receive_part(
+    bot: TgBot,
+    msg: Message,
+    lang: Lang,
+    ctx: Arc<BotContext>,
+) -> Result<(), HandlerError> {
     let Some(group) = msg.media_group_id().map(|id| id.0.clone()) else { return Ok(()) };
     if ctx.albums.add(&group, msg) {
+        // The album is answered in the language of its first part's sender.
         let tasks = ctx.tasks.clone();
-        tasks.spawn(collect(bot, ctx, group));
+        tasks.spawn(collect(bot, ctx, group, lang));
     }
     Ok(())
 }
 
-async fn collect(bot: TgBot, ctx: Arc<BotContext>, group: String) {
+async fn collect(bot: TgBot, ctx: Arc<BotContext>, group: String, lang: Lang) {
     let parts = loop {
         tokio::time::sleep(QUIET / 4).await;
         if let Some(parts) = ctx.albums.complete(&group) {
             break parts;
         }
     };
-    if let Err(e) = handle(&bot, &ctx, parts).await {
+    if let Err(e) = handle(&bot, &ctx, parts, lang).await {
         tracing::warn!(%group, "an album could not be handled: {e}");
     }
     ctx.albums.close(&group);
 }
 
 /// A complete album, by where its chat is in the conversation.
-async fn handle(bot: &TgBot, ctx: &Arc<BotContext>, parts: Vec<Message>) -> Result<(), HandlerError> {
+async fn handle(
+    bot: &TgBot,
+    ctx: &Arc<BotContext>,
+    parts: Vec<Message>,
+    lang: Lang,
+) -> Result<(), HandlerError> {
     let Some(first) = parts.first() else { return Ok(()) };
-    let (chat, lang) = (first.chat.id, lang_of(first));
+    let chat = first.chat.id;
     let dialogue = Dialogue::new(Arc::clone(&ctx.dialogues), chat);
     let step = dialogue.get_or_default().await.map_err(HandlerError::dialogue)?;
     let waiting = step.pending_products();
     if !waiting.is_empty() {
         // A background is expected: the album's first picture is it.
         reply(bot, ctx, chat, messages::album_as_background(lang)).await?;
-        return start_jobs(bot, &dialogue, waiting, first, ctx).await;
+        return start_jobs(bot, &dialogue, waiting, first, lang, ctx).await;
     }
     let mut products = Vec::new();
     for part in parts.iter().take(MAX_PRODUCTS) {
-        if let Some(image) = take_picture(bot, ctx, part).await? {
+        if let Some(image) = take_picture(bot, ctx, part, lang).await? {
             products.push(save_pending(ctx, part, &image).await?);
         }
     }

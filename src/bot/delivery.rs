@@ -8,12 +8,16 @@
 //! the bot can no longer write to (blocked, deactivated, not found, kicked) ends it at
 //! once. When the bot stops, a delivery not yet accepted stays `delivering` in the store
 //! and the next start sends it again.
+//!
+//! The variants of one product go together ([`deliver_album`], by `variant_set`): their
+//! photos as one album, offered the same way; once it is accepted, a message with the
+//! buttons and the originals as one group of documents ([`finish_album`]).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use teloxide::prelude::*;
-use teloxide::types::{ChatAction, InputFile};
+use teloxide::types::{ChatAction, InputFile, InputMedia, InputMediaDocument, InputMediaPhoto};
 use teloxide::{ApiError, RequestError};
 use tokio::time::Instant;
 
@@ -88,16 +92,126 @@ pub async fn deliver(
     record: &JobRecord,
     output: &Arc<JobOutput>,
 ) -> Delivery {
-    let policy = ctx.delivery;
-    let deadline = Instant::now() + policy.deadline;
     let files = Files::of(output).await;
     if files.photo.is_none() && files.document.is_none() {
         tracing::error!(%job, "the result can be sent neither as a photo nor as a document");
         return Delivery::Undeliverable("the result cannot be read or made to fit Telegram's limits".into());
     }
+    offer(ctx, job, || send_once(bot, ctx, job, record, &files)).await
+}
+
+/// What an album of variants left to send once Telegram accepted its photos.
+pub struct AlbumSent {
+    /// The originals, as documents.
+    documents: Vec<(bytes::Bytes, &'static str)>,
+}
+
+/// Offers the photos of a variant set (`outputs`, at least two) as one album
+/// (sendMediaGroup; Telegram takes an album whole or not at all) like one result: until it
+/// is accepted, the chat turns out unreachable, the deadline passes or the bot stops.
+/// `None` when fewer than two of them can go as photos: then each goes on its own.
+pub async fn deliver_album(
+    bot: &TgBot,
+    ctx: &BotContext,
+    lead: JobId,
+    record: &JobRecord,
+    outputs: &[(JobId, Arc<JobOutput>)],
+) -> Option<(Delivery, AlbumSent)> {
+    let mut photos = Vec::new();
+    let mut documents = Vec::new();
+    for (_, output) in outputs {
+        let files = Files::of(output).await;
+        photos.extend(files.photo);
+        documents.extend(files.document);
+    }
+    if photos.len() < 2 || photos.len() != outputs.len() || photos.len() > MAX_ALBUM {
+        return None;
+    }
+    let delivery = offer(ctx, lead, || send_album(bot, ctx, lead, record, &photos)).await;
+    Some((delivery, AlbumSent { documents }))
+}
+
+/// Telegram's limit of one album (sendMediaGroup).
+const MAX_ALBUM: usize = 10;
+
+/// After an accepted album: one message with the buttons (Regenerate on `job`, New photo)
+/// saying how many variants came out and how many `failed`, then the originals as one
+/// group of documents. Tried once each (with `retry_after` waited out): the user has the
+/// pictures, and sending the album again for them would be worse than missing them.
+pub async fn finish_album(
+    bot: &TgBot,
+    ctx: &BotContext,
+    job: JobId,
+    record: &JobRecord,
+    delivered: usize,
+    failed: usize,
+    sent: AlbumSent,
+) {
+    let (chat, lang) = (record.chat, record.lang);
+    ctx.pacer.wait_result(chat, false).await;
+    let text = messages::variants_delivered(lang, delivered, failed);
+    if let Err(e) = retry::send(bot.send_message(chat, text).reply_markup(keyboards::result(lang, job))).await
+    {
+        tracing::warn!(%job, "could not send the buttons after the album: {e}");
+    }
+    let mut documents: Vec<InputMedia> = sent
+        .documents
+        .into_iter()
+        .take(MAX_ALBUM)
+        .map(|(bytes, extension)| {
+            let file = InputFile::memory(bytes).file_name(preview::document_name(extension));
+            InputMedia::Document(InputMediaDocument::new(file))
+        })
+        .collect();
+    let Some(InputMedia::Document(first)) = documents.first_mut() else { return };
+    *first = first.clone().caption(messages::originals_caption(lang));
+    ctx.pacer.wait_result(chat, false).await;
+    let sent = match documents.len() {
+        1 => {
+            let Some(InputMedia::Document(only)) = documents.pop() else { return };
+            retry::send(bot.send_document(chat, only.media).caption(messages::originals_caption(lang)))
+                .await
+                .map(|_| ())
+        }
+        _ => retry::send(bot.send_media_group(chat, documents)).await.map(|_| ()),
+    };
+    if let Err(e) = sent {
+        tracing::warn!(%job, "could not send the originals after the album: {e}");
+    }
+}
+
+/// One attempt at an album of photos (no caption: the message after it says what it is).
+async fn send_album(
+    bot: &TgBot,
+    ctx: &BotContext,
+    lead: JobId,
+    record: &JobRecord,
+    photos: &[(bytes::Bytes, &'static str)],
+) -> Result<(), RequestError> {
+    let chat = record.chat;
+    if let Err(e) = retry::send(bot.send_chat_action(chat, ChatAction::UploadPhoto)).await {
+        tracing::debug!(%lead, "chat action: {e}");
+    }
+    let media = photos.iter().map(|(bytes, extension)| {
+        let photo = InputFile::memory(bytes.clone()).file_name(preview::document_name(extension));
+        InputMedia::Photo(InputMediaPhoto::new(photo))
+    });
+    ctx.pacer.wait_result(chat, true).await;
+    retry::send(bot.send_media_group(chat, media.collect::<Vec<_>>())).await.map(|_| ())
+}
+
+/// Makes `attempt` until Telegram accepts it, with the backoff and the bounds set out at
+/// the top of this module (one result, or one album, of `job`).
+async fn offer<F, Fut>(ctx: &BotContext, job: JobId, mut attempt: F) -> Delivery
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<(), RequestError>>,
+{
+    let policy = ctx.delivery;
+    let deadline = Instant::now() + policy.deadline;
     let (mut backoff, mut odd) = (policy.first_retry, 0);
     loop {
-        let error = match send_once(bot, ctx, job, record, &files).await {
+        let error = match attempt().await {
             Ok(()) => {
                 tracing::info!(%job, "result delivered");
                 return Delivery::Accepted;

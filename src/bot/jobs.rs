@@ -31,12 +31,16 @@ pub struct JobRecord {
     /// The album's first job, when the job is one of an album's: the album has one status
     /// message (`bot::album_status`), and this job's own task only tells its end.
     pub album: Option<JobId>,
+    /// The first job of its variant set, when the job is one of several variants of one
+    /// product: the set's task (`bot::variant_set`) delivers their results as one album,
+    /// and this job's own task tells nothing of its end.
+    pub variants: Option<JobId>,
 }
 
 impl JobRecord {
     /// A job just accepted.
     pub fn new(owner: UserId, chat: ChatId, lang: Lang) -> Self {
-        Self { owner, chat, lang, status_message: None, live: true, album: None }
+        Self { owner, chat, lang, status_message: None, live: true, album: None, variants: None }
     }
 
     /// A job as the store has it.
@@ -48,6 +52,7 @@ impl JobRecord {
             status_message: job.status_message_id.map(MessageId),
             live: StateName::IN_QUEUE.contains(&job.state),
             album: None,
+            variants: job.variant.and_then(|v| v.set),
         }
     }
 }

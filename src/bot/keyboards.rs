@@ -7,9 +7,9 @@
 
 use teloxide::types::{InlineKeyboardButton, InlineKeyboardMarkup};
 
-use crate::bot::messages::{self, Lang};
+use crate::bot::messages::{self, Lang, LangChoice};
 use crate::job::JobId;
-use crate::output::OutputFormat;
+use crate::output::{OutputFormat, VariantCount};
 use crate::scenes::SceneCatalog;
 
 /// What a button asks for.
@@ -29,6 +29,10 @@ pub enum Action {
     Format(OutputFormat),
     /// The preset scene at this place of the catalog as the background.
     Scene(u8),
+    /// `/settings`: requests from now on make this many variants.
+    Variants(VariantCount),
+    /// `/settings`: answers from now on in this language.
+    Language(LangChoice),
 }
 
 impl Action {
@@ -42,6 +46,8 @@ impl Action {
             Self::NewPhoto => "n".to_owned(),
             Self::Format(format) => format!("f:{}", format.name()),
             Self::Scene(index) => format!("s:{index}"),
+            Self::Variants(n) => format!("v:{n}"),
+            Self::Language(choice) => format!("l:{}", choice.name()),
         }
     }
 
@@ -53,6 +59,15 @@ impl Action {
         if let Some(name) = data.strip_prefix("f:") {
             // Only our own names, exactly as we write them.
             return OutputFormat::ALL.into_iter().find(|f| f.name() == name).map(Self::Format);
+        }
+        if let Some(n) = data.strip_prefix("v:") {
+            // One digit, 1 to VariantCount::MAX: nothing else was ever offered.
+            return (n.len() == 1 && n.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| n.parse().ok().map(Self::Variants))
+                .flatten();
+        }
+        if let Some(name) = data.strip_prefix("l:") {
+            return LangChoice::parse(name).map(Self::Language);
         }
         if let Some(index) = data.strip_prefix("s:") {
             // Plain digits only, as for jobs below.
@@ -81,7 +96,7 @@ impl Action {
             Self::Cancel(job) | Self::CancelAlbum(job) | Self::Regenerate(job) | Self::Retry(job) => {
                 Some(job)
             }
-            Self::NewPhoto | Self::Format(_) | Self::Scene(_) => None,
+            Self::NewPhoto | Self::Format(_) | Self::Scene(_) | Self::Variants(_) | Self::Language(_) => None,
         }
     }
 }
@@ -96,6 +111,30 @@ pub fn formats(lang: Lang, current: OutputFormat) -> InlineKeyboardMarkup {
         let label = messages::format_label(lang, format);
         let text = if format == current { format!("✓ {label}") } else { label.to_owned() };
         vec![button(&text, Action::Format(format))]
+    });
+    InlineKeyboardMarkup::new(rows)
+}
+
+/// Under the `/settings` message on variants: 1 to as many as `max_jobs` lets one request
+/// make (`MAX_JOBS_PER_USER`, at most [`VariantCount::MAX`]), the current one marked.
+pub fn variants(current: VariantCount, max_jobs: usize) -> InlineKeyboardMarkup {
+    let most = VariantCount::MAX.min(u8::try_from(max_jobs).unwrap_or(u8::MAX)).max(1);
+    let row: Vec<InlineKeyboardButton> = (1..=most)
+        .filter_map(|n| VariantCount::new(n).ok())
+        .map(|n| {
+            let text = if n == current { format!("✓ {n}") } else { n.to_string() };
+            button(&text, Action::Variants(n))
+        })
+        .collect();
+    InlineKeyboardMarkup::new([row])
+}
+
+/// Under the `/settings` message on the language: Telegram's, Russian, English.
+pub fn languages(lang: Lang, current: LangChoice) -> InlineKeyboardMarkup {
+    let rows = LangChoice::ALL.map(|choice| {
+        let label = messages::language_label(lang, choice);
+        let text = if choice == current { format!("✓ {label}") } else { label.to_owned() };
+        vec![button(&text, Action::Language(choice))]
     });
     InlineKeyboardMarkup::new(rows)
 }
@@ -153,6 +192,9 @@ mod tests {
             Action::Regenerate(JobId(1)),
             Action::Retry(JobId(42)),
             Action::NewPhoto,
+            Action::Variants(VariantCount::new(4).unwrap()),
+            Action::Language(LangChoice::Auto),
+            Action::Language(LangChoice::Fixed(Lang::En)),
         ] {
             let data = action.encode();
             assert!(!data.is_empty() && data.len() <= 64);
@@ -164,6 +206,10 @@ mod tests {
     fn garbage_is_refused() {
         for data in
             ["", "x", "x:", "x:-1", "x:+1", "x: 1", "q:1", "x:1:2", "r:99999999999999999999999", "nn", "x:１"]
+                .into_iter()
+                .chain([
+                    "v:0", "v:5", "v:9", "v:abc", "v:", "v:01", "v:+1", "v:3 ", "l:xx", "l:", "l:EN", "l:ru ",
+                ])
         {
             assert_eq!(Action::parse(data), None, "{data:?}");
         }

@@ -44,6 +44,40 @@ impl Lang {
     }
 }
 
+/// The language a user picked in `/settings`: Telegram's (`Auto`, the default) or one of
+/// ours, whatever their Telegram interface says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum LangChoice {
+    #[default]
+    Auto,
+    Fixed(Lang),
+}
+
+impl LangChoice {
+    pub const ALL: [LangChoice; 3] = [Self::Auto, Self::Fixed(Lang::Ru), Self::Fixed(Lang::En)];
+
+    /// Its short name, on buttons and in the store (`auto`, `ru`, `en`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Auto => "auto",
+            Self::Fixed(lang) => lang.code(),
+        }
+    }
+
+    /// Only our own names, exactly as [`LangChoice::name`] writes them.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.name() == name)
+    }
+
+    /// The language to answer in, given the user's Telegram `language_code`.
+    pub fn lang(self, telegram_code: Option<&str>) -> Lang {
+        match self {
+            Self::Auto => Lang::from_code(telegram_code),
+            Self::Fixed(lang) => lang,
+        }
+    }
+}
+
 /// Picks the text of `lang` from a Russian/English pair.
 fn pick(lang: Lang, ru: &'static str, en: &'static str) -> &'static str {
     match lang {
@@ -89,7 +123,7 @@ pub fn command_cancel(lang: Lang) -> &'static str {
 }
 
 pub fn command_settings(lang: Lang) -> &'static str {
-    pick(lang, "Формат результата", "Format of the results")
+    pick(lang, "Настройки: формат, варианты, язык", "Settings: format, variants, language")
 }
 
 /// The `/settings` message, above the formats' buttons.
@@ -120,6 +154,64 @@ pub fn answer_format_chosen(lang: Lang, format: OutputFormat) -> String {
         Lang::Ru => format!("Формат: {label}"),
         Lang::En => format!("Format: {label}"),
     }
+}
+
+/// The `/settings` message above the variant counts' buttons.
+pub fn settings_variants(lang: Lang, current: u8) -> String {
+    match lang {
+        Lang::Ru => format!(
+            "Вариантов на запрос: {current}.\nСколько разных картинок делать из одной пары фото (они придут одним альбомом):"
+        ),
+        Lang::En => format!(
+            "Variants per request: {current}.\nHow many different pictures to make of one pair of photos (they come as one album):"
+        ),
+    }
+}
+
+pub fn answer_variants_chosen(lang: Lang, n: u8) -> String {
+    match lang {
+        Lang::Ru => format!("Вариантов: {n}"),
+        Lang::En => format!("Variants: {n}"),
+    }
+}
+
+/// A variant count over `MAX_JOBS_PER_USER`: it could never start.
+pub fn answer_too_many_variants(lang: Lang, max: usize) -> String {
+    match lang {
+        Lang::Ru => format!("Не больше {max}: столько задач может быть в работе одновременно."),
+        Lang::En => format!("At most {max}: that many jobs may be in progress at once."),
+    }
+}
+
+/// A language's name on its button.
+pub fn language_label(lang: Lang, choice: LangChoice) -> &'static str {
+    match choice {
+        LangChoice::Auto => pick(lang, "Как в Telegram", "As in Telegram"),
+        LangChoice::Fixed(Lang::Ru) => "Русский",
+        LangChoice::Fixed(Lang::En) => "English",
+    }
+}
+
+/// The `/settings` message above the languages' buttons.
+pub fn settings_language(lang: Lang, current: LangChoice) -> String {
+    let label = language_label(lang, current);
+    match lang {
+        Lang::Ru => format!("Язык: {label}.\nНа каком языке отвечать:"),
+        Lang::En => format!("Language: {label}.\nWhich language to answer in:"),
+    }
+}
+
+pub fn answer_language_chosen(lang: Lang, choice: LangChoice) -> String {
+    let label = language_label(lang, choice);
+    match lang {
+        Lang::Ru => format!("Язык: {label}"),
+        Lang::En => format!("Language: {label}"),
+    }
+}
+
+/// A settings button whose value we never offer (forged, or from an older menu).
+pub fn answer_setting_refused(lang: Lang) -> &'static str {
+    pick(lang, "Такой настройки нет; ничего не изменено.", "No such setting; nothing was changed.")
 }
 
 pub fn greeting(lang: Lang) -> &'static str {
@@ -431,6 +523,40 @@ pub fn result_caption(lang: Lang) -> &'static str {
     )
 }
 
+/// The message after an album of variants, above its buttons: how many came out, and how
+/// many failed if any did.
+pub fn variants_delivered(lang: Lang, delivered: usize, failed: usize) -> String {
+    match (lang, failed) {
+        (Lang::Ru, 0) => {
+            format!("Готово: вариантов — {delivered}. Можно сгенерировать ещё раз или начать с новым фото.")
+        }
+        (Lang::En, 0) => format!("Here are {delivered} variants! Regenerate, or start with a new photo."),
+        (Lang::Ru, _) => format!(
+            "Готово вариантов: {delivered} из {}; не получилось: {failed}. Можно сгенерировать ещё раз или начать с новым фото.",
+            delivered + failed
+        ),
+        (Lang::En, _) => format!(
+            "{delivered} of {} variants are here; {failed} failed. Regenerate, or start with a new photo.",
+            delivered + failed
+        ),
+    }
+}
+
+/// Every variant of a request failed.
+pub fn variants_all_failed(lang: Lang, failed: usize) -> String {
+    match lang {
+        Lang::Ru => {
+            format!("Не получилось ни одного варианта из {failed}. Попробуйте ещё раз или другое фото.")
+        }
+        Lang::En => format!("None of the {failed} variants came out. Try again, or another photo."),
+    }
+}
+
+/// Originals of an album of variants, on the first document.
+pub fn originals_caption(lang: Lang) -> &'static str {
+    pick(lang, "Оригиналы в полном разрешении.", "The full-resolution originals.")
+}
+
 pub fn original_caption(lang: Lang) -> &'static str {
     pick(lang, "Оригинал в полном разрешении.", "The full-resolution original.")
 }
@@ -508,6 +634,20 @@ pub fn too_many_jobs(lang: Lang, max: usize) -> String {
         ),
         Lang::En => format!(
             "You already have {max} jobs in progress, the most at once. Wait for one to finish, then send the photo again."
+        ),
+    }
+}
+
+/// A request of `variants` variants (one set per product) with room for fewer jobs.
+pub fn too_many_variants(lang: Lang, variants: u8, room: usize, max: usize) -> String {
+    match lang {
+        Lang::Ru => format!(
+            "Запрос из {variants} вариантов — это {variants} задачи, а свободно мест: {room} из {max}. \
+             Дождитесь результатов или выберите меньше вариантов в /settings, затем отправьте фото ещё раз."
+        ),
+        Lang::En => format!(
+            "A request of {variants} variants is {variants} jobs, and {room} of your {max} places are free. \
+             Wait for results or choose fewer variants in /settings, then send the photo again."
         ),
     }
 }

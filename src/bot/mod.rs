@@ -28,6 +28,7 @@ pub mod recovery;
 pub mod replica;
 pub mod retry;
 pub mod status;
+pub mod variant_set;
 pub mod webhook;
 
 use std::net::SocketAddr;
@@ -507,11 +508,14 @@ pub fn schema() -> UpdateHandler<HandlerError> {
             dptree::filter_map(buttons::action_of)
                 .branch(case![Action::NewPhoto].endpoint(buttons::new_photo))
                 .branch(case![Action::Format(format)].endpoint(buttons::choose_format))
+                .branch(case![Action::Variants(n)].endpoint(buttons::choose_variants))
+                .branch(case![Action::Language(choice)].endpoint(buttons::choose_language))
                 .branch(case![Action::Scene(index)].endpoint(buttons::choose_scene))
                 .branch(job_buttons)
                 .branch(dptree::endpoint(buttons::refuse)),
         )
         .branch(dptree::endpoint(buttons::refuse_unknown));
 
-    dptree::entry().branch(messages).branch(buttons)
+    // The language every handler answers in, decided once per update.
+    dptree::entry().map_async(handlers::lang_of_update).branch(messages).branch(buttons)
 }

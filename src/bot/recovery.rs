@@ -3,8 +3,9 @@
 //! Live jobs go back into the queue (its recovery keeps their order, resumes provider
 //! tasks and takes stored results up for delivery); each gets its status task again,
 //! editing the status message the user already has (jobs that share one were an album's:
-//! its one message is taken up again). Jobs that ended while nobody was told are told
-//! now: the failure or cancel shown.
+//! its one message is taken up again; jobs that share a variant set are delivered
+//! together again). Jobs that ended while nobody was told are told now: the failure or
+//! cancel shown.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -14,9 +15,10 @@ use tokio::sync::watch;
 use crate::bot::album_status::{self, Album};
 use crate::bot::context::BotContext;
 use crate::bot::jobs::JobRecord;
+use crate::bot::variant_set::{self, VariantSet};
 use crate::bot::{TgBot, status};
 use crate::job::JobId;
-use crate::output::Look;
+use crate::output::{Look, Variant};
 use crate::queue;
 use crate::store::{StoreError, StoredJob};
 
@@ -32,8 +34,14 @@ pub async fn resume(bot: &TgBot, ctx: &Arc<BotContext>) -> Result<(), StoreError
 pub async fn carry_on(bot: &TgBot, ctx: &Arc<BotContext>, unfinished: Vec<StoredJob>) {
     // Before the queue runs them: each comes out as its user asked.
     for job in &unfinished {
-        if let Some(format) = job.output_format.as_deref().and_then(|name| name.parse().ok()) {
-            ctx.looks.set(job.id, Look { format, ..Look::default() });
+        let format = job.output_format.as_deref().and_then(|name| name.parse().ok());
+        if format.is_some() || job.variant.is_some() {
+            let look = Look {
+                format: format.unwrap_or_default(),
+                variant: Variant(job.variant.map_or(0, |v| v.index)),
+                seed: job.variant.map(|v| v.seed),
+            };
+            ctx.looks.set(job.id, look);
         }
     }
     let recovered = queue::recover(unfinished, &ctx.queue).await;
@@ -54,6 +62,7 @@ pub async fn carry_on(bot: &TgBot, ctx: &Arc<BotContext>, unfinished: Vec<Stored
         }
     }
     let mut album_jobs: HashMap<JobId, Album> = HashMap::new();
+    let mut variant_sets: HashMap<JobId, VariantSet> = HashMap::new();
     for (job, rx) in jobs {
         let mut record = JobRecord::from_stored(&job);
         record.album = lead_of.get(&job.id).copied();
@@ -67,10 +76,23 @@ pub async fn carry_on(bot: &TgBot, ctx: &Arc<BotContext>, unfinished: Vec<Stored
             });
             album.jobs.push((job.id, rx.clone()));
         }
+        if let Some(lead) = record.variants {
+            let set = variant_sets.entry(lead).or_insert_with(|| VariantSet {
+                lead,
+                record: JobRecord::new(record.owner, record.chat, record.lang),
+                jobs: Vec::new(),
+            });
+            set.jobs.push((job.id, rx.clone()));
+        }
         ctx.jobs.insert(job.id, record.clone());
         status::spawn(bot.clone(), Arc::clone(ctx), job.id, record, rx);
     }
     for album in album_jobs.into_values() {
         album_status::spawn(bot.clone(), Arc::clone(ctx), album);
+    }
+    // The variants still to come or to send go out together; those delivered or told
+    // before the restart are not among them.
+    for set in variant_sets.into_values() {
+        variant_set::spawn(bot.clone(), Arc::clone(ctx), set);
     }
 }

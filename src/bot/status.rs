@@ -6,7 +6,9 @@
 //! `edit_interval`. While the job runs it shows "sending a photo" in the chat. At the end
 //! it sends the result (photo with buttons, then the original as a document), or the
 //! failure in plain words with a Retry button. A job of an album shows no status message
-//! of its own (`album_status` keeps the album's one); its task only tells its end.
+//! of its own (`album_status` keeps the album's one); its task only tells its end. A job
+//! that is one of a product's variants tells nothing of its end: `variant_set` delivers
+//! the set as one album.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -220,6 +222,17 @@ async fn tell_the_end(
     status: &StatusMessage,
     end: JobState,
 ) {
+    if record.variants.is_some() {
+        // One of a product's variants: the set's task (`variant_set`) delivers the results
+        // together and counts the failures; a failure or cancel is told by it (and the
+        // album's status), so this one is only recorded as told.
+        if !matches!(end, JobState::Delivering(_))
+            && let Err(e) = ctx.store.mark_told(job).await
+        {
+            tracing::warn!(%job, "recording that the user was told: {e}");
+        }
+        return;
+    }
     let lang = record.lang;
     let (text, keyboard) = match &end {
         JobState::Delivering(_) | JobState::Delivered => (messages::status_done(lang).to_owned(), None),

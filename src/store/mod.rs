@@ -78,6 +78,21 @@ pub struct NewJob {
     pub parent: Option<JobId>,
     /// How the result is to come out (an `OutputFormat` name); `None`: the original frame.
     pub output_format: Option<String>,
+    /// Which variant of its request the job is; `None` for the only job of a request.
+    pub variant: Option<JobVariant>,
+}
+
+/// A job that is one of several variants of a request (the bot's variants setting): kept
+/// with the job so that a restart runs it with its own look and delivers its set together.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct JobVariant {
+    /// 0 is the engine's usual picture.
+    pub index: u8,
+    /// The provider's seed for this variant.
+    pub seed: u64,
+    /// The first job of the variant set; `None` when creating that first job (it is its
+    /// own set's first; a stored job always says).
+    pub set: Option<JobId>,
 }
 
 /// A job as stored.
@@ -104,6 +119,8 @@ pub struct StoredJob {
     pub told: bool,
     /// How the result is to come out (an `OutputFormat` name), as [`NewJob`] said.
     pub output_format: Option<String>,
+    /// Which variant of its request it is (`set` always given), as [`NewJob`] said.
+    pub variant: Option<JobVariant>,
 }
 
 impl StoredJob {
@@ -396,8 +413,8 @@ impl Store {
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
-            "INSERT INTO jobs (id, user_id, chat_id, language, state, engine, product_path, background_path, parent_id, created_at, output_format, claimed_by)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+            "INSERT INTO jobs (id, user_id, chat_id, language, state, engine, product_path, background_path, parent_id, created_at, output_format, variant_index, variant_seed, variant_set, claimed_by)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
         )
         .bind(id.0 as i64)
         .bind(new.user_id)
@@ -410,6 +427,10 @@ impl Store {
         .bind(new.parent.map(|p| p.0 as i64))
         .bind(now_ms())
         .bind(new.output_format.as_deref())
+        .bind(new.variant.map(|v| i32::from(v.index)))
+        // The seed's bits as they are: a column holds a signed 64-bit number.
+        .bind(new.variant.map(|v| v.seed as i64))
+        .bind(new.variant.map(|v| v.set.unwrap_or(id).0 as i64))
         .bind(self.claimer())
         .execute(&mut *tx)
         .await?;
@@ -674,6 +695,15 @@ impl Store {
         let remote: Option<String> = row.get("remote_task_id");
         let result: Option<String> = row.get("result_path");
         let delivered: Option<i64> = row.get("delivered_at");
+        let variant_index: Option<i32> = row.get("variant_index");
+        let variant_seed: Option<i64> = row.get("variant_seed");
+        let variant_set: Option<i64> = row.get("variant_set");
+        let variant = match (variant_index.and_then(|i| u8::try_from(i).ok()), variant_seed, variant_set) {
+            (Some(index), Some(seed), Some(set)) => {
+                Some(JobVariant { index, seed: seed as u64, set: Some(JobId(set as u64)) })
+            }
+            _ => None,
+        };
         StoredJob {
             id,
             user_id: row.get("user_id"),
@@ -691,6 +721,7 @@ impl Store {
             created_at_ms: row.get("created_at"),
             told: delivered.is_some(),
             output_format: row.get("output_format"),
+            variant,
         }
     }
 }

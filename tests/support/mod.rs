@@ -204,5 +204,6 @@ pub fn new_job() -> backdrop::store::NewJob {
         engine: "runninghub".into(),
         parent: None,
         output_format: None,
+        variant: None,
     }
 }

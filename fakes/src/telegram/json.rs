@@ -94,6 +94,9 @@ pub(crate) fn bot_message(chat_id: i64, owner: Option<&UserInfo>, m: &StoredMess
     if let Some(d) = m.edit_date {
         v["edit_date"] = json!(d);
     }
+    if let Some(group) = &m.media_group_id {
+        v["media_group_id"] = json!(group);
+    }
     v
 }
 

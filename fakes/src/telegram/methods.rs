@@ -41,6 +41,7 @@ const METHODS: &[&str] = &[
     "SendMessage",
     "SendPhoto",
     "SendDocument",
+    "SendMediaGroup",
     "EditMessageText",
     "EditMessageCaption",
     "EditMessageReplyMarkup",
@@ -64,7 +65,7 @@ pub(crate) fn canonical(method: &str) -> Option<&'static str> {
 
 /// Methods that create a message in a chat (for rate observations).
 pub(crate) fn creates_message(method: &str) -> bool {
-    matches!(method, "SendMessage" | "SendPhoto" | "SendDocument")
+    matches!(method, "SendMessage" | "SendPhoto" | "SendDocument" | "SendMediaGroup")
 }
 
 /// The file given for `field` (`photo`/`document`): an `attach://` part, a direct part,
@@ -171,6 +172,7 @@ pub(crate) fn handle(state: &mut BotApiState, method: &str, p: &Params) -> Res {
         "SendMessage" => send(state, p, MessageKind::Text),
         "SendPhoto" => send(state, p, MessageKind::Photo),
         "SendDocument" => send(state, p, MessageKind::Document),
+        "SendMediaGroup" => send_media_group(state, p),
         "EditMessageText" => edit(state, p, Edit::Text),
         "EditMessageCaption" => edit(state, p, Edit::Caption),
         "EditMessageReplyMarkup" => edit(state, p, Edit::Markup),
@@ -303,10 +305,93 @@ fn send(state: &mut BotApiState, p: &Params, kind: MessageKind) -> Res {
         edited: 0,
         edit_date: None,
         deleted: false,
+        media_group_id: None,
     };
     let json = tj::bot_message(chat_id, state.users.get(&chat_id), &stored);
     state.chats.entry(chat_id).or_default().bot_messages.push(stored);
     Ok(json)
+}
+
+/// sendMediaGroup: `media` is a JSON array of 2-10 InputMedia (photos, or documents only:
+/// documents cannot be mixed with other types), each naming its file as `attach://<part>`
+/// (or a file_id), with an optional caption; no `reply_markup` is taken. All are checked
+/// before any is stored, and the album is one message per item sharing `media_group_id`:
+/// Telegram sends an album whole or not at all.
+fn send_media_group(state: &mut BotApiState, p: &Params) -> Res {
+    let chat_id = chat(state, p)?;
+    let items = match p.fields.get("media") {
+        None => return Err(bad_request("parameter \"media\" is required")),
+        Some(Value::Array(items)) => items.clone(),
+        Some(Value::String(_)) => return Err(bad_request("can't parse media JSON object")),
+        Some(_) => return Err(bad_request("expected an Array of InputMedia")),
+    };
+    if items.is_empty() {
+        return Err(bad_request("media to send are not specified"));
+    }
+    if items.len() < 2 {
+        return Err(bad_request("wrong number of media specified: an album has 2-10 items"));
+    }
+    if items.len() > 10 {
+        return Err(bad_request("too many messages to send as an album"));
+    }
+    let mut parts = Vec::with_capacity(items.len());
+    for item in &items {
+        let kind = match item.get("type").and_then(Value::as_str) {
+            Some("photo") => MessageKind::Photo,
+            Some("document") => MessageKind::Document,
+            Some(_) => return Err(bad_request("can't parse InputMedia: unsupported media type")),
+            None => return Err(bad_request("can't parse InputMedia: media type not specified")),
+        };
+        let Some(source) = item.get("media").and_then(Value::as_str) else {
+            return Err(bad_request("can't parse InputMedia: media not found"));
+        };
+        let part = resolve_source(state, p, source, "media")?;
+        let caption = item.get("caption").and_then(Value::as_str).unwrap_or_default().to_owned();
+        let caption = visible_in(item.get("parse_mode").and_then(Value::as_str), caption)?;
+        if caption.chars().count() > 1024 {
+            return Err(bad_request("message caption is too long"));
+        }
+        match kind {
+            MessageKind::Photo => check_photo(&part.bytes)?,
+            _ if part.bytes.len() > 50 * 1024 * 1024 => {
+                return Err(ApiError {
+                    code: 413,
+                    description: "Request Entity Too Large".into(),
+                    retry_after: None,
+                });
+            }
+            _ => {}
+        }
+        parts.push((kind, part, caption));
+    }
+    let documents = parts.iter().filter(|(kind, _, _)| *kind == MessageKind::Document).count();
+    if documents != 0 && documents != parts.len() {
+        return Err(bad_request("document can't be mixed with other media types"));
+    }
+    state.next_media_group += 1;
+    let group = format!("{}", 13_000_000_000_000_000u64 + state.next_media_group);
+    let mut sent = Vec::with_capacity(parts.len());
+    for (kind, part, caption) in parts {
+        let bytes = part.bytes.clone();
+        let (media, file_name) = store_media(state, kind, part)?;
+        let stored = StoredMessage {
+            message_id: state.next_message_id(chat_id),
+            date: unix_now(),
+            kind,
+            text: caption,
+            media: Some(media),
+            reply_markup: None,
+            file: Some(bytes),
+            file_name,
+            edited: 0,
+            edit_date: None,
+            deleted: false,
+            media_group_id: Some(group.clone()),
+        };
+        sent.push(tj::bot_message(chat_id, state.users.get(&chat_id), &stored));
+        state.chats.entry(chat_id).or_default().bot_messages.push(stored);
+    }
+    Ok(Value::Array(sent))
 }
 
 /// Telegram's limits for photos: 10 MB, width + height <= 10000, ratio <= 20.

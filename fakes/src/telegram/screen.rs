@@ -38,6 +38,8 @@ pub struct BotMessage {
     pub edited: usize,
     /// Whether the bot deleted it.
     pub deleted: bool,
+    /// The album it came in (sendMediaGroup); `None` for a message sent on its own.
+    pub media_group_id: Option<String>,
 }
 
 impl BotMessage {

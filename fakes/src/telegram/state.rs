@@ -42,6 +42,8 @@ pub(crate) struct StoredMessage {
     pub(crate) edited: usize,
     pub(crate) edit_date: Option<i64>,
     pub(crate) deleted: bool,
+    /// The album it was sent in (sendMediaGroup).
+    pub(crate) media_group_id: Option<String>,
 }
 
 impl StoredMessage {
@@ -55,6 +57,7 @@ impl StoredMessage {
             file_name: self.file_name.clone(),
             edited: self.edited,
             deleted: self.deleted,
+            media_group_id: self.media_group_id.clone(),
         }
     }
 }
@@ -86,6 +89,8 @@ pub(crate) struct BotApiState {
     pub(crate) files: HashMap<String, StoredFile>,
     pub(crate) file_by_path: HashMap<String, String>,
     pub(crate) next_file: u64,
+    /// The last album's number (sendMediaGroup's `media_group_id`).
+    pub(crate) next_media_group: u64,
     pub(crate) calls: Vec<Call>,
     pub(crate) faults: HashMap<String, VecDeque<TgFault>>,
     pub(crate) commands: Option<Value>,

@@ -8,7 +8,8 @@ use teloxide::utils::command::BotCommands;
 use crate::bot::TgBot;
 use crate::bot::context::BotContext;
 use crate::bot::dialogue::{BotDialogue, PendingProduct, Step};
-use crate::bot::handlers::{HandlerError, lang_of, reply};
+use crate::bot::handlers::{HandlerError, language_choice_of, reply, variants_of};
+use crate::bot::messages::Lang;
 use crate::bot::{keyboards, messages, retry};
 
 /// The commands the bot understands (their menu texts come from `messages`).
@@ -29,28 +30,44 @@ pub async fn start(
     dialogue: BotDialogue,
     state: Step,
     msg: Message,
+    lang: Lang,
     ctx: Arc<BotContext>,
 ) -> Result<(), HandlerError> {
     forget_step(&ctx, &dialogue, state).await?;
-    reply(&bot, &ctx, msg.chat.id, messages::greeting(lang_of(&msg))).await
+    reply(&bot, &ctx, msg.chat.id, messages::greeting(lang)).await
 }
 
-/// The user's settings: the output format, as buttons (the choice is `buttons::choose_format`).
-pub async fn settings(bot: TgBot, msg: Message, ctx: Arc<BotContext>) -> Result<(), HandlerError> {
-    let lang = lang_of(&msg);
+/// The user's settings, one message each with its buttons: the output format
+/// (`buttons::choose_format`), the variants per request (`buttons::choose_variants`) and
+/// the language (`buttons::choose_language`). Each message is edited in place on a press.
+pub async fn settings(
+    bot: TgBot,
+    msg: Message,
+    lang: Lang,
+    ctx: Arc<BotContext>,
+) -> Result<(), HandlerError> {
     let Some(user) = msg.from.as_ref().map(|u| u.id) else { return Ok(()) };
-    let current = super::output_format_of(&ctx, user).await;
-    ctx.pacer.wait(msg.chat.id).await;
-    retry::send(
-        bot.send_message(msg.chat.id, messages::settings(lang, current))
-            .reply_markup(keyboards::formats(lang, current)),
-    )
-    .await?;
+    let chat = msg.chat.id;
+    let format = super::output_format_of(&ctx, user).await;
+    let variants = variants_of(&ctx, user).await;
+    let language = language_choice_of(&ctx, user).await;
+    let menus = [
+        (messages::settings(lang, format), keyboards::formats(lang, format)),
+        (
+            messages::settings_variants(lang, variants.get()),
+            keyboards::variants(variants, ctx.max_jobs_per_user),
+        ),
+        (messages::settings_language(lang, language), keyboards::languages(lang, language)),
+    ];
+    for (text, buttons) in menus {
+        ctx.pacer.wait(chat).await;
+        retry::send(bot.send_message(chat, text).reply_markup(buttons)).await?;
+    }
     Ok(())
 }
 
-pub async fn help(bot: TgBot, msg: Message, ctx: Arc<BotContext>) -> Result<(), HandlerError> {
-    reply(&bot, &ctx, msg.chat.id, messages::help(lang_of(&msg))).await
+pub async fn help(bot: TgBot, msg: Message, lang: Lang, ctx: Arc<BotContext>) -> Result<(), HandlerError> {
+    reply(&bot, &ctx, msg.chat.id, messages::help(lang)).await
 }
 
 /// Cancels the step in progress and every job of the user that has not ended.
@@ -59,9 +76,9 @@ pub async fn cancel(
     dialogue: BotDialogue,
     state: Step,
     msg: Message,
+    lang: Lang,
     ctx: Arc<BotContext>,
 ) -> Result<(), HandlerError> {
-    let lang = lang_of(&msg);
     let had_step = state != Step::Start;
     forget_step(&ctx, &dialogue, state).await?;
     let mut cancelled = false;
@@ -99,8 +116,7 @@ pub fn is_admin(msg: Message, ctx: Arc<BotContext>) -> bool {
 }
 
 /// Usage statistics: the store's report with the live load of each account.
-pub async fn stats(bot: TgBot, msg: Message, ctx: Arc<BotContext>) -> Result<(), HandlerError> {
-    let lang = lang_of(&msg);
+pub async fn stats(bot: TgBot, msg: Message, lang: Lang, ctx: Arc<BotContext>) -> Result<(), HandlerError> {
     let text = match ctx.store.stats().await {
         Ok(mut report) => {
             for lane in ctx.queue.lanes() {

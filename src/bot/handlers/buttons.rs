@@ -12,15 +12,15 @@ use teloxide::dispatching::dialogue::Dialogue;
 use teloxide::prelude::*;
 use teloxide::types::{ChatId, UserId};
 
-use super::generation::{BackgroundFrom, RequestFrom, start_job, start_jobs_on};
+use super::generation::{BackgroundFrom, JobSource, Request, RequestFrom, start_jobs_on, start_set};
 use super::{HandlerError, reply};
 use crate::bot::TgBot;
 use crate::bot::context::BotContext;
 use crate::bot::jobs::{AccessError, JobRecord};
 use crate::bot::keyboards::{self, Action};
-use crate::bot::messages::{self, Lang};
+use crate::bot::messages::{self, Lang, LangChoice};
 use crate::job::JobId;
-use crate::output::OutputFormat;
+use crate::output::{OutputFormat, VariantCount};
 use crate::store::NewJob;
 
 /// The action a button press asks for; `None` for data we never produced.
@@ -37,19 +37,15 @@ pub async fn owned_by_presser(
     owned_job(&ctx, action.job()?, query.from.id).await.ok()
 }
 
-fn lang_of(query: &CallbackQuery) -> Lang {
-    Lang::from_code(query.from.language_code.as_deref())
-}
-
 /// A format from `/settings`: kept for the presser (a setting of their own, so anyone may
 /// press it), shown on the message, and used for their next results.
 pub async fn choose_format(
     bot: TgBot,
     query: CallbackQuery,
+    lang: Lang,
     format: OutputFormat,
     ctx: Arc<BotContext>,
 ) -> Result<(), HandlerError> {
-    let lang = lang_of(&query);
     if let Err(e) = ctx.store.set_output_format(query.from.id.0 as i64, format.name()).await {
         tracing::error!(user = %query.from.id, "storing the user's format: {e}");
         return answer(&bot, &query, messages::internal_error(lang), true).await;
@@ -66,17 +62,80 @@ pub async fn choose_format(
     Ok(())
 }
 
+/// A variant count from `/settings`: kept for the presser and shown on the message. A count
+/// over `MAX_JOBS_PER_USER` (never offered: a request of it could never start) is refused
+/// and changes nothing.
+pub async fn choose_variants(
+    bot: TgBot,
+    query: CallbackQuery,
+    lang: Lang,
+    variants: VariantCount,
+    ctx: Arc<BotContext>,
+) -> Result<(), HandlerError> {
+    if usize::from(variants.get()) > ctx.max_jobs_per_user {
+        tracing::info!(user = %query.from.id, n = variants.get(), "refused a variant count over MAX_JOBS_PER_USER");
+        return answer(&bot, &query, &messages::answer_too_many_variants(lang, ctx.max_jobs_per_user), true)
+            .await;
+    }
+    if let Err(e) = ctx.store.set_variants(query.from.id.0 as i64, variants.get()).await {
+        tracing::error!(user = %query.from.id, "storing the user's variants: {e}");
+        return answer(&bot, &query, messages::internal_error(lang), true).await;
+    }
+    answer(&bot, &query, &messages::answer_variants_chosen(lang, variants.get()), false).await?;
+    let text = messages::settings_variants(lang, variants.get());
+    show_setting(&bot, &query, text, keyboards::variants(variants, ctx.max_jobs_per_user)).await;
+    Ok(())
+}
+
+/// A language from `/settings`: kept for the presser, and answered in at once (this
+/// answer included).
+pub async fn choose_language(
+    bot: TgBot,
+    query: CallbackQuery,
+    lang: Lang,
+    choice: LangChoice,
+    ctx: Arc<BotContext>,
+) -> Result<(), HandlerError> {
+    let stored = match choice {
+        LangChoice::Auto => None,
+        LangChoice::Fixed(_) => Some(choice.name()),
+    };
+    if let Err(e) = ctx.store.set_language(query.from.id.0 as i64, stored).await {
+        tracing::error!(user = %query.from.id, "storing the user's language: {e}");
+        return answer(&bot, &query, messages::internal_error(lang), true).await;
+    }
+    let lang = choice.lang(query.from.language_code.as_deref());
+    answer(&bot, &query, &messages::answer_language_chosen(lang, choice), false).await?;
+    let text = messages::settings_language(lang, choice);
+    show_setting(&bot, &query, text, keyboards::languages(lang, choice)).await;
+    Ok(())
+}
+
+/// Shows a setting's new value on the pressed `/settings` message.
+async fn show_setting(
+    bot: &TgBot,
+    query: &CallbackQuery,
+    text: String,
+    buttons: teloxide::types::InlineKeyboardMarkup,
+) {
+    let Some(message) = &query.message else { return };
+    let edit = bot.edit_message_text(message.chat().id, message.id(), text).reply_markup(buttons);
+    if let Err(e) = crate::bot::retry::send(edit).await {
+        tracing::debug!("showing the chosen setting: {e}");
+    }
+}
+
 /// A preset scene as the background of the product(s) waiting in the pressed message's
 /// chat: the same jobs as if the scene had been sent as a photo.
 pub async fn choose_scene(
     bot: TgBot,
     query: CallbackQuery,
+    lang: Lang,
     index: u8,
     ctx: Arc<BotContext>,
 ) -> Result<(), HandlerError> {
-    let lang = lang_of(&query);
     let Some(scene) = ctx.scenes.iter().take(keyboards::MAX_SCENE_BUTTONS).nth(usize::from(index)) else {
-        return refuse_unknown(bot, query).await;
+        return refuse_unknown(bot, query, lang).await;
     };
     let chat = query.message.as_ref().map_or(ChatId::from(query.from.id), |m| m.chat().id);
     let dialogue = Dialogue::new(Arc::clone(&ctx.dialogues), chat);
@@ -100,8 +159,12 @@ pub async fn choose_scene(
 
 /// New photo: the chat of the pressed message starts over (the presser's private chat if
 /// Telegram did not say).
-pub async fn new_photo(bot: TgBot, query: CallbackQuery, ctx: Arc<BotContext>) -> Result<(), HandlerError> {
-    let lang = lang_of(&query);
+pub async fn new_photo(
+    bot: TgBot,
+    query: CallbackQuery,
+    lang: Lang,
+    ctx: Arc<BotContext>,
+) -> Result<(), HandlerError> {
     let chat = query.message.as_ref().map_or(ChatId::from(query.from.id), |m| m.chat().id);
     let dialogue = Dialogue::new(Arc::clone(&ctx.dialogues), chat);
     let state = dialogue.get_or_default().await.map_err(HandlerError::dialogue)?;
@@ -114,10 +177,10 @@ pub async fn new_photo(bot: TgBot, query: CallbackQuery, ctx: Arc<BotContext>) -
 pub async fn cancel(
     bot: TgBot,
     query: CallbackQuery,
+    lang: Lang,
     job: JobId,
     ctx: Arc<BotContext>,
 ) -> Result<(), HandlerError> {
-    let lang = lang_of(&query);
     let text = if ctx.cancel(job).await {
         messages::answer_cancelling(lang)
     } else {
@@ -131,10 +194,10 @@ pub async fn cancel(
 pub async fn cancel_album(
     bot: TgBot,
     query: CallbackQuery,
+    lang: Lang,
     lead: JobId,
     ctx: Arc<BotContext>,
 ) -> Result<(), HandlerError> {
-    let lang = lang_of(&query);
     let cancelled =
         ctx.jobs.album_of(lead, query.from.id).into_iter().filter(|job| ctx.queue.cancel(*job)).count();
     match cancelled {
@@ -148,15 +211,18 @@ pub async fn cancel_album(
 pub async fn repeat(
     bot: TgBot,
     query: CallbackQuery,
+    lang: Lang,
     action: Action,
     record: JobRecord,
     ctx: Arc<BotContext>,
 ) -> Result<(), HandlerError> {
-    let lang = lang_of(&query);
     let Some(job) = action.job() else { return Ok(()) };
     let retry = matches!(action, Action::Retry(_));
     let user = query.from.id;
-    if ctx.live_jobs_of(user).await.len() >= ctx.max_jobs_per_user {
+    // Regenerate makes as many variants as a request does now; Retry repeats one job.
+    let variants = if retry { VariantCount::ONE } else { super::variants_of(&ctx, user).await };
+    let room = ctx.max_jobs_per_user.saturating_sub(ctx.live_jobs_of(user).await.len());
+    if room < usize::from(variants.get()) {
         return answer(&bot, &query, messages::answer_too_many_jobs(lang), true).await;
     }
     if !ctx.jobs.claim_repeat(job) {
@@ -173,54 +239,55 @@ pub async fn repeat(
         }
     }
     let format = super::output_format_of(&ctx, user).await;
-    let repeated = match ctx.store.job(job).await {
-        Ok(Some(earlier)) => {
-            let new = NewJob {
-                user_id: user.0 as i64,
-                chat_id: record.chat.0,
-                language: record.lang.code().into(),
-                engine: ctx.engine.into(),
-                parent: Some(job),
-                output_format: Some(format.name().to_owned()),
-            };
-            ctx.store.repeat_job(&new, &earlier).await.map_err(|e| e.to_string())
-        }
-        Ok(None) => Err("the job is not in the store".to_owned()),
-        Err(e) => Err(e.to_string()),
-    };
-    let (id, input) = match repeated {
-        Ok(repeated) => repeated,
+    let earlier = match ctx.store.job(job).await {
+        Ok(Some(earlier)) => earlier,
+        Ok(None) => return answer(&bot, &query, messages::answer_expired(lang), true).await,
         Err(e) => {
-            // Typically: the images are past their retention period.
-            tracing::warn!(%job, "cannot start it again: {e}");
+            tracing::warn!(%job, "reading the job to start it again: {e}");
             return answer(&bot, &query, messages::answer_expired(lang), true).await;
         }
     };
-    match start_job(&bot, &ctx, id, input, JobRecord::new(user, record.chat, record.lang), format) {
-        Ok(_) => {
-            tracing::info!(job = %id, from = %job, "started again");
-            answer(&bot, &query, messages::answer_started_again(lang), false).await?;
-            if retry {
-                remove_buttons(&bot, &query).await;
-            }
-            Ok(())
-        }
-        Err(e) => {
-            // Stored already: the next start runs it.
-            tracing::warn!(job = %id, "stored but not queued ({e}): it starts with the next start");
-            answer(&bot, &query, messages::kept_for_restart(lang), true).await
-        }
+    let new = NewJob {
+        user_id: user.0 as i64,
+        chat_id: record.chat.0,
+        language: lang.code().into(),
+        engine: ctx.engine.into(),
+        parent: Some(job),
+        output_format: Some(format.name().to_owned()),
+        variant: None,
+    };
+    let base = JobRecord::new(user, record.chat, lang);
+    let mut request = Request::new(base, variants.get() > 1);
+    let source = JobSource::Repeat(&earlier);
+    let stored = start_set(&bot, &ctx, &mut request, &new, source, variants, format).await;
+    let started = request.started();
+    let unqueued = request.unqueued;
+    request.follow(&bot, &ctx);
+    if stored == 0 {
+        // Typically: the images are past their retention period.
+        tracing::warn!(%job, "cannot start it again");
+        return answer(&bot, &query, messages::answer_expired(lang), true).await;
     }
+    if unqueued > 0 || !started {
+        // Stored already: the next start runs it.
+        return answer(&bot, &query, messages::kept_for_restart(lang), true).await;
+    }
+    tracing::info!(from = %job, variants = variants.get(), "started again");
+    answer(&bot, &query, messages::answer_started_again(lang), false).await?;
+    if retry {
+        remove_buttons(&bot, &query).await;
+    }
+    Ok(())
 }
 
 /// A job's button that did not pass the owner check: someone else's job, or one gone.
 pub async fn refuse(
     bot: TgBot,
     query: CallbackQuery,
+    lang: Lang,
     action: Action,
     ctx: Arc<BotContext>,
 ) -> Result<(), HandlerError> {
-    let lang = lang_of(&query);
     let Some(job) = action.job() else { return Ok(()) };
     let user = query.from.id;
     match owned_job(&ctx, job, user).await {
@@ -233,10 +300,17 @@ pub async fn refuse(
     }
 }
 
-/// Callback data we never produced (forged or from another bot's keyboard).
-pub async fn refuse_unknown(bot: TgBot, query: CallbackQuery) -> Result<(), HandlerError> {
+/// Callback data we never produced (forged or from another bot's keyboard); a settings
+/// button with a value we never offer is told so.
+pub async fn refuse_unknown(bot: TgBot, query: CallbackQuery, lang: Lang) -> Result<(), HandlerError> {
     tracing::info!(user = %query.from.id, "refused unknown callback data");
-    answer(&bot, &query, messages::answer_not_yours(lang_of(&query)), true).await
+    let data = query.data.as_deref().unwrap_or_default();
+    let text = if ["f:", "v:", "l:"].iter().any(|p| data.starts_with(p)) {
+        messages::answer_setting_refused(lang)
+    } else {
+        messages::answer_not_yours(lang)
+    };
+    answer(&bot, &query, text, true).await
 }
 
 /// The job, if `user` owns it: from this run's registry, else (a button pressed on a

@@ -7,13 +7,15 @@ pub mod base;
 pub mod buttons;
 pub mod generation;
 
+use std::sync::Arc;
+
 use teloxide::RequestError;
 use teloxide::prelude::*;
 
 use crate::bot::TgBot;
 use crate::bot::context::BotContext;
-use crate::bot::messages::Lang;
-use crate::output::OutputFormat;
+use crate::bot::messages::{Lang, LangChoice};
+use crate::output::{OutputFormat, VariantCount};
 
 /// Why a handler could not finish; the dispatcher logs it.
 #[derive(Debug, thiserror::Error)]
@@ -34,9 +36,38 @@ impl HandlerError {
     }
 }
 
-/// The language to answer the sender of `msg` in.
-pub(crate) fn lang_of(msg: &Message) -> Lang {
-    Lang::from_code(msg.from.as_ref().and_then(|u| u.language_code.as_deref()))
+/// The language to answer the sender of `update` in: the one they picked in `/settings`,
+/// else their Telegram interface's. The one place that decides it: `bot::schema` puts it
+/// among every handler's dependencies, once per update.
+pub async fn lang_of_update(update: Update, ctx: Arc<BotContext>) -> Lang {
+    let Some(user) = update.from() else { return Lang::default() };
+    language_choice_of(&ctx, user.id).await.lang(user.language_code.as_deref())
+}
+
+/// The language `user` picked in `/settings` (Telegram's if none, or if the store cannot
+/// say: an answer in their interface's language beats none).
+pub(crate) async fn language_choice_of(ctx: &BotContext, user: UserId) -> LangChoice {
+    match ctx.store.language(user.0 as i64).await {
+        Ok(Some(name)) => LangChoice::parse(&name).unwrap_or_default(),
+        Ok(None) => LangChoice::Auto,
+        Err(e) => {
+            tracing::warn!(%user, "reading the user's language: {e}");
+            LangChoice::Auto
+        }
+    }
+}
+
+/// How many variants a request of `user` makes (one if never chosen, or if the store
+/// cannot say).
+pub(crate) async fn variants_of(ctx: &BotContext, user: UserId) -> VariantCount {
+    match ctx.store.variants(user.0 as i64).await {
+        Ok(Some(n)) => VariantCount::new(n).unwrap_or_default(),
+        Ok(None) => VariantCount::ONE,
+        Err(e) => {
+            tracing::warn!(%user, "reading the user's settings: {e}");
+            VariantCount::ONE
+        }
+    }
 }
 
 /// The output format `user` chose in `/settings` (the default if none, or if the store
