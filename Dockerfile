@@ -12,7 +12,7 @@ COPY fakes/Cargo.toml fakes/Cargo.toml
 COPY lab/Cargo.toml lab/Cargo.toml
 RUN mkdir -p src benches fakes/src lab/src \
  && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \
- && for b in queue local_engine bot cutout_process; do echo 'fn main() {}' > "benches/$b.rs"; done \
+ && for b in queue local_engine bot cutout_process replicas; do echo 'fn main() {}' > "benches/$b.rs"; done \
  && touch fakes/src/lib.rs lab/src/lib.rs && echo 'fn main() {}' > lab/src/main.rs \
  && cargo build --release --locked -p backdrop --bin backdrop \
  && rm -rf src benches fakes/src lab/src

@@ -469,3 +469,31 @@ async fn killed_mid_job_the_result_keeps_the_chosen_format() {
     assert_eq!(rh.tasks().len(), 1);
     terminate(bot).await;
 }
+
+/// Killed while it takes a picture (its file download hangs), the bot has acknowledged
+/// the update to Telegram but answered nothing: after the restart the user is asked to
+/// send it again, and once they do, the conversation goes on.
+#[tokio::test]
+async fn killed_while_taking_a_picture_the_user_is_asked_to_send_it_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let tg = FakeTelegram::start().await;
+    let rh = FakeRunningHub::start().await;
+    rh.add_account(KEY, 1);
+    rh.set_default_script(TaskScript::succeed(Duration::from_millis(200)));
+    let user = tg.user(1, Some("en"));
+    let bot = start_bot(dir.path(), &tg, &rh, &[]);
+    wait(&tg, "the bot polls", |tg| !tg.calls_of("GetUpdates").is_empty()).await;
+    tg.fail_next("GetFile", 1, TgFault::Hang);
+    user.send_photo(solid_png(64, 48, [200, 30, 30]));
+    wait(&tg, "the download began", |tg| !tg.calls_of("GetFile").is_empty()).await;
+    assert!(tg.messages(1).is_empty(), "nothing answered yet");
+    kill(bot).await;
+
+    let bot = start_bot(dir.path(), &tg, &rh, &[]);
+    let again = messages::send_again_after_restart(Lang::En);
+    wait(&tg, "asked to send it again", |tg| has_text(tg, 1, again)).await;
+    send_both(&tg, &user).await;
+    wait(&tg, "the result", |tg| delivered(tg, 1)).await;
+    assert_eq!(tg.messages(1).iter().filter(|m| m.text_or_caption == again).count(), 1, "asked once");
+    terminate(bot).await;
+}

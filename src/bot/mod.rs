@@ -18,6 +18,7 @@ pub mod delivery;
 pub mod dialogue;
 pub mod handlers;
 pub mod in_flight;
+pub mod in_hand;
 pub mod intake;
 pub mod jobs;
 pub mod keyboards;

@@ -26,6 +26,10 @@ use crate::store::{StoreError, StoredJob};
 pub async fn resume(bot: &TgBot, ctx: &Arc<BotContext>) -> Result<(), StoreError> {
     let unfinished = ctx.store.unfinished().await?;
     carry_on(bot, ctx, unfinished).await;
+    let unanswered = ctx.store.unanswered_pictures().await?;
+    // Not before the next update: the pacer keeps them in their chats' turns.
+    let (bot, ctx) = (bot.clone(), Arc::clone(ctx));
+    tokio::spawn(async move { crate::bot::in_hand::tell_unanswered(&bot, &ctx, unanswered).await });
     Ok(())
 }
 

@@ -81,7 +81,7 @@ async fn take_over(bot: &TgBot, ctx: &Arc<BotContext>, leases: Option<&SlotLease
                 return;
             }
         };
-        if taken.jobs.is_empty() && taken.leases.is_empty() {
+        if taken.jobs.is_empty() && taken.leases.is_empty() && taken.unanswered.is_empty() {
             return;
         }
         if let Some(leases) = leases {
@@ -89,6 +89,8 @@ async fn take_over(bot: &TgBot, ctx: &Arc<BotContext>, leases: Option<&SlotLease
             leases.adopt(taken.leases);
         }
         recovery::carry_on(bot, ctx, taken.jobs).await;
+        let (bot, ctx) = (bot.clone(), Arc::clone(ctx));
+        tokio::spawn(async move { crate::bot::in_hand::tell_unanswered(&bot, &ctx, taken.unanswered).await });
     }
 }
 

@@ -15,6 +15,7 @@ mod connect;
 mod database_url;
 mod dialogues;
 mod files;
+mod in_hand;
 mod journal;
 mod pending;
 mod replicas;
@@ -24,6 +25,7 @@ mod user_settings;
 
 pub use database_url::DatabaseUrl;
 pub use dialogues::{DialogueError, DurableDialogues};
+pub use in_hand::{GotTo, Unanswered};
 pub use replicas::{Lease, ReplicaId, TakenOver};
 pub use retention::sweep_periodically;
 

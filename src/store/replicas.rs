@@ -77,6 +77,8 @@ pub struct TakenOver {
     pub jobs: Vec<StoredJob>,
     /// The slots they held: tasks of those jobs may be running on them.
     pub leases: Vec<Lease>,
+    /// Pictures they were taking when they died: whom to ask to send again.
+    pub unanswered: Vec<super::Unanswered>,
 }
 
 fn integers(values: impl IntoIterator<Item = i64>) -> String {
@@ -197,6 +199,7 @@ impl Store {
             sqlx::query("DELETE FROM replicas WHERE id = $1").bind(dead).execute(&mut *tx).await?;
         }
         tx.commit().await?;
+        let unanswered = self.take_unanswered(dead.as_deref()).await?;
         let mut jobs: Vec<StoredJob> = rows.iter().map(|r| self.stored_job(r)).collect();
         jobs.sort_by_key(|j| j.id);
         if let Some(dead) = &dead {
@@ -205,7 +208,7 @@ impl Store {
         for job in jobs.iter().filter(|j| !j.state.is_terminal()) {
             self.fetch_missing_files(job).await?;
         }
-        Ok(TakenOver { jobs, leases })
+        Ok(TakenOver { jobs, leases, unanswered })
     }
 
     /// Leases up to `n` free slots for this replica: of `lane` only, or of any of `lanes`,

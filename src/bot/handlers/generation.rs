@@ -1,5 +1,6 @@
 //! Generation: taking the two pictures and starting jobs.
 
+use crate::bot::in_hand::InHand;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -55,6 +56,7 @@ pub async fn receive_product(
     lang: Lang,
     ctx: Arc<BotContext>,
 ) -> Result<(), HandlerError> {
+    let _in_hand = InHand::take(&ctx, &msg, lang).await;
     let Some(image) = take_picture(&bot, &ctx, &msg, lang).await? else {
         return Ok(());
     };
@@ -82,6 +84,7 @@ pub async fn receive_background(
     lang: Lang,
     ctx: Arc<BotContext>,
 ) -> Result<(), HandlerError> {
+    let _in_hand = InHand::take(&ctx, &msg, lang).await;
     start_jobs(&bot, &dialogue, vec![product], &msg, lang, &ctx).await
 }
 
@@ -94,6 +97,7 @@ pub async fn receive_background_for_many(
     lang: Lang,
     ctx: Arc<BotContext>,
 ) -> Result<(), HandlerError> {
+    let _in_hand = InHand::take(&ctx, &msg, lang).await;
     start_jobs(&bot, &dialogue, products, &msg, lang, &ctx).await
 }
 
