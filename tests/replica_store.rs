@@ -91,8 +91,8 @@ async fn a_dead_replicas_jobs_and_leases_go_to_exactly_one_live_replica() {
     assert!(a.take_over().await.unwrap().jobs.is_empty());
     // It stops renewing its heartbeat; the others keep theirs.
     tokio::time::sleep(ALIVE + Duration::from_millis(300)).await;
-    assert!(a.heartbeat(ALIVE).await.unwrap());
-    assert!(b.heartbeat(ALIVE).await.unwrap());
+    assert_eq!(a.heartbeat(ALIVE).await.unwrap(), Some(1), "b's last heartbeat lapsed too");
+    assert_eq!(b.heartbeat(ALIVE).await.unwrap(), Some(2), "a and b alive: the dead one is not counted");
     let (one, two) = tokio::join!(a.take_over(), b.take_over());
     let (one, two) = (one.unwrap(), two.unwrap());
     let (winner, loser) = if one.jobs.is_empty() { (two, one) } else { (one, two) };
@@ -101,7 +101,7 @@ async fn a_dead_replicas_jobs_and_leases_go_to_exactly_one_live_replica() {
     assert_eq!(winner.leases.len(), 2, "with the slots their tasks may hold");
     assert!(winner.jobs.iter().all(|j| j.product_path.exists()), "their images on the taker's disk");
     // The dead one learns it at its next heartbeat and must stop.
-    assert!(!dead.heartbeat(ALIVE).await.unwrap(), "declared dead");
+    assert_eq!(dead.heartbeat(ALIVE).await.unwrap(), None, "declared dead");
     assert!(a.take_over().await.unwrap().jobs.is_empty() && b.take_over().await.unwrap().jobs.is_empty());
 }
 

@@ -20,9 +20,8 @@ use tokio::time::Instant;
 /// Hands out send times, per chat and overall.
 pub struct Pacer {
     chat_gap: Duration,
-    /// The overall limit as slots of `1 s / per_second`, each given to at most one call.
-    slot: Duration,
-    epoch: Instant,
+    /// The bot's overall limit, shared by the replicas that send for it.
+    per_second: u32,
     state: Mutex<Turns>,
 }
 
@@ -50,8 +49,11 @@ impl Turn {
     }
 }
 
-#[derive(Default)]
 struct Turns {
+    /// The overall limit as slots of `1 s / per_second` (this process's share of it), each
+    /// given to at most one call.
+    slot: Duration,
+    epoch: Instant,
     per_chat: HashMap<ChatId, Instant>,
     /// The last turn per chat that sent a message (not an edit).
     sends: HashMap<ChatId, Instant>,
@@ -61,8 +63,33 @@ struct Turns {
 
 impl Pacer {
     pub fn new(chat_gap: Duration, per_second: u32) -> Self {
-        let slot = Duration::from_secs(1) / per_second.max(1);
-        Self { chat_gap, slot, epoch: Instant::now(), state: Mutex::default() }
+        let turns = Turns {
+            slot: Duration::from_secs(1) / per_second.max(1),
+            epoch: Instant::now(),
+            per_chat: HashMap::new(),
+            sends: HashMap::new(),
+            taken: BTreeSet::new(),
+        };
+        Self { chat_gap, per_second, state: Mutex::new(turns) }
+    }
+
+    /// `replicas` processes send for the bot now: this one keeps to its share of the
+    /// overall limit (Telegram counts the bot's messages, not a process's).
+    pub fn share_among(&self, replicas: usize) {
+        let share = (self.per_second / u32::try_from(replicas.max(1)).unwrap_or(u32::MAX)).max(1);
+        let slot = Duration::from_secs(1) / share;
+        let mut turns = self.lock();
+        if turns.slot != slot {
+            tracing::info!(replicas, messages_per_second = share, "this replica's share of Telegram's limit");
+            // Slots of the old length mean nothing in the new one: count anew from now.
+            turns.slot = slot;
+            turns.epoch = Instant::now();
+            turns.taken.clear();
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Turns> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Waits for this call's turn in `chat`.
@@ -85,11 +112,11 @@ impl Pacer {
     }
 
     fn try_reserve(&self, chat: ChatId, now: Instant) -> bool {
-        let turns = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let turns = self.lock();
         if turns.per_chat.get(&chat).is_some_and(|last| *last + self.chat_gap > now) {
             return false;
         }
-        let index = self.index_of(now);
+        let index = turns.index_of(now);
         if turns.taken.contains(&index) || !Turn::Edit.may_take(index) {
             return false;
         }
@@ -98,14 +125,10 @@ impl Pacer {
         true
     }
 
-    fn index_of(&self, at: Instant) -> u64 {
-        let since = at.saturating_duration_since(self.epoch).as_nanos();
-        u64::try_from(since.div_ceil(self.slot.as_nanos().max(1))).unwrap_or(u64::MAX)
-    }
 
     /// Books the earliest time at or after `now` allowed in `chat` and overall.
     fn reserve(&self, chat: ChatId, now: Instant, turn: Turn) -> Instant {
-        let mut turns = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut turns = self.lock();
         let after = |last: Option<&Instant>| last.map_or(now, |last| (*last + self.chat_gap).max(now));
         let chat_at = match turn {
             Turn::Message | Turn::Edit => after(turns.per_chat.get(&chat)),
@@ -117,15 +140,16 @@ impl Pacer {
             },
             Turn::ResultRest => now,
         };
-        let slot_nanos = self.slot.as_nanos().max(1);
-        let since = chat_at.saturating_duration_since(self.epoch).as_nanos();
+        let (slot, epoch) = (turns.slot, turns.epoch);
+        let slot_nanos = slot.as_nanos().max(1);
+        let since = chat_at.saturating_duration_since(epoch).as_nanos();
         let mut index = u64::try_from(since.div_ceil(slot_nanos)).unwrap_or(u64::MAX);
         while turns.taken.contains(&index) || !turn.may_take(index) {
             index = index.saturating_add(1);
         }
         turns.taken.insert(index);
-        let offset = self.slot.saturating_mul(u32::try_from(index).unwrap_or(u32::MAX));
-        let at = (self.epoch + offset).max(chat_at);
+        let offset = slot.saturating_mul(u32::try_from(index).unwrap_or(u32::MAX));
+        let at = (epoch + offset).max(chat_at);
         let last = turns.per_chat.entry(chat).or_insert(at);
         *last = (*last).max(at);
         if turn != Turn::Edit {
@@ -134,7 +158,7 @@ impl Pacer {
         }
         // Forget what lies in the past so both maps stay small.
         let past =
-            u64::try_from(now.saturating_duration_since(self.epoch).as_nanos() / slot_nanos).unwrap_or(0);
+            u64::try_from(now.saturating_duration_since(epoch).as_nanos() / slot_nanos).unwrap_or(0);
         turns.taken = turns.taken.split_off(&past.saturating_sub(1));
         if turns.per_chat.len() > 10_000 {
             let gap = self.chat_gap;
@@ -142,6 +166,13 @@ impl Pacer {
             turns.sends.retain(|_, last| *last + gap > now);
         }
         at
+    }
+}
+
+impl Turns {
+    fn index_of(&self, at: Instant) -> u64 {
+        let since = at.saturating_duration_since(self.epoch).as_nanos();
+        u64::try_from(since.div_ceil(self.slot.as_nanos().max(1))).unwrap_or(u64::MAX)
     }
 }
 
@@ -173,7 +204,7 @@ mod tests {
     fn edits_take_only_free_turns_and_results_skip_the_chat_gap() {
         let pacer = Pacer::new(Duration::from_secs(1), 10);
         // On a turn messages may take (the first is kept for results).
-        let now = pacer.epoch + Duration::from_millis(100);
+        let now = pacer.lock().epoch + Duration::from_millis(100);
         assert!(pacer.try_reserve(ChatId(1), now), "a free turn");
         assert!(!pacer.try_reserve(ChatId(1), now), "the chat had its turn this second");
         assert!(!pacer.try_reserve(ChatId(2), now), "this overall turn is taken");
@@ -197,5 +228,21 @@ mod tests {
             pacer.reserve(ChatId(c), later, Turn::Message);
         }
         assert!(!pacer.try_reserve(ChatId(3), later));
+    }
+
+    #[test]
+    fn replicas_share_the_overall_limit() {
+        let pacer = Pacer::new(Duration::from_secs(1), 30);
+        pacer.share_among(3);
+        let now = pacer.lock().epoch;
+        let times: Vec<_> = (1..=4).map(|c| pacer.reserve(ChatId(c), now, Turn::ResultRest)).collect();
+        for pair in times.windows(2) {
+            assert!(pair[1] >= pair[0] + Duration::from_millis(99), "10 a second each: {:?}", pair[1] - pair[0]);
+        }
+        pacer.share_among(1);
+        let now = pacer.lock().epoch;
+        let a = pacer.reserve(ChatId(9), now, Turn::ResultRest);
+        let b = pacer.reserve(ChatId(10), now, Turn::ResultRest);
+        assert!(b - a < Duration::from_millis(40), "alone again: the whole limit");
     }
 }

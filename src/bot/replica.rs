@@ -49,8 +49,11 @@ pub async fn watch(
     loop {
         let sent = Instant::now();
         match tokio::time::timeout(FENCE_AFTER, store.heartbeat(ALIVE_FOR)).await {
-            Ok(Ok(true)) => alive_since = sent,
-            Ok(Ok(false)) => {
+            Ok(Ok(Some(replicas))) => {
+                alive_since = sent;
+                ctx.pacer.share_among(replicas);
+            }
+            Ok(Ok(None)) => {
                 tracing::error!("this replica was declared dead and taken over");
                 return true;
             }

@@ -131,16 +131,20 @@ impl Store {
         Ok(())
     }
 
-    /// Keeps this replica alive for another `ttl`. `false`: it was declared dead and taken
-    /// over meanwhile, so its jobs are another's now.
-    pub async fn heartbeat(&self, ttl: Duration) -> Result<bool, StoreError> {
-        let Some(me) = self.me() else { return Ok(false) };
-        let done = sqlx::query(&format!("UPDATE replicas SET alive_until = {DB_NOW} + $1 WHERE id = $2"))
-            .bind(ttl.as_millis() as i64)
-            .bind(me.as_str())
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected() == 1)
+    /// Keeps this replica alive for another `ttl`; answers how many replicas are alive
+    /// (itself included). `None`: it was declared dead and taken over meanwhile, so its
+    /// jobs are another's now.
+    pub async fn heartbeat(&self, ttl: Duration) -> Result<Option<usize>, StoreError> {
+        let Some(me) = self.me() else { return Ok(None) };
+        let alive: Option<i64> = sqlx::query_scalar(&format!(
+            "UPDATE replicas SET alive_until = {DB_NOW} + $1 WHERE id = $2
+             RETURNING (SELECT COUNT(*) FROM replicas WHERE alive_until >= {DB_NOW} OR id = $2)"
+        ))
+        .bind(ttl.as_millis() as i64)
+        .bind(me.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(alive.map(|n| usize::try_from(n).unwrap_or(1).max(1)))
     }
 
     /// At a clean stop: this replica is dead from now on, so another takes its jobs and
