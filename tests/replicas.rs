@@ -33,6 +33,7 @@ fn start_replica(
     rh: &FakeRunningHub,
     public: &str,
     listen: u16,
+    extra: &[(&str, &str)],
 ) -> Child {
     let mut command = Command::new(env!("CARGO_BIN_EXE_backdrop"));
     command
@@ -58,6 +59,7 @@ fn start_replica(
             .env(format!("RUNNINGHUB_MAX_JOBS_{n}"), LIMIT.to_string())
             .env(format!("RUNNINGHUB_WORKFLOW_PRODUCT_{n}"), "1871659613585305601");
     }
+    command.envs(extra.iter().copied());
     command.spawn().expect("the backdrop binary starts")
 }
 
@@ -101,7 +103,7 @@ async fn three_replicas_one_killed_mid_run_every_result_delivered_once_within_th
     let balancer = LoadBalancer::start(backends).await;
     let mut replicas: Vec<Option<Child>> = ports
         .iter()
-        .map(|&port| Some(start_replica(dir.path(), &url, &tg, &rh, balancer.url(), port)))
+        .map(|&port| Some(start_replica(dir.path(), &url, &tg, &rh, balancer.url(), port, &[])))
         .collect();
     until_listening(&ports).await;
 
@@ -153,6 +155,52 @@ async fn three_replicas_one_killed_mid_run_every_result_delivered_once_within_th
     assert!(served.iter().all(|&n| n > 0), "every replica took updates: {served:?}");
     eprintln!("all results {all_done:?} after the kill; requests per replica {served:?}");
     for replica in replicas.iter_mut().flatten() {
+        let pid = replica.id().unwrap().to_string();
+        std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        let status = tokio::time::timeout(WAIT, replica.wait()).await.expect("stops").expect("status");
+        assert!(status.success(), "clean exit: {status:?}");
+    }
+}
+
+/// RunningHub's callbacks reach whichever replica the balancer picks; each is passed on to
+/// the replica that runs the job, so results come at the callback, not at the next poll
+/// (polling here only every 30 s).
+#[tokio::test]
+async fn a_callback_taken_by_another_replica_wakes_the_one_running_the_job() {
+    let url = backdrop_fakes::TestPostgres::shared().fresh_database().await;
+    let dir = tempfile::tempdir().unwrap();
+    let tg = FakeTelegram::start().await;
+    let rh = FakeRunningHub::start().await;
+    for key in KEYS {
+        rh.add_account(key, LIMIT);
+    }
+    rh.set_webhooks_enabled(true);
+    rh.set_default_script(TaskScript::succeed(Duration::from_millis(300)));
+    let ports = [free_port(), free_port(), free_port()];
+    let backends: Vec<SocketAddr> = ports.iter().map(|p| SocketAddr::from(([127, 0, 0, 1], *p))).collect();
+    let balancer = LoadBalancer::start(backends).await;
+    let slow_polls = [("RUNNINGHUB_POLL_INTERVAL_MS", "30000")];
+    let mut replicas: Vec<Child> = ports
+        .iter()
+        .map(|&port| start_replica(dir.path(), &url, &tg, &rh, balancer.url(), port, &slow_polls))
+        .collect();
+    until_listening(&ports).await;
+    let users: Vec<FakeUser> = (1..=6).map(|id| tg.user(id, Some("en"))).collect();
+    for user in &users {
+        user.send_photo(solid_png(64, 48, [200, 30, 30]));
+    }
+    for user in &users {
+        let chat = user.chat_id();
+        wait(&tg, "asked for the background", |tg| has_text(tg, chat, messages::ask_background(Lang::En)))
+            .await;
+        user.send_photo(solid_png(80, 60, [30, 30, 200]));
+    }
+    let started = Instant::now();
+    let all = |tg: &FakeTelegram| users.iter().all(|u| count(tg, u.chat_id(), MessageKind::Photo) == 1);
+    assert!(tg.wait_for(all, Duration::from_secs(15)).await, "results at the callbacks, not at 30 s polls");
+    eprintln!("six results {:?} after the last background", started.elapsed());
+    assert!(rh.webhooks().len() >= users.len(), "every task called back");
+    for replica in &mut replicas {
         let pid = replica.id().unwrap().to_string();
         std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
         let status = tokio::time::timeout(WAIT, replica.wait()).await.expect("stops").expect("status");

@@ -278,8 +278,12 @@ pub async fn serve(
             Box::pin(dispatcher.try_dispatch_with_listener(polling, listener_errors))
         }
         Some(hook) => {
-            let pushed =
-                webhook::listen(bot.clone(), hook, Arc::clone(&app.engine), store.is_shared()).await?;
+            let replicas = store.is_shared().then(|| store.clone());
+            if let Some(store) = &replicas {
+                let (engine, stop) = (Arc::clone(&app.engine), replica_stop.clone());
+                tokio::spawn(replica::hear_callbacks(store.clone(), engine, stop));
+            }
+            let pushed = webhook::listen(bot.clone(), hook, Arc::clone(&app.engine), replicas).await?;
             Box::pin(dispatcher.try_dispatch_with_listener(pushed, listener_errors))
         }
     };

@@ -125,7 +125,6 @@ impl Pacer {
         true
     }
 
-
     /// Books the earliest time at or after `now` allowed in `chat` and overall.
     fn reserve(&self, chat: ChatId, now: Instant, turn: Turn) -> Instant {
         let mut turns = self.lock();
@@ -157,8 +156,7 @@ impl Pacer {
             *sent = (*sent).max(at);
         }
         // Forget what lies in the past so both maps stay small.
-        let past =
-            u64::try_from(now.saturating_duration_since(epoch).as_nanos() / slot_nanos).unwrap_or(0);
+        let past = u64::try_from(now.saturating_duration_since(epoch).as_nanos() / slot_nanos).unwrap_or(0);
         turns.taken = turns.taken.split_off(&past.saturating_sub(1));
         if turns.per_chat.len() > 10_000 {
             let gap = self.chat_gap;
@@ -237,7 +235,11 @@ mod tests {
         let now = pacer.lock().epoch;
         let times: Vec<_> = (1..=4).map(|c| pacer.reserve(ChatId(c), now, Turn::ResultRest)).collect();
         for pair in times.windows(2) {
-            assert!(pair[1] >= pair[0] + Duration::from_millis(99), "10 a second each: {:?}", pair[1] - pair[0]);
+            assert!(
+                pair[1] >= pair[0] + Duration::from_millis(99),
+                "10 a second each: {:?}",
+                pair[1] - pair[0]
+            );
         }
         pacer.share_among(1);
         let now = pacer.lock().epoch;

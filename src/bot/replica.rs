@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 
 use crate::bot::context::BotContext;
 use crate::bot::{TgBot, recovery};
+use crate::engine::Engine;
+use crate::job::{JobId, RemoteTaskId};
 use crate::queue::leases::SlotLeases;
 use crate::store::{ReplicaId, Store, StoreError};
 
@@ -108,5 +110,43 @@ async fn cancel_requested(ctx: &BotContext) {
             }
         }
         Err(e) => tracing::warn!("reading cancel requests: {e}"),
+    }
+}
+
+/// Passes the RunningHub callbacks other replicas took to this one's engine (it ignores
+/// tasks it does not run), until `stop`; without it a job would wait for its next poll.
+pub async fn hear_callbacks(
+    store: Store,
+    engine: Arc<dyn Engine>,
+    stop: tokio_util::sync::CancellationToken,
+) {
+    let mut listener = match store.hear_ended_tasks().await {
+        Ok(listener) => listener,
+        Err(e) => {
+            tracing::warn!(
+                "cannot hear other replicas' RunningHub callbacks (jobs wait for their polls): {e}"
+            );
+            return;
+        }
+    };
+    loop {
+        let notice = tokio::select! {
+            () = stop.cancelled() => return,
+            notice = listener.recv() => notice,
+        };
+        match notice {
+            Ok(notice) => {
+                let mut parts = notice.payload().split(' ');
+                let task = parts.next().filter(|t| !t.is_empty()).map(|t| RemoteTaskId(t.to_owned()));
+                let job = parts.next().and_then(|j| j.parse().ok()).map(JobId);
+                if let Some(task) = task {
+                    engine.hint_task_ended(&task, job);
+                }
+            }
+            Err(e) => {
+                tracing::debug!("hearing callbacks: {e}");
+                tokio::time::sleep(HEARTBEAT_EVERY).await;
+            }
+        }
     }
 }

@@ -29,17 +29,20 @@ use crate::engine::Engine;
 use crate::job::JobId;
 use crate::runninghub_api::parse_webhook;
 use crate::secret::Secret;
+use crate::store::Store;
 
 /// Binds `hook.listen`, registers the webhook with Telegram and serves both routes until
-/// the returned listener is stopped (the dispatcher's shutdown). With `shared` (replicas
-/// behind one URL) the webhook stays registered when this process stops: the other
-/// replicas still serve it.
+/// the returned listener is stopped (the dispatcher's shutdown). With `replicas` (a shared
+/// store: replicas behind one URL) the webhook stays registered when this process stops,
+/// since the other replicas still serve it, and RunningHub's callbacks are passed on to
+/// them: the job may be another's.
 pub async fn listen(
     bot: TgBot,
     hook: &WebhookConfig,
     engine: Arc<dyn Engine>,
-    shared: bool,
+    replicas: Option<Store>,
 ) -> Result<impl UpdateListener<Err = Infallible>, BotError> {
+    let shared = replicas.is_some();
     // Bind first: never register with Telegram a webhook that nothing serves.
     let tcp = tokio::net::TcpListener::bind(hook.listen)
         .await
@@ -61,7 +64,7 @@ pub async fn listen(
             }
         }
     };
-    let callbacks = Callbacks { engine, secret: hook.secret.clone() };
+    let callbacks = Callbacks { engine, secret: hook.secret.clone(), replicas };
     let path = hook.runninghub_path();
     let runninghub = Router::new()
         .route(&format!("{path}/{{key}}"), post(runninghub_callback))
@@ -83,6 +86,7 @@ pub async fn listen(
 struct Callbacks {
     engine: Arc<dyn Engine>,
     secret: Secret,
+    replicas: Option<Store>,
 }
 
 /// `POST …/runninghub/<secret>/<job>`: a task of `job` ended, says RunningHub. The job id
@@ -119,6 +123,13 @@ fn take_callback(callbacks: Callbacks, key: &str, job: Option<JobId>, body: &[u8
     match parse_webhook(body) {
         Ok(event) => {
             engine.hint_task_ended(&event.task_id, job);
+            if let Some(store) = callbacks.replicas {
+                tokio::spawn(async move {
+                    if let Err(e) = store.announce_task_ended(&event.task_id, job).await {
+                        tracing::debug!("passing a callback on to the other replicas: {e}");
+                    }
+                });
+            }
             StatusCode::OK
         }
         Err(error) => {

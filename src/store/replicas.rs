@@ -18,7 +18,10 @@ use sqlx::Row;
 
 use super::connect::Backend;
 use super::{Store, StoreError, StoredJob, now_ms};
-use crate::job::{JobId, LaneId, StateName};
+use crate::job::{JobId, LaneId, RemoteTaskId, StateName};
+
+/// The channel on which replicas pass RunningHub's callbacks on to each other.
+const TASKS_ENDED: &str = "backdrop_tasks_ended";
 
 /// The channel on which replicas announce leases given back.
 const LEASES_FREED: &str = "backdrop_leases_freed";
@@ -274,6 +277,29 @@ impl Store {
     pub async fn hear_freed_leases(&self) -> Result<sqlx::postgres::PgListener, StoreError> {
         let mut listener = sqlx::postgres::PgListener::connect(self.url.expose()).await?;
         listener.listen(LEASES_FREED).await?;
+        Ok(listener)
+    }
+
+    /// Tells every replica that RunningHub called back about `task` (of `job`): the one
+    /// running it polls it now.
+    pub async fn announce_task_ended(
+        &self,
+        task: &RemoteTaskId,
+        job: Option<JobId>,
+    ) -> Result<(), StoreError> {
+        let payload = match job {
+            Some(job) => format!("{} {}", task.0, job.0),
+            None => task.0.clone(),
+        };
+        sqlx::query("SELECT pg_notify($1, $2)").bind(TASKS_ENDED).bind(payload).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// A connection that hears the callbacks other replicas took: `task` and its job, in
+    /// the form [`Store::announce_task_ended`] sends.
+    pub async fn hear_ended_tasks(&self) -> Result<sqlx::postgres::PgListener, StoreError> {
+        let mut listener = sqlx::postgres::PgListener::connect(self.url.expose()).await?;
+        listener.listen(TASKS_ENDED).await?;
         Ok(listener)
     }
 
