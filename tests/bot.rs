@@ -1198,8 +1198,10 @@ async fn a_preset_scene_picked_on_a_button_is_the_background() {
         .into_iter()
         .find(|m| m.text_or_caption == messages::ask_background(Lang::En))
         .expect("the request for a background");
-    let scenes: Vec<(String, String)> = ask.buttons();
+    let scenes: Vec<(String, String)> =
+        ask.buttons().into_iter().filter(|(_, data)| data.starts_with("s:")).collect();
     assert_eq!(scenes.len(), 8, "the built-in scenes: {scenes:?}");
+    assert!(ask.buttons().iter().any(|(_, data)| data == "p"), "and a button to see them");
     let marble = scenes.iter().find(|(name, _)| name == "marble").map(|(_, d)| d.clone()).expect("marble");
     let forged = user.press_button(ask.message_id, "s:99");
     app.wait("the forged press answered", |tg| callback_answer(tg, &forged).is_some()).await;
@@ -1220,6 +1222,44 @@ async fn a_preset_scene_picked_on_a_button_is_the_background() {
             == 2
     })
     .await;
+    app.stop().await;
+}
+
+/// The scenes as pictures: the Previews button under the request for a background sends
+/// one picture with a tile per scene, two to a row like its buttons; a scene picked there
+/// is the background.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scene_previews_show_every_scene_and_pick_one() {
+    let app = spawn_app(&[1]).await;
+    let user = app.tg.user(811, Some("en"));
+    user.send_photo(solid_png(64, 48, [200, 30, 30]));
+    app.wait_text(&user, messages::ask_background(Lang::En)).await;
+    let ask = user
+        .messages()
+        .into_iter()
+        .find(|m| m.text_or_caption == messages::ask_background(Lang::En))
+        .expect("the request for a background");
+    let press = user.press_button(ask.message_id, "p");
+    app.wait("the previews", |tg| {
+        tg.messages(811).iter().any(|m| m.text_or_caption == messages::scene_previews(Lang::En))
+    })
+    .await;
+    assert_eq!(callback_answer(&app.tg, &press).as_deref(), Some(messages::answer_scene_previews(Lang::En)));
+    let sheet = user
+        .messages()
+        .into_iter()
+        .find(|m| m.text_or_caption == messages::scene_previews(Lang::En))
+        .expect("the previews message");
+    assert_eq!(sheet.kind, MessageKind::Photo);
+    let picture = image::load_from_memory(sheet.file.as_deref().expect("a picture")).expect("an image");
+    assert_eq!((picture.width(), picture.height()), (744, 4 * 270 + 5 * 8), "8 tiles, two to a row");
+    let buttons = sheet.buttons();
+    assert_eq!(buttons.len(), 8, "the scenes, no second Previews button: {buttons:?}");
+    let marble = buttons.iter().find(|(name, _)| name == "marble").map(|(_, d)| d.clone()).expect("marble");
+    let pick = user.press_button(sheet.message_id, &marble);
+    app.wait("the pick answered", |tg| callback_answer(tg, &pick).is_some()).await;
+    assert_eq!(callback_answer(&app.tg, &pick), Some(messages::answer_scene_chosen(Lang::En, "marble")));
+    app.wait("the job's task", |_| app.rh.tasks().len() == 1).await;
     app.stop().await;
 }
 

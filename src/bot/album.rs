@@ -107,7 +107,7 @@ async fn handle(
     } else {
         messages::ask_background_for(lang, count)
     };
-    ask_for_background(bot, ctx, chat, text).await?;
+    ask_for_background(bot, ctx, chat, lang, text).await?;
     if parts.len() > MAX_PRODUCTS {
         reply(bot, ctx, chat, &messages::album_too_long(lang, MAX_PRODUCTS)).await?;
     }

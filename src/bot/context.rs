@@ -53,6 +53,8 @@ pub struct BotContext {
     /// The process's stop: at [`Stage::FinishStatus`](crate::shutdown::Stage) status tasks
     /// stop following jobs that stay live across the restart (`ON_SHUTDOWN=keep`).
     pub shutdown: Shutdown,
+    /// The preset scenes as one picture (`scene_sheet`), made at the first request.
+    pub scene_sheet: tokio::sync::OnceCell<bytes::Bytes>,
 }
 
 impl BotContext {

@@ -29,6 +29,8 @@ pub enum Action {
     Format(OutputFormat),
     /// The preset scene at this place of the catalog as the background.
     Scene(u8),
+    /// Show the preset scenes as pictures.
+    ScenePreviews,
     /// `/settings`: requests from now on make this many variants.
     Variants(VariantCount),
     /// `/settings`: answers from now on in this language.
@@ -46,6 +48,7 @@ impl Action {
             Self::NewPhoto => "n".to_owned(),
             Self::Format(format) => format!("f:{}", format.name()),
             Self::Scene(index) => format!("s:{index}"),
+            Self::ScenePreviews => "p".to_owned(),
             Self::Variants(n) => format!("v:{n}"),
             Self::Language(choice) => format!("l:{}", choice.name()),
         }
@@ -55,6 +58,9 @@ impl Action {
     pub fn parse(data: &str) -> Option<Self> {
         if data == "n" {
             return Some(Self::NewPhoto);
+        }
+        if data == "p" {
+            return Some(Self::ScenePreviews);
         }
         if let Some(name) = data.strip_prefix("f:") {
             // Only our own names, exactly as we write them.
@@ -96,7 +102,12 @@ impl Action {
             Self::Cancel(job) | Self::CancelAlbum(job) | Self::Regenerate(job) | Self::Retry(job) => {
                 Some(job)
             }
-            Self::NewPhoto | Self::Format(_) | Self::Scene(_) | Self::Variants(_) | Self::Language(_) => None,
+            Self::NewPhoto
+            | Self::Format(_)
+            | Self::Scene(_)
+            | Self::ScenePreviews
+            | Self::Variants(_)
+            | Self::Language(_) => None,
         }
     }
 }
@@ -140,15 +151,23 @@ pub fn languages(lang: Lang, current: LangChoice) -> InlineKeyboardMarkup {
 }
 
 /// Under the request for a background: the preset scenes, two to a row (at most
-/// [`MAX_SCENE_BUTTONS`]; callback data carries the scene's place, not its name).
-pub fn scenes(catalog: &SceneCatalog) -> InlineKeyboardMarkup {
+/// [`MAX_SCENE_BUTTONS`]; callback data carries the scene's place, not its name), and a
+/// last row to see them as pictures (`previews`, in that language; none on the previews
+/// themselves).
+pub fn scenes(catalog: &SceneCatalog, previews: Option<Lang>) -> InlineKeyboardMarkup {
     let buttons: Vec<InlineKeyboardButton> = catalog
         .iter()
         .take(MAX_SCENE_BUTTONS)
         .enumerate()
         .map(|(i, scene)| button(&scene.name, Action::Scene(i as u8)))
         .collect();
-    InlineKeyboardMarkup::new(buttons.chunks(2).map(<[_]>::to_vec))
+    let mut rows: Vec<Vec<InlineKeyboardButton>> = buttons.chunks(2).map(<[_]>::to_vec).collect();
+    if let Some(lang) = previews
+        && !rows.is_empty()
+    {
+        rows.push(vec![button(messages::button_scene_previews(lang), Action::ScenePreviews)]);
+    }
+    InlineKeyboardMarkup::new(rows)
 }
 
 /// More would crowd the chat; operators with many scenes keep their favourites first.

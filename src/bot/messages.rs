@@ -252,6 +252,22 @@ pub fn help(lang: Lang) -> &'static str {
     )
 }
 
+pub fn button_scene_previews(lang: Lang) -> &'static str {
+    pick(lang, "🖼 Показать сцены", "🖼 Show the scenes")
+}
+
+pub fn scene_previews(lang: Lang) -> &'static str {
+    pick(
+        lang,
+        "Готовые сцены: кнопки ниже в том же порядке, что и картинки.",
+        "The ready scenes: the buttons below are in the same order as the pictures.",
+    )
+}
+
+pub fn answer_scene_previews(lang: Lang) -> &'static str {
+    pick(lang, "Отправляю сцены…", "Sending the scenes…")
+}
+
 pub fn answer_scene_chosen(lang: Lang, scene: &str) -> String {
     match lang {
         Lang::Ru => format!("Сцена: {scene}"),

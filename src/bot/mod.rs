@@ -28,6 +28,7 @@ pub mod preview;
 pub mod recovery;
 pub mod replica;
 pub mod retry;
+pub mod scene_sheet;
 pub mod status;
 pub mod variant_set;
 pub mod webhook;
@@ -224,6 +225,7 @@ pub async fn serve(
         delivery: settings.delivery,
         tasks: TaskTracker::new(),
         shutdown: shutdown.clone(),
+        scene_sheet: tokio::sync::OnceCell::new(),
     });
     // With PostgreSQL every replica runs jobs: what dead replicas (or the last run) left
     // is taken over by the replica's watch; with SQLite this process holds them all, and
@@ -516,6 +518,7 @@ pub fn schema() -> UpdateHandler<HandlerError> {
                 .branch(case![Action::Variants(n)].endpoint(buttons::choose_variants))
                 .branch(case![Action::Language(choice)].endpoint(buttons::choose_language))
                 .branch(case![Action::Scene(index)].endpoint(buttons::choose_scene))
+                .branch(case![Action::ScenePreviews].endpoint(buttons::show_scenes))
                 .branch(job_buttons)
                 .branch(dptree::endpoint(buttons::refuse)),
         )

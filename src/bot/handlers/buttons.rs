@@ -157,6 +157,37 @@ pub async fn choose_scene(
     start_jobs_on(&bot, &dialogue, products, who, BackgroundFrom::Scene(image), &ctx).await
 }
 
+/// The preset scenes as pictures, with their buttons under them (the sheet is made once
+/// per process, off the runtime).
+pub async fn show_scenes(
+    bot: TgBot,
+    query: CallbackQuery,
+    lang: Lang,
+    ctx: Arc<BotContext>,
+) -> Result<(), HandlerError> {
+    let chat = query.message.as_ref().map_or(ChatId::from(query.from.id), |m| m.chat().id);
+    let sheet = ctx
+        .scene_sheet
+        .get_or_try_init(|| async {
+            let catalog = Arc::clone(&ctx.scenes);
+            tokio::task::spawn_blocking(move || bytes::Bytes::from(crate::bot::scene_sheet::render(&catalog)))
+                .await
+        })
+        .await;
+    let Ok(sheet) = sheet else {
+        return answer(&bot, &query, messages::internal_error(lang), true).await;
+    };
+    answer(&bot, &query, messages::answer_scene_previews(lang), false).await?;
+    ctx.pacer.wait(chat).await;
+    let photo = teloxide::types::InputFile::memory(sheet.clone()).file_name("scenes.jpg");
+    let send = bot
+        .send_photo(chat, photo)
+        .caption(messages::scene_previews(lang))
+        .reply_markup(keyboards::scenes(&ctx.scenes, None));
+    crate::bot::retry::send(send).await?;
+    Ok(())
+}
+
 /// New photo: the chat of the pressed message starts over (the presser's private chat if
 /// Telegram did not say).
 pub async fn new_photo(

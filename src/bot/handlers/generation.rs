@@ -62,7 +62,7 @@ pub async fn receive_product(
     };
     let product = save_pending(&ctx, &msg, &image).await?;
     dialogue.update(Step::AwaitingBackground { product }).await.map_err(HandlerError::dialogue)?;
-    ask_for_background(&bot, &ctx, msg.chat.id, messages::ask_background(lang)).await
+    ask_for_background(&bot, &ctx, msg.chat.id, lang, messages::ask_background(lang)).await
 }
 
 /// Keeps a product photo in the store until its background comes.

@@ -88,9 +88,10 @@ pub(crate) async fn ask_for_background(
     bot: &TgBot,
     ctx: &BotContext,
     chat: ChatId,
+    lang: Lang,
     text: impl Into<String>,
 ) -> Result<(), HandlerError> {
-    send_text(bot, ctx, chat, text, Some(crate::bot::keyboards::scenes(&ctx.scenes))).await
+    send_text(bot, ctx, chat, text, Some(crate::bot::keyboards::scenes(&ctx.scenes, Some(lang)))).await
 }
 
 /// Sends a plain text to `chat`, in turn with the bot's other messages there.
