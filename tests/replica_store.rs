@@ -118,4 +118,12 @@ async fn a_clean_stop_hands_the_jobs_over_at_once_and_cancel_reaches_the_runner(
     let taken = staying.take_over().await.unwrap();
     assert_eq!(taken.jobs.iter().map(|j| j.id).collect::<Vec<_>>(), vec![id], "no heartbeat to wait for");
     assert!(!staying.request_cancel(JobId(999_999)).await.unwrap(), "an unknown job is not live");
+    // An album's jobs share its status message: found from its first job on any replica.
+    let (lead, _) = leaving.create_job(&new_job(8), &image(4), &image(6)).await.unwrap();
+    let (second, _) = staying.create_job(&new_job(8), &image(4), &image(6)).await.unwrap();
+    let (other, _) = staying.create_job(&new_job(8), &image(4), &image(6)).await.unwrap();
+    for (job, message) in [(lead, 41), (second, 41), (other, 42)] {
+        staying.set_status_message(job, message).await.unwrap();
+    }
+    assert_eq!(staying.album_jobs_in_queue(lead).await.unwrap(), vec![lead, second]);
 }

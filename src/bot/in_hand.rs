@@ -22,6 +22,7 @@ pub struct InHand {
     store: Store,
     chat: i64,
     message: i32,
+    removed: bool,
 }
 
 impl InHand {
@@ -31,12 +32,24 @@ impl InHand {
         if let Err(e) = ctx.store.picture_in_hand(msg.chat.id.0, msg.id.0, lang.code()).await {
             tracing::warn!(chat = %msg.chat.id, "recording a picture in hand: {e}");
         }
-        Self { store: ctx.store.clone(), chat: msg.chat.id.0, message: msg.id.0 }
+        Self { store: ctx.store.clone(), chat: msg.chat.id.0, message: msg.id.0, removed: false }
+    }
+
+    /// The handler answered: the record goes now (before a stop could close the store).
+    pub async fn answered(mut self) {
+        self.removed = true;
+        if let Err(e) = self.store.picture_answered(self.chat, self.message).await {
+            tracing::warn!(chat = self.chat, "removing a picture in hand: {e}");
+        }
     }
 }
 
 impl Drop for InHand {
     fn drop(&mut self) {
+        if self.removed {
+            return;
+        }
+        // A handler that ended early (an error): removed in the background.
         let (store, chat, message) = (self.store.clone(), self.chat, self.message);
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(async move {

@@ -375,6 +375,9 @@ async fn tell_abandoned(bot: &TgBot, ctx: &BotContext, shutdown: &Shutdown) {
     let told = async {
         for (chat, lang) in abandoned {
             ctx.pacer.wait(chat).await;
+            if let Err(e) = ctx.store.forget_pictures_in(chat.0).await {
+                tracing::debug!(%chat, "forgetting its pictures in hand: {e}");
+            }
             if let Err(e) =
                 retry::send(bot.send_message(chat, messages::send_again_after_restart(lang))).await
             {

@@ -60,6 +60,16 @@ impl Store {
         Ok(())
     }
 
+    /// The user of `chat_id` was told to send their pictures again (a stop that left their
+    /// handlers behind): nothing of that chat is to be told again at the next start.
+    pub async fn forget_pictures_in(&self, chat_id: i64) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM pictures_in_hand WHERE chat_id = $1")
+            .bind(chat_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// Takes the pictures that `replica` left unanswered (`None`: the rows no replica
     /// claimed; with SQLite, every row, since one process holds the store).
     pub(super) async fn take_unanswered(&self, replica: Option<&str>) -> Result<Vec<Unanswered>, StoreError> {

@@ -341,6 +341,21 @@ impl Store {
         Ok(ids.into_iter().map(|id| JobId(id as u64)).collect())
     }
 
+    /// The live jobs of the album whose first job is `lead` (they share its status
+    /// message), on every replica.
+    pub async fn album_jobs_in_queue(&self, lead: JobId) -> Result<Vec<JobId>, StoreError> {
+        let ids: Vec<i64> = sqlx::query_scalar(&format!(
+            "SELECT j.id FROM jobs AS j JOIN jobs AS lead ON lead.id = $1
+             WHERE j.chat_id = lead.chat_id AND j.status_message_id = lead.status_message_id
+             AND j.state IN ({}) ORDER BY j.id",
+            StateName::sql_list(&StateName::IN_QUEUE)
+        ))
+        .bind(lead.0 as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(ids.into_iter().map(|id| JobId(id as u64)).collect())
+    }
+
     /// The replica's id for a new job's row (`None` with SQLite).
     pub(super) fn claimer(&self) -> Option<&str> {
         self.me().map(ReplicaId::as_str)

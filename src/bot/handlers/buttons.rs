@@ -229,8 +229,20 @@ pub async fn cancel_album(
     lead: JobId,
     ctx: Arc<BotContext>,
 ) -> Result<(), HandlerError> {
-    let cancelled =
-        ctx.jobs.album_of(lead, query.from.id).into_iter().filter(|job| ctx.queue.cancel(*job)).count();
+    let mut jobs = ctx.jobs.album_of(lead, query.from.id);
+    if ctx.store.is_shared() {
+        // Some may run on other replicas (the presser's ownership of `lead` is proven).
+        match ctx.store.album_jobs_in_queue(lead).await {
+            Ok(elsewhere) => jobs.extend(elsewhere),
+            Err(e) => tracing::warn!(%lead, "reading the album's jobs: {e}"),
+        }
+        jobs.sort();
+        jobs.dedup();
+    }
+    let mut cancelled = 0;
+    for job in jobs {
+        cancelled += usize::from(ctx.cancel(job).await);
+    }
     match cancelled {
         0 => answer(&bot, &query, messages::answer_already_finished(lang), false).await,
         n => answer(&bot, &query, &messages::answer_cancelling_many(lang, n), false).await,

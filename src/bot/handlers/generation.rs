@@ -56,13 +56,16 @@ pub async fn receive_product(
     lang: Lang,
     ctx: Arc<BotContext>,
 ) -> Result<(), HandlerError> {
-    let _in_hand = InHand::take(&ctx, &msg, lang).await;
+    let in_hand = InHand::take(&ctx, &msg, lang).await;
     let Some(image) = take_picture(&bot, &ctx, &msg, lang).await? else {
+        in_hand.answered().await;
         return Ok(());
     };
     let product = save_pending(&ctx, &msg, &image).await?;
     dialogue.update(Step::AwaitingBackground { product }).await.map_err(HandlerError::dialogue)?;
-    ask_for_background(&bot, &ctx, msg.chat.id, lang, messages::ask_background(lang)).await
+    let asked = ask_for_background(&bot, &ctx, msg.chat.id, lang, messages::ask_background(lang)).await;
+    in_hand.answered().await;
+    asked
 }
 
 /// Keeps a product photo in the store until its background comes.
@@ -84,8 +87,10 @@ pub async fn receive_background(
     lang: Lang,
     ctx: Arc<BotContext>,
 ) -> Result<(), HandlerError> {
-    let _in_hand = InHand::take(&ctx, &msg, lang).await;
-    start_jobs(&bot, &dialogue, vec![product], &msg, lang, &ctx).await
+    let in_hand = InHand::take(&ctx, &msg, lang).await;
+    let started = start_jobs(&bot, &dialogue, vec![product], &msg, lang, &ctx).await;
+    in_hand.answered().await;
+    started
 }
 
 /// The background for an album of products: one job per product.
@@ -97,8 +102,10 @@ pub async fn receive_background_for_many(
     lang: Lang,
     ctx: Arc<BotContext>,
 ) -> Result<(), HandlerError> {
-    let _in_hand = InHand::take(&ctx, &msg, lang).await;
-    start_jobs(&bot, &dialogue, products, &msg, lang, &ctx).await
+    let in_hand = InHand::take(&ctx, &msg, lang).await;
+    let started = start_jobs(&bot, &dialogue, products, &msg, lang, &ctx).await;
+    in_hand.answered().await;
+    started
 }
 
 /// Takes the background of `msg` and starts one job per product on it, as many as the
