@@ -497,3 +497,16 @@ async fn killed_while_taking_a_picture_the_user_is_asked_to_send_it_again() {
     assert_eq!(tg.messages(1).iter().filter(|m| m.text_or_caption == again).count(), 1, "asked once");
     terminate(bot).await;
 }
+
+/// A replica that waits for its turn to poll Telegram stops cleanly on SIGTERM (exit 0)
+/// and never polls; the one polling goes on.
+#[tokio::test]
+async fn on_postgres_a_replica_waiting_to_poll_stops_cleanly() {
+    let Pair { tg, rh, a, b, .. } = runner_and_standby(Duration::from_millis(200)).await;
+    terminate(b).await;
+    let user = tg.user(1, Some("en"));
+    send_both(&tg, &user).await;
+    wait(&tg, "the result", |tg| delivered(tg, 1)).await;
+    assert_eq!(rh.tasks().len(), 1);
+    terminate(a).await;
+}

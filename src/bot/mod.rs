@@ -264,20 +264,33 @@ pub async fn serve(
         .webhook
     {
         None => {
-            if store.is_shared() {
-                // One replica polls Telegram (two would each get half the updates, and
-                // Telegram answers the second with a conflict); the others wait here,
-                // running jobs meanwhile.
-                tokio::select! {
-                    taken = store.wait_to_run(STANDBY_RETRY) => taken?,
-                    () = shutdown.triggered() => {}
+            // One replica polls Telegram (two would each get half the updates, and Telegram
+            // answers the second with a conflict); the others wait here, running jobs
+            // meanwhile, and one stopped before its turn never touches the updates.
+            let may_poll = if store.is_shared() {
+                let stopped = tokio::select! {
+                    taken = store.wait_to_run(STANDBY_RETRY) => { taken?; false }
+                    () = shutdown.triggered() => true,
+                };
+                if !stopped {
+                    let lost = store.clone();
+                    holds.push(watch_hold_of_jobs(async move { lost.jobs_lost().await }, &app, &shutdown));
                 }
-                let lost = store.clone();
-                holds.push(watch_hold_of_jobs(async move { lost.jobs_lost().await }, &app, &shutdown));
+                !stopped
+            } else {
+                true
+            };
+            if may_poll {
+                let polling = Polling::builder(bot.clone())
+                    .timeout(settings.poll_timeout)
+                    .delete_webhook()
+                    .await
+                    .build();
+                Box::pin(dispatcher.try_dispatch_with_listener(polling, listener_errors))
+            } else {
+                tracing::info!("stopped while another replica polls Telegram");
+                Box::pin(std::future::ready(Ok(())))
             }
-            let polling =
-                Polling::builder(bot.clone()).timeout(settings.poll_timeout).delete_webhook().await.build();
-            Box::pin(dispatcher.try_dispatch_with_listener(polling, listener_errors))
         }
         Some(hook) => {
             let replicas = store.is_shared().then(|| store.clone());
