@@ -3,10 +3,12 @@
 //! piece to one live replica; a live replica is never taken over; cancel reaches the
 //! replica that runs the job.
 
+mod support;
+
 use std::collections::HashSet;
 use std::time::Duration;
 
-use backdrop::input_image::{ImageLimits, InputImage};
+use backdrop::input_image::InputImage;
 use backdrop::job::{JobId, LaneId};
 use backdrop::store::{DatabaseUrl, NewJob, ReplicaId, Store};
 use backdrop_fakes::TestPostgres;
@@ -15,23 +17,11 @@ const LANES: [(LaneId, usize); 2] = [(LaneId(1), 3), (LaneId(2), 2)];
 const ALIVE: Duration = Duration::from_millis(600);
 
 fn image(w: u32) -> InputImage {
-    let mut png = Vec::new();
-    image::RgbImage::new(w, 2)
-        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
-        .unwrap();
-    InputImage::parse(png, &ImageLimits::default()).unwrap()
+    support::small_image(w)
 }
 
 fn new_job(user: i64) -> NewJob {
-    NewJob {
-        user_id: user,
-        chat_id: user,
-        language: "en".into(),
-        engine: "runninghub".into(),
-        parent: None,
-        output_format: None,
-        variant: None,
-    }
+    support::new_job_of(user, "en")
 }
 
 /// `n` replicas of one fresh database, each with its own DATA_DIR.

@@ -86,10 +86,17 @@ async fn until_listening(ports: &[u16]) {
     }
 }
 
-/// Three replicas; 12 users each send a product and a background through the balancer;
-/// one replica is killed once tasks run on it; the two left carry everything to the end.
-#[tokio::test]
-async fn three_replicas_one_killed_mid_run_every_result_delivered_once_within_the_limits() {
+/// Three replicas on a fresh database behind one balancer, against the fakes (2 accounts
+/// of `LIMIT` slots, tasks as `script`), every replica listening.
+struct Cluster {
+    _dir: tempfile::TempDir,
+    tg: FakeTelegram,
+    rh: FakeRunningHub,
+    balancer: LoadBalancer,
+    replicas: Vec<Child>,
+}
+
+async fn three_replicas(script: TaskScript, extra: &[(&str, &str)]) -> Cluster {
     let url = backdrop_fakes::TestPostgres::shared().fresh_database().await;
     let dir = tempfile::tempdir().unwrap();
     let tg = FakeTelegram::start().await;
@@ -97,15 +104,34 @@ async fn three_replicas_one_killed_mid_run_every_result_delivered_once_within_th
     for key in KEYS {
         rh.add_account(key, LIMIT);
     }
-    rh.set_default_script(TaskScript::succeed(Duration::from_millis(1500)));
+    rh.set_default_script(script);
     let ports = [free_port(), free_port(), free_port()];
     let backends: Vec<SocketAddr> = ports.iter().map(|p| SocketAddr::from(([127, 0, 0, 1], *p))).collect();
     let balancer = LoadBalancer::start(backends).await;
-    let mut replicas: Vec<Option<Child>> = ports
+    let replicas = ports
         .iter()
-        .map(|&port| Some(start_replica(dir.path(), &url, &tg, &rh, balancer.url(), port, &[])))
+        .map(|&port| start_replica(dir.path(), &url, &tg, &rh, balancer.url(), port, extra))
         .collect();
     until_listening(&ports).await;
+    Cluster { _dir: dir, tg, rh, balancer, replicas }
+}
+
+/// SIGTERM to each: every one stops cleanly.
+async fn stop_all(replicas: Vec<Child>) {
+    for mut replica in replicas {
+        let pid = replica.id().unwrap().to_string();
+        std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        let status = tokio::time::timeout(WAIT, replica.wait()).await.expect("stops").expect("status");
+        assert!(status.success(), "clean exit: {status:?}");
+    }
+}
+
+/// Three replicas; 12 users each send a product and a background through the balancer;
+/// one replica is killed once tasks run on it; the two left carry everything to the end.
+#[tokio::test]
+async fn three_replicas_one_killed_mid_run_every_result_delivered_once_within_the_limits() {
+    let Cluster { tg, rh, balancer, mut replicas, _dir: _data } =
+        three_replicas(TaskScript::succeed(Duration::from_millis(1500)), &[]).await;
 
     let users: Vec<FakeUser> = (1..=12).map(|id| tg.user(id, Some("en"))).collect();
     for user in &users {
@@ -125,8 +151,7 @@ async fn three_replicas_one_killed_mid_run_every_result_delivered_once_within_th
     }
     wait(&tg, "four tasks created", |_| rh.tasks().len() >= 4).await;
     assert!(rh.tasks().len() < users.len(), "killed mid-run, with jobs still waiting");
-    let victim = replicas[0].take().unwrap();
-    let mut victim = victim;
+    let mut victim = replicas.remove(0);
     victim.start_kill().expect("SIGKILL");
     let _ = tokio::time::timeout(WAIT, victim.wait()).await.expect("dies");
     let killed_at = Instant::now();
@@ -154,12 +179,7 @@ async fn three_replicas_one_killed_mid_run_every_result_delivered_once_within_th
     let served = balancer.served();
     assert!(served.iter().all(|&n| n > 0), "every replica took updates: {served:?}");
     eprintln!("all results {all_done:?} after the kill; requests per replica {served:?}");
-    for replica in replicas.iter_mut().flatten() {
-        let pid = replica.id().unwrap().to_string();
-        std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-        let status = tokio::time::timeout(WAIT, replica.wait()).await.expect("stops").expect("status");
-        assert!(status.success(), "clean exit: {status:?}");
-    }
+    stop_all(replicas).await;
 }
 
 /// RunningHub's callbacks reach whichever replica the balancer picks; each is passed on to
@@ -167,24 +187,10 @@ async fn three_replicas_one_killed_mid_run_every_result_delivered_once_within_th
 /// (polling here only every 30 s).
 #[tokio::test]
 async fn a_callback_taken_by_another_replica_wakes_the_one_running_the_job() {
-    let url = backdrop_fakes::TestPostgres::shared().fresh_database().await;
-    let dir = tempfile::tempdir().unwrap();
-    let tg = FakeTelegram::start().await;
-    let rh = FakeRunningHub::start().await;
-    for key in KEYS {
-        rh.add_account(key, LIMIT);
-    }
-    rh.set_webhooks_enabled(true);
-    rh.set_default_script(TaskScript::succeed(Duration::from_millis(300)));
-    let ports = [free_port(), free_port(), free_port()];
-    let backends: Vec<SocketAddr> = ports.iter().map(|p| SocketAddr::from(([127, 0, 0, 1], *p))).collect();
-    let balancer = LoadBalancer::start(backends).await;
     let slow_polls = [("RUNNINGHUB_POLL_INTERVAL_MS", "30000")];
-    let mut replicas: Vec<Child> = ports
-        .iter()
-        .map(|&port| start_replica(dir.path(), &url, &tg, &rh, balancer.url(), port, &slow_polls))
-        .collect();
-    until_listening(&ports).await;
+    let Cluster { tg, rh, replicas, balancer: _balancer, _dir: _data } =
+        three_replicas(TaskScript::succeed(Duration::from_millis(300)), &slow_polls).await;
+    rh.set_webhooks_enabled(true);
     let users: Vec<FakeUser> = (1..=6).map(|id| tg.user(id, Some("en"))).collect();
     for user in &users {
         user.send_photo(solid_png(64, 48, [200, 30, 30]));
@@ -200,10 +206,5 @@ async fn a_callback_taken_by_another_replica_wakes_the_one_running_the_job() {
     assert!(tg.wait_for(all, Duration::from_secs(15)).await, "results at the callbacks, not at 30 s polls");
     eprintln!("six results {:?} after the last background", started.elapsed());
     assert!(rh.webhooks().len() >= users.len(), "every task called back");
-    for replica in &mut replicas {
-        let pid = replica.id().unwrap().to_string();
-        std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-        let status = tokio::time::timeout(WAIT, replica.wait()).await.expect("stops").expect("status");
-        assert!(status.success(), "clean exit: {status:?}");
-    }
+    stop_all(replicas).await;
 }

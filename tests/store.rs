@@ -2,10 +2,12 @@
 //! concurrency, retention and statistics; every case against SQLite and against a real
 //! PostgreSQL server ([`TestPostgres`]), the same behaviour from both.
 
+mod support;
+
 use std::sync::Arc;
 use std::time::Duration;
 
-use backdrop::input_image::{ImageLimits, InputImage};
+use backdrop::input_image::InputImage;
 use backdrop::job::{
     FailReason, ImageSource, JobId, JobJournal, JobOutput, JobState, LaneId, RemoteTaskId, StateName,
     Transition,
@@ -14,23 +16,11 @@ use backdrop::store::{DatabaseUrl, NewJob, Store, StoreError};
 use backdrop_fakes::TestPostgres;
 
 fn image(w: u32) -> InputImage {
-    let mut png = Vec::new();
-    image::RgbImage::new(w, 2)
-        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
-        .unwrap();
-    InputImage::parse(png, &ImageLimits::default()).unwrap()
+    support::small_image(w)
 }
 
 fn new_job(user: i64) -> NewJob {
-    NewJob {
-        user_id: user,
-        chat_id: user,
-        language: "ru".into(),
-        engine: "runninghub".into(),
-        parent: None,
-        output_format: None,
-        variant: None,
-    }
+    support::new_job_of(user, "ru")
 }
 
 /// Where one case's store lives: SQLite in its directory, or a fresh PostgreSQL database

@@ -195,12 +195,22 @@ pub fn engine_in_mode(
     Arc::new(RunningHubEngine::new(client, accounts, settings))
 }
 
+/// A PNG of `width` x 2, checked at the door, for the store's tests.
+pub fn small_image(width: u32) -> InputImage {
+    InputImage::parse(png(width, 2), &ImageLimits::default()).expect("a PNG")
+}
+
 /// A RunningHub job of user 1, in English, in the original frame.
 pub fn new_job() -> backdrop::store::NewJob {
+    new_job_of(1, "en")
+}
+
+/// A RunningHub job of `user` (in their private chat), in the original frame.
+pub fn new_job_of(user: i64, language: &str) -> backdrop::store::NewJob {
     backdrop::store::NewJob {
-        user_id: 1,
-        chat_id: 1,
-        language: "en".into(),
+        user_id: user,
+        chat_id: user,
+        language: language.into(),
         engine: "runninghub".into(),
         parent: None,
         output_format: None,

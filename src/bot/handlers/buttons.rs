@@ -137,7 +137,7 @@ pub async fn choose_scene(
     let Some(scene) = ctx.scenes.iter().take(keyboards::MAX_SCENE_BUTTONS).nth(usize::from(index)) else {
         return refuse_unknown(bot, query, lang).await;
     };
-    let chat = query.message.as_ref().map_or(ChatId::from(query.from.id), |m| m.chat().id);
+    let chat = chat_of(&query);
     let dialogue = Dialogue::new(Arc::clone(&ctx.dialogues), chat);
     let state = dialogue.get_or_default().await.map_err(HandlerError::dialogue)?;
     let products = state.pending_products();
@@ -165,7 +165,7 @@ pub async fn show_scenes(
     lang: Lang,
     ctx: Arc<BotContext>,
 ) -> Result<(), HandlerError> {
-    let chat = query.message.as_ref().map_or(ChatId::from(query.from.id), |m| m.chat().id);
+    let chat = chat_of(&query);
     let sheet = ctx
         .scene_sheet
         .get_or_try_init(|| async {
@@ -196,7 +196,7 @@ pub async fn new_photo(
     lang: Lang,
     ctx: Arc<BotContext>,
 ) -> Result<(), HandlerError> {
-    let chat = query.message.as_ref().map_or(ChatId::from(query.from.id), |m| m.chat().id);
+    let chat = chat_of(&query);
     let dialogue = Dialogue::new(Arc::clone(&ctx.dialogues), chat);
     let state = dialogue.get_or_default().await.map_err(HandlerError::dialogue)?;
     super::base::forget_step(&ctx, &dialogue, state).await?;
@@ -374,6 +374,11 @@ async fn owned_job(ctx: &BotContext, id: JobId, user: UserId) -> Result<JobRecor
     // Not kept in the registry: an ended job lives in the store only.
     let record = JobRecord::from_stored(&stored);
     if record.owner == user { Ok(record) } else { Err(AccessError::NotOwner) }
+}
+
+/// The chat of the pressed message (the presser's private chat if Telegram did not say).
+fn chat_of(query: &CallbackQuery) -> ChatId {
+    query.message.as_ref().map_or(ChatId::from(query.from.id), |m| m.chat().id)
 }
 
 async fn answer(bot: &TgBot, query: &CallbackQuery, text: &str, alert: bool) -> Result<(), HandlerError> {
