@@ -90,13 +90,7 @@ async fn follow(bot: TgBot, ctx: Arc<BotContext>, mut album: Album) {
         let pending_edit = (text != shown).then(|| if skipped { Instant::now() + EDIT_RETRY } else { due });
         let action = (c.generating > 0).then(|| Instant::now() + timing.chat_action_interval);
         let wake = [pending_edit, action].into_iter().flatten().min();
-        let live: Vec<_> = album
-            .jobs
-            .iter_mut()
-            .zip(&states)
-            .filter(|(_, state)| !state.is_settled())
-            .map(|((_, rx), _)| Box::pin(rx.changed()))
-            .collect();
+        let live = changes_of_unsettled(&mut album.jobs, &states);
         if live.is_empty() {
             // Every job settled: the tally was shown above.
             return;
@@ -151,6 +145,18 @@ async fn show(bot: &TgBot, ctx: &BotContext, album: &mut Album, text: &str, live
         Err(e) => tracing::warn!(lead = %album.lead, "could not send the album's status message: {e}"),
     }
     true
+}
+
+/// For each of `jobs` not settled in `states` (their states, in order): its next change.
+pub(crate) fn changes_of_unsettled<'a>(
+    jobs: &'a mut [(JobId, watch::Receiver<JobState>)],
+    states: &[JobState],
+) -> Vec<std::pin::Pin<Box<impl Future<Output = Result<(), watch::error::RecvError>> + 'a>>> {
+    jobs.iter_mut()
+        .zip(states)
+        .filter(|(_, state)| !state.is_settled())
+        .map(|((_, rx), _)| Box::pin(rx.changed()))
+        .collect()
 }
 
 #[cfg(test)]

@@ -101,13 +101,7 @@ async fn settled(ctx: &BotContext, set: &mut VariantSet) -> Option<Vec<JobState>
         if states.iter().all(JobState::is_settled) {
             return Some(states);
         }
-        let live: Vec<_> = set
-            .jobs
-            .iter_mut()
-            .zip(&states)
-            .filter(|(_, state)| !state.is_settled())
-            .map(|((_, rx), _)| Box::pin(rx.changed()))
-            .collect();
+        let live = crate::bot::album_status::changes_of_unsettled(&mut set.jobs, &states);
         let stopping = tokio::select! {
             biased;
             () = ctx.shutdown.reached(Stage::FinishStatus) => true,

@@ -377,28 +377,7 @@ async fn create(AxState(shared): Shr, body: Bytes) -> Response {
 }
 
 fn create_task(shared: &Arc<Shared>, body: &[u8]) -> Response {
-    let Some(obj) = parse_object(body) else { return params_invalid() };
-    let api_key = str_field(&obj, "apiKey");
-
-    let mut guard = shared.lock();
-    let state = &mut *guard;
-    if let Some((code, msg)) = state.auth_error(api_key.as_deref()) {
-        return json_response(wire::error(code, &msg));
-    }
-    let api_key = api_key.unwrap_or_default();
-    let workflow_id = str_field(&obj, "workflowId").unwrap_or_default();
-    if workflow_id.trim().is_empty() {
-        return params_invalid();
-    }
-    if state.accounts[&api_key].workflows.as_ref().is_some_and(|w| !w.contains(&workflow_id)) {
-        return json_response(wire::error(380, "WORKFLOW_NOT_EXISTS"));
-    }
-    let Some(inputs) = node_inputs(&obj) else {
-        return json_response(wire::error(803, "APIKEY_INVALID_NODE_INFO"));
-    };
-    let webhook_url = str_field(&obj, "webhookUrl").filter(|u| !u.trim().is_empty());
-    let new = NewTask { api_key, workflow_id, app_id: None, v2: false, inputs, webhook_url };
-    created(admit(shared, state, new))
+    legacy_task(shared, body, LegacyRun::Workflow)
 }
 
 async fn app_run(AxState(shared): Shr, body: Bytes) -> Response {
@@ -408,6 +387,19 @@ async fn app_run(AxState(shared): Shr, body: Bytes) -> Response {
 /// `/task/openapi/ai-app/run`: `webappId` (a string or a number) instead of a workflow,
 /// the key in the body, and the create's answer.
 fn app_task(shared: &Arc<Shared>, body: &[u8]) -> Response {
+    legacy_task(shared, body, LegacyRun::App)
+}
+
+/// What a legacy run names: a workflow (`/task/openapi/create`) or an AI app.
+#[derive(Clone, Copy, PartialEq)]
+enum LegacyRun {
+    Workflow,
+    App,
+}
+
+/// A legacy run: the key in the body, the workflow or app it names (which the account must
+/// have, if the test said which it has), the node list, the create's answer.
+fn legacy_task(shared: &Arc<Shared>, body: &[u8], run: LegacyRun) -> Response {
     let Some(obj) = parse_object(body) else { return params_invalid() };
     let api_key = str_field(&obj, "apiKey");
     let mut guard = shared.lock();
@@ -416,19 +408,31 @@ fn app_task(shared: &Arc<Shared>, body: &[u8]) -> Response {
         return json_response(wire::error(code, &msg));
     }
     let api_key = api_key.unwrap_or_default();
-    let app_id = str_field(&obj, "webappId").unwrap_or_default();
-    if app_id.trim().is_empty() {
+    let (field, missing) = match run {
+        LegacyRun::Workflow => ("workflowId", "WORKFLOW_NOT_EXISTS"),
+        LegacyRun::App => ("webappId", "WEBAPP_NOT_EXISTS"),
+    };
+    let id = str_field(&obj, field).unwrap_or_default();
+    if id.trim().is_empty() {
         return params_invalid();
     }
-    if state.accounts[&api_key].apps.as_ref().is_some_and(|a| !a.contains(&app_id)) {
-        return json_response(wire::error(380, "WEBAPP_NOT_EXISTS"));
+    let account = &state.accounts[&api_key];
+    let known = match run {
+        LegacyRun::Workflow => account.workflows.as_ref(),
+        LegacyRun::App => account.apps.as_ref(),
+    };
+    if known.is_some_and(|ids| !ids.contains(&id)) {
+        return json_response(wire::error(380, missing));
     }
     let Some(inputs) = node_inputs(&obj) else {
         return json_response(wire::error(803, "APIKEY_INVALID_NODE_INFO"));
     };
     let webhook_url = str_field(&obj, "webhookUrl").filter(|u| !u.trim().is_empty());
-    let new =
-        NewTask { api_key, workflow_id: String::new(), app_id: Some(app_id), v2: false, inputs, webhook_url };
+    let (workflow_id, app_id) = match run {
+        LegacyRun::Workflow => (id, None),
+        LegacyRun::App => (String::new(), Some(id)),
+    };
+    let new = NewTask { api_key, workflow_id, app_id, v2: false, inputs, webhook_url };
     created(admit(shared, state, new))
 }
 
