@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use backdrop::input_image::InputImage;
 use backdrop::job::{JobId, LaneId};
-use backdrop::store::{DatabaseUrl, NewJob, ReplicaId, Store};
+use backdrop::store::{DatabaseUrl, GotTo, NewJob, ReplicaId, Store, Unanswered};
 use backdrop_fakes::TestPostgres;
 
 const LANES: [(LaneId, usize); 2] = [(LaneId(1), 3), (LaneId(2), 2)];
@@ -77,6 +77,10 @@ async fn a_dead_replicas_jobs_and_leases_go_to_exactly_one_live_replica() {
     }
     let leases = dead.acquire_leases(&[LaneId(1)], 2).await.unwrap();
     assert_eq!(leases.len(), 2);
+    // It was taking a picture of user 9 when it died, and had answered user 10's.
+    dead.picture_in_hand(9, 100, "en").await.unwrap();
+    dead.picture_in_hand(10, 101, "ru").await.unwrap();
+    dead.picture_answered(10, 101).await.unwrap();
     // Alive: nobody may take it over.
     assert!(a.take_over().await.unwrap().jobs.is_empty());
     // It stops renewing its heartbeat; the others keep theirs.
@@ -90,6 +94,8 @@ async fn a_dead_replicas_jobs_and_leases_go_to_exactly_one_live_replica() {
     assert_eq!(winner.jobs.iter().map(|j| j.id).collect::<Vec<JobId>>(), ids, "its jobs, oldest first");
     assert_eq!(winner.leases.len(), 2, "with the slots their tasks may hold");
     assert!(winner.jobs.iter().all(|j| j.product_path.exists()), "their images on the taker's disk");
+    let unanswered = vec![Unanswered { chat_id: 9, language: "en".into(), got_to: GotTo::Nothing }];
+    assert_eq!(winner.unanswered, unanswered, "whom to ask to send their picture again");
     // The dead one learns it at its next heartbeat and must stop.
     assert_eq!(dead.heartbeat(ALIVE).await.unwrap(), None, "declared dead");
     assert!(a.take_over().await.unwrap().jobs.is_empty() && b.take_over().await.unwrap().jobs.is_empty());

@@ -12,7 +12,7 @@ use backdrop::job::{
     FailReason, ImageSource, JobId, JobJournal, JobOutput, JobState, LaneId, RemoteTaskId, StateName,
     Transition,
 };
-use backdrop::store::{DatabaseUrl, NewJob, Store, StoreError};
+use backdrop::store::{DatabaseUrl, GotTo, NewJob, Store, StoreError};
 use backdrop_fakes::TestPostgres;
 
 fn image(w: u32) -> InputImage {
@@ -80,6 +80,7 @@ on_both!(
     one_process_per_store,
     the_images_of_a_job_are_never_without_its_row,
     settings_and_a_jobs_variant_survive_a_restart,
+    pictures_left_in_hand_say_how_far_they_got,
 );
 
 /// The state of a job on `lane`: uploading until the provider gave it `task`.
@@ -443,4 +444,24 @@ async fn settings_and_a_jobs_variant_survive_a_restart(db: Db) {
     assert_eq!(variant(other).await, Some(second));
     assert_eq!(variant(single).await, None);
     store.close().await;
+}
+
+/// Pictures a killed process was taking are found at the next start, with how far each
+/// got: nothing kept (send it again), the product kept (ask for the background), a job
+/// accepted (its status says the rest); those answered are not among them.
+async fn pictures_left_in_hand_say_how_far_they_got(db: Db) {
+    let store = db.open().await;
+    for (chat, message) in [(1, 10), (2, 20), (3, 30), (4, 40)] {
+        store.picture_in_hand(chat, message, "en").await.unwrap();
+    }
+    store.set_dialogue(2, "{}").await.unwrap();
+    store.create_job(&new_job(3), &image(3), &image(4)).await.unwrap();
+    store.picture_answered(4, 40).await.unwrap();
+    store.close().await;
+
+    let store = db.open().await;
+    let left = store.unanswered_pictures().await.unwrap();
+    let got: Vec<(i64, GotTo)> = left.iter().map(|u| (u.chat_id, u.got_to)).collect();
+    assert_eq!(got, vec![(1, GotTo::Nothing), (2, GotTo::ProductKept), (3, GotTo::JobAccepted)]);
+    assert!(store.unanswered_pictures().await.unwrap().is_empty(), "told once");
 }
