@@ -36,6 +36,23 @@ fn start_bot(dir: &Path, tg: &FakeTelegram, rh: &FakeRunningHub, extra: &[(&str,
         .expect("the backdrop binary starts")
 }
 
+/// Waits (bounded) until no handler of the bot on `url` holds a picture: every answer
+/// sent has been recorded.
+async fn until_no_picture_in_hand(url: &str) {
+    use sqlx::Connection;
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(url).await.expect("the bot's database");
+    for _ in 0..200 {
+        let n: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM pictures_in_hand").fetch_one(&mut conn).await.unwrap();
+        if n == 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("a picture stayed in hand");
+}
+
 /// SIGKILL: no shutdown code runs at all.
 async fn kill(mut child: Child) {
     child.start_kill().expect("kill");
@@ -114,6 +131,10 @@ async fn killed_mid_run_then_restarted(postgres: Option<&str>) {
     c.send_photo(solid_png(64, 48, [90, 90, 90]));
     wait(&tg, "c asked for the background", |tg| has_text(tg, 3, messages::ask_background(Lang::Ru))).await;
     let b_status = tg.messages(2).iter().find(|m| m.text_or_caption == queued).map(|m| m.message_id).unwrap();
+    // Killed after c's handler finished (a kill between its answer and its end would have
+    // c asked once more after the restart, which is not what this test is about).
+    let sqlite = format!("sqlite://{}?mode=ro", dir.path().join("data").join("backdrop.db").display());
+    until_no_picture_in_hand(postgres.unwrap_or(&sqlite)).await;
     kill(bot).await;
 
     let bot = start_bot(dir.path(), &tg, &rh, &second_env);
