@@ -2,6 +2,8 @@
 //! fake Telegram and fake RunningHub: nothing accepted is lost, no provider task is created
 //! twice, no slot is held by a dead job, status messages continue.
 
+mod support;
+
 use std::path::Path;
 use std::time::Duration;
 
@@ -17,21 +19,13 @@ const WAIT: Duration = Duration::from_secs(30);
 
 /// Starts `backdrop bot` on `dir`, configured only through the environment.
 fn start_bot(dir: &Path, tg: &FakeTelegram, rh: &FakeRunningHub, extra: &[(&str, &str)]) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_backdrop"))
-        .arg("bot")
-        .current_dir(dir)
-        .env_clear()
-        .env("BOT_TOKEN", TOKEN)
-        .env("TELEGRAM_API_URL", tg.url())
-        .env("RUNNINGHUB_API_URL", rh.url())
+    support::bot_process(dir, TOKEN, &tg.url(), &rh.url())
         .env("RUNNINGHUB_API_KEY_1", KEY)
         .env("RUNNINGHUB_MAX_JOBS_1", "1")
         .env("RUNNINGHUB_WORKFLOW_PRODUCT_1", "1871659613585305601")
         .env("RUNNINGHUB_POLL_INTERVAL_MS", "20")
         .env("DATA_DIR", dir.join("data"))
-        .env("RUST_LOG", "warn")
         .envs(extra.iter().copied())
-        .kill_on_drop(true)
         .spawn()
         .expect("the backdrop binary starts")
 }

@@ -4,6 +4,8 @@
 //! delivered once, every job has one provider task, and no account ever runs more tasks
 //! than its limit across the replicas.
 
+mod support;
+
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -12,7 +14,7 @@ use backdrop::bot::messages::{self, Lang};
 use backdrop_fakes::image_bytes::solid_png;
 use backdrop_fakes::runninghub::{FakeRunningHub, TaskScript};
 use backdrop_fakes::{FakeTelegram, FakeUser, LoadBalancer, MessageKind};
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 
 const TOKEN: &str = "123456:TEST-token";
 const SECRET: &str = "test-webhook-secret-0123456789";
@@ -35,23 +37,15 @@ fn start_replica(
     listen: u16,
     extra: &[(&str, &str)],
 ) -> Child {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_backdrop"));
+    let mut command = support::bot_process(dir, TOKEN, &tg.url(), &rh.url());
     command
-        .arg("bot")
-        .current_dir(dir)
-        .env_clear()
-        .env("BOT_TOKEN", TOKEN)
-        .env("TELEGRAM_API_URL", tg.url())
-        .env("RUNNINGHUB_API_URL", rh.url())
         .env("RUNNINGHUB_POLL_INTERVAL_MS", "50")
         .env("DATABASE_URL", url)
         .env("DATA_DIR", dir.join(format!("data-{listen}")))
         .env("WEBHOOK_URL", public)
         .env("WEBHOOK_LISTEN", format!("127.0.0.1:{listen}"))
         .env("WEBHOOK_SECRET", SECRET)
-        .env("MAX_JOBS_PER_USER", "5")
-        .env("RUST_LOG", "warn")
-        .kill_on_drop(true);
+        .env("MAX_JOBS_PER_USER", "5");
     for (n, key) in KEYS.iter().enumerate() {
         let n = n + 1;
         command

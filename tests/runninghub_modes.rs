@@ -439,15 +439,7 @@ async fn a_v2_workflow_job_runs_and_a_cancel_reaches_the_provider() {
 
     h.fake.set_default_script(TaskScript::never_finish());
     let mut rx = h.queue.submit(JobId(2), input()).unwrap();
-    let running = tokio::time::timeout(
-        Duration::from_secs(10),
-        rx.wait_for(|s| matches!(s, JobState::Running { task: Some(_), .. })),
-    )
-    .await
-    .expect("a task is created in time")
-    .expect("queue alive")
-    .clone();
-    let JobState::Running { task: Some(task), .. } = running else { unreachable!() };
+    let task = support::created_task(&mut rx).await;
     assert!(h.queue.cancel(JobId(2)));
     assert!(matches!(ended(&mut rx).await, JobState::Cancelled));
     assert_eq!(h.fake.cancelled_tasks(), vec![task.0]);
@@ -510,15 +502,7 @@ async fn a_v2_task_kept_at_shutdown_is_resumed_by_polling_without_a_second_run()
     let h = harness(ApiMode::V2, Some(APP), poll_settings()).await;
     h.fake.set_default_script(TaskScript::succeed(Duration::from_millis(600)));
     let mut rx = h.queue.submit(JobId(1), input()).unwrap();
-    let running = tokio::time::timeout(
-        Duration::from_secs(10),
-        rx.wait_for(|s| matches!(s, JobState::Running { task: Some(_), .. })),
-    )
-    .await
-    .expect("a task is created in time")
-    .expect("queue alive")
-    .clone();
-    let JobState::Running { task: Some(task), .. } = running else { unreachable!() };
+    let task = support::created_task(&mut rx).await;
     h.queue.shutdown(ShutdownMode::Keep).await;
     assert!(h.fake.cancelled_tasks().is_empty());
 

@@ -18,18 +18,7 @@ async fn ended(rx: &mut watch::Receiver<JobState>) -> JobState {
 }
 
 async fn remote_task(rx: &mut watch::Receiver<JobState>) -> String {
-    let state = tokio::time::timeout(
-        Duration::from_secs(10),
-        rx.wait_for(|s| matches!(s, JobState::Running { task: Some(_), .. })),
-    )
-    .await
-    .expect("a task is created in time")
-    .expect("queue alive")
-    .clone();
-    match state {
-        JobState::Running { task: Some(t), .. } => t.0,
-        _ => unreachable!(),
-    }
+    support::created_task(rx).await.0
 }
 
 #[tokio::test]

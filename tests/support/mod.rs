@@ -195,6 +195,44 @@ pub fn engine_in_mode(
     Arc::new(RunningHubEngine::new(client, accounts, settings))
 }
 
+/// `backdrop bot` as its own process in `dir`, configured only through the environment:
+/// the bot token and the two fakes' URLs, warnings logged, killed if the test drops it.
+/// The caller adds accounts and the rest.
+pub fn bot_process(
+    dir: &std::path::Path,
+    token: &str,
+    telegram: &str,
+    runninghub: &str,
+) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_backdrop"));
+    command
+        .arg("bot")
+        .current_dir(dir)
+        .env_clear()
+        .env("BOT_TOKEN", token)
+        .env("TELEGRAM_API_URL", telegram)
+        .env("RUNNINGHUB_API_URL", runninghub)
+        .env("RUST_LOG", "warn")
+        .kill_on_drop(true);
+    command
+}
+
+/// Waits (bounded) until the job runs with a provider task, and gives that task.
+pub async fn created_task(rx: &mut tokio::sync::watch::Receiver<JobState>) -> backdrop::job::RemoteTaskId {
+    let state = tokio::time::timeout(
+        Duration::from_secs(10),
+        rx.wait_for(|s| matches!(s, JobState::Running { task: Some(_), .. })),
+    )
+    .await
+    .expect("a task is created in time")
+    .expect("queue alive")
+    .clone();
+    match state {
+        JobState::Running { task: Some(task), .. } => task,
+        _ => unreachable!("waited for a running task"),
+    }
+}
+
 /// A PNG of `width` x 2, checked at the door, for the store's tests.
 pub fn small_image(width: u32) -> InputImage {
     InputImage::parse(png(width, 2), &ImageLimits::default()).expect("a PNG")
