@@ -61,7 +61,7 @@ async fn terminate(mut child: Child) {
 }
 
 async fn wait(tg: &FakeTelegram, what: &str, cond: impl FnMut(&FakeTelegram) -> bool) {
-    assert!(tg.wait_for(cond, WAIT).await, "waiting for: {what}\n{}", tg.dump(0));
+    assert!(tg.wait_for(cond, WAIT).await, "waiting for: {what}\n{}", tg.dump_all());
 }
 
 /// The user's product photo, then (once asked) the background.
@@ -510,6 +510,38 @@ async fn killed_while_taking_a_picture_the_user_is_asked_to_send_it_again() {
     send_both(&tg, &user).await;
     wait(&tg, "the result", |tg| delivered(tg, 1)).await;
     assert_eq!(tg.messages(1).iter().filter(|m| m.text_or_caption == again).count(), 1, "asked once");
+    terminate(bot).await;
+}
+
+/// Killed after it kept the product photo but before its question reached the user (the
+/// send hangs): after the restart the user is asked for the background, and the product
+/// kept before the kill is the one placed.
+#[tokio::test]
+async fn killed_while_asking_for_the_background_the_restart_asks_for_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let tg = FakeTelegram::start().await;
+    let rh = FakeRunningHub::start().await;
+    rh.add_account(KEY, 1);
+    rh.set_default_script(TaskScript::succeed(Duration::from_millis(200)));
+    let user = tg.user(1, Some("en"));
+    let bot = start_bot(dir.path(), &tg, &rh, &[]);
+    wait(&tg, "the bot polls", |tg| !tg.calls_of("GetUpdates").is_empty()).await;
+    tg.fail_next("SendMessage", 1, TgFault::Hang);
+    user.send_photo(solid_png(64, 48, [200, 30, 30]));
+    wait(&tg, "the question is being sent", |tg| !tg.calls_of("SendMessage").is_empty()).await;
+    assert!(tg.messages(1).is_empty(), "nothing answered yet");
+    kill(bot).await;
+
+    let bot = start_bot(dir.path(), &tg, &rh, &[]);
+    let ask = messages::ask_background(Lang::En);
+    wait(&tg, "asked for the background", |tg| has_text(tg, 1, ask)).await;
+    user.send_photo(solid_png(80, 60, [30, 30, 200]));
+    wait(&tg, "the result", |tg| delivered(tg, 1)).await;
+    assert!(
+        !tg.messages(1).iter().any(|m| m.text_or_caption == messages::send_again_after_restart(Lang::En)),
+        "the kept product is not asked for again"
+    );
+    assert_eq!(rh.tasks().len(), 1);
     terminate(bot).await;
 }
 

@@ -85,7 +85,7 @@ async fn health_readiness_and_metrics_count_what_the_bot_did() {
                 .iter()
                 .any(|m| m.kind == MessageKind::Document || m.text_or_caption.starts_with("❌"))
         };
-        assert!(tg.wait_for(ended, WAIT).await, "user {n}'s job ended:\n{}", tg.dump(0));
+        assert!(tg.wait_for(ended, WAIT).await, "user {n}'s job ended:\n{}", tg.dump_all());
     }
 
     let (status, scrape) = get(&format!("{base}/metrics")).await.expect("scraped");

@@ -58,7 +58,7 @@ fn start_replica(
 }
 
 async fn wait(tg: &FakeTelegram, what: &str, cond: impl FnMut(&FakeTelegram) -> bool) {
-    assert!(tg.wait_for(cond, WAIT).await, "waiting for: {what}\n{}", tg.dump(0));
+    assert!(tg.wait_for(cond, WAIT).await, "waiting for: {what}\n{}", tg.dump_all());
 }
 
 fn count(tg: &FakeTelegram, chat: i64, kind: MessageKind) -> usize {

@@ -454,7 +454,10 @@ async fn pictures_left_in_hand_say_how_far_they_got(db: Db) {
     for (chat, message) in [(1, 10), (2, 20), (3, 30), (4, 40)] {
         store.picture_in_hand(chat, message, "en").await.unwrap();
     }
+    // A new chat's dialogue is written as the picture comes: that alone keeps nothing.
+    store.set_dialogue(1, "{}").await.unwrap();
     store.set_dialogue(2, "{}").await.unwrap();
+    store.picture_product_kept(2, 20).await.unwrap();
     store.create_job(&new_job(3), &image(3), &image(4)).await.unwrap();
     store.picture_answered(4, 40).await.unwrap();
     store.close().await;

@@ -35,6 +35,14 @@ impl InHand {
         Self { store: ctx.store.clone(), chat: msg.chat.id.0, message: msg.id.0, removed: false }
     }
 
+    /// The product is kept and the dialogue waits for its background: a stop from here on
+    /// asks the user for the background.
+    pub async fn product_kept(&self) {
+        if let Err(e) = self.store.picture_product_kept(self.chat, self.message).await {
+            tracing::warn!(chat = self.chat, "recording a kept product in hand: {e}");
+        }
+    }
+
     /// The handler answered: the record goes now (before a stop could close the store).
     pub async fn answered(mut self) {
         self.removed = true;

@@ -60,6 +60,17 @@ impl Store {
         Ok(())
     }
 
+    /// The product photo of message `message_id` is kept and its dialogue waits for the
+    /// background.
+    pub async fn picture_product_kept(&self, chat_id: i64, message_id: i32) -> Result<(), StoreError> {
+        sqlx::query("UPDATE pictures_in_hand SET product_kept = 1 WHERE chat_id = $1 AND message_id = $2")
+            .bind(chat_id)
+            .bind(i64::from(message_id))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// The user of `chat_id` was told to send their pictures again (a stop that left their
     /// handlers behind): nothing of that chat is to be told again at the next start.
     pub async fn forget_pictures_in(&self, chat_id: i64) -> Result<(), StoreError> {
@@ -75,45 +86,43 @@ impl Store {
     pub(super) async fn take_unanswered(&self, replica: Option<&str>) -> Result<Vec<Unanswered>, StoreError> {
         let query = match replica {
             Some(_) => {
-                "DELETE FROM pictures_in_hand WHERE replica = $1 RETURNING chat_id, language, taken_at"
+                "DELETE FROM pictures_in_hand WHERE replica = $1 RETURNING chat_id, language, taken_at, product_kept"
             }
             None => {
-                "DELETE FROM pictures_in_hand WHERE replica IS NULL AND $1 = '' RETURNING chat_id, language, taken_at"
+                "DELETE FROM pictures_in_hand WHERE replica IS NULL AND $1 = ''
+                 RETURNING chat_id, language, taken_at, product_kept"
             }
         };
-        let rows: Vec<(i64, String, i64)> =
+        let rows: Vec<(i64, String, i64, i64)> =
             sqlx::query_as(query).bind(replica.unwrap_or("")).fetch_all(&self.pool).await?;
         let mut left: Vec<Unanswered> = Vec::new();
-        for (chat_id, language, taken_at) in rows {
+        for (chat_id, language, taken_at, product_kept) in rows {
             if left.iter().any(|u| u.chat_id == chat_id) {
                 continue;
             }
-            let got_to = self.got_to(chat_id, taken_at).await?;
+            let got_to = self.got_to(chat_id, taken_at, product_kept != 0).await?;
             left.push(Unanswered { chat_id, language, got_to });
         }
         left.sort_by_key(|u| u.chat_id);
         Ok(left)
     }
 
-    /// What a chat's store shows of a picture taken at `taken_at`: a job accepted since, or
-    /// its step changed since (the product kept), or nothing.
-    async fn got_to(&self, chat_id: i64, taken_at: i64) -> Result<GotTo, StoreError> {
+    /// How far a picture taken at `taken_at` got: a job of its chat accepted since, or its
+    /// product kept, or nothing.
+    async fn got_to(&self, chat_id: i64, taken_at: i64, product_kept: bool) -> Result<GotTo, StoreError> {
         let job: Option<i64> =
             sqlx::query_scalar("SELECT id FROM jobs WHERE chat_id = $1 AND created_at >= $2 LIMIT 1")
                 .bind(chat_id)
                 .bind(taken_at)
                 .fetch_optional(&self.pool)
                 .await?;
-        if job.is_some() {
-            return Ok(GotTo::JobAccepted);
-        }
-        let step: Option<i64> =
-            sqlx::query_scalar("SELECT updated_at FROM dialogues WHERE chat_id = $1 AND updated_at >= $2")
-                .bind(chat_id)
-                .bind(taken_at)
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(if step.is_some() { GotTo::ProductKept } else { GotTo::Nothing })
+        Ok(if job.is_some() {
+            GotTo::JobAccepted
+        } else if product_kept {
+            GotTo::ProductKept
+        } else {
+            GotTo::Nothing
+        })
     }
 
     /// At a start with SQLite: what the last run left unanswered.

@@ -212,7 +212,7 @@ pub fn bot_process(
         .env("BOT_TOKEN", token)
         .env("TELEGRAM_API_URL", telegram)
         .env("RUNNINGHUB_API_URL", runninghub)
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", std::env::var("BACKDROP_TEST_LOG").unwrap_or_else(|_| "warn".into()))
         .kill_on_drop(true);
     command
 }

@@ -207,6 +207,28 @@ impl FakeTelegram {
             .join("\n")
     }
 
+    /// [`dump`](Self::dump) of every chat, then the methods called in order: what a test
+    /// that waited in vain prints.
+    pub fn dump_all(&self) -> String {
+        let mut chats: Vec<i64> = self.lock().chats.keys().copied().collect();
+        chats.sort_unstable();
+        let screens: Vec<String> =
+            chats.into_iter().map(|chat| format!("chat {chat}:\n{}", self.dump(chat))).collect();
+        // Runs of one method shown once with their count: polling repeats itself.
+        let mut methods: Vec<(String, usize)> = Vec::new();
+        for call in self.calls() {
+            match methods.last_mut() {
+                Some((method, n)) if *method == call.method => *n += 1,
+                _ => methods.push((call.method, 1)),
+            }
+        }
+        let methods: Vec<String> = methods
+            .into_iter()
+            .map(|(m, n)| if n > 1 { format!("{m}x{n}") } else { m })
+            .collect();
+        format!("{}\ncalls: {}", screens.join("\n"), methods.join(" "))
+    }
+
     /// Updates queued and not yet confirmed by a getUpdates offset.
     pub fn pending_updates(&self) -> usize {
         self.lock().updates.len()

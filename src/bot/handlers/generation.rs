@@ -63,6 +63,7 @@ pub async fn receive_product(
     };
     let product = save_pending(&ctx, &msg, &image).await?;
     dialogue.update(Step::AwaitingBackground { product }).await.map_err(HandlerError::dialogue)?;
+    in_hand.product_kept().await;
     let asked = ask_for_background(&bot, &ctx, msg.chat.id, lang, messages::ask_background(lang)).await;
     in_hand.answered().await;
     asked
