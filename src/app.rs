@@ -34,6 +34,7 @@ pub fn build_engine(settings: &Settings) -> Result<Arc<dyn Engine>, BuildError> 
 pub fn build_engine_with(settings: &Settings, looks: &Looks) -> Result<Arc<dyn Engine>, BuildError> {
     let provider: Arc<dyn Engine> = match settings.engine {
         EngineKind::Local => {
+            crate::engine::local::warm_up(settings.local_segmenter);
             return Ok(Arc::new(LocalEngine {
                 segmenter: settings.local_segmenter,
                 looks: looks.clone(),

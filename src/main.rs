@@ -334,6 +334,7 @@ async fn cutout(product: &Path, out: &Path, segmenter: local::Segmenter) -> anyh
     if format == "jpg" {
         bail!("{}: a cut-out needs transparency: write a .png (or .webp)", out.display());
     }
+    local::warm_up(segmenter);
     let image = read_image(product).await?;
     let bytes = tokio::task::spawn_blocking(move || {
         let matte = local::cutout_with(&image, segmenter)?;

@@ -16,6 +16,7 @@ use std::sync::{Arc, OnceLock};
 use image::RgbImage;
 use tract_onnx::prelude::*;
 
+use super::bilinear;
 use super::raster::Plane;
 use super::resample::resize_rgb_lanczos;
 
@@ -118,7 +119,14 @@ fn load() -> Result<Plan, LearnedError> {
         None => tract_linalg::multithread::Executor::SingleThread,
     };
     let options = RunOptions { executor: Some(executor), ..RunOptions::default() };
-    model.into_optimized().map_err(err)?.into_runnable_with_options(&options).map_err(err)
+    optimized(model).map_err(err)?.into_runnable_with_options(&options).map_err(err)
+}
+
+/// tract's optimised plan, its bilinear resizes taken over by [`bilinear`].
+fn optimized(model: InferenceModel) -> TractResult<TypedModel> {
+    let mut model = model.into_optimized()?;
+    bilinear::replace_resizes(&mut model)?;
+    model.into_compact()
 }
 
 /// The image as the network's input: 320x320, divided by its maximum, standardised.
@@ -153,6 +161,29 @@ fn min_max(mut plane: Plane) -> Plane {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The network with tract's own resizes, and with [`bilinear`]'s, on one input.
+    #[test]
+    fn the_replaced_resizes_give_the_same_answer() {
+        let read = || tract_onnx::onnx().model_for_read(&mut std::io::Cursor::new(U2NETP)).unwrap();
+        let fact = f32::fact([1, 3, SIDE, SIDE]);
+        let theirs = read().with_input_fact(0, fact.clone().into()).unwrap().into_optimized().unwrap();
+        let n_resizes = theirs.nodes().iter().filter(|n| n.op.name() == "Resize").count();
+        let ours = optimized(read().with_input_fact(0, fact.into()).unwrap()).unwrap();
+        let left = ours.nodes().iter().filter(|n| n.op.name() == "Resize").count();
+        assert!(n_resizes > 30 && left == 0, "{n_resizes} resizes, {left} left");
+
+        let data: Vec<f32> = (0..3 * SIDE * SIDE).map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0).collect();
+        let input = Tensor::from_shape(&[1, 3, SIDE, SIDE], &data).unwrap();
+        let run = |model: TypedModel| {
+            let out = model.into_runnable().unwrap().run(tvec!(input.clone().into())).unwrap();
+            out[0].to_plain_array_view::<f32>().unwrap().iter().copied().collect::<Vec<f32>>()
+        };
+        let (a, b) = (run(theirs), run(ours));
+        assert_eq!(a.len(), b.len());
+        let worst = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+        assert!(worst < 1e-4, "largest difference {worst}");
+    }
 
     #[test]
     fn a_flat_answer_is_nothing() {

@@ -11,6 +11,7 @@
 //! `backdrop-lab` crate (`lab/`: a generated test set with exact mattes, and scores).
 
 mod backdrop;
+mod bilinear;
 mod blur;
 mod color;
 mod compose;
@@ -139,6 +140,20 @@ pub(crate) struct Cutout {
     /// The product's own cast shadow (darkening 0..1) at working resolution, if the cut
     /// came from a backdrop (not from an alpha channel supplied with the image).
     pub shadow: Option<raster::Plane>,
+}
+
+/// Starts loading what `segmenter` needs on a thread of its own, so that reading and
+/// decoding the first image overlap the model's load (about a tenth of a second) instead
+/// of waiting for it.
+pub fn warm_up(segmenter: Segmenter) {
+    if segmenter == Segmenter::Learned {
+        let spawned = std::thread::Builder::new()
+            .name("backdrop-model-load".into())
+            .spawn(|| drop(learned::SalientModel::get()));
+        if let Err(e) = spawned {
+            tracing::debug!("the model loads at first use: {e}");
+        }
+    }
 }
 
 /// The product on a transparent background (alpha = matte), at full resolution.
